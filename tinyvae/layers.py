@@ -1,0 +1,121 @@
+"""Dense layers and activations as forward/backward pairs.
+
+Every layer is two pure functions side by side:
+
+    out, cache = <layer>_forward(inputs)     # remember what the backward needs
+    dx = <layer>_backward(dout, cache)       # dL/d(input) from dL/d(output)
+
+`dout` is the gradient of the loss with respect to the layer's output; a backward
+never modifies it in place, because the caller may still need it (the VAE's
+latent gradient feeds two paths). The derivations are in docs/gradients.md.
+
+Shapes: B batch, I fan-in, O fan-out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = 1 / (1 + e^(-x)), without overflow for any x.
+
+    exp is only ever taken of -|x| <= 0, so it lies in (0, 1] and cannot overflow.
+    """
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^(-|x|)), finite for any x."""
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray):
+    """out = x · W + b, docs/gradients.md eq. (1).
+
+    x (B, I), W (I, O), b (O,) -> out (B, O).
+    """
+    out = x @ W + b  # (B, O)
+    cache = (x, W)
+    return out, cache
+
+
+def dense_backward(dout: np.ndarray, cache):
+    """dx = dout · Wᵀ, dW = xᵀ · dout, db = Σ_batch dout, docs/gradients.md eq. (2).
+
+    dout (B, O) -> dx (B, I), dW (I, O), db (O,).
+    """
+    x, W = cache
+    dx = dout @ W.T  # (B, I)
+    dW = x.T @ dout  # (I, O): each example adds its outer product x_iᵀ dout_i
+    db = dout.sum(axis=0)  # (O,): the bias is added to every row
+    return dx, dW, db
+
+
+def relu_forward(x: np.ndarray):
+    """out = max(x, 0), docs/gradients.md eq. (3)."""
+    out = np.maximum(x, 0)
+    cache = x
+    return out, cache
+
+
+def relu_backward(dout: np.ndarray, cache) -> np.ndarray:
+    """dx = dout ⊙ 1[x > 0], docs/gradients.md eq. (3).
+
+    At x = 0 exactly the derivative does not exist; we take 0 (the subgradient
+    most libraries use). A finite-difference check that straddles 0 disagrees
+    with either choice, which is why gradient checks keep away from the kink.
+    """
+    x = cache
+    dx = dout * (x > 0)
+    return dx
+
+
+def tanh_forward(x: np.ndarray):
+    """out = tanh(x), docs/gradients.md eq. (4)."""
+    out = np.tanh(x)
+    cache = out  # the derivative is written in terms of the output
+    return out, cache
+
+
+def tanh_backward(dout: np.ndarray, cache) -> np.ndarray:
+    """dx = dout ⊙ (1 − tanh²(x)), docs/gradients.md eq. (4)."""
+    out = cache
+    dx = dout * (1 - out * out)
+    return dx
+
+
+def sigmoid_forward(x: np.ndarray):
+    """out = σ(x), docs/gradients.md eq. (5)."""
+    out = sigmoid(x)
+    cache = out
+    return out, cache
+
+
+def sigmoid_backward(dout: np.ndarray, cache) -> np.ndarray:
+    """dx = dout ⊙ σ(x)(1 − σ(x)), docs/gradients.md eq. (5)."""
+    out = cache
+    dx = dout * out * (1 - out)
+    return dx
+
+
+def softplus_forward(x: np.ndarray):
+    """out = log(1 + e^x), docs/gradients.md eq. (6)."""
+    out = softplus(x)
+    cache = x
+    return out, cache
+
+
+def softplus_backward(dout: np.ndarray, cache) -> np.ndarray:
+    """dx = dout ⊙ σ(x): the derivative of softplus is the sigmoid, docs/gradients.md eq. (6)."""
+    x = cache
+    dx = dout * sigmoid(x)
+    return dx
+
+
+# The activations a VAEConfig may name, as (forward, backward) pairs.
+ACTIVATIONS = {
+    "relu": (relu_forward, relu_backward),
+    "tanh": (tanh_forward, tanh_backward),
+}

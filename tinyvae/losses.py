@@ -1,0 +1,161 @@
+"""The terms of the ELBO, each with its analytic gradient.
+
+The per-example training loss is the negative ELBO (docs/02-variational-inference.md
+eq. (11)):
+
+    loss(x) = recon(x) + β · KL(q(z|x) ‖ p(z))
+
+with the reconstruction term a negative log-likelihood summed over pixels and the
+KL summed over latent dimensions, both in nats. Each function here returns the
+per-example values, shape (B,), together with the gradient of their *sum* over the
+batch; the model divides by B once, where it takes the batch mean.
+
+The loss is computed once and its gradient reuses the same intermediate values,
+which is both cheaper and keeps the two consistent. Derivations: docs/gradients.md.
+
+Shapes: B batch, D data, Z latent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .layers import sigmoid
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def bernoulli_nll(logits: np.ndarray, x: np.ndarray):
+    """Bernoulli negative log-likelihood from logits, summed over pixels.
+
+        nll = −Σ_d [x log σ(l) + (1 − x) log(1 − σ(l))]
+            = Σ_d [max(l, 0) − x·l + log(1 + e^(−|l|))]       docs/gradients.md eq. (7)
+        dnll/dl = σ(l) − x                                    docs/gradients.md eq. (8)
+
+    The second form never takes log(0) and never overflows, even at |l| = 1000,
+    where σ(l) rounds to exactly 0 or 1. It is valid for grayscale x in [0, 1]
+    as well as binary x (the "continuous Bernoulli" normaliser is not included,
+    as in the PyTorch example, so grayscale numbers compare with theirs).
+
+    logits (B, D), x (B, D) -> nll (B,), dlogits (B, D).
+    """
+    nll = np.maximum(logits, 0) - x * logits + np.log1p(np.exp(-np.abs(logits)))  # (B, D)
+    dlogits = sigmoid(logits) - x  # (B, D)
+    return nll.sum(axis=1), dlogits
+
+
+def gaussian_nll(mean: np.ndarray, x: np.ndarray, std: float):
+    """Gaussian negative log-likelihood with a fixed standard deviation σ, summed over pixels.
+
+        nll = Σ_d ½ [(x − m)²/σ² + log σ² + log 2π]           docs/gradients.md eq. (9)
+        dnll/dm = (m − x)/σ²                                  docs/gradients.md eq. (10)
+
+    A true log-density (with the ½ log 2π term), so the numbers are in nats and
+    comparable across likelihoods; with σ fixed the constant does not change the
+    gradient.
+
+    mean (B, D), x (B, D), std > 0 -> nll (B,), dmean (B, D).
+    """
+    var = float(std) ** 2
+    diff = mean - x  # (B, D)
+    nll = 0.5 * (diff * diff / var + math.log(var) + LOG_2PI)  # (B, D)
+    dmean = diff / var  # (B, D)
+    return nll.sum(axis=1), dmean
+
+
+def gaussian_nll_learned(mean: np.ndarray, log_var: np.ndarray, x: np.ndarray):
+    """Gaussian negative log-likelihood with a per-pixel log-variance s from the decoder.
+
+        nll = Σ_d ½ [(x − m)² e^(−s) + s + log 2π]            docs/gradients.md eq. (11)
+        dnll/dm = (m − x) e^(−s),   dnll/ds = ½ [1 − (x − m)² e^(−s)]   eq. (12)
+
+    Kingma & Welling (2014), Appendix C.2. Parameterising log σ² rather than σ keeps
+    the variance positive without a constraint. Beware that the likelihood is
+    unbounded: on data with constant pixels (MNIST's borders) s → −∞ is rewarded.
+
+    mean (B, D), log_var (B, D), x (B, D) -> nll (B,), dmean (B, D), dlog_var (B, D).
+    """
+    diff = mean - x  # (B, D)
+    inv_var = np.exp(-log_var)  # (B, D)
+    sq = diff * diff * inv_var  # (B, D): the squared error in units of the variance
+    nll = 0.5 * (sq + log_var + LOG_2PI)  # (B, D)
+    dmean = diff * inv_var  # (B, D)
+    dlog_var = 0.5 * (1 - sq)  # (B, D)
+    return nll.sum(axis=1), dmean, dlog_var
+
+
+def kl_standard_normal(mu: np.ndarray, log_var: np.ndarray):
+    """KL( N(μ, diag σ²) ‖ N(0, I) ) in closed form, summed over latent dimensions.
+
+        KL = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)   docs/02-variational-inference.md eq. (10)
+        dKL/dμ = μ,   dKL/d log σ² = ½ (σ² − 1)   docs/gradients.md eq. (13)
+
+    Each term μ² ≥ 0 and σ² − 1 − log σ² ≥ 0 (since e^s ≥ 1 + s), so the KL is
+    zero exactly when μ = 0 and log σ² = 0, and positive otherwise.
+
+    mu (B, Z), log_var (B, Z) -> kl (B,), dmu (B, Z), dlog_var (B, Z).
+    """
+    var = np.exp(log_var)  # (B, Z)
+    kl = 0.5 * (mu * mu + var - 1 - log_var)  # (B, Z)
+    dmu = mu.copy()  # (B, Z): a copy, so that callers may update it in place
+    dlog_var = 0.5 * (var - 1)  # (B, Z)
+    return kl.sum(axis=1), dmu, dlog_var
+
+
+def gaussian_log_density(z: np.ndarray, mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:
+    """log N(z; μ, diag σ²) summed over the last axis (the latent dimensions).
+
+        log N = −½ Σ_j [(z_j − μ_j)²/σ_j² + log σ_j² + log 2π]
+
+    Broadcasts, so z (K, B, Z) against μ, log σ² (B, Z) gives (K, B). Used by the
+    importance-weighted bound, which needs log q(z|x) and log p(z) for each sample.
+    """
+    diff = z - mu
+    return -0.5 * np.sum(diff * diff * np.exp(-log_var) + log_var + LOG_2PI, axis=-1)
+
+
+def log_mean_exp(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    """log( (1/K) Σ_k e^(a_k) ) along `axis`, without overflow or underflow.
+
+    Subtracting the maximum first makes the largest term e^0 = 1: log-likelihoods
+    of MNIST digits are around −100 nats, whose exponentials underflow to 0.
+    """
+    a_max = np.max(a, axis=axis, keepdims=True)
+    out = np.log(np.mean(np.exp(a - a_max), axis=axis, keepdims=True)) + a_max
+    return np.squeeze(out, axis=axis)
+
+
+def kl_divergence(p, q, base: float = math.e) -> float:
+    """The discrete KL divergence KL(P ‖ Q) = Σ_x P(x) log(P(x)/Q(x)), in the given base.
+
+    docs/03-kl-worked-example.md works through the lecture's table with it. The
+    conventions of information theory apply: 0 log(0/q) = 0 (an impossible outcome
+    costs nothing), and the result is +inf where Q(x) = 0 < P(x) (Q declares
+    impossible something that P says happens).
+
+    p, q: sequences of probabilities of the same shape, each non-negative and
+    summing to 1 within 1e-6. base: e for nats, 2 for bits, 10 for "bans".
+    Raises ValueError for anything else.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape:
+        raise ValueError(f"kl_divergence: p and q must have the same shape, got {p.shape} and {q.shape}")
+    if p.size == 0:
+        raise ValueError("kl_divergence: p and q are empty; expected at least one outcome")
+    for name, v in (("p", p), ("q", q)):
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"kl_divergence: {name} contains NaN or infinite values")
+        if np.any(v < 0):
+            raise ValueError(f"kl_divergence: {name} has negative entries; probabilities must be >= 0")
+        if abs(v.sum() - 1.0) > 1e-6:
+            raise ValueError(f"kl_divergence: {name} sums to {v.sum():.8g}; a distribution must sum to 1")
+    if not (base > 0 and base != 1):
+        raise ValueError(f"kl_divergence: base must be positive and not 1, got {base}")
+    support = p > 0  # terms with P(x) = 0 contribute 0 by convention
+    if np.any(q[support] == 0):
+        return math.inf
+    terms = p[support] * np.log(p[support] / q[support])
+    return float(terms.sum() / math.log(base))

@@ -1,0 +1,371 @@
+"""Optimizers: SGD with momentum, Adagrad and Adam, each walking the keys of a params/grads pair.
+
+An optimizer is handed two flat dicts with the same keys, ``params`` and the ``grads`` that
+``vae.loss_and_grads`` returns, and moves every parameter a little way downhill. It works
+IN PLACE: each array of ``params`` is overwritten by NumPy ufuncs (``out=``, or ``-=`` which
+is the same thing) and no dict entry is ever rebound, so a training loop, a checkpoint or a
+fast path that holds a reference to ``params["encoder.W0"]`` always sees the current values.
+
+An optimizer's memory (a velocity, a running sum of squares, two moment estimates) is a set of
+plain arrays, one per parameter, with the parameter's shape and dtype (float32 training stays
+float32), plus a step counter. ``state_dict()`` returns it as a flat dict of arrays with string
+keys, ``"step"`` (a 0-d int64 array) and ``"<slot>/<parameter key>"`` such as
+``"m/encoder.W0"``, which ``np.savez`` writes as is; ``load_state_dict`` checks it and restores
+it exactly, so a resumed run continues bit for bit as if it had never stopped.
+
+Notation in the docstrings: θ a parameter, g its gradient, η the learning rate ``lr``,
+t the number of steps taken, counting this one (so t = 1 on the first step).
+
+References
+- B. T. Polyak (1964), "Some methods of speeding up the convergence of iteration methods",
+  USSR Comp. Math. and Math. Physics 4(5); I. Sutskever, J. Martens, G. Dahl, G. Hinton (2013),
+  "On the importance of initialization and momentum in deep learning", ICML, eq. (1).
+- J. Duchi, E. Hazan, Y. Singer (2011), "Adaptive subgradient methods for online learning and
+  stochastic optimization", JMLR 12. Kingma & Welling (2014), "Auto-Encoding Variational Bayes",
+  ICLR, Section 5, trained their VAEs with it.
+- D. P. Kingma, J. Ba (2015), "Adam: a method for stochastic optimization", ICLR, Algorithm 1.
+- R. Pascanu, T. Mikolov, Y. Bengio (2013), "On the difficulty of training recurrent neural
+  networks", ICML, Algorithm 1 (clipping the gradient by its norm).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "make_optimizer", "clip_by_global_norm"]
+
+
+def _real(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
+def _positive(name: str, value) -> float:
+    value_f = _real(name, value)
+    if value_f <= 0.0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return value_f
+
+
+def _in_unit_interval(name: str, value) -> float:
+    """A decay rate: 0 <= value < 1 (at 1 the running average would never forget its start)."""
+    value_f = _real(name, value)
+    if not 0.0 <= value_f < 1.0:
+        raise ValueError(f"{name} must satisfy 0 <= {name} < 1, got {value!r}")
+    return value_f
+
+
+def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float):
+    """Scale all gradients together so that their joint norm is at most ``max_norm``.
+
+    ‖g‖ = sqrt(Σ_keys Σ_elements g²)   (the norm of all gradients as one long vector)
+    g ← g · max_norm / ‖g‖   if ‖g‖ > max_norm, else g unchanged
+
+    Scaling every key by the same factor keeps the direction of the step (Pascanu et al. 2013).
+    Returns ``(clipped, norm)`` where ``norm`` is ‖g‖ before clipping, as a Python float.
+    The input arrays are never modified: when clipping happens ``clipped`` is a new dict of new
+    arrays (same dtypes); otherwise it is ``grads`` itself. A non-finite norm (an inf or nan
+    gradient) is returned as is with the gradients untouched, so the caller's divergence check
+    sees it instead of a silently zeroed step.
+    """
+    max_norm = _positive("max_norm", max_norm)
+    # accumulate in float64 so that float32 gradients neither overflow nor lose the small terms
+    total = 0.0
+    for g in grads.values():
+        g64 = np.asarray(g).astype(np.float64, copy=False).ravel()
+        total += float(np.dot(g64, g64))
+    norm = math.sqrt(total)
+    if not math.isfinite(norm) or norm <= max_norm:
+        return grads, norm
+    scale = max_norm / norm
+    return {key: g * scale for key, g in grads.items()}, norm
+
+
+class Optimizer:
+    """What the three optimizers share: checking the dicts, clipping, the state and its checkpoint.
+
+    A subclass names its per-parameter state arrays in ``self.slots`` and implements
+    ``_update(theta, g, state)``, which changes ``theta`` (and the arrays in ``state``) in place.
+    """
+
+    name = "optimizer"
+
+    def __init__(self, lr: float, clip_norm: float | None = None):
+        self.lr = lr
+        self.clip_norm = None if clip_norm is None else _positive("clip_norm", clip_norm)
+        self.t = 0  # number of steps taken
+        self.last_grad_norm: float | None = None  # ‖g‖ before clipping (only when clip_norm is set)
+        # one dict per slot, keyed like params; created on the first step (or by load_state_dict)
+        self.state: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
+
+    @property
+    def lr(self) -> float:
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        # a schedule or a warm-up may change lr between steps; it is checked every time
+        self._lr = _positive("lr", value)
+
+    def hparams(self) -> dict:
+        """The hyperparameters as a JSON-able dict; ``make_optimizer(**opt.hparams())`` rebuilds it."""
+        return {"name": self.name, "lr": self.lr, **self._extra_hparams(), "clip_norm": self.clip_norm}
+
+    def _extra_hparams(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hparams().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """Update every array of ``params`` in place from the gradient under the same key."""
+        _check_params_and_grads(params, grads)
+        if self.clip_norm is not None:
+            grads, self.last_grad_norm = clip_by_global_norm(grads, self.clip_norm)
+        self._prepare_state(params)
+        self.t += 1
+        for key, theta in params.items():
+            self._update(theta, grads[key], {slot: self.state[slot][key] for slot in self.slots})
+
+    def _update(self, theta: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def _prepare_state(self, params: Mapping[str, np.ndarray]) -> None:
+        """Create zero state on the first step; afterwards check it still fits ``params``."""
+        if not self.slots:
+            return
+        if not self.state[self.slots[0]]:
+            for slot in self.slots:
+                # zeros of the parameter's shape and dtype: float32 training stays float32
+                self.state[slot] = {key: np.zeros_like(theta) for key, theta in params.items()}
+            return
+        _check_state_fits_params(self.state, params, f"the {self.name} optimizer's state")
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A flat dict of copies: ``"step"`` (0-d int64) and ``"<slot>/<key>"`` for each state array."""
+        out = {"step": np.array(self.t, dtype=np.int64)}
+        for slot in self.slots:
+            for key, arr in self.state[slot].items():
+                out[f"{slot}/{key}"] = arr.copy()
+        return out
+
+    def load_state_dict(
+        self, state: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray] | None = None
+    ) -> None:
+        """Restore what ``state_dict()`` returned (possibly after a trip through ``np.savez``/``np.load``).
+
+        Everything is checked before anything is changed; a ValueError names the offending key:
+        ``"step"`` must be a non-negative integer scalar, every other key must be
+        ``"<slot>/<key>"`` for this optimizer's slots, every slot must hold the same keys with
+        the same shapes. If ``params`` is given (or this optimizer already has state), the keys,
+        shapes and dtypes must also match those. The arrays are copied, so later steps do not
+        write into ``state``.
+        """
+        if not isinstance(state, Mapping):
+            raise ValueError(f"{self.name} state must be a mapping of arrays, got {type(state).__name__}")
+        if "step" not in state:
+            raise ValueError(f"{self.name} state is missing the key 'step'")
+        step = np.asarray(state["step"])
+        if step.shape != () or not np.issubdtype(step.dtype, np.integer) or int(step) < 0:
+            raise ValueError(
+                f"{self.name} state 'step' must be a non-negative integer scalar, "
+                f"got shape {step.shape} dtype {step.dtype}"
+            )
+        expected = "'step'" + "".join(f", '{slot}/<parameter key>'" for slot in self.slots)
+        slots: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
+        for full_key, arr in state.items():
+            if full_key == "step":
+                continue
+            slot, sep, key = str(full_key).partition("/")
+            if not sep or slot not in slots or not key:
+                raise ValueError(
+                    f"{self.name} state has an unexpected key {full_key!r} (expected {expected})"
+                )
+            arr = np.asarray(arr)
+            if not np.issubdtype(arr.dtype, np.floating):
+                raise ValueError(
+                    f"{self.name} state {full_key!r} must be a floating-point array, got dtype {arr.dtype}"
+                )
+            slots[slot][key] = arr
+        if self.slots:
+            reference = slots[self.slots[0]]
+            for slot in self.slots[1:]:
+                _check_same_keys_and_shapes(slots[slot], reference, f"{self.name} state slot '{slot}'")
+            if int(step) > 0 and not reference:
+                raise ValueError(
+                    f"{self.name} state has step {int(step)} but no '{self.slots[0]}/<key>' arrays"
+                )
+            if params is not None:
+                _check_state_fits_params(slots, params, f"{self.name} state")
+            elif self.state[self.slots[0]]:
+                _check_state_fits_params(slots, self.state[self.slots[0]], f"{self.name} state")
+        self.t = int(step)
+        self.state = {slot: {key: arr.copy() for key, arr in slots[slot].items()} for slot in self.slots}
+
+
+def _check_params_and_grads(params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+    if params.keys() != grads.keys():
+        missing = sorted(params.keys() - grads.keys())
+        extra = sorted(grads.keys() - params.keys())
+        raise ValueError(f"grads must have exactly the keys of params: missing {missing}, unexpected {extra}")
+    for key, theta in params.items():
+        if not isinstance(theta, np.ndarray) or not np.issubdtype(theta.dtype, np.floating):
+            raise ValueError(f"params[{key!r}] must be a floating-point ndarray (it is updated in place)")
+        if np.shape(grads[key]) != theta.shape:
+            raise ValueError(
+                f"grads[{key!r}] has shape {np.shape(grads[key])}, params[{key!r}] has shape {theta.shape}"
+            )
+
+
+def _check_same_keys_and_shapes(got: Mapping, want: Mapping, what: str) -> None:
+    if got.keys() != want.keys():
+        missing = sorted(want.keys() - got.keys())
+        extra = sorted(got.keys() - want.keys())
+        raise ValueError(f"{what} does not match: missing keys {missing}, unexpected keys {extra}")
+    for key, arr in got.items():
+        if np.shape(arr) != np.shape(want[key]):
+            raise ValueError(f"{what}: {key!r} has shape {np.shape(arr)}, expected {np.shape(want[key])}")
+
+
+def _check_state_fits_params(slots: Mapping[str, Mapping], params: Mapping, what: str) -> None:
+    for slot, arrays in slots.items():
+        _check_same_keys_and_shapes(arrays, params, f"{what} '{slot}/...' against params")
+        for key, arr in arrays.items():
+            if arr.dtype != params[key].dtype:
+                raise ValueError(
+                    f"{what} '{slot}/{key}' has dtype {arr.dtype}, the parameter has {params[key].dtype}"
+                )
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (heavy-ball) momentum.
+
+    Without momentum:   θ ← θ − η g
+    With momentum μ:    v ← μ v − η g ;  θ ← θ + v     (Polyak 1964; Sutskever et al. 2013, eq. 1)
+
+    The velocity v starts at zero; it is a running sum of past steps that shrinks by μ each step,
+    so a direction the gradient keeps pointing in gathers speed, up to η g / (1 − μ).
+    """
+
+    name = "sgd"
+
+    def __init__(self, lr: float, momentum: float = 0.0, clip_norm: float | None = None):
+        self.momentum = _in_unit_interval("momentum", momentum)
+        self.slots = ("velocity",) if self.momentum > 0.0 else ()
+        super().__init__(lr, clip_norm)
+
+    def _extra_hparams(self) -> dict:
+        return {"momentum": self.momentum}
+
+    def _update(self, theta, g, state):
+        if not self.slots:
+            theta -= self.lr * g  # θ ← θ − η g
+            return
+        v = state["velocity"]
+        v *= self.momentum  # v ← μ v − η g
+        v -= self.lr * g
+        theta += v  # θ ← θ + v
+
+
+class Adagrad(Optimizer):
+    """Adagrad: a per-coordinate step size that shrinks with the sum of that coordinate's squared gradients.
+
+    G ← G + g²                      (elementwise; G starts at zero)
+    θ ← θ − η g / (√G + ε)
+
+    Coordinates that keep receiving large gradients take ever smaller steps, rare ones keep large
+    steps (Duchi, Hazan & Singer 2011). This is the optimizer of Kingma & Welling (2014), who chose
+    the global step size η from {0.01, 0.02, 0.1}. ε only guards against dividing by zero.
+    """
+
+    name = "adagrad"
+
+    def __init__(self, lr: float = 1e-2, eps: float = 1e-8, clip_norm: float | None = None):
+        self.eps = _positive("eps", eps)
+        self.slots = ("sum_sq",)
+        super().__init__(lr, clip_norm)
+
+    def _extra_hparams(self) -> dict:
+        return {"eps": self.eps}
+
+    def _update(self, theta, g, state):
+        G = state["sum_sq"]
+        G += g * g  # G ← G + g²
+        denom = np.sqrt(G)  # √G + ε   (a fresh array: G itself must keep the plain sum)
+        denom += self.eps
+        theta -= self.lr * g / denom  # θ ← θ − η g / (√G + ε)
+
+
+class Adam(Optimizer):
+    """Adam: momentum on the gradient, scaled per coordinate by a running RMS, with bias correction.
+
+    m ← β1 m + (1 − β1) g           (first moment: running mean of g; m, v start at zero)
+    v ← β2 v + (1 − β2) g²          (second moment: running mean of g², elementwise)
+    m̂ = m / (1 − β1ᵗ) ;  v̂ = v / (1 − β2ᵗ)   (bias correction: undo the pull toward the zero start)
+    θ ← θ − η m̂ / (√v̂ + ε)
+
+    This is Algorithm 1 of Kingma & Ba (2015) as written. Thanks to the bias correction the
+    very first step moves each coordinate by almost exactly η in the direction of −g,
+    whatever the scale of g.
+    """
+
+    name = "adam"
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        clip_norm: float | None = None,
+    ):
+        self.beta1 = _in_unit_interval("beta1", beta1)
+        self.beta2 = _in_unit_interval("beta2", beta2)
+        self.eps = _positive("eps", eps)
+        self.slots = ("m", "v")
+        super().__init__(lr, clip_norm)
+
+    def _extra_hparams(self) -> dict:
+        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def _update(self, theta, g, state):
+        b1, b2 = self.beta1, self.beta2
+        m, v = state["m"], state["v"]
+        m *= b1  # m ← β1 m + (1 − β1) g
+        m += (1.0 - b1) * g
+        v *= b2  # v ← β2 v + (1 − β2) g²
+        v += (1.0 - b2) * (g * g)
+        m_hat = m / (1.0 - b1**self.t)  # Python-float factors keep float32 arrays float32
+        v_hat = v / (1.0 - b2**self.t)
+        denom = np.sqrt(v_hat)
+        denom += self.eps
+        theta -= self.lr * m_hat / denom  # θ ← θ − η m̂ / (√v̂ + ε)
+
+
+_OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
+
+
+def make_optimizer(name: str, lr: float | None = None, **kw) -> Optimizer:
+    """Build an optimizer by name ("sgd", "adagrad" or "adam"); ``lr=None`` takes the class default.
+
+    The keyword arguments are the class's own (``momentum``, ``beta1``, ``eps``, ``clip_norm``, ...);
+    an unknown one raises ValueError naming it.
+    """
+    key = str(name).lower()
+    if key not in _OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(_OPTIMIZERS)}")
+    cls = _OPTIMIZERS[key]
+    if lr is None and key == "sgd":
+        raise ValueError("lr is required for sgd (it has no sensible default)")
+    if lr is not None:
+        kw["lr"] = lr
+    try:
+        return cls(**kw)
+    except TypeError as exc:  # an unknown keyword: say which optimizer did not take it
+        raise ValueError(f"bad argument for optimizer {key!r}: {exc}") from None
