@@ -7,7 +7,7 @@ Every layer is two pure functions side by side:
 
 `dout` is the gradient of the loss with respect to the layer's output; a backward
 never modifies it in place, because the caller may still need it (the VAE's
-latent gradient feeds two paths). The derivations are in docs/gradients.md.
+latent gradient feeds two paths). The derivations are in docs/04-gradients.md.
 
 Shapes: B batch, I fan-in, O fan-out.
 """
@@ -32,7 +32,7 @@ def softplus(x: np.ndarray) -> np.ndarray:
 
 
 def dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray):
-    """out = x · W + b, docs/gradients.md eq. (1).
+    """out = x · W + b, docs/04-gradients.md eq. (1).
 
     x (B, I), W (I, O), b (O,) -> out (B, O).
     """
@@ -42,7 +42,7 @@ def dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray):
 
 
 def dense_backward(dout: np.ndarray, cache):
-    """dx = dout · Wᵀ, dW = xᵀ · dout, db = Σ_batch dout, docs/gradients.md eq. (2).
+    """dx = dout · Wᵀ, dW = xᵀ · dout, db = Σ_batch dout, docs/04-gradients.md eq. (2).
 
     dout (B, O) -> dx (B, I), dW (I, O), db (O,).
     """
@@ -54,14 +54,14 @@ def dense_backward(dout: np.ndarray, cache):
 
 
 def relu_forward(x: np.ndarray):
-    """out = max(x, 0), docs/gradients.md eq. (3)."""
+    """out = max(x, 0), docs/04-gradients.md eq. (3)."""
     out = np.maximum(x, 0)
     cache = x
     return out, cache
 
 
 def relu_backward(dout: np.ndarray, cache) -> np.ndarray:
-    """dx = dout ⊙ 1[x > 0], docs/gradients.md eq. (3).
+    """dx = dout ⊙ 1[x > 0], docs/04-gradients.md eq. (3).
 
     At x = 0 exactly the derivative does not exist; we take 0 (the subgradient
     most libraries use). A finite-difference check that straddles 0 disagrees
@@ -73,42 +73,42 @@ def relu_backward(dout: np.ndarray, cache) -> np.ndarray:
 
 
 def tanh_forward(x: np.ndarray):
-    """out = tanh(x), docs/gradients.md eq. (4)."""
+    """out = tanh(x), docs/04-gradients.md eq. (4)."""
     out = np.tanh(x)
     cache = out  # the derivative is written in terms of the output
     return out, cache
 
 
 def tanh_backward(dout: np.ndarray, cache) -> np.ndarray:
-    """dx = dout ⊙ (1 − tanh²(x)), docs/gradients.md eq. (4)."""
+    """dx = dout ⊙ (1 − tanh²(x)), docs/04-gradients.md eq. (4)."""
     out = cache
     dx = dout * (1 - out * out)
     return dx
 
 
 def sigmoid_forward(x: np.ndarray):
-    """out = σ(x), docs/gradients.md eq. (5)."""
+    """out = σ(x), docs/04-gradients.md eq. (5)."""
     out = sigmoid(x)
     cache = out
     return out, cache
 
 
 def sigmoid_backward(dout: np.ndarray, cache) -> np.ndarray:
-    """dx = dout ⊙ σ(x)(1 − σ(x)), docs/gradients.md eq. (5)."""
+    """dx = dout ⊙ σ(x)(1 − σ(x)), docs/04-gradients.md eq. (5)."""
     out = cache
     dx = dout * out * (1 - out)
     return dx
 
 
 def softplus_forward(x: np.ndarray):
-    """out = log(1 + e^x), docs/gradients.md eq. (6)."""
+    """out = log(1 + e^x), docs/04-gradients.md eq. (6)."""
     out = softplus(x)
     cache = x
     return out, cache
 
 
 def softplus_backward(dout: np.ndarray, cache) -> np.ndarray:
-    """dx = dout ⊙ σ(x): the derivative of softplus is the sigmoid, docs/gradients.md eq. (6)."""
+    """dx = dout ⊙ σ(x): the derivative of softplus is the sigmoid, docs/04-gradients.md eq. (6)."""
     x = cache
     dx = dout * sigmoid(x)
     return dx

@@ -1,7 +1,7 @@
 """The terms of the ELBO, each with its analytic gradient.
 
-The per-example training loss is the negative ELBO (docs/02-variational-inference.md
-eq. (11)):
+The per-example training loss is the negative ELBO,
+docs/02-variational-inference.md eq. (11):
 
     loss(x) = recon(x) + β · KL(q(z|x) ‖ p(z))
 
@@ -11,7 +11,7 @@ per-example values, shape (B,), together with the gradient of their *sum* over t
 batch; the model divides by B once, where it takes the batch mean.
 
 The loss is computed once and its gradient reuses the same intermediate values,
-which is both cheaper and keeps the two consistent. Derivations: docs/gradients.md.
+which is both cheaper and keeps the two consistent. Derivations: docs/04-gradients.md.
 
 Shapes: B batch, D data, Z latent.
 """
@@ -31,8 +31,8 @@ def bernoulli_nll(logits: np.ndarray, x: np.ndarray):
     """Bernoulli negative log-likelihood from logits, summed over pixels.
 
         nll = −Σ_d [x log σ(l) + (1 − x) log(1 − σ(l))]
-            = Σ_d [max(l, 0) − x·l + log(1 + e^(−|l|))]       docs/gradients.md eq. (7)
-        dnll/dl = σ(l) − x                                    docs/gradients.md eq. (8)
+            = Σ_d [max(l, 0) − x·l + log(1 + e^(−|l|))]       docs/04-gradients.md eq. (7)
+        dnll/dl = σ(l) − x                                    docs/04-gradients.md eq. (8)
 
     The second form never takes log(0) and never overflows, even at |l| = 1000,
     where σ(l) rounds to exactly 0 or 1. It is valid for grayscale x in [0, 1]
@@ -49,8 +49,8 @@ def bernoulli_nll(logits: np.ndarray, x: np.ndarray):
 def gaussian_nll(mean: np.ndarray, x: np.ndarray, std: float):
     """Gaussian negative log-likelihood with a fixed standard deviation σ, summed over pixels.
 
-        nll = Σ_d ½ [(x − m)²/σ² + log σ² + log 2π]           docs/gradients.md eq. (9)
-        dnll/dm = (m − x)/σ²                                  docs/gradients.md eq. (10)
+        nll = Σ_d ½ [(x − m)²/σ² + log σ² + log 2π]           docs/04-gradients.md eq. (9)
+        dnll/dm = (m − x)/σ²                                  docs/04-gradients.md eq. (10)
 
     A true log-density (with the ½ log 2π term), so the numbers are in nats and
     comparable across likelihoods; with σ fixed the constant does not change the
@@ -68,8 +68,9 @@ def gaussian_nll(mean: np.ndarray, x: np.ndarray, std: float):
 def gaussian_nll_learned(mean: np.ndarray, log_var: np.ndarray, x: np.ndarray):
     """Gaussian negative log-likelihood with a per-pixel log-variance s from the decoder.
 
-        nll = Σ_d ½ [(x − m)² e^(−s) + s + log 2π]            docs/gradients.md eq. (11)
-        dnll/dm = (m − x) e^(−s),   dnll/ds = ½ [1 − (x − m)² e^(−s)]   eq. (12)
+        nll = Σ_d ½ [(x − m)² e^(−s) + s + log 2π]            docs/04-gradients.md eq. (11)
+        dnll/dm = (m − x) e^(−s)                             docs/04-gradients.md eq. (12)
+        dnll/ds = ½ [1 − (x − m)² e^(−s)]                     docs/04-gradients.md eq. (12)
 
     Kingma & Welling (2014), Appendix C.2. Parameterising log σ² rather than σ keeps
     the variance positive without a constraint. Beware that the likelihood is
@@ -90,17 +91,19 @@ def kl_standard_normal(mu: np.ndarray, log_var: np.ndarray):
     """KL( N(μ, diag σ²) ‖ N(0, I) ) in closed form, summed over latent dimensions.
 
         KL = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)   docs/02-variational-inference.md eq. (10)
-        dKL/dμ = μ,   dKL/d log σ² = ½ (σ² − 1)   docs/gradients.md eq. (13)
+        dKL/dμ = μ,   dKL/d log σ² = ½ (σ² − 1)   docs/04-gradients.md eq. (13)
 
     Each term μ² ≥ 0 and σ² − 1 − log σ² ≥ 0 (since e^s ≥ 1 + s), so the KL is
     zero exactly when μ = 0 and log σ² = 0, and positive otherwise.
 
     mu (B, Z), log_var (B, Z) -> kl (B,), dmu (B, Z), dlog_var (B, Z).
     """
-    var = np.exp(log_var)  # (B, Z)
-    kl = 0.5 * (mu * mu + var - 1 - log_var)  # (B, Z)
+    # σ² − 1 as expm1(log σ²): near the prior, exp(s) − 1 − s would subtract numbers
+    # that agree in all their digits and could even come out slightly negative.
+    var_minus_1 = np.expm1(log_var)  # (B, Z)
+    kl = 0.5 * (mu * mu + (var_minus_1 - log_var))  # (B, Z)
     dmu = mu.copy()  # (B, Z): a copy, so that callers may update it in place
-    dlog_var = 0.5 * (var - 1)  # (B, Z)
+    dlog_var = 0.5 * var_minus_1  # (B, Z)
     return kl.sum(axis=1), dmu, dlog_var
 
 

@@ -165,8 +165,8 @@ def encoder_forward(params, x, config: VAEConfig):
     """q(z|x) = N(μ, diag σ²): an MLP with two linear heads, μ and log σ².
 
     The log-variance rather than σ: any real number is a valid log σ², so the head
-    needs no constraint, and the KL is simple in it (docs/02-variational-inference.md
-    eq. (10)). x (B, D) -> mu (B, Z), log_var (B, Z), cache.
+    needs no constraint, and the KL is simple in it:
+    docs/02-variational-inference.md eq. (10). x (B, D) -> mu (B, Z), log_var (B, Z), cache.
     """
     h, mlp_caches = _mlp_forward(params, x, "encoder", len(config.hidden_dims), config.activation)  # (B, H)
     mu, mu_cache = dense_forward(h, params["encoder.W_mu"], params["encoder.b_mu"])  # (B, Z)
@@ -253,7 +253,7 @@ def loss_and_grads(params, x, eps, config: VAEConfig, *, beta: float | None = No
 
         loss = (1/B) Σ_i [ recon_i + β · KL_i ]     docs/02-variational-inference.md eq. (11)
 
-    with z = μ + exp(½ log σ²) ⊙ ε for the given noise ε (docs/gradients.md eq. (14)).
+    with z = μ + exp(½ log σ²) ⊙ ε for the given noise ε (docs/04-gradients.md eq. (14)).
     `beta` overrides config.beta (KL warm-up passes its own); `terms` selects the
     "recon" or the "kl" term alone, for the gradient checker.
 
@@ -276,21 +276,21 @@ def loss_and_grads(params, x, eps, config: VAEConfig, *, beta: float | None = No
     # ---- forward ----
     mu, log_var, enc_cache = encoder_forward(params, x, config)  # (B, Z), (B, Z)
     std = np.exp(0.5 * log_var)  # (B, Z): σ = exp(½ log σ²)
-    z = mu + std * eps  # (B, Z): the reparameterization, eq. (14)
+    z = mu + std * eps  # (B, Z): the reparameterization, docs/04-gradients.md eq. (14)
     out, out_log_var, dec_cache = decoder_forward(params, z, config)  # (B, D)
     recon, dout, dout_log_var = reconstruction_nll(out, out_log_var, x, config)  # (B,)
     kl, dmu_kl, dlog_var_kl = kl_standard_normal(mu, log_var)  # (B,)
     loss = float(np.mean(w_recon * recon + w_kl * kl))
 
     # ---- backward: the mirror of the forward, one step per line ----
-    # The loss is a batch mean, so every per-example gradient carries a 1/B (eq. (17)).
+    # The loss is a batch mean, so every per-example gradient carries a 1/B: docs/04-gradients.md eq. (17).
     dout = dout * (w_recon / B)  # (B, D)
     if dout_log_var is not None:
         dout_log_var = dout_log_var * (w_recon / B)  # (B, D)
     dz, dec_grads = decoder_backward(dout, dout_log_var, dec_cache, config)  # (B, Z)
-    # Two paths into μ: through z (∂z/∂μ = 1) and through the KL; eq. (16).
+    # Two paths into μ: through z (∂z/∂μ = 1) and through the KL; docs/04-gradients.md eq. (16).
     dmu = dz + (w_kl / B) * dmu_kl  # (B, Z)
-    # Two paths into log σ²: through z (∂z/∂log σ² = ½ σ ε) and through the KL; eq. (16).
+    # Two paths into log σ²: through z (∂z/∂log σ² = ½ σ ε) and through the KL; docs/04-gradients.md eq. (16).
     dlog_var = dz * 0.5 * std * eps + (w_kl / B) * dlog_var_kl  # (B, Z)
     enc_grads = encoder_backward(dmu, dlog_var, enc_cache, config)
 
