@@ -1,0 +1,435 @@
+"""Datasets, loaded honestly: MNIST, Fashion-MNIST and the fixed binarized MNIST.
+
+Formats
+-------
+IDX (MNIST, Fashion-MNIST; LeCun et al.): a 4-byte magic number ``00 00 TT NN`` (TT the element
+type, 0x08 = unsigned byte; NN the number of dimensions), then NN big-endian uint32 sizes, then
+the elements in C order. So the file length is fixed by its header, and the reader checks it
+against the real length *before* allocating what the header claims: a damaged header that
+claims billions of images fails at once, with a message, instead of exhausting memory.
+Files may be gzip-compressed (detected by the magic bytes 1f 8b, not by the name).
+
+``.amat`` (binarized MNIST of Larochelle & Murray, 2011): text, one image per line, 784 values
+0 or 1 separated by spaces. Plain or gzip-compressed.
+
+Every file, found on disk or downloaded, is verified by the SHA-256 of its *uncompressed*
+content, so a faithful re-compression (Debian's Fashion-MNIST is one) is accepted while any
+change to the data is not. Every problem with a file raises DataError naming the file.
+
+Where files are looked for (``default_data_dirs``): the ``data_dir`` argument, the
+``TINYVAE_DATA`` environment variable, the per-user cache ``$XDG_CACHE_HOME/tinyvae`` (or
+``~/.cache/tinyvae``), and for Fashion-MNIST Debian's ``/usr/share/datasets/fashion-mnist/``.
+Each of the first three is a data root holding one folder per dataset (``mnist/``,
+``fashion-mnist/``, ``binarized-mnist/``). Missing files are downloaded into
+``data_dir/<name>/`` if ``data_dir`` is given, else into the cache (see tinyvae.download).
+
+Binarization protocols for a Bernoulli likelihood
+-------------------------------------------------
+- dynamic (Burda et al., 2016): every pixel is redrawn as Bernoulli(intensity) each time the
+  image is served, so the model sees a fresh binary sample every epoch (``minibatches``).
+- fixed (Larochelle & Murray, 2011): one binarization drawn once and kept; ``binarized-mnist``
+  is the published one, and ``fixed_binarization`` draws one for any dataset.
+- none: grayscale intensities in [0, 1], as PyTorch's VAE example uses.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import os
+import stat
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+import numpy as np
+
+from tinyvae.download import DEFAULT_TIMEOUT, DownloadError, fetch
+
+D = 784  # pixels per image (28 x 28)
+_CHUNK = 1 << 20  # read in 1 MiB pieces: memory grows with the real data, never with a claim
+_IDX_TYPES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32",
+              0x0D: "float32", 0x0E: "float64"}
+
+
+class DataError(ValueError):
+    """A data file is missing, unreadable, corrupt or not what was expected; names the file."""
+
+
+class DatasetNotFound(DataError):
+    """Files of a dataset are absent and could not be downloaded; says where to put them."""
+
+
+# ---- reading files ----------------------------------------------------------------------
+
+@contextmanager
+def _open_data_file(path: Path, label: str | None = None) -> Iterator[tuple[BinaryIO, int | None]]:
+    """Yield ``(stream of uncompressed bytes, uncompressed size if known)``.
+
+    Every low-level failure while the ``with`` block runs (I/O errors, a truncated or corrupt
+    gzip stream) comes out as a DataError that names the file (``label`` if given, else path).
+    """
+    name = label or path
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise DataError(f"{name}: is a directory, expected a data file")
+        if not stat.S_ISREG(info.st_mode):  # e.g. a pipe, which could block forever
+            raise DataError(f"{name}: is not a regular file")
+        if info.st_size == 0:
+            raise DataError(f"{name}: the file is empty")
+        with open(path, "rb") as raw:
+            if raw.read(2) == b"\x1f\x8b":
+                raw.seek(0)
+                with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                    yield unzipped, None  # the true size is known only after decompressing
+            else:
+                raw.seek(0)
+                yield raw, os.fstat(raw.fileno()).st_size
+    except DataError:
+        raise
+    except FileNotFoundError as error:
+        raise DataError(f"{name}: no such file") from error
+    # BadGzipFile is an OSError, so it must be caught before the generic OSError below.
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise DataError(f"{name}: corrupt or truncated gzip data ({error})") from error
+    except OSError as error:
+        raise DataError(f"{name}: cannot read ({error.strerror or error})") from error
+
+
+def _read_upto(stream: BinaryIO, limit: float, digest) -> bytearray:
+    """Read at most ``limit`` bytes, in chunks, feeding ``digest``; fewer if the data ends."""
+    chunks, n = [], 0
+    while n < limit:
+        chunk = stream.read(min(_CHUNK, limit - n))
+        if not chunk:
+            break
+        digest.update(chunk)
+        chunks.append(chunk)
+        n += len(chunk)
+    return bytearray().join(chunks)  # one copy; a bytearray so that arrays on it are writable
+
+
+def uncompressed_sha256(path: str | os.PathLike, *, label: str | None = None) -> str:
+    """SHA-256 (hex) of a file's uncompressed content, streamed; DataError if unreadable.
+
+    ``label`` replaces the path in error messages (a download's temporary name means nothing).
+    """
+    digest = hashlib.sha256()
+    with _open_data_file(Path(path), label) as (stream, _):
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_idx(path: Path) -> tuple[np.ndarray, str]:
+    """Parse an IDX file; return the uint8 array and the SHA-256 of the uncompressed bytes."""
+    digest = hashlib.sha256()
+    with _open_data_file(path) as (stream, size):
+        magic = _read_upto(stream, 4, digest)
+        if len(magic) < 4:
+            raise DataError(f"{path}: {len(magic)} bytes is too short for an IDX file "
+                            "(the magic number alone is 4 bytes)")
+        if magic[:2] != b"\0\0":
+            raise DataError(f"{path}: not an IDX file: magic number {magic.hex()} "
+                            "should start with 0000 (a gzip file starts with 1f8b)")
+        type_code, ndim = magic[2], magic[3]
+        if type_code != 0x08:
+            kind = _IDX_TYPES.get(type_code, "unknown")
+            raise DataError(f"{path}: IDX element type 0x{type_code:02x} ({kind}); "
+                            "only 0x08 (unsigned byte) is supported")
+        if ndim == 0:
+            raise DataError(f"{path}: IDX header declares 0 dimensions")
+        sizes = _read_upto(stream, 4 * ndim, digest)
+        if len(sizes) < 4 * ndim:
+            raise DataError(f"{path}: truncated IDX header: {ndim} dimensions need "
+                            f"{4 * ndim} size bytes, the file has {len(sizes)}")
+        shape = tuple(int.from_bytes(sizes[4 * i:4 * i + 4], "big") for i in range(ndim))
+        n_data = math.prod(shape)  # exact Python int: no overflow however large the claim
+        n_header = 4 + 4 * ndim
+        if size is not None and size != n_header + n_data:
+            raise DataError(f"{path}: the header declares shape {shape}, which needs "
+                            f"{n_header + n_data} bytes, but the file has {size}")
+        # Ask for one byte more than declared: getting it means trailing data, and for
+        # gzip it forces the reader to the end of the stream, where the CRC is checked.
+        data = _read_upto(stream, n_data + 1, digest)
+    if len(data) < n_data:
+        raise DataError(f"{path}: truncated: the header declares shape {shape} "
+                        f"({n_data} data bytes) but the data ends after {len(data)}")
+    if len(data) > n_data:
+        raise DataError(f"{path}: more data than the header's shape {shape} declares "
+                        f"({n_data} bytes)")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape), digest.hexdigest()
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file of unsigned bytes (plain or gzip) into a uint8 array of its declared shape."""
+    return _read_idx(Path(path))[0]
+
+
+def _read_amat(path: Path) -> tuple[np.ndarray, str]:
+    """Parse an ``.amat`` file; return a (N, 784) uint8 array of 0/1 and the content's SHA-256."""
+    digest = hashlib.sha256()
+    with _open_data_file(path) as (stream, _):
+        text = _read_upto(stream, math.inf, digest)  # an .amat has no header to bound it
+    line = 2 * D  # canonical layout: "0 1 ... 0\n", 784 digits, 783 spaces and a newline
+    if text and len(text) % line == 0:
+        # Fast path for the canonical layout, checked with whole-array comparisons.
+        chars = np.frombuffer(text, dtype=np.uint8).reshape(-1, line)
+        digits = chars[:, 0::2]  # (N, D)
+        if ((chars[:, 1:-1:2] == ord(" ")).all() and (chars[:, -1] == ord("\n")).all()
+                and ((digits == ord("0")) | (digits == ord("1"))).all()):
+            return digits - np.uint8(ord("0")), digest.hexdigest()
+    # General path: any whitespace, CRLF, a missing final newline; exact line-level errors.
+    rows = []
+    for number, row in enumerate(text.split(b"\n"), start=1):
+        values = row.split()
+        if not values:
+            continue  # blank line
+        joined = b"".join(values)
+        if len(values) != D:
+            raise DataError(f"{path}: line {number} has {len(values)} values, expected {D}")
+        if len(joined) != D or joined.translate(None, b"01"):
+            raise DataError(f"{path}: line {number} has a value that is not 0 or 1")
+        rows.append(np.frombuffer(joined, dtype=np.uint8))
+    if not rows:
+        raise DataError(f"{path}: no images found (expected lines of {D} values 0 or 1)")
+    return np.stack(rows) - np.uint8(ord("0")), digest.hexdigest()
+
+
+def read_amat(path: str | os.PathLike) -> np.ndarray:
+    """Read a binarized-MNIST ``.amat`` file (plain or gzip) into a (N, 784) uint8 array of 0/1."""
+    return _read_amat(Path(path))[0]
+
+
+# ---- the datasets -----------------------------------------------------------------------
+
+class DataFile(NamedTuple):
+    name: str  # file name on disk, uncompressed; "<name>.gz" is accepted as well
+    sha256: str  # SHA-256 of the uncompressed content
+    remote: str  # file name on the mirrors
+
+
+def _idx_files(sums: dict[str, str]) -> dict[str, DataFile]:
+    roles = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+             "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+    return {role: DataFile(name, sums[name], name + ".gz") for role, name in roles.items()}
+
+
+# Facts copied from the SHA256SUMS.uncompressed files of the shared data folder.
+FILES: dict[str, dict[str, DataFile]] = {
+    "mnist": _idx_files({
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"}),
+    "fashion-mnist": _idx_files({
+        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"}),
+    "binarized-mnist": {
+        split: DataFile(f"binarized_mnist_{split}.amat", sha, f"binarized_mnist_{split}.amat")
+        for split, sha in {
+            "train": "ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d",
+            "valid": "1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2",
+            "test": "e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c"}.items()},
+}
+
+MIRRORS: dict[str, tuple[str, ...]] = {
+    "mnist": ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+              "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+    "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    "binarized-mnist": ("http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/",),
+}
+
+# System-wide folders holding a dataset's files directly (no per-dataset subfolder).
+SYSTEM_DIRS: dict[str, Path] = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value to compare
+class Dataset:
+    """Images as float32 (N, 784) in [0, 1]; labels int64 (N,), or None where there are none."""
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    x_valid: np.ndarray | None = None  # binarized-mnist's published 10,000-image validation split
+
+
+def _check_name(name: str) -> None:
+    if name not in FILES:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(FILES)}")
+
+
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/tinyvae``, or ``~/.cache/tinyvae`` (a relative XDG path is ignored)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "tinyvae"
+
+
+def default_data_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The folders searched for dataset ``name``, in order (see the module docstring)."""
+    _check_name(name)
+    roots = [Path(data_dir)] if data_dir is not None else []
+    if os.environ.get("TINYVAE_DATA"):
+        roots.append(Path(os.environ["TINYVAE_DATA"]))
+    roots.append(user_cache_dir())
+    dirs = [root / name for root in roots]
+    if name in SYSTEM_DIRS:
+        dirs.append(SYSTEM_DIRS[name])
+    return dirs
+
+
+def _find(file: DataFile, dirs: list[Path]) -> Path | None:
+    for folder in dirs:
+        for candidate in (folder / file.name, folder / (file.name + ".gz")):
+            if os.path.lexists(candidate):  # a broken link or a folder is reported, not skipped
+                return candidate
+    return None
+
+
+def _read_verified(path: Path, file: DataFile) -> np.ndarray:
+    reader = _read_amat if file.name.endswith(".amat") else _read_idx
+    array, actual = reader(path)
+    if actual != file.sha256:
+        raise DataError(f"{path}: checksum mismatch: the SHA-256 of the uncompressed content is "
+                        f"{actual}, expected {file.sha256}; the file is damaged or not "
+                        f"{file.name}; delete it to have it downloaded again")
+    return array
+
+
+def _verifier(file: DataFile):
+    def verify(path: Path) -> None:
+        actual = uncompressed_sha256(path, label=f"downloaded {file.remote}")
+        if actual != file.sha256:
+            raise DataError(f"downloaded {file.remote}: checksum mismatch: SHA-256 of the "
+                            f"uncompressed content is {actual}, expected {file.sha256}")
+    return verify
+
+
+def _locate(name: str, data_dir, download: bool, mirrors, timeout: float) -> dict[str, Path]:
+    """Find (or download) every file of dataset ``name``; DatasetNotFound if some stay missing."""
+    dirs = default_data_dirs(name, data_dir)
+    found = {role: _find(file, dirs) for role, file in FILES[name].items()}
+    target = (Path(data_dir) if data_dir is not None else user_cache_dir()) / name
+    bases = MIRRORS.get(name, ()) if mirrors is None else mirrors
+    failures: list[str] = []
+    for role, file in FILES[name].items():
+        # After one file failed everywhere, the next would most likely fail the same way:
+        # stop, rather than make an offline user wait for every timeout of every file.
+        if found[role] is not None or not download or failures:
+            continue
+        urls = [base.rstrip("/") + "/" + file.remote for base in bases]
+        try:
+            found[role] = fetch(urls, target / file.remote, verify=_verifier(file), timeout=timeout)
+        except DownloadError as error:
+            failures = [f"  {url}: {reason}" for url, reason in error.failures] or \
+                [f"  no download mirrors are known for {name!r}"]
+        except OSError as error:  # the target folder cannot be created or written
+            failures = [f"  {target}: {error}"]
+    missing = [FILES[name][role].name for role, path in found.items() if path is None]
+    if missing:
+        how = ("Downloading failed:\n" + "\n".join(failures)) if download else \
+            "Downloading is disabled (download=False)."
+        raise DatasetNotFound(
+            f"dataset {name!r}: missing {', '.join(missing)} (plain or .gz).\n"
+            f"Looked in:\n" + "".join(f"  {d}\n" for d in dirs) + how + "\n"
+            f"To fix: copy the files into {target}/, or into <root>/{name}/ and set "
+            f"TINYVAE_DATA=<root> (or pass data_dir=<root>), or retry when online.")
+    return found
+
+
+def _images(array: np.ndarray, path: Path) -> np.ndarray:
+    if array.ndim != 3 or array.shape[1:] != (28, 28):
+        raise DataError(f"{path}: expected images of shape (N, 28, 28), got {array.shape}")
+    return (array.reshape(len(array), D) / np.float32(255)).astype(np.float32, copy=False)
+
+
+def _labels(array: np.ndarray, path: Path, n_images: int) -> np.ndarray:
+    if array.shape != (n_images,):
+        raise DataError(f"{path}: expected {n_images} labels, got shape {array.shape}")
+    return array.astype(np.int64)
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download: bool = True, *,
+                 mirrors: tuple[str, ...] | None = None, timeout: float = DEFAULT_TIMEOUT) -> Dataset:
+    """Load ``"mnist"``, ``"fashion-mnist"`` or ``"binarized-mnist"``, verifying every file.
+
+    ``mirrors`` overrides MIRRORS[name] (base URLs); ``timeout`` is the per-socket-wait limit
+    in seconds. Raises DatasetNotFound for missing files, DataError for bad ones.
+    """
+    _check_name(name)
+    paths = _locate(name, data_dir, download, mirrors, timeout)
+    arrays = {role: _read_verified(paths[role], FILES[name][role]) for role in paths}
+    if name == "binarized-mnist":
+        x = {split: arrays[split].astype(np.float32) for split in ("train", "valid", "test")}
+        return Dataset(name, x["train"], None, x["test"], None, x_valid=x["valid"])
+    x_train = _images(arrays["train_images"], paths["train_images"])
+    x_test = _images(arrays["test_images"], paths["test_images"])
+    return Dataset(name, x_train, _labels(arrays["train_labels"], paths["train_labels"], len(x_train)),
+                   x_test, _labels(arrays["test_labels"], paths["test_labels"], len(x_test)))
+
+
+# ---- binarization and minibatches -------------------------------------------------------
+
+def _check_intensities(x: np.ndarray, what: str) -> None:
+    if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{what}: expected a float32 or float64 array, got "
+                         f"{getattr(x, 'dtype', type(x).__name__)}")
+    # Written as "not (inside)" so that NaN, which fails every comparison, is refused too.
+    if x.size and not (x.min() >= 0 and x.max() <= 1):
+        raise ValueError(f"{what}: pixel intensities must lie in [0, 1] (and not be NaN), "
+                         f"got min {x.min()}, max {x.max()}")
+
+
+def binarize_dynamic(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A fresh Bernoulli draw of every pixel: 1 with probability x, else 0; same dtype as x."""
+    _check_intensities(x, "binarize_dynamic x")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"binarize_dynamic rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    u = rng.random(x.shape, dtype=x.dtype)  # uniform in [0, 1), so P(u < x) = x exactly
+    return np.less(u, x, out=u)  # the comparison is written into u: one array of x's size
+
+
+def fixed_binarization(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """One Bernoulli draw with its own Generator(seed), kept for every epoch (fixed protocol)."""
+    return binarize_dynamic(x, np.random.default_rng(seed))
+
+
+def minibatches(x: np.ndarray, batch_size: int, rng: np.random.Generator, *,
+                binarize: str = "none", shuffle: bool = True) -> Iterator[np.ndarray]:
+    """Iterate once over ``x`` (N, D) in batches (B, D); the last batch may be smaller.
+
+    The random draws happen here, at the call, not lazily: first the permutation (if
+    ``shuffle``), then one Bernoulli draw of the whole array (if ``binarize="dynamic"``).
+    So ``rng``'s state after the call does not depend on how many batches are consumed.
+    """
+    if not isinstance(x, np.ndarray) or x.ndim != 2:
+        raise ValueError(f"minibatches x: expected a 2-D array (N, D), got "
+                         f"{getattr(x, 'shape', type(x).__name__)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"minibatches batch_size: expected a positive integer, got {batch_size!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"minibatches rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    if binarize not in ("none", "dynamic"):
+        raise ValueError(f"minibatches binarize: expected 'none' or 'dynamic', got {binarize!r}")
+    if not isinstance(shuffle, bool):
+        raise ValueError(f"minibatches shuffle: expected True or False, got {shuffle!r}")
+    order = rng.permutation(len(x)) if shuffle else None  # (N,)
+    data = binarize_dynamic(x, rng) if binarize == "dynamic" else x  # (N, D)
+    return _batches(data, int(batch_size), order)
+
+
+def _batches(data: np.ndarray, batch_size: int, order: np.ndarray | None) -> Iterator[np.ndarray]:
+    for start in range(0, len(data), batch_size):
+        if order is None:
+            yield data[start:start + batch_size]  # (B, D) view
+        else:
+            yield data[order[start:start + batch_size]]  # (B, D) copy, in shuffled order
