@@ -150,7 +150,7 @@ def test_same_seed_same_parameters_bit_for_bit():
 @pytest.mark.parametrize("field, value", [
     ("input_dim", 0), ("latent_dim", -1), ("latent_dim", 2.5), ("hidden_dims", (400, 0)),
     ("hidden_dims", "400"), ("activation", "sigmoid"), ("likelihood", "poisson"),
-    ("beta", -1.0), ("beta", float("nan")), ("gaussian_std", 0.0),
+    ("beta", -1.0), ("beta", float("nan")), ("beta", True), ("gaussian_std", 0.0),
 ])
 def test_invalid_config_raises_value_error_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):

@@ -126,6 +126,9 @@ def log_mean_exp(a: np.ndarray, axis: int = 0) -> np.ndarray:
     of MNIST digits are around −100 nats, whose exponentials underflow to 0.
     """
     a_max = np.max(a, axis=axis, keepdims=True)
+    # If every term is −inf (p = 0 throughout), the answer is −inf; shift by 0 so that
+    # −inf − (−inf) does not turn it into NaN.
+    a_max = np.where(np.isfinite(a_max), a_max, 0)
     out = np.log(np.mean(np.exp(a - a_max), axis=axis, keepdims=True)) + a_max
     return np.squeeze(out, axis=axis)
 

@@ -19,7 +19,7 @@ t the number of steps taken, counting this one (so t = 1 on the first step).
 References
 - B. T. Polyak (1964), "Some methods of speeding up the convergence of iteration methods",
   USSR Comp. Math. and Math. Physics 4(5); I. Sutskever, J. Martens, G. Dahl, G. Hinton (2013),
-  "On the importance of initialization and momentum in deep learning", ICML, eq. (1).
+  "On the importance of initialization and momentum in deep learning", ICML, equation 1.
 - J. Duchi, E. Hazan, Y. Singer (2011), "Adaptive subgradient methods for online learning and
   stochastic optimization", JMLR 12. Kingma & Welling (2014), "Auto-Encoding Variational Bayes",
   ICLR, Section 5, trained their VAEs with it.
@@ -94,6 +94,7 @@ class Optimizer:
     """
 
     name = "optimizer"
+    slots: tuple[str, ...] = ()  # names of the per-parameter state arrays
 
     def __init__(self, lr: float, clip_norm: float | None = None):
         self.lr = lr
@@ -247,7 +248,7 @@ class SGD(Optimizer):
     """Stochastic gradient descent, with optional (heavy-ball) momentum.
 
     Without momentum:   θ ← θ − η g
-    With momentum μ:    v ← μ v − η g ;  θ ← θ + v     (Polyak 1964; Sutskever et al. 2013, eq. 1)
+    With momentum μ:    v ← μ v − η g ;  θ ← θ + v     (Polyak 1964; Sutskever et al. 2013, equation 1)
 
     The velocity v starts at zero; it is a running sum of past steps that shrinks by μ each step,
     so a direction the gradient keeps pointing in gathers speed, up to η g / (1 − μ).

@@ -69,17 +69,24 @@ class VAEConfig:
         hidden = tuple(self.hidden_dims)
         for h in hidden:
             positive_int("hidden_dims", h)
+        object.__setattr__(self, "input_dim", int(self.input_dim))
+        object.__setattr__(self, "latent_dim", int(self.latent_dim))
         # A frozen dataclass may still normalise its own fields while being built.
         object.__setattr__(self, "hidden_dims", tuple(int(h) for h in hidden))
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"VAEConfig.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"VAEConfig.likelihood must be one of {list(LIKELIHOODS)}, got {self.likelihood!r}")
-        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta >= 0):
-            raise ValueError(f"VAEConfig.beta must be a finite number >= 0, got {self.beta!r}")
-        if not (isinstance(self.gaussian_std, (int, float)) and math.isfinite(self.gaussian_std)
-                and self.gaussian_std > 0):
-            raise ValueError(f"VAEConfig.gaussian_std must be a finite number > 0, got {self.gaussian_std!r}")
+        def real(name, value, minimum, strict):
+            ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value) and (value > minimum if strict else value >= minimum)
+            if not ok:
+                relation = ">" if strict else ">="
+                raise ValueError(f"VAEConfig.{name} must be a finite number {relation} {minimum}, got {value!r}")
+            object.__setattr__(self, name, float(value))  # plain floats, so to_dict is JSON-able
+
+        real("beta", self.beta, 0, strict=False)
+        real("gaussian_std", self.gaussian_std, 0, strict=True)
 
     def to_dict(self) -> dict:
         """A JSON-able dict (tuples become lists), for checkpoints and metrics files."""
