@@ -1,0 +1,386 @@
+"""Checkpoints: everything a run needs to continue exactly where it stopped, in one .npz file.
+
+A checkpoint holds the parameters, the optimizer's memory, the model config, the number of
+finished epochs, the history of those epochs and the state of the random generator. Restoring
+all of them makes a resumed run the same run: the next epoch shuffles, binarizes and draws ε
+from the very same random stream, and Adam takes the very same steps, so the final parameters
+agree bit for bit with a run that was never interrupted.
+
+Layout of the .npz (plain arrays only; it is always read with ``allow_pickle=False``):
+
+    format_version   0-d int64            FORMAT_VERSION
+    epoch            0-d int64            finished epochs
+    config           0-d str, JSON        VAEConfig.to_dict()
+    history          0-d str, JSON        one dict per finished epoch (see tinyvae/train.py)
+    rng_state        0-d str, JSON        Generator.bit_generator.state (PCG64's 128-bit integers
+                                          are plain JSON integers; Python's json keeps them exact)
+    optimizer        0-d str, JSON        optimizer.hparams(): its name, lr, ...
+    extra            0-d str, JSON        anything else the caller wants kept (training settings)
+    param/<key>      the parameter arrays, keys as in vae.param_shapes
+    optim/<key>      optimizer.state_dict(): "optim/step", "optim/m/encoder.W0", ...
+
+Writing is atomic (``atomic_write``): the bytes go to a temporary file in the same folder,
+which is flushed and fsync'd and only then renamed over the old file; then the folder itself
+is fsync'd so that the rename survives a power cut. A process killed at any moment leaves
+either the old checkpoint or the new one, never half of one. Loading checks everything before
+returning anything and refuses a bad file with a CheckpointError that names the file and what
+is wrong with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from .optim import Optimizer, make_optimizer
+from .vae import VAEConfig, param_shapes
+
+FORMAT_VERSION = 1
+_JSON_FIELDS = ("config", "history", "rng_state", "optimizer", "extra")
+_REQUIRED = ("format_version", "epoch", *_JSON_FIELDS)
+_PARAM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+WRITE_TEST_NAME = ".write-test"  # check_writable_folder's probe, removed again at once
+
+
+class CheckpointError(Exception):
+    """A checkpoint (or another output file) could not be written, or a file is not a valid checkpoint."""
+
+
+@dataclass
+class Checkpoint:
+    """What load_checkpoint returns: the saved state, checked and ready to use.
+
+    ``optimizer`` is a fresh optimizer of the saved kind with its state restored, and ``rng`` a
+    Generator in the saved state; ``params`` are new arrays (copy them into a model's arrays
+    or use them directly).
+    """
+
+    path: Path
+    config: VAEConfig
+    params: dict[str, np.ndarray]
+    optimizer: Optimizer
+    rng: np.random.Generator
+    epoch: int
+    history: list[dict]
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Write a file so that ``path`` holds either its old content or the complete new one.
+
+    ``write(f)`` writes the bytes to an open binary file. The steps: a temporary file in the
+    same folder (a rename is only atomic within one file system), ``write``, flush, ``fsync``
+    (the bytes are on disk before the name points at them), ``os.replace`` over ``path``, and
+    ``fsync`` of the folder (the new name is on disk too). On any failure, Ctrl-C included,
+    the temporary file is removed and the old file stays as it was; an OSError becomes a
+    CheckpointError naming the file and the step that failed.
+    """
+    path = Path(path)
+    folder = path.parent
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {path}: cannot create a file in {folder}: {_reason(exc)}") from exc
+    step = "writing"
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o644)  # mkstemp makes it private (0600); results should be readable
+            write(f)
+            step = "flushing to disk"
+            f.flush()
+            os.fsync(f.fileno())
+            step = "closing"
+        step = f"renaming {Path(tmp).name} to {path.name}"
+        os.replace(tmp, path)
+    except BaseException as exc:  # Ctrl-C too: never leave a temporary file behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise CheckpointError(f"cannot write {path}: {step} failed: {_reason(exc)}; "
+                                  "the previous file, if any, is unchanged") from exc
+        raise
+    _fsync_folder(folder)
+    return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable. Some file systems cannot fsync a folder (EINVAL);
+    the rename has already happened there, so that is not an error."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise CheckpointError(f"cannot sync folder {folder} after writing into it: {_reason(exc)}") from exc
+    finally:
+        os.close(fd)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def check_writable_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there, before hours of training.
+
+    Raises CheckpointError naming the folder and the reason (not a folder, read-only, disk full).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(f"cannot use output folder {folder}: {_reason(exc)}") from exc
+    atomic_write(folder / WRITE_TEST_NAME, lambda f: f.write(b"tinyvae"))
+    with contextlib.suppress(OSError):
+        os.unlink(folder / WRITE_TEST_NAME)
+    return folder
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Write ``obj`` as indented JSON, atomically. NaN is refused (it is not JSON)."""
+    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def _json_array(obj) -> np.ndarray:
+    """A JSON document as a 0-d unicode array: a plain array, no pickle needed to read it back."""
+    return np.array(json.dumps(obj, allow_nan=False, default=_to_json))
+
+
+def _to_json(obj):
+    if isinstance(obj, np.ndarray):  # e.g. MT19937's key in a bit generator state
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def save_checkpoint(path: str | os.PathLike, *, params: Mapping[str, np.ndarray], optimizer: Optimizer,
+                    config: VAEConfig, epoch: int, history: list[dict], rng: np.random.Generator,
+                    extra: dict | None = None) -> Path:
+    """Save the state of a run after ``epoch`` finished epochs, atomically (see atomic_write).
+
+    Parameters that are NaN or infinite are refused (CheckpointError): a diverged model must
+    never replace the last good checkpoint.
+    """
+    for key, arr in params.items():
+        if not np.all(np.isfinite(arr)):
+            raise CheckpointError(f"not saving {path}: parameter {key!r} contains NaN or inf")
+    arrays = {
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "epoch": np.array(int(epoch), dtype=np.int64),
+        "config": _json_array(config.to_dict()),
+        "history": _json_array(list(history)),
+        "rng_state": _json_array(rng.bit_generator.state),
+        "optimizer": _json_array(optimizer.hparams()),
+        "extra": _json_array(extra or {}),
+    }
+    arrays.update({f"param/{key}": np.asarray(arr) for key, arr in params.items()})
+    arrays.update({f"optim/{key}": arr for key, arr in optimizer.state_dict().items()})
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def load_checkpoint(path: str | os.PathLike, config: VAEConfig | None = None, *,
+                    dtype=None) -> Checkpoint:
+    """Read and check a checkpoint; refuse anything that is not exactly what save_checkpoint wrote.
+
+    ``config``: the model the caller wants; a checkpoint of another model is refused with the
+    fields that differ. ``dtype``: if given, the parameters must have it (float32 or float64).
+    Raises CheckpointError naming the file and the key, shape, dtype or field that is wrong.
+    """
+    path = Path(path)
+    arrays = _read_npz(path)
+
+    def fail(what: str):
+        raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: {what}")
+
+    missing = [key for key in _REQUIRED if key not in arrays]
+    if missing:
+        fail(f"missing key(s) {missing}")
+    version = _int_scalar(arrays["format_version"], "format_version", fail)
+    if version != FORMAT_VERSION:
+        fail(f"format_version is {version}; this tinyvae reads version {FORMAT_VERSION}")
+    epoch = _int_scalar(arrays["epoch"], "epoch", fail)
+    doc = {key: _json_scalar(arrays[key], key, fail) for key in _JSON_FIELDS}
+
+    # The model it was trained for, and whether that is the model asked for.
+    if not isinstance(doc["config"], dict):
+        fail("'config' is not a JSON object")
+    try:
+        saved_config = VAEConfig.from_dict(doc["config"])
+    except (ValueError, TypeError) as exc:
+        fail(f"'config': {exc}")
+    if config is not None and config != saved_config:
+        mine, theirs = config.to_dict(), saved_config.to_dict()
+        diffs = [f"{name}: checkpoint has {theirs[name]!r}, requested {mine[name]!r}"
+                 for name in mine if mine[name] != theirs.get(name)]
+        raise CheckpointError(f"{path} was saved for a different model ({'; '.join(diffs)})")
+
+    params = _check_params(arrays, saved_config, dtype, fail)
+
+    # The optimizer: rebuilt from its hyperparameters; load_state_dict checks keys, shapes, dtypes.
+    hparams = doc["optimizer"]
+    if not isinstance(hparams, dict) or "name" not in hparams:
+        fail("'optimizer' must be a JSON object with the optimizer's 'name'")
+    try:
+        optimizer = make_optimizer(**hparams)
+        state = {key[len("optim/"):]: arr for key, arr in arrays.items() if key.startswith("optim/")}
+        load_optimizer_state(optimizer, state, params)
+    except (ValueError, TypeError) as exc:
+        fail(f"optimizer state: {exc}")
+
+    rng = _restore_rng(doc["rng_state"], fail)
+
+    history = doc["history"]
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        fail("'history' must be a JSON list of per-epoch objects")
+    if len(history) != epoch:
+        fail(f"'history' has {len(history)} entries but 'epoch' is {epoch}")
+    if not isinstance(doc["extra"], dict):
+        fail("'extra' must be a JSON object")
+    unexpected = [key for key in arrays if key not in _REQUIRED
+                  and not key.startswith(("param/", "optim/"))]
+    if unexpected:
+        fail(f"unexpected key(s) {unexpected}")
+    return Checkpoint(path=path, config=saved_config, params=params, optimizer=optimizer, rng=rng,
+                      epoch=epoch, history=history, extra=doc["extra"])
+
+
+def load_optimizer_state(optimizer: Optimizer, state: Mapping[str, np.ndarray],
+                         params: Mapping[str, np.ndarray]) -> None:
+    """optimizer.load_state_dict, checked against params, including the state of an optimizer
+    that has not stepped yet ({"step": 0} and no arrays: a checkpoint saved before the first
+    epoch), which Optimizer.load_state_dict refuses when given params to check against."""
+    optimizer.load_state_dict(state, params if set(state) != {"step"} else None)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of an .npz, read with allow_pickle=False after checking that each array's
+    header agrees with the size of its bytes (so a corrupt header claiming billions of
+    elements is refused before numpy tries to allocate them)."""
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {_reason(exc)}") from exc
+    if magic == b"\x93NUMPY":
+        raise CheckpointError(f"{path} is a single .npy array, not a checkpoint .npz archive")
+    if not magic.startswith(b"PK"):
+        raise CheckpointError(f"{path} is not a checkpoint: not an .npz (zip) archive")
+    try:
+        _check_members(path)
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except CheckpointError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):  # numpy's refusal to unpickle an object array
+            raise CheckpointError(f"{path} contains a pickled Python object; checkpoints hold "
+                                  "plain arrays only and are never unpickled (that could run code)") from exc
+        raise CheckpointError(f"{path} is corrupt: {exc}") from exc
+    # A damaged archive fails inside zipfile/zlib/numpy in several ways; all mean the same.
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, RuntimeError,
+            NotImplementedError) as exc:
+        raise CheckpointError(f"{path} is corrupt or truncated: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_members(path: Path) -> None:
+    size = path.stat().st_size
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            key = info.filename.removesuffix(".npy")
+            if not info.filename.endswith(".npy"):
+                raise CheckpointError(f"{path} holds {info.filename!r}, which is not an .npy array")
+            if info.compress_type == zipfile.ZIP_STORED and info.file_size > size:
+                raise CheckpointError(f"{path} is corrupt: {key!r} claims {info.file_size} bytes, "
+                                      f"the whole file has {size}")
+            with zf.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(member)
+                if dtype.hasobject:
+                    raise CheckpointError(f"{path} contains a pickled Python object under {key!r}; "
+                                          "checkpoints hold plain arrays only and are never unpickled")
+                header_bytes = member.tell()
+            n_bytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if header_bytes + n_bytes != info.file_size:
+                raise CheckpointError(f"{path} is corrupt: {key!r} claims shape {shape} of {dtype} "
+                                      f"({n_bytes} bytes) but holds {info.file_size - header_bytes}")
+
+
+def _int_scalar(arr: np.ndarray, key: str, fail) -> int:
+    if arr.shape != () or not np.issubdtype(arr.dtype, np.integer) or int(arr) < 0:
+        fail(f"{key!r} must be a non-negative integer scalar, got shape {arr.shape} dtype {arr.dtype}")
+    return int(arr)
+
+
+def _json_scalar(arr: np.ndarray, key: str, fail):
+    if arr.shape != () or arr.dtype.kind != "U":
+        fail(f"{key!r} must be a JSON string (0-d unicode array), got shape {arr.shape} dtype {arr.dtype}")
+    try:
+        return json.loads(str(arr))
+    except ValueError as exc:
+        fail(f"{key!r} is not valid JSON: {exc}")
+
+
+def _check_params(arrays, config: VAEConfig, dtype, fail) -> dict[str, np.ndarray]:
+    expected = param_shapes(config)
+    found = {key[len("param/"):]: arr for key, arr in arrays.items() if key.startswith("param/")}
+    missing = [key for key in expected if key not in found]
+    extra = [key for key in found if key not in expected]
+    if missing or extra:
+        fail(f"parameters do not match the config: missing {['param/' + k for k in missing]}, "
+             f"unexpected {['param/' + k for k in extra]}")
+    want = None if dtype is None else np.dtype(dtype)
+    first = found[next(iter(expected))].dtype
+    params = {}
+    for key, shape in expected.items():
+        arr = found[key]
+        if arr.shape != shape:
+            fail(f"'param/{key}' has shape {arr.shape}, the config needs {shape}")
+        if arr.dtype not in _PARAM_DTYPES:
+            fail(f"'param/{key}' has dtype {arr.dtype}; parameters are float32 or float64")
+        if want is not None and arr.dtype != want:
+            fail(f"'param/{key}' has dtype {arr.dtype}, requested {want}")
+        if arr.dtype != first:
+            fail(f"'param/{key}' has dtype {arr.dtype} but other parameters have {first}")
+        if not np.all(np.isfinite(arr)):
+            fail(f"'param/{key}' contains NaN or inf")
+        params[key] = arr
+    return params
+
+
+def _restore_rng(state, fail) -> np.random.Generator:
+    """A Generator whose bit generator is in the saved state (PCG64 unless another was used)."""
+    names = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
+    if not isinstance(state, dict) or state.get("bit_generator") not in names:
+        fail(f"'rng_state' must be a bit generator state with 'bit_generator' one of {list(names)}")
+    try:
+        bit_generator = getattr(np.random, state["bit_generator"])()
+        bit_generator.state = state
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        fail(f"'rng_state' cannot be restored: {exc}")
+    return np.random.Generator(bit_generator)
