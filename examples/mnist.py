@@ -20,7 +20,7 @@ Binarization (the Bernoulli likelihood wants binary pixels; see tinyvae/data.py)
            draw (data.fixed_binarization) of train and test.
   none     grayscale intensities in [0, 1] as targets of the Bernoulli likelihood.
 
-A fresh run refuses an --out that already holds a checkpoint (it would be overwritten); with
+A fresh run refuses an --out that already holds a checkpoint unless --overwrite is given; with
 --resume, every setting not given on the command line is taken from the checkpoint; one
 given that differs from it (a learning rate, a latent size, ...) is refused, since that would not
 be the same run. --epochs may be raised to train further. Ctrl-C exits with status 130 after
@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default runs/mnist, or the --resume folder)")
     p.add_argument("--resume", type=Path, metavar="CHECKPOINT",
                    help="a checkpoint.npz to continue from; settings not given are taken from it")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run even if --out holds an earlier run's checkpoint (it is replaced)")
     p.add_argument("--dtype", choices=["float32", "float64"], help=f"(default {d['dtype']})")
     p.add_argument("--train-limit", type=positive_int, metavar="N",
                    help="use only the first N training images (quick runs and tests)")
@@ -221,10 +223,10 @@ def run(args) -> int:
     t_start = time.perf_counter()
     out = check_writable_folder(args.out)  # fail now, not after an hour of training
     existing = out / CHECKPOINT_NAME
-    if args.resume is None and existing.exists():
+    if args.resume is None and existing.exists() and not args.overwrite:
         # Starting afresh would replace that run's checkpoint with this one's epoch 0.
         raise CheckpointError(f"{existing} already exists; continue that run with --resume {existing}, "
-                              "or choose another --out (or delete it) to start a new one")
+                              "start a new one over it with --overwrite, or choose another --out")
     x_train, x_test, y_test, fit_binarize, described = load_data(args)
     dtype = np.dtype(args.dtype)
     config = VAEConfig(input_dim=x_train.shape[1], hidden_dims=tuple(args.hidden), latent_dim=args.latent_dim,

@@ -158,8 +158,17 @@ def test_a_fresh_run_does_not_overwrite_an_existing_checkpoint(tiny_run, data_en
     out, _ = tiny_run
     before = (out / "checkpoint.npz").read_bytes()
     message = one_line_error(cli(*TINY, "--out", str(out), env=data_env))
-    assert "--resume" in message and str(out / "checkpoint.npz") in message
+    assert "--resume" in message and "--overwrite" in message and str(out / "checkpoint.npz") in message
     assert (out / "checkpoint.npz").read_bytes() == before
+
+
+def test_overwrite_starts_a_new_run_in_the_same_folder(tmp_path, data_env):
+    out = tmp_path / "run"
+    assert cli(*TINY, "--out", str(out), env=data_env).returncode == 0
+    first = (out / "metrics.json").read_text()
+    again = cli(*TINY, "--seed", "1", "--out", str(out), "--overwrite", env=data_env)
+    assert again.returncode == 0, again.stderr
+    assert (out / "metrics.json").read_text() != first  # a different seed: a genuinely new run
 
 
 def test_a_bad_checkpoint_is_one_line_on_stderr(tmp_path, data_env):
