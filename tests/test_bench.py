@@ -1,0 +1,91 @@
+"""The benchmark runs and prints every figure it promises. Times are printed, never asserted:
+they depend on the machine and on whatever else it is doing."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinyvae import bench, optim, vae
+
+TINY = ["--random-data", "--train-images", "700", "--hidden", "16", "--latent-dim", "3", "--repeats", "2"]
+
+
+def run_bench(*args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "tinyvae.bench", *TINY, *args],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def field(output: str, pattern: str) -> re.Match:
+    match = re.search(pattern, output, re.MULTILINE)
+    assert match, f"no line matching {pattern!r} in:\n{output}"
+    return match
+
+
+def test_the_benchmark_prints_every_figure():
+    out = run_bench("--iw-samples", "4", "--iw-images", "30")
+    field(out, r"^model: 784-16-3 relu bernoulli, batch 128, float32, adam \(lr 0\.001\), path fast$")
+    field(out, r"^data: random uniform images, 700 per epoch, binarize none$")
+    assert field(out, r"^numpy: (\S+)$").group(1) == np.__version__
+    field(out, r"^blas: .+")
+    field(out, r"^cpus: \d+$")
+    field(out, r"^environment: .*OPENBLAS_CORETYPE=.*OPENBLAS_L2_SIZE=")
+    field(out, r"^warm-up epoch: [\d.]+ s$")
+    assert len(field(out, r"^epochs \(s\): (.+)$").group(1).split()) == 2
+    field(out, r"^epoch: median [\d.]+ s, [\d,]+ samples/s$")
+    assert len(field(out, r"^matmuls alone \(s\): (.+)$").group(1).split()) == 2
+    # 6 epochs' batches of 128 and one of 60, 11 multiplies each (6L + 5 with L = 1 hidden layer)
+    field(out, r"^matmuls alone: median [\d.]+ s per epoch \(66 calls, [\d.]+ GFLOP, \d+ GFLOP/s\)$")
+    field(out, r"^epoch / matmuls: [\d.]+$")
+    field(out, r"^data feeding alone: [\d.]+ s per epoch$")
+    field(out, r"^page faults per epoch: [\d,]+ minor, [\d,]+ major$")
+    field(out, r"^peak RSS: \d+ MB$")
+    field(out, r"^load average at end: ")
+    value = float(field(out, r"^L_4: (-?[\d.]+) nats on 30 test images in [\d.]+ s$").group(1))
+    assert value < 0  # a log-likelihood
+
+
+def test_the_reference_path_and_the_float64_check():
+    out = run_bench("--path", "reference", "--iw-samples", "0", "--likelihood", "gaussian", "--activation", "tanh",
+                    "--binarize", "dynamic", "--float64-check", "--check-epochs", "1")
+    field(out, r"^model: 784-16-3 tanh gaussian, .* path reference$")
+    assert not re.search(r"^L_", out, re.MULTILINE)
+    field(out, r"^epoch: median [\d.]+ s, [\d,]+ samples/s$")
+    match = field(out, r"^float64 check \(1 epochs, seed 0, \d+ s\): test ELBO float32 (-?[\d.]+), "
+                       r"float64 (-?[\d.]+), difference ([\d.]+) nat$")
+    elbo32, elbo64, diff = (float(g) for g in match.groups())
+    assert diff == pytest.approx(abs(elbo32 - elbo64), abs=2e-3)
+    assert diff < 0.3  # one epoch of a tiny model: float32 rounding is far below a nat
+
+
+def test_bad_arguments_are_refused_by_argparse():
+    result = subprocess.run([sys.executable, "-m", "tinyvae.bench", "--hidden", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "hidden sizes must be positive" in result.stderr
+
+
+@pytest.mark.parametrize("hidden", [(400,), (300, 200)])
+def test_the_matmul_plan_is_the_fast_steps_own_and_skips_the_image_gradient(hidden):
+    # Recorded from a real step: 6L + 5 multiplies per batch, and the FLOPs of exactly
+    # the layers' forward, dW and dx products, minus dx of the first layer (the images).
+    config = vae.VAEConfig(hidden_dims=hidden, latent_dim=20)
+    params = vae.init_params(config, np.random.default_rng(0), dtype=np.float32)
+    plan = bench.matmul_plan(config, params, optim.Adam(), [128, 96], np.float32, np.random.default_rng(1))
+    assert {B: len(calls) for B, calls in plan.items()} == {128: 6 * len(hidden) + 5, 96: 6 * len(hidden) + 5}
+    for calls in plan.values():
+        for a, b, out in calls:
+            assert a.dtype == b.dtype == out.dtype == np.float32
+            assert out.shape == (a.shape[0], b.shape[1])
+    sizes = (784, *hidden)
+    weights = [*zip(sizes[:-1], sizes[1:]), (hidden[-1], 40), (20, hidden[-1]),
+               *zip(hidden[::-1][:-1], hidden[::-1][1:]), (hidden[0], 784)]
+    per_image = sum(2 * 3 * i * o for i, o in weights) - 2 * 784 * hidden[0]  # no dx for the images
+    batches = [128] * 468 + [96]
+    _, flops = bench.plan_flops(plan, batches)
+    assert flops == per_image * 60000
+    if hidden == (400,):
+        assert flops == 196.8e9  # issue 5's count for the default model
