@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run even if --out holds an earlier run's checkpoint (it is replaced)")
     p.add_argument("--dtype", choices=["float32", "float64"], help=f"(default {d['dtype']})")
+    p.add_argument("--step", choices=["fast", "reference"], default="fast",
+                   help="fast: tinyvae/fast.py (default); reference: vae.loss_and_grads + the optimizer, "
+                        "the readable path the docs follow (same mathematics, slower)")
     p.add_argument("--train-limit", type=positive_int, metavar="N",
                    help="use only the first N training images (quick runs and tests)")
     p.add_argument("--test-limit", type=positive_int, metavar="N",
@@ -242,7 +245,8 @@ def run(args) -> int:
 
     history = fit(params, optimizer, config, x_train, rng=rng, epochs=args.epochs, x_test=x_test,
                   batch_size=args.batch_size, binarize=fit_binarize, warmup_epochs=args.warmup_epochs,
-                  out_dir=out, resume=args.resume, eval_seed=args.seed, extra={"cli": settings_of(args)})
+                  out_dir=out, resume=args.resume, eval_seed=args.seed, extra={"cli": settings_of(args)},
+                  step=args.step)
     t_trained = time.perf_counter()
 
     # Final evaluation. The test ELBO uses the same ε stream as the last epoch's, so it

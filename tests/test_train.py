@@ -30,13 +30,17 @@ def images(n, seed):
 X_TRAIN, X_TEST = images(N_TRAIN, 1), (images(40, 2) > 0.5).astype(np.float32)
 
 
-def run(out_dir=None, epochs=3, seed=0, resume=None, lr=1e-2, optimizer="adam", warmup_epochs=1.5, **kw):
+def run(out_dir=None, epochs=3, seed=0, resume=None, lr=1e-2, optimizer="adam", warmup_epochs=1.5,
+        step="reference", **kw):
+    # The reference path by default: it calls train.train_step, which the fault tests below replace
+    # to inject a NaN or a Ctrl-C. The fast path has its own tests at the end of this file, and
+    # its faults are exercised end to end by test_faults.py and test_cli.py (the example uses it).
     """A fresh model and Generator from `seed`, trained by fit; returns (params, history)."""
     rng = np.random.default_rng(seed)
     params = init_params(CONFIG, rng, np.float32)
     opt = make_optimizer(optimizer, lr)
     history = fit(params, opt, CONFIG, X_TRAIN, rng=rng, epochs=epochs, x_test=X_TEST, batch_size=BATCH,
-                  warmup_epochs=warmup_epochs, out_dir=out_dir, resume=resume, stream=None, **kw)
+                  warmup_epochs=warmup_epochs, out_dir=out_dir, resume=resume, stream=None, step=step, **kw)
     return params, history
 
 
@@ -76,14 +80,21 @@ def test_kl_weight_rises_linearly_from_zero_then_stays():
 
 def test_fit_warms_beta_up_batch_by_batch(monkeypatch):
     betas = []
-    real_step = train.train_step
+    real_make_step = train.make_step
 
-    def recording_step(params, optimizer, x, eps, config, beta):
-        betas.append(beta)
-        return real_step(params, optimizer, x, eps, config, beta)
+    def recording_make_step(*args, **kwargs):
+        stepper = real_make_step(*args, **kwargs)
+        real_step = stepper.step
 
-    monkeypatch.setattr(train, "train_step", recording_step)
-    _, history = run(epochs=3, warmup_epochs=2)
+        def step(x, eps, beta=None):
+            betas.append(beta)
+            return real_step(x, eps, beta)
+
+        stepper.step = step
+        return stepper
+
+    monkeypatch.setattr(train, "make_step", recording_make_step)
+    _, history = run(epochs=3, warmup_epochs=2, step="fast")
     n = math.ceil(N_TRAIN / BATCH)
     np.testing.assert_allclose(betas[:2 * n], np.arange(2 * n) / (2 * n))
     assert betas[2 * n:] == [1.0] * n
@@ -235,3 +246,25 @@ def test_progress_is_one_plain_line_per_epoch_in_a_log_and_redrawn_on_a_terminal
     assert lines[0].startswith("epoch 1/2") and "test" in lines[0] and "samples/s" in lines[0]
     assert "\r" in terminal.getvalue() and "batch 5/5" in terminal.getvalue()
     assert terminal.getvalue().count("\n") == 2
+
+
+def test_the_fast_path_resumes_bit_for_bit(tmp_path):
+    straight, _ = run(epochs=3, step="fast")
+    run(tmp_path, epochs=2, step="fast")
+    resumed, _ = run(epochs=3, resume=tmp_path / "checkpoint.npz", step="fast")
+    assert_params_equal(resumed, straight)
+
+
+def test_a_checkpoint_from_one_path_resumes_on_the_other(tmp_path):
+    run(tmp_path, epochs=2, step="fast")
+    from_fast, history = run(epochs=3, resume=tmp_path / "checkpoint.npz", step="reference")
+    assert len(history) == 3 and all(np.all(np.isfinite(v)) for v in from_fast.values())
+
+
+def test_the_fast_and_reference_paths_train_the_same_model():
+    fast, fast_history = run(epochs=3, step="fast")
+    reference, reference_history = run(epochs=3, step="reference")
+    # Same mathematics, different rounding (fused heads, another order of float32 sums).
+    for key in fast:
+        np.testing.assert_allclose(fast[key], reference[key], rtol=1e-3, atol=1e-4, err_msg=key)
+    assert fast_history[-1]["test_loss"] == pytest.approx(reference_history[-1]["test_loss"], rel=1e-4)

@@ -51,7 +51,8 @@ from . import evaluate
 from .checkpoint import (WRITE_TEST_NAME, CheckpointError, atomic_write, check_writable_folder,
                          load_checkpoint, load_optimizer_state, save_checkpoint, write_json)
 from .data import minibatches
-from .optim import Optimizer
+from .fast import make_step
+from .optim import SGD, Adagrad, Adam, Optimizer
 from .vae import VAEConfig, check_batch, loss_and_grads
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -101,7 +102,7 @@ def fit(params: dict[str, np.ndarray], optimizer: Optimizer, config: VAEConfig, 
         rng: np.random.Generator, epochs: int, x_test: np.ndarray | None = None, batch_size: int = 128,
         binarize: str = "dynamic", warmup_epochs: float = 0.0, out_dir: str | os.PathLike | None = None,
         resume: str | os.PathLike | None = None, eval_seed: int = 0, extra: dict | None = None,
-        stream: TextIO | None = sys.stdout) -> list[dict]:
+        stream: TextIO | None = sys.stdout, step: str = "fast") -> list[dict]:
     """Train `params` (in place) until `epochs` epochs are finished; return the history.
 
     x_train (N, D) and x_test (M, D): the images, checked once here. binarize: "dynamic"
@@ -109,12 +110,17 @@ def fit(params: dict[str, np.ndarray], optimizer: Optimizer, config: VAEConfig, 
     and the history files go (nothing is saved if None). resume: a checkpoint to continue from;
     its config, optimizer and settings must match these (a CheckpointError says what differs).
     extra: more JSON-able facts to keep in the checkpoint (e.g. the command line's settings).
-    stream: where progress goes (None for silence).
+    stream: where progress goes (None for silence). step: "fast" (tinyvae/fast.py: the same
+    mathematics over preallocated float32-friendly buffers, tested against vae.loss_and_grads)
+    or "reference" (train_step itself, the readable path the docs follow); the fast path needs
+    SGD, Adagrad or Adam and falls back to the reference path for anything else.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if step not in ("fast", "reference"):
+        raise ValueError(f"step must be 'fast' or 'reference', got {step!r}")
     if binarize not in ("dynamic", "none"):
         raise ValueError(f"binarize must be 'dynamic' or 'none' (fix a binarization before calling fit), "
                          f"got {binarize!r}")
@@ -142,6 +148,11 @@ def fit(params: dict[str, np.ndarray], optimizer: Optimizer, config: VAEConfig, 
     history: list[dict] = []
     if resume is not None:
         history = _restore(resume, params, optimizer, config, rng, dtype, settings)
+    # Built after a resume, so that it starts from the restored parameters and optimizer state.
+    # The reference path is train_step itself (stepper None).
+    stepper = None
+    if step == "fast" and isinstance(optimizer, (SGD, Adagrad, Adam)):
+        stepper = make_step("fast", config, params, optimizer, batch_size)
     log = _Progress(stream)
 
     def save():
@@ -162,7 +173,7 @@ def fit(params: dict[str, np.ndarray], optimizer: Optimizer, config: VAEConfig, 
             at_epoch_end = False  # from here on the rng and the params move
             t_start = time.perf_counter()
             try:
-                record = _train_epoch(params, optimizer, config, x_train, rng, epoch=epoch, epochs=epochs,
+                record = _train_epoch(stepper, params, optimizer, config, x_train, rng, epoch=epoch, epochs=epochs,
                                       batch_size=batch_size, binarize=binarize, warmup_epochs=warmup_epochs,
                                       log=log)
             except TrainingDiverged as exc:
@@ -208,14 +219,17 @@ def fit(params: dict[str, np.ndarray], optimizer: Optimizer, config: VAEConfig, 
     return history
 
 
-def _train_epoch(params, optimizer: Optimizer, config: VAEConfig, x_train: np.ndarray,
+def _train_epoch(stepper, params, optimizer: Optimizer, config: VAEConfig, x_train: np.ndarray,
                  rng: np.random.Generator, *, epoch: int, epochs: int, batch_size: int, binarize: str,
                  warmup_epochs: float, log: "_Progress") -> dict:
     """One pass over x_train in shuffled minibatches; returns the epoch's partial history record.
 
     The train losses are means over the epoch's examples (each batch mean weighted by its size,
     so a smaller last batch counts for what it holds). Raises TrainingDiverged naming the epoch
-    and batch where the loss stops being finite.
+    and batch where the loss stops being finite. With a `stepper` (fast.FastStep) it takes the
+    steps, and at the end of the epoch its parameters and optimizer state are copied back into
+    `params` and `optimizer`, which are what evaluation and the checkpoint read; with None,
+    train_step does, on `params` itself.
     """
     n_batches = math.ceil(len(x_train) / batch_size)
     dtype = params["encoder.W_mu"].dtype
@@ -225,13 +239,20 @@ def _train_epoch(params, optimizer: Optimizer, config: VAEConfig, x_train: np.nd
     for i, x in enumerate(minibatches(x_train, batch_size, rng, binarize=binarize), start=1):
         beta = kl_weight((epoch - 1) * n_batches + i - 1, n_batches, warmup_epochs, config.beta)
         eps = rng.standard_normal((len(x), config.latent_dim), dtype=dtype)  # (B, Z)
-        stats = train_step(params, optimizer, x, eps, config, beta)
+        if stepper is None:
+            stats = train_step(params, optimizer, x, eps, config, beta)
+        else:
+            stats = stepper.step(x, eps, beta)
         if not math.isfinite(stats["loss"]):
             raise TrainingDiverged(f"training diverged: the loss became {stats['loss']} at epoch {epoch}, "
                                    f"batch {i}/{n_batches} (β = {beta:.3g}, lr = {optimizer.lr:g}).")
         totals += len(x) * np.array([stats["loss"], stats["recon"], stats["kl"]])
         seen += len(x)
         log.batch(epoch, epochs, i, n_batches, totals[0] / seen, seen, time.perf_counter() - t_start)
+    if stepper is not None:  # the fast path trains its own flat copy: bring it back
+        for key, arr in params.items():
+            arr[...] = stepper.params[key]
+        stepper.sync_optimizer()
     return {"epoch": epoch, "beta": float(beta), "train_loss": float(totals[0] / seen),
             "train_recon": float(totals[1] / seen), "train_kl": float(totals[2] / seen),
             "test_loss": None, "test_recon": None, "test_kl": None}
