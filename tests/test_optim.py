@@ -326,3 +326,12 @@ def test_a_few_hundred_adam_steps_on_a_fixed_batch_lower_the_vae_loss_markedly()
         opt.step(params, grads)
     after = mean_loss()
     assert after < 0.7 * before, (before, after)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "adam"])
+def test_the_state_of_an_optimizer_that_never_stepped_loads_back(name):
+    params = {"w": np.ones(3)}
+    fresh = make_optimizer(name, 0.1, **({"momentum": 0.9} if name == "sgd" else {}))
+    again = make_optimizer(name, 0.1, **({"momentum": 0.9} if name == "sgd" else {}))
+    again.load_state_dict(fresh.state_dict(), params)  # a checkpoint saved before the first step
+    assert again.t == 0

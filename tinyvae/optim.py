@@ -202,9 +202,10 @@ class Optimizer:
                 raise ValueError(
                     f"{self.name} state has step {int(step)} but no '{self.slots[0]}/<key>' arrays"
                 )
-            if params is not None:
+            fresh = int(step) == 0 and not reference  # the state of an optimizer that never stepped
+            if params is not None and not fresh:
                 _check_state_fits_params(slots, params, f"{self.name} state")
-            elif self.state[self.slots[0]]:
+            elif self.state[self.slots[0]] and not fresh:
                 _check_state_fits_params(slots, self.state[self.slots[0]], f"{self.name} state")
         self.t = int(step)
         self.state = {slot: {key: arr.copy() for key, arr in slots[slot].items()} for slot in self.slots}
