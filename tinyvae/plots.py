@@ -407,5 +407,8 @@ def plot_traversal(path, params, config: VAEConfig, x, *, dims=None, values=np.l
     ax.set_xticks(_grid_ticks(V, side), [_signed(v, "+.3g") for v in values])
     ax.tick_params(length=0)
     ax.set_xlabel("value of the varied dimension")
-    ax.set_title("Latent traversal: one dimension varied per row,\nthe others held at the image's code μ(x)")
+    shown = ""
+    if len(dims) < Z:
+        shown = f"\n({len(dims)} of the Z = {Z} dims{', largest KL first' if kl_per_dim is not None else ''})"
+    ax.set_title(f"Latent traversal: one dimension varied per row,\nthe others held at the image's code μ(x){shown}")
     return _save(fig, path)
