@@ -184,3 +184,13 @@ def test_eps_of_the_wrong_shape_is_refused():
     params = vae.init_params(config, np.random.default_rng(0))
     with pytest.raises(ValueError, match="eps"):
         vae.loss_and_grads(params, np.full((2, 9), 0.5), np.zeros((2, 4)), config)
+
+
+def test_encode_and_log_likelihood_refuse_pixels_outside_0_1_for_bernoulli():
+    config = VAEConfig(input_dim=9, hidden_dims=(7,), latent_dim=3)
+    params = vae.init_params(config, np.random.default_rng(0))
+    raw = np.full((2, 9), 200.0)  # forgot to divide by 255
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        vae.encode(params, raw, config)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        vae.log_likelihood(params, raw, np.zeros((2, 3)), config)

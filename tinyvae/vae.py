@@ -329,7 +329,9 @@ def negative_elbo(params, x, eps, config: VAEConfig, *, beta: float | None = Non
 def encode(params, x, config: VAEConfig):
     """The parameters of q(z|x): mu (B, Z) and log_var (B, Z)."""
     dtype = params["encoder.W_mu"].dtype
-    mu, log_var, _ = encoder_forward(params, np.asarray(x, dtype=dtype), config)
+    x = np.asarray(x, dtype=dtype)
+    check_batch(x, config)
+    mu, log_var, _ = encoder_forward(params, x, config)
     return mu, log_var
 
 
@@ -343,8 +345,10 @@ def decode(params, z, config: VAEConfig) -> np.ndarray:
 def log_likelihood(params, x, z, config: VAEConfig) -> np.ndarray:
     """log p(x|z) summed over pixels, one value per row: x (B, D), z (B, Z) -> (B,)."""
     dtype = params["encoder.W_mu"].dtype
+    x = np.asarray(x, dtype=dtype)
+    check_batch(x, config)
     out, out_log_var, _ = decoder_forward(params, np.asarray(z, dtype=dtype), config)
-    nll, _, _ = reconstruction_nll(out, out_log_var, np.asarray(x, dtype=dtype), config)
+    nll, _, _ = reconstruction_nll(out, out_log_var, x, config)
     return -nll
 
 
