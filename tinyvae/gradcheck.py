@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"hidden_dims={args.hidden} latent_dim={args.latent_dim} beta={args.beta:g}"
                   + (f" gaussian_std={args.gaussian_std:g}" if likelihood == "gaussian" else ""))
             print(f"  data: batch_size={args.batch_size} seed={args.seed}; h={args.h:g}")
-            print(f"  rel. error = max_i |a_i - n_i| / max(1e-8, |a_i| + |n_i|); "
+            print(f"  rel. error = max_i |a_i - n_i| / max(1e-8, max_i (|a_i| + |n_i|)); "
                   f"PASS if < {args.threshold:g} (threshold)")
             print("  terms: full = recon + beta*kl; recon and kl alone (the KL's decoder gradients must be 0)")
             if activation == "relu":
