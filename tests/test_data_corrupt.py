@@ -239,3 +239,15 @@ def test_an_unreadable_file_is_refused(folder):
     path = write(folder, IDX, "unreadable.idx")
     path.chmod(0)
     assert "cannot read" in refused(read_idx, path)
+
+
+def test_an_amat_larger_than_any_real_one_is_refused_without_reading_it_all(tmp_path, monkeypatch):
+    from tinyvae import data as data_module
+
+    monkeypatch.setattr(data_module, "MAX_AMAT_BYTES", 10_000)
+    bomb = tmp_path / "bomb.amat.gz"
+    row = (" ".join(["0"] * 784) + "\n").encode()
+    with gzip.open(bomb, "wb") as f:
+        f.write(row * 100)  # 156,800 bytes of text from a file of a few hundred bytes
+    with pytest.raises(data_module.DataError, match="bomb.amat.gz.*larger than any"):
+        data_module.read_amat(bomb)

@@ -171,11 +171,19 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return _read_idx(Path(path))[0]
 
 
+MAX_AMAT_BYTES = 256 * 2**20  # the largest real file, binarized_mnist_train.amat, is 78.4 MB
+
+
 def _read_amat(path: Path) -> tuple[np.ndarray, str]:
     """Parse an ``.amat`` file; return a (N, 784) uint8 array of 0/1 and the content's SHA-256."""
     digest = hashlib.sha256()
     with _open_data_file(path) as (stream, _):
-        text = _read_upto(stream, math.inf, digest)  # an .amat has no header to bound it
+        # An .amat has no header to bound it; a cap keeps a corrupt or hostile gzip (a
+        # "decompression bomb") from filling the memory.
+        text = _read_upto(stream, MAX_AMAT_BYTES + 1, digest)
+    if len(text) > MAX_AMAT_BYTES:
+        raise DataError(f"{path}: more than {MAX_AMAT_BYTES // 2**20} MiB of text, larger than any "
+                        f"binarized-MNIST .amat file (the training split is 75 MiB)")
     line = 2 * D  # canonical layout: "0 1 ... 0\n", 784 digits, 783 spaces and a newline
     if text and len(text) % line == 0:
         # Fast path for the canonical layout, checked with whole-array comparisons.
