@@ -113,11 +113,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             raise CheckpointError(f"cannot write {path}: {step} failed: {_reason(exc)}; "
                                   "the previous file, if any, is unchanged") from exc
         raise
-    _fsync_folder(folder)
+    fsync_folder(folder)
     return path
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make a rename in ``folder`` durable. Some file systems cannot fsync a folder (EINVAL);
     the rename has already happened there, so that is not an error."""
     try:

@@ -23,6 +23,8 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .checkpoint import fsync_folder  # the same durable-rename step as the checkpoints
+
 DEFAULT_TIMEOUT = 30.0  # seconds a socket may stay silent before the mirror counts as stalled
 _CHUNK = 1 << 20  # stream in 1 MiB pieces: memory stays flat whatever the file size
 
@@ -91,18 +93,4 @@ def _fetch_one(url: str, dest: Path, verify: Callable[[Path], None], timeout: fl
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(dest.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable. Best effort: some platforms cannot open a folder."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_folder(dest.parent)
