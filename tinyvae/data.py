@@ -350,7 +350,7 @@ def _locate(name: str, data_dir, download: bool, mirrors, timeout: float) -> dic
             f"dataset {name!r}: missing {', '.join(missing)} (plain or .gz).\n"
             f"Looked in:\n" + "".join(f"  {d}\n" for d in dirs) + how + "\n"
             f"To fix: copy the files into {target}/, or into <root>/{name}/ and set "
-            f"TINYVAE_DATA=<root> (or pass data_dir=<root>), or retry when online.")
+            f"TINYVAE_DATA=<root> (or give --data-dir <root> to the examples, data_dir=<root> to load_dataset), or retry when online.")
     return found
 
 
