@@ -55,6 +55,7 @@ from matplotlib.patches import Circle, Rectangle
 from PIL import Image
 
 from tinyvae import evaluate, plots
+from tinyvae.cli import hidden_sizes, nonnegative_int, positive_int
 from tinyvae.checkpoint import CheckpointError, check_writable_folder, load_checkpoint, write_json
 from tinyvae.data import DataError, fixed_binarization, load_dataset
 from tinyvae.optim import make_optimizer
@@ -66,27 +67,6 @@ DPI = 90
 GRID = 3.0  # the decoded grid covers [−GRID, GRID]², where 99.5 % of the prior's draws fall
 TEST_BINARIZATION_SEED = 0  # the same fixed test binarization as examples/mnist.py
 MODELS = (("ae", 0.0, "β = 0: plain autoencoder"), ("vae", 1.0, "β = 1: VAE"))
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer > 0, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer > 0, got {text!r}")
-    return value
-
-
-def hidden_sizes(text: str) -> tuple[int, ...]:
-    """"400" -> (400,), "200,200" -> (200, 200)."""
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 400, got {text!r}")
-    return sizes
 
 
 def compact_png(path: Path) -> Path:
@@ -334,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="Z (default 2: the latent space is drawn as it is; the scatter and grids need Z = 2)")
     p.add_argument("--hidden", type=hidden_sizes, default=(400,), metavar="SIZES",
                    help="hidden layer sizes of the encoder, e.g. 400 or 200,200 (default 400)")
-    p.add_argument("--seed", type=int, default=0, help="random seed, shared by both models (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed, shared by both models (default 0)")
     p.add_argument("--out", type=Path, default=Path("runs/ae_vs_vae"), metavar="DIR",
                    help="output folder (default runs/ae_vs_vae; an earlier run there is replaced)")
     p.add_argument("--train-limit", type=positive_int, metavar="N", help="use only the first N training images")

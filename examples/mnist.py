@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyvae import evaluate, plots
+from tinyvae.cli import hidden_sizes, nonnegative_float, nonnegative_int, positive_float, positive_int
 from tinyvae.checkpoint import CheckpointError, check_writable_folder, load_checkpoint, write_json
 from tinyvae.data import DataError, fixed_binarization, load_dataset
 from tinyvae.optim import make_optimizer
@@ -54,40 +55,6 @@ DEFAULTS = {
 RUN_SETTINGS = tuple(DEFAULTS)
 TEST_BINARIZATION_SEED = 0  # the test set's one fixed binarization, the same for every run
 FIXED_TRAIN_SEED = 1  # fashion-mnist --binarize fixed: the training set's one draw
-
-
-# ---- argparse types: a bad value ends with "argument --x: ..." and exit status 2 ----
-
-def _number(cast, lowest, strict, name):
-    def parse(text: str):
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
-        if value != value or value in (float("inf"), float("-inf")) or value < lowest \
-                or (strict and value == lowest):
-            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}")
-        return value
-    parse.__name__ = name  # argparse names the type in some messages
-    return parse
-
-
-positive_int = _number(int, 0, True, "an integer > 0")
-nonnegative_int = _number(int, 0, False, "an integer >= 0")
-positive_float = _number(float, 0.0, True, "a number > 0")
-nonnegative_float = _number(float, 0.0, False, "a number >= 0")
-
-
-def hidden_sizes(text: str) -> tuple[int, ...]:
-    """"400" -> (400,), "200,200" -> (200, 200): the encoder's hidden layers (the decoder mirrors them)."""
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive integers such as 400 or 200,200, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return sizes
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,34 +38,11 @@ import time
 import numpy as np
 
 from . import data, vae
+from .cli import hidden_sizes, nonnegative_int, positive_float, positive_int
 from .fast import FastStep, make_step
 from .optim import make_optimizer
 
 ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
-
-def _parse_hidden(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 400 or 200,200, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
-    return sizes
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -74,23 +51,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "binarized-mnist"), default="mnist")
     p.add_argument("--data-dir", default=None, help="where the dataset is (default: TINYVAE_DATA, then the cache)")
     p.add_argument("--random-data", action="store_true", help="uniform random images of MNIST's shape instead")
-    p.add_argument("--train-images", type=_positive, default=60000, help="images per epoch with --random-data")
+    p.add_argument("--train-images", type=positive_int, default=60000, help="images per epoch with --random-data")
     p.add_argument("--binarize", choices=("none", "dynamic"), default="none",
                    help="'none' (grayscale, as PyTorch's example) or 'dynamic' (a fresh draw every epoch)")
-    p.add_argument("--hidden", type=_parse_hidden, default=(400,), help="hidden sizes, e.g. 400 or 200,200")
-    p.add_argument("--latent-dim", type=_positive, default=20)
+    p.add_argument("--hidden", type=hidden_sizes, default=(400,), help="hidden sizes, e.g. 400 or 200,200")
+    p.add_argument("--latent-dim", type=positive_int, default=20)
     p.add_argument("--activation", choices=("relu", "tanh"), default="relu")
     p.add_argument("--likelihood", choices=vae.LIKELIHOODS, default="bernoulli")
-    p.add_argument("--batch-size", type=_positive, default=128)
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--optimizer", choices=("adam", "sgd", "adagrad"), default="adam")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--repeats", type=_positive, default=5, help="timed epochs (after one warm-up epoch)")
-    p.add_argument("--iw-samples", type=_non_negative, default=5000, help="k of L_k; 0 skips it")
-    p.add_argument("--iw-images", type=_positive, default=None, help="test images for L_k (default: all)")
+    p.add_argument("--lr", type=positive_float, default=1e-3)
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed epochs (after one warm-up epoch)")
+    p.add_argument("--iw-samples", type=nonnegative_int, default=5000, help="k of L_k; 0 skips it")
+    p.add_argument("--iw-images", type=positive_int, default=None, help="test images for L_k (default: all)")
     p.add_argument("--float64-check", action="store_true",
                    help="also train --check-epochs epochs in float32 and in float64 and compare the test ELBOs")
-    p.add_argument("--check-epochs", type=_positive, default=10)
+    p.add_argument("--check-epochs", type=positive_int, default=10)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 

@@ -30,10 +30,8 @@ is wrong with it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
@@ -43,6 +41,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .files import write_atomically
 from .optim import Optimizer, make_optimizer
 from .vae import VAEConfig, param_shapes
 
@@ -82,55 +81,15 @@ class Checkpoint:
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
     """Write a file so that ``path`` holds either its old content or the complete new one.
 
-    ``write(f)`` writes the bytes to an open binary file. The steps: a temporary file in the
-    same folder (a rename is only atomic within one file system), ``write``, flush, ``fsync``
-    (the bytes are on disk before the name points at them), ``os.replace`` over ``path``, and
-    ``fsync`` of the folder (the new name is on disk too). On any failure, Ctrl-C included,
-    the temporary file is removed and the old file stays as it was; an OSError becomes a
-    CheckpointError naming the file and the step that failed.
+    ``write(f)`` writes the bytes to an open binary file; tinyvae/files.py does the rest
+    (temporary file, fsync, os.replace, fsync of the folder). An OSError becomes a
+    CheckpointError naming the file; the previous file, if any, is unchanged.
     """
-    path = Path(path)
-    folder = path.parent
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        return write_atomically(path, write)
     except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: cannot create a file in {folder}: {_reason(exc)}") from exc
-    step = "writing"
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)  # mkstemp makes it private (0600); results should be readable
-            write(f)
-            step = "flushing to disk"
-            f.flush()
-            os.fsync(f.fileno())
-            step = "closing"
-        step = f"renaming {Path(tmp).name} to {path.name}"
-        os.replace(tmp, path)
-    except BaseException as exc:  # Ctrl-C too: never leave a temporary file behind
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise CheckpointError(f"cannot write {path}: {step} failed: {_reason(exc)}; "
-                                  "the previous file, if any, is unchanged") from exc
-        raise
-    fsync_folder(folder)
-    return path
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable. Some file systems cannot fsync a folder (EINVAL);
-    the rename has already happened there, so that is not an error."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-            raise CheckpointError(f"cannot sync folder {folder} after writing into it: {_reason(exc)}") from exc
-    finally:
-        os.close(fd)
+        raise CheckpointError(f"cannot write {path}: {_reason(exc)}; "
+                              "the previous file, if any, is unchanged") from exc
 
 
 def _reason(exc: OSError) -> str:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import http.client
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .checkpoint import fsync_folder  # the same durable-rename step as the checkpoints
+from .files import write_atomically
 
 DEFAULT_TIMEOUT = 30.0  # seconds a socket may stay silent before the mirror counts as stalled
 _CHUNK = 1 << 20  # stream in 1 MiB pieces: memory stays flat whatever the file size
@@ -72,25 +71,17 @@ def fetch(urls: Sequence[str], dest: str | os.PathLike, *, verify: Callable[[Pat
 
 def _fetch_one(url: str, dest: Path, verify: Callable[[Path], None], timeout: float) -> None:
     """Stream ``url`` to a temporary file beside ``dest``, verify it, then rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                declared = response.headers.get("Content-Length")
-                received = 0
-                while chunk := response.read(_CHUNK):
-                    out.write(chunk)
-                    received += len(chunk)
-            # http.client returns a short body without complaint when the server closes
-            # the connection early, so the length is checked here.
-            if declared is not None and received != int(declared):
-                raise OSError(f"connection closed after {received} of {declared} bytes")
-            out.flush()
-            os.fsync(out.fileno())
-        verify(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_folder(dest.parent)
+
+    def stream(out) -> None:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            declared = response.headers.get("Content-Length")
+            received = 0
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                received += len(chunk)
+        # http.client returns a short body without complaint when the server closes
+        # the connection early, so the length is checked here.
+        if declared is not None and received != int(declared):
+            raise OSError(f"connection closed after {received} of {declared} bytes")
+
+    write_atomically(dest, stream, verify=verify, suffix=".part")

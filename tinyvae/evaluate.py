@@ -27,7 +27,7 @@ import numpy as np
 
 from . import vae
 from .layers import softplus
-from .losses import LOG_2PI, gaussian_log_density, log_mean_exp
+from .losses import LOG_2PI, gaussian_log_density, kl_terms, log_mean_exp
 from .vae import VAEConfig
 
 # Memory per decoder pass of L_k: the largest temporary is the (rows, D) array of
@@ -318,8 +318,7 @@ def kl_per_dimension(params, x, config: VAEConfig, *, batch_size: int = 1000) ->
     total = np.zeros(config.latent_dim)
     for start in range(0, len(x), batch_size):
         mu, log_var = vae.encode(params, x[start:start + batch_size], config)  # (B, Z)
-        kl_terms = 0.5 * (mu * mu + np.exp(log_var) - 1 - log_var)  # (B, Z)
-        total += kl_terms.sum(axis=0, dtype=np.float64)
+        total += kl_terms(mu, log_var).sum(axis=0, dtype=np.float64)  # (B, Z) summed over the batch
     return total / len(x)
 
 

@@ -251,8 +251,8 @@ class FastStep:
         # Two paths into μ: through z and through the KL; docs/04-gradients.md eq. (16).
         np.multiply(mu, beta / B, out=dmu)  # β/B · dKL/dμ, dKL/dμ = μ
         dmu += a.dz
-        # Two paths into log σ²: through z (½ σ ε) and through the KL (½ (σ² − 1));
-        # docs/04-gradients.md eq. (16).
+        # Two paths into log σ²: through z (½ σ ε, docs/04-gradients.md eq. (15)) and through
+        # the KL (½ (σ² − 1)), summed as in docs/04-gradients.md eq. (16).
         np.multiply(a.dz, 0.5, out=dlog_var)
         dlog_var *= a.std
         dlog_var *= eps
@@ -414,7 +414,8 @@ class FastStep:
         opt = self.optimizer
         if opt.clip_norm is not None:
             # ‖g‖ of all gradients as one vector; scale them together (optim.clip_by_global_norm)
-            norm = math.sqrt(float(np.dot(self._grad, self._grad)))
+            # accumulated in float64, as optim.clip_by_global_norm does, so both paths clip alike
+            norm = math.sqrt(math.fsum(np.square(self._grad, dtype=np.float64)))
             self.last_grad_norm = norm
             if math.isfinite(norm) and norm > opt.clip_norm:
                 self._grad *= opt.clip_norm / norm

@@ -37,6 +37,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .cli import hidden_sizes
+
 DEFAULT_H = 1e-5
 DEFAULT_THRESHOLD = 1e-7
 DEFAULT_SEED = 0
@@ -347,16 +349,6 @@ def format_table(rows, shapes, notes=None) -> str:
     return "\n".join(out)
 
 
-def _parse_hidden(text: str) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 7 or 7,5, got {text!r}") from None
-    if not dims or min(dims) < 1:
-        raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
-    return dims
-
-
 def main(argv: list[str] | None = None) -> int:
     from .layers import ACTIVATIONS
     from .vae import LIKELIHOODS, VAEConfig
@@ -368,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--likelihood", choices=LIKELIHOODS, help="p(x|z) (default bernoulli)")
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), help="hidden activation (default relu)")
-    parser.add_argument("--hidden", type=_parse_hidden, default=(4, 3), help="hidden sizes, e.g. 7 or 7,5 (default 4,3)")
+    parser.add_argument("--hidden", type=hidden_sizes, default=(4, 3), help="hidden sizes, e.g. 7 or 7,5 (default 4,3)")
     parser.add_argument("--latent-dim", type=int, default=2, help="Z (default 2)")
     parser.add_argument("--input-dim", type=int, default=5, help="D (default 5)")
     parser.add_argument("--batch-size", type=int, default=2, help="B (default 2)")

@@ -101,10 +101,21 @@ def kl_standard_normal(mu: np.ndarray, log_var: np.ndarray):
     # σ² − 1 as expm1(log σ²): near the prior, exp(s) − 1 − s would subtract numbers
     # that agree in all their digits and could even come out slightly negative.
     var_minus_1 = np.expm1(log_var)  # (B, Z)
-    kl = 0.5 * (mu * mu + (var_minus_1 - log_var))  # (B, Z)
+    kl = kl_terms(mu, log_var, var_minus_1)  # (B, Z)
     dmu = mu.copy()  # (B, Z): a copy, so that callers may update it in place
     dlog_var = 0.5 * var_minus_1  # (B, Z)
     return kl.sum(axis=1), dmu, dlog_var
+
+
+def kl_terms(mu: np.ndarray, log_var: np.ndarray, var_minus_1: np.ndarray | None = None) -> np.ndarray:
+    """The KL of each latent dimension, ½ (μ² + σ² − 1 − log σ²), before the sum over Z.
+
+    σ² − 1 is expm1(log σ²) (see kl_standard_normal); pass it if it is already computed.
+    mu, log_var (B, Z) -> (B, Z), every entry >= 0.
+    """
+    if var_minus_1 is None:
+        var_minus_1 = np.expm1(log_var)
+    return 0.5 * (mu * mu + (var_minus_1 - log_var))
 
 
 def gaussian_log_density(z: np.ndarray, mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import vae
+from .files import write_atomically
 from .vae import VAEConfig
 
 DPI = 100
@@ -86,23 +86,13 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path) -> Path:
-    """Write fig as a PNG at path, atomically: a temporary file beside it, then os.replace."""
+    """Write fig as a PNG at path, atomically (tinyvae/files.py)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"figures are written as PNG; the path must end in .png, got {str(path)!r}")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            fig.savefig(f, format="png", dpi=DPI)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
 
 
 def _signed(v: float, spec: str) -> str:

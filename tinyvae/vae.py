@@ -295,9 +295,10 @@ def loss_and_grads(params, x, eps, config: VAEConfig, *, beta: float | None = No
     if dout_log_var is not None:
         dout_log_var = dout_log_var * (w_recon / B)  # (B, D)
     dz, dec_grads = decoder_backward(dout, dout_log_var, dec_cache, config)  # (B, Z)
-    # Two paths into μ: through z (∂z/∂μ = 1) and through the KL; docs/04-gradients.md eq. (16).
+    # Two paths into μ: through z (∂z/∂μ = 1, docs/04-gradients.md eq. (15)) and through the KL;
+    # a value that feeds two paths gets the sum of their gradients, docs/04-gradients.md eq. (16).
     dmu = dz + (w_kl / B) * dmu_kl  # (B, Z)
-    # Two paths into log σ²: through z (∂z/∂log σ² = ½ σ ε) and through the KL; docs/04-gradients.md eq. (16).
+    # Two paths into log σ²: through z (∂z/∂log σ² = ½ σ ε, docs/04-gradients.md eq. (15)) and the KL.
     dlog_var = dz * 0.5 * std * eps + (w_kl / B) * dlog_var_kl  # (B, Z)
     enc_grads = encoder_backward(dmu, dlog_var, enc_cache, config)
 
@@ -318,7 +319,7 @@ def negative_elbo(params, x, eps, config: VAEConfig, *, beta: float | None = Non
     eps = np.asarray(eps, dtype=dtype)
     check_batch(x, config)
     _check_eps(eps, x, config)
-    mu, log_var = encode(params, x, config)  # (B, Z)
+    mu, log_var, _ = encoder_forward(params, x, config)  # (B, Z): x is already checked
     z = mu + np.exp(0.5 * log_var) * eps  # (B, Z)
     out, out_log_var, _ = decoder_forward(params, z, config)  # (B, D)
     recon, _, _ = reconstruction_nll(out, out_log_var, x, config)  # (B,)
