@@ -44,7 +44,15 @@ def test_the_benchmark_prints_every_figure():
     field(out, r"^data feeding alone: [\d.]+ s per epoch$")
     field(out, r"^page faults per epoch: [\d,]+ minor, [\d,]+ major$")
     field(out, r"^peak RSS: \d+ MB$")
+    field(out, r"^blas peak: \d+ GFLOP/s \(one 2048 x 2048 x 2048 float32 product, best of 3\); "
+               r"at that rate the epoch's [\d.]+ GFLOP take [\d.]+ s$")
+    parts = field(out, r"^where the time goes \(one more epoch, timed by phase, ([\d.]+) s\): matmuls ([\d.]+) s, "
+                       r"optimizer ([\d.]+) s, likelihood ([\d.]+) s, other (-?[\d.]+) s$").groups()
+    total, *phases = (float(p) for p in parts)
+    assert sum(phases) == pytest.approx(total, abs=3e-3)  # four printed roundings
+    field(out, r"^outside the matmuls: [\d.]+ s = [\d.]+ x the epoch's matmuls, of which the optimizer [\d.]+ x$")
     field(out, r"^load average at end: ")
+    field(out, r"^L_4: the decoder's products for 30 x 4 samples are [\d.]+ TFLOP, \d+ s at the blas peak$")
     value = float(field(out, r"^L_4: (-?[\d.]+) nats on 30 test images in [\d.]+ s$").group(1))
     assert value < 0  # a log-likelihood
 
@@ -53,6 +61,7 @@ def test_the_reference_path_and_the_float64_check():
     out = run_bench("--path", "reference", "--iw-samples", "0", "--likelihood", "gaussian", "--activation", "tanh",
                     "--binarize", "dynamic", "--float64-check", "--check-epochs", "1")
     field(out, r"^model: 784-16-3 tanh gaussian, .* path reference$")
+    field(out, r"^where the time goes: timed by phase on the fast path only \(--path fast\)$")
     assert not re.search(r"^L_", out, re.MULTILINE)
     field(out, r"^epoch: median [\d.]+ s, [\d,]+ samples/s$")
     match = field(out, r"^float64 check \(1 epochs, seed 0, \d+ s\): test ELBO float32 (-?[\d.]+), "
@@ -89,3 +98,26 @@ def test_the_matmul_plan_is_the_fast_steps_own_and_skips_the_image_gradient(hidd
     assert flops == per_image * 60000
     if hidden == (400,):
         assert flops == 196.8e9  # issue 5's count for the default model
+
+
+def test_timing_the_phases_changes_nothing_and_leaves_nothing_behind():
+    # The instrumented epoch must train exactly as a plain one, and afterwards the step and
+    # NumPy must be as they were: its wrappers gone, np.matmul the real one.
+    config = vae.VAEConfig(hidden_dims=(16,), latent_dim=3)
+    x = np.random.default_rng(0).random((300, 784), dtype=np.float32)
+    results, real_matmul = [], np.matmul
+    for timed in (False, True):
+        params = vae.init_params(config, np.random.default_rng(1), dtype=np.float32)
+        step = bench.FastStep(config, params, optim.Adam(), 64)
+        rng = np.random.default_rng(2)
+        if timed:
+            parts = bench.breakdown_epoch(step, x, 64, "none", rng, np.float32, config.latent_dim)
+            assert all(parts[name] >= 0 for name in ("matmuls", "optimizer", "likelihood"))
+            assert parts["matmuls"] + parts["optimizer"] + parts["likelihood"] + parts["other"] == \
+                pytest.approx(parts["total"])
+            assert "_update" not in vars(step) and "_recon" not in vars(step)
+            assert np.matmul is real_matmul
+        else:
+            bench.train_epoch(step, x, 64, "none", rng, np.float32, config.latent_dim)
+        results.append({k: v.copy() for k, v in step.params.items()})
+    assert all(np.array_equal(results[0][k], results[1][k]) for k in results[0])

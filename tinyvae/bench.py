@@ -198,6 +198,93 @@ def plan_flops(plan: dict[int, list], batches: list[int]) -> tuple[int, float]:
     return calls, flops
 
 
+def blas_peak(dtype, n: int = 2048, repeats: int = 3) -> float:
+    """GFLOP/s of one large square product (n × n) · (n × n), the best of `repeats`.
+
+    Large square operands are the BLAS's best case, so this is close to what the machine
+    can do at all: an epoch's multiplies, whatever code makes them, take at least their
+    FLOPs divided by this rate.
+    """
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=dtype), rng.random((n, n), dtype=dtype)
+    out = np.empty((n, n), dtype=dtype)
+    np.matmul(a, b, out=out)  # warm-up: threads started, pages touched
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n**3 / best / 1e9
+
+
+# ---------------------------------------------------------------- where an epoch's time goes
+
+PHASES = ("matmuls", "optimizer", "likelihood", "other")
+
+
+@contextlib.contextmanager
+def timing_phases(step: FastStep, seconds: dict[str, float]):
+    """Within the block, the time the fast step spends in each phase adds up in `seconds`.
+
+    "matmuls": every np.matmul call (the products of the forward and backward passes);
+    "optimizer": the update of the parameters (FastStep._update, after the gradients);
+    "likelihood": −log p(x|z) and its gradient (FastStep._recon). The three never nest.
+    The clock reads cost ~0.1 µs each, a few per call: negligible against what they time.
+    """
+    real_matmul, real_update, real_recon = np.matmul, step._update, step._recon
+    clock = time.perf_counter
+
+    def matmul(*args, **kwargs):
+        start = clock()
+        result = real_matmul(*args, **kwargs)
+        seconds["matmuls"] += clock() - start
+        return result
+
+    def update():
+        start = clock()
+        real_update()
+        seconds["optimizer"] += clock() - start
+
+    def recon(*args):
+        start = clock()
+        result = real_recon(*args)
+        seconds["likelihood"] += clock() - start
+        return result
+
+    np.matmul, step._update, step._recon = matmul, update, recon
+    try:
+        yield seconds
+    finally:
+        np.matmul = real_matmul
+        del step._update, step._recon  # the instance attributes go; the methods show again
+
+
+def breakdown_epoch(step: FastStep, x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Generator,
+                    dtype, latent_dim: int) -> dict[str, float]:
+    """One more training epoch, timed phase by phase: {"total", *PHASES} in seconds.
+
+    "other" is the rest: activations, biases, the reparameterization and the KL, the data
+    feeding, and Python between the NumPy calls.
+    """
+    seconds = dict.fromkeys(PHASES, 0.0)
+    with timing_phases(step, seconds):
+        total, _ = train_epoch(step, x, batch_size, binarize, rng, dtype, latent_dim)
+    seconds["other"] = total - seconds["matmuls"] - seconds["optimizer"] - seconds["likelihood"]
+    seconds["total"] = total
+    return seconds
+
+
+def iw_decoder_flops(config: vae.VAEConfig, n_images: int, k: int) -> float:
+    """FLOPs of the decoder's matrix multiplies in L_k: every layer for each of the n·k samples.
+
+    These are the bulk of L_k's cost (the encoder runs once per image, not per sample);
+    evaluate._Decoder's x·l shortcut adds one (H,) dot product per sample, counted too.
+    """
+    sizes = (config.latent_dim, *config.hidden_dims[::-1], config.input_dim)
+    per_sample = sum(2 * i * o for i, o in zip(sizes[:-1], sizes[1:])) + 2 * config.hidden_dims[0]
+    return float(per_sample) * n_images * k
+
+
 # ---------------------------------------------------------------- data
 
 def load_images(args) -> tuple[np.ndarray, np.ndarray, str]:
@@ -310,6 +397,20 @@ def main(argv=None) -> int:
     print(f"page faults per epoch: {faults[0] / args.repeats:,.0f} minor, {faults[1] / args.repeats:,.0f} major",
           file=out)
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", file=out)
+    # after the peak RSS: the large product below would count in it
+    peak = blas_peak(dtype)
+    print(f"blas peak: {peak:.0f} GFLOP/s (one 2048 x 2048 x 2048 {args.dtype} product, best of 3); "
+          f"at that rate the epoch's {flops / 1e9:.1f} GFLOP take {flops / 1e9 / peak:.3f} s", file=out)
+    if isinstance(step, FastStep):
+        parts = breakdown_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim)
+        print(f"where the time goes (one more epoch, timed by phase, {parts['total']:.3f} s): "
+              + ", ".join(f"{name} {parts[name]:.3f} s" for name in PHASES), file=out)
+        outside = parts["total"] - parts["matmuls"]
+        # against this epoch's own multiplies: the machine's speed can change between epochs
+        print(f"outside the matmuls: {outside:.3f} s = {outside / parts['matmuls']:.2f} x the epoch's matmuls, "
+              f"of which the optimizer {parts['optimizer'] / parts['matmuls']:.2f} x", file=out)
+    else:
+        print("where the time goes: timed by phase on the fast path only (--path fast)", file=out)
     print(f"load average at end: {load_average()}", file=out, flush=True)
 
     if args.iw_samples:
@@ -319,6 +420,9 @@ def main(argv=None) -> int:
             print(f"L_{args.iw_samples}: skipped ({exc})", file=out)
         else:
             images = x_test[:args.iw_images] if args.iw_images else x_test
+            decoder_flops = iw_decoder_flops(config, len(images), args.iw_samples)
+            print(f"L_{args.iw_samples}: the decoder's products for {len(images):,} x {args.iw_samples:,} samples are "
+                  f"{decoder_flops / 1e12:.2f} TFLOP, {decoder_flops / 1e9 / peak:.0f} s at the blas peak", file=out)
             if args.binarize == "dynamic":
                 images = data.binarize_dynamic(images, np.random.default_rng(args.seed + 2))
             start = time.perf_counter()
