@@ -199,14 +199,19 @@ class _Decoder:
 
     For the Bernoulli likelihood with logits l = h·W + b (h the last hidden layer),
         log p(x|z) = Σ_d [x_d l_d − softplus(l_d)]          docs/04-gradients.md eq. (7)
-    and three things make it cheap:
+    and these things make it cheap:
       * x·l = h·(W xᵀ) + b·x, so the first sum needs one (H,) vector per image rather than a
         product over all D pixels for each of the k samples;
+      * the bias rides in the product: b is one more row of W, [W; b] (H+1, D), against an
+        input column that is always 1, [h | 1] (R, H+1), so l = [h | 1]·[W; b] comes out
+        whole and the pass over the (R, D) logits that would add b is saved;
       * softplus(l) = log(1 + e^l) directly, in place, two passes, rather than the stable
         max(l, 0) + log(1 + e^(−|l|)): e^l can only go wrong by overflowing to inf (for
         l > 88 in float32), which makes the row's sum inf, and those rare rows are redone
         with the stable form. Where e^l underflows, log(1 + e^l) ≈ e^l < 1e−38 is lost:
         an absolute error, negligible in a sum of ~100 nats;
+      * the sum over the D pixels is a product too, softplus(l)·1 (a matrix times a vector of
+        ones), which BLAS does on every core, where NumPy's sum along rows runs on one;
       * every layer writes into a buffer allocated once, so the memory is not handed back
         to the operating system and faulted in again for every chunk.
     Other likelihoods go through vae.log_likelihood.
@@ -219,7 +224,13 @@ class _Decoder:
         widths = config.hidden_dims[::-1]  # the decoder mirrors the encoder
         self.hidden_buffers = [np.empty((max_rows, H), dtype) for H in widths]  # (R, H_i)
         if config.likelihood == "bernoulli":
+            W, b = params["decoder.W_out"], params["decoder.b_out"]
+            self.W_b = np.vstack((W, b[None, :]))  # (H+1, D): [W; b]
+            self.h_1 = np.ones((max_rows, len(W) + 1), dtype)  # (R, H+1): [h | 1], the 1s written once
+            if widths:
+                self.hidden_buffers[-1] = self.h_1  # the last layer writes its h into the first H columns
             self.logits = np.empty((max_rows, config.input_dim), dtype)  # (R, D)
+            self.ones = np.ones(config.input_dim, dtype)  # (D,)
 
     def set_images(self, x) -> None:
         """The images x (B, D) that the next calls' rows of z belong to, B·C rows each."""
@@ -232,7 +243,8 @@ class _Decoder:
         """The decoder's hidden layers, each into its buffer: z (R, Z) -> h (R, H)."""
         h = z
         for i, buffer in enumerate(self.hidden_buffers):
-            a = np.matmul(h, self.params[f"decoder.W{i}"], out=buffer[:len(z)])  # (R, H_i)
+            W = self.params[f"decoder.W{i}"]
+            a = np.matmul(h, W, out=buffer[:len(z), :W.shape[1]])  # (R, H_i)
             a += self.params[f"decoder.b{i}"]
             h = self.act(a)
         return h
@@ -246,14 +258,15 @@ class _Decoder:
             x_rows = np.repeat(self.x, C, axis=0)  # (R, D)
             return vae.log_likelihood(self.params, x_rows, z, self.config).reshape(B, C)
         W, b = self.params["decoder.W_out"], self.params["decoder.b_out"]
-        h = self.hidden(z)  # (R, H)
+        h = self.hidden(z)  # (R, H): for a decoder with hidden layers, the first H columns of h_1
+        if not self.hidden_buffers:
+            self.h_1[:R, :Z] = z  # no hidden layer: z itself is the output layer's input
         x_dot_l = (h.reshape(B, C, -1) @ self.xW[:, :, None])[..., 0] + self.xb[:, None]  # (B, C): Σ_d x_d l_d
-        t = np.matmul(h, W, out=self.logits[:R])  # (R, D): the logits, then overwritten in place
-        t += b
+        t = np.matmul(self.h_1[:R], self.W_b, out=self.logits[:R])  # (R, D): l = [h | 1]·[W; b], then in place
         with np.errstate(over="ignore"):
             np.exp(t, out=t)  # e^l
         np.log1p(t, out=t)  # softplus(l) = log(1 + e^l)
-        sum_softplus = t.sum(axis=1)  # (R,)
+        sum_softplus = np.matmul(t, self.ones)  # (R,): Σ_d softplus(l_d), as a product with the ones
         overflow = ~np.isfinite(sum_softplus)
         if overflow.any():  # recompute those rows with the stable softplus
             sum_softplus[overflow] = softplus(h[overflow] @ W + b).sum(axis=1)
