@@ -341,6 +341,39 @@ def test_each_epoch_draws_a_fresh_binarization():
     assert not np.array_equal(first, second)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binarizing_into_a_kept_array_gives_the_same_batches(dtype):
+    # The kept array is only where the draw lands: the batches, the rng's state after the
+    # call and the images themselves must be exactly as with a new array each epoch.
+    x = np.random.default_rng(0).random((50, 784)).astype(dtype)
+    x_before = x.copy()
+    kept = np.full_like(x, 7.0)  # whatever the last epoch left there
+    rng_new, rng_kept = np.random.default_rng(1), np.random.default_rng(1)
+    for _ in range(2):  # two epochs into the same array
+        new = list(data.minibatches(x, 16, rng_new, binarize="dynamic"))
+        into = list(data.minibatches(x, 16, rng_kept, binarize="dynamic", out=kept))
+        assert len(new) == len(into) == 4
+        for a, b in zip(new, into):
+            np.testing.assert_array_equal(a, b)
+    assert rng_new.random() == rng_kept.random()
+    np.testing.assert_array_equal(x, x_before)
+    assert set(np.unique(kept).tolist()) == {0.0, 1.0}  # it now holds the last draw
+
+
+def test_a_kept_array_that_does_not_fit_or_is_the_images_is_refused():
+    x, rng = np.full((6, 784), 0.5, dtype=np.float32), np.random.default_rng(0)
+    for bad, match in [(np.empty((5, 784), np.float32), "shape"), (np.empty((6, 784)), "float32"),
+                       (np.empty((784, 6), np.float32).T, "C-contiguous"), ([[0.0]], "array")]:
+        with pytest.raises(ValueError, match=f"binarize_dynamic out: .*{match}"):
+            data.binarize_dynamic(x, rng, out=bad)
+    for alias in (x, x[:, :]):  # drawing into the images would destroy them
+        with pytest.raises(ValueError, match="share memory"):
+            data.binarize_dynamic(x, rng, out=alias)
+    assert (x == 0.5).all()
+    with pytest.raises(ValueError, match="only used with binarize='dynamic'"):
+        data.minibatches(x, 2, rng, out=np.empty_like(x))
+
+
 def test_fixed_binarization_depends_only_on_its_seed():
     x = np.random.default_rng(0).random((20, 784)).astype(np.float32)
     a, b, c = data.fixed_binarization(x), data.fixed_binarization(x), data.fixed_binarization(x, seed=1)

@@ -109,24 +109,25 @@ def load_average() -> str:
 # ---------------------------------------------------------------- one epoch
 
 def train_epoch(step, x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Generator,
-                dtype, latent_dim: int) -> tuple[float, float]:
+                dtype, latent_dim: int, binarized: np.ndarray | None = None) -> tuple[float, float]:
     """One pass over x as the training loop makes it: shuffle, (binarize), then per batch ε and a step.
 
-    Returns (seconds, mean loss).
+    `binarized`: the array that receives the epoch's binary draw, kept across epochs as
+    train.fit keeps it (data.binarize_dynamic). Returns (seconds, mean loss).
     """
     start = time.perf_counter()
     total = 0.0
-    for xb in data.minibatches(x, batch_size, rng, binarize=binarize):
+    for xb in data.minibatches(x, batch_size, rng, binarize=binarize, out=binarized):
         eps = rng.standard_normal((len(xb), latent_dim), dtype=dtype)  # (B, Z)
         total += step.step(xb, eps)["loss"] * len(xb)
     return time.perf_counter() - start, total / len(x)
 
 
 def feed_epoch(x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Generator, dtype,
-               latent_dim: int) -> float:
+               latent_dim: int, binarized: np.ndarray | None = None) -> float:
     """The data feeding of train_epoch alone (batches and ε, no step): its share of an epoch."""
     start = time.perf_counter()
-    for xb in data.minibatches(x, batch_size, rng, binarize=binarize):
+    for xb in data.minibatches(x, batch_size, rng, binarize=binarize, out=binarized):
         rng.standard_normal((len(xb), latent_dim), dtype=dtype)
     return time.perf_counter() - start
 
@@ -260,7 +261,7 @@ def timing_phases(step: FastStep, seconds: dict[str, float]):
 
 
 def breakdown_epoch(step: FastStep, x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Generator,
-                    dtype, latent_dim: int) -> dict[str, float]:
+                    dtype, latent_dim: int, binarized: np.ndarray | None = None) -> dict[str, float]:
     """One more training epoch, timed phase by phase: {"total", *PHASES} in seconds.
 
     "other" is the rest: activations, biases, the reparameterization and the KL, the data
@@ -268,7 +269,7 @@ def breakdown_epoch(step: FastStep, x: np.ndarray, batch_size: int, binarize: st
     """
     seconds = dict.fromkeys(PHASES, 0.0)
     with timing_phases(step, seconds):
-        total, _ = train_epoch(step, x, batch_size, binarize, rng, dtype, latent_dim)
+        total, _ = train_epoch(step, x, batch_size, binarize, rng, dtype, latent_dim, binarized)
     seconds["other"] = total - seconds["matmuls"] - seconds["optimizer"] - seconds["likelihood"]
     seconds["total"] = total
     return seconds
@@ -317,12 +318,13 @@ def float64_check(args, config, x_train, x_test) -> tuple[float, float]:
     if args.binarize == "dynamic":
         x_test = data.binarize_dynamic(x_test, np.random.default_rng(args.seed + 2))
     losses = []
+    binarized = np.empty_like(x_train) if args.binarize == "dynamic" else None
     for dtype in (np.float32, np.float64):
         rng = np.random.default_rng(args.seed)
         params = {k: v.astype(dtype) for k, v in vae.init_params(config, rng, np.float64).items()}
         step = make_step(args.path, config, params, make_optimizer(args.optimizer, args.lr), args.batch_size)
         for _ in range(args.check_epochs):
-            for xb in data.minibatches(x_train, args.batch_size, rng, binarize=args.binarize):
+            for xb in data.minibatches(x_train, args.batch_size, rng, binarize=args.binarize, out=binarized):
                 eps = rng.standard_normal((len(xb), config.latent_dim))  # float64 draws for both runs
                 step.step(xb, eps.astype(dtype))
         losses.append(test_loss(step.params, x_test, config, args.seed + 3))
@@ -367,7 +369,9 @@ def main(argv=None) -> int:
                        np.random.default_rng(args.seed + 4))
     n_calls, flops = plan_flops(plan, batches)
 
-    warm, _ = train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim)
+    # the epochs' binary draws go into one kept array, as in train.fit (data.binarize_dynamic)
+    binarized = np.empty_like(x_train) if args.binarize == "dynamic" else None
+    warm, _ = train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim, binarized)
     matmul_epoch(plan, batches)
     print(f"warm-up epoch: {warm:.3f} s", file=out, flush=True)
 
@@ -375,14 +379,16 @@ def main(argv=None) -> int:
     faults = [0, 0]
     for _ in range(args.repeats):
         before = resource.getrusage(resource.RUSAGE_SELF)
-        seconds, loss = train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim)
+        seconds, loss = train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim,
+                                    binarized)
         after = resource.getrusage(resource.RUSAGE_SELF)
         faults[0] += after.ru_minflt - before.ru_minflt
         faults[1] += after.ru_majflt - before.ru_majflt
         epoch_times.append(seconds)
         losses.append(loss)
         matmul_times.append(matmul_epoch(plan, batches))  # interleaved: both see the same machine
-    feed = statistics.median(feed_epoch(x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim)
+    feed = statistics.median(feed_epoch(x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim,
+                                        binarized)
                              for _ in range(min(args.repeats, 3)))
 
     epoch, matmul = statistics.median(epoch_times), statistics.median(matmul_times)
@@ -402,7 +408,8 @@ def main(argv=None) -> int:
     print(f"blas peak: {peak:.0f} GFLOP/s (one 2048 x 2048 x 2048 {args.dtype} product, best of 3); "
           f"at that rate the epoch's {flops / 1e9:.1f} GFLOP take {flops / 1e9 / peak:.3f} s", file=out)
     if isinstance(step, FastStep):
-        parts = breakdown_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim)
+        parts = breakdown_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim,
+                                binarized)
         print(f"where the time goes (one more epoch, timed by phase, {parts['total']:.3f} s): "
               + ", ".join(f"{name} {parts[name]:.3f} s" for name in PHASES), file=out)
         outside = parts["total"] - parts["matmuls"]

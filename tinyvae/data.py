@@ -397,12 +397,30 @@ def _check_intensities(x: np.ndarray, what: str) -> None:
                          f"got min {x.min()}, max {x.max()}")
 
 
-def binarize_dynamic(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A fresh Bernoulli draw of every pixel: 1 with probability x, else 0; same dtype as x."""
+def binarize_dynamic(x: np.ndarray, rng: np.random.Generator, *, out: np.ndarray | None = None) -> np.ndarray:
+    """A fresh Bernoulli draw of every pixel: 1 with probability x, else 0; same dtype as x.
+
+    `out`, an array of x's shape and dtype (not x itself), receives the draw instead of a new
+    array; the numbers are the same either way. A training loop keeps one and passes it every
+    epoch: a new array of MNIST's size (188 MB) is faulted in by the kernel page by page each
+    time, which measured 0.6-0.75 s per epoch here, against 0.12-0.14 s for the draw into a
+    kept one.
+    """
     _check_intensities(x, "binarize_dynamic x")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"binarize_dynamic rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    u = rng.random(x.shape, dtype=x.dtype)  # uniform in [0, 1), so P(u < x) = x exactly
+    if out is None:
+        u = rng.random(x.shape, dtype=x.dtype)  # uniform in [0, 1), so P(u < x) = x exactly
+    else:
+        if not isinstance(out, np.ndarray) or out.shape != x.shape or out.dtype != x.dtype \
+                or not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError(f"binarize_dynamic out: expected a writeable C-contiguous {x.dtype} array of shape "
+                             f"{x.shape}, got {getattr(out, 'dtype', type(out).__name__)} "
+                             f"{getattr(out, 'shape', '')}")
+        if np.shares_memory(out, x):
+            raise ValueError("binarize_dynamic out: must not share memory with x (the draw would overwrite "
+                             "the images)")
+        u = rng.random(dtype=x.dtype, out=out)  # the same numbers as a new array would get
     return np.less(u, x, out=u)  # the comparison is written into u: one array of x's size
 
 
@@ -412,12 +430,15 @@ def fixed_binarization(x: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def minibatches(x: np.ndarray, batch_size: int, rng: np.random.Generator, *,
-                binarize: str = "none", shuffle: bool = True) -> Iterator[np.ndarray]:
+                binarize: str = "none", shuffle: bool = True, out: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Iterate once over ``x`` (N, D) in batches (B, D); the last batch may be smaller.
 
     The random draws happen here, at the call, not lazily: first the permutation (if
     ``shuffle``), then one Bernoulli draw of the whole array (if ``binarize="dynamic"``).
     So ``rng``'s state after the call does not depend on how many batches are consumed.
+    With ``binarize="dynamic"``, ``out`` (an array like x) holds the draw: keep one for all
+    epochs (see binarize_dynamic). Shuffled batches are copies; unshuffled ones are views
+    of x, or of ``out``, which the next call with the same ``out`` overwrites.
     """
     if not isinstance(x, np.ndarray) or x.ndim != 2:
         raise ValueError(f"minibatches x: expected a 2-D array (N, D), got "
@@ -430,8 +451,10 @@ def minibatches(x: np.ndarray, batch_size: int, rng: np.random.Generator, *,
         raise ValueError(f"minibatches binarize: expected 'none' or 'dynamic', got {binarize!r}")
     if not isinstance(shuffle, bool):
         raise ValueError(f"minibatches shuffle: expected True or False, got {shuffle!r}")
+    if out is not None and binarize != "dynamic":
+        raise ValueError(f"minibatches out: only used with binarize='dynamic', got binarize={binarize!r}")
     order = rng.permutation(len(x)) if shuffle else None  # (N,)
-    data = binarize_dynamic(x, rng) if binarize == "dynamic" else x  # (N, D)
+    data = binarize_dynamic(x, rng, out=out) if binarize == "dynamic" else x  # (N, D)
     return _batches(data, int(batch_size), order)
 
 

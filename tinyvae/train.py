@@ -166,6 +166,8 @@ def fit(params: dict[str, np.ndarray], optimizer: Optimizer, config: VAEConfig, 
     elif checkpoint_path is not None:
         save()  # epoch 0: a run interrupted in its first epoch can resume too
 
+    # Each epoch's binary draw of the images goes into this one array (data.binarize_dynamic).
+    binarized = np.empty(x_train.shape, x_train.dtype) if binarize == "dynamic" else None
     saved_epoch = len(history)  # finished epochs held by the checkpoint on disk
     at_epoch_end = True  # params, optimizer and rng are exactly as at the end of epoch len(history)
     try:
@@ -174,8 +176,8 @@ def fit(params: dict[str, np.ndarray], optimizer: Optimizer, config: VAEConfig, 
             t_start = time.perf_counter()
             try:
                 record = _train_epoch(stepper, params, optimizer, config, x_train, rng, epoch=epoch, epochs=epochs,
-                                      batch_size=batch_size, binarize=binarize, warmup_epochs=warmup_epochs,
-                                      log=log)
+                                      batch_size=batch_size, binarize=binarize, binarized=binarized,
+                                      warmup_epochs=warmup_epochs, log=log)
             except TrainingDiverged as exc:
                 log.end()
                 raise TrainingDiverged(f"{exc} {_last_good(checkpoint_path, saved_epoch)} "
@@ -221,7 +223,7 @@ def fit(params: dict[str, np.ndarray], optimizer: Optimizer, config: VAEConfig, 
 
 def _train_epoch(stepper, params, optimizer: Optimizer, config: VAEConfig, x_train: np.ndarray,
                  rng: np.random.Generator, *, epoch: int, epochs: int, batch_size: int, binarize: str,
-                 warmup_epochs: float, log: "_Progress") -> dict:
+                 binarized: np.ndarray | None, warmup_epochs: float, log: "_Progress") -> dict:
     """One pass over x_train in shuffled minibatches; returns the epoch's partial history record.
 
     The train losses are means over the epoch's examples (each batch mean weighted by its size,
@@ -236,7 +238,7 @@ def _train_epoch(stepper, params, optimizer: Optimizer, config: VAEConfig, x_tra
     totals = np.zeros(3)  # Σ over examples of loss, recon, kl
     seen = 0
     t_start = time.perf_counter()
-    for i, x in enumerate(minibatches(x_train, batch_size, rng, binarize=binarize), start=1):
+    for i, x in enumerate(minibatches(x_train, batch_size, rng, binarize=binarize, out=binarized), start=1):
         beta = kl_weight((epoch - 1) * n_batches + i - 1, n_batches, warmup_epochs, config.beta)
         eps = rng.standard_normal((len(x), config.latent_dim), dtype=dtype)  # (B, Z)
         if stepper is None:
