@@ -3,6 +3,7 @@
 Not part of tinyvae (which never imports torch): run it in a virtual environment of its own,
 
     python -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch numpy
+    (MNIST must be where tinyvae finds it: TINYVAE_DATA, or the cache that examples/mnist.py fills)
     /tmp/torchvenv/bin/python docs/pytorch_reference.py                 # PyTorch's default Adam
     /tmp/torchvenv/bin/python docs/pytorch_reference.py --optim fused   # its fused Adam
 
@@ -62,8 +63,9 @@ def loss_function(recon, x, mu, log_var):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", default=os.environ.get("TINYVAE_DATA", "../shared/data"),
-                   help="the folder holding mnist/ (default: TINYVAE_DATA)")
+    p.add_argument("--data-dir", default=os.environ.get("TINYVAE_DATA", os.path.expanduser("~/.cache/tinyvae")),
+                   help="the folder holding mnist/, as for tinyvae (default: TINYVAE_DATA, else "
+                        "~/.cache/tinyvae, where tinyvae downloads it)")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--optim", choices=("default", "foreach", "fused"), default="default",

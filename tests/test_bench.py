@@ -46,10 +46,8 @@ def test_the_benchmark_prints_every_figure():
     field(out, r"^peak RSS: \d+ MB$")
     field(out, r"^blas peak: \d+ GFLOP/s \(one 2048 x 2048 x 2048 float32 product, best of 3\); "
                r"at that rate the epoch's [\d.]+ GFLOP take [\d.]+ s$")
-    parts = field(out, r"^where the time goes \(one more epoch, timed by phase, ([\d.]+) s\): matmuls ([\d.]+) s, "
-                       r"optimizer ([\d.]+) s, likelihood ([\d.]+) s, other (-?[\d.]+) s$").groups()
-    total, *phases = (float(p) for p in parts)
-    assert sum(phases) == pytest.approx(total, abs=3e-3)  # four printed roundings
+    field(out, r"^where the time goes \(one more epoch, timed by phase, [\d.]+ s\): matmuls [\d.]+ s, "
+               r"optimizer [\d.]+ s, likelihood [\d.]+ s, other [\d.]+ s$")  # "other" not negative
     field(out, r"^outside the matmuls: [\d.]+ s = [\d.]+ x the epoch's matmuls, of which the optimizer [\d.]+ x$")
     field(out, r"^load average at end: ")
     field(out, r"^L_4: the decoder's products for 30 x 4 samples are [\d.]+ TFLOP, \d+ s at the blas peak$")
@@ -100,9 +98,9 @@ def test_the_matmul_plan_is_the_fast_steps_own_and_skips_the_image_gradient(hidd
         assert flops == 196.8e9  # issue 5's count for the default model
 
 
-def test_timing_the_phases_changes_nothing_and_leaves_nothing_behind():
-    # The instrumented epoch must train exactly as a plain one, and afterwards the step and
-    # NumPy must be as they were: its wrappers gone, np.matmul the real one.
+def test_timing_the_phases_sees_every_phase_and_changes_nothing():
+    # The instrumented epoch must train exactly as a plain one, with time in each phase it
+    # times (a wrapper never called would leave 0) and none double-counted ("other" >= 0).
     config = vae.VAEConfig(hidden_dims=(16,), latent_dim=3)
     x = np.random.default_rng(0).random((300, 784), dtype=np.float32)
     results, real_matmul = [], np.matmul
@@ -112,12 +110,52 @@ def test_timing_the_phases_changes_nothing_and_leaves_nothing_behind():
         rng = np.random.default_rng(2)
         if timed:
             parts = bench.breakdown_epoch(step, x, 64, "none", rng, np.float32, config.latent_dim)
-            assert all(parts[name] >= 0 for name in ("matmuls", "optimizer", "likelihood"))
-            assert parts["matmuls"] + parts["optimizer"] + parts["likelihood"] + parts["other"] == \
-                pytest.approx(parts["total"])
+            assert all(parts[name] > 0 for name in ("matmuls", "optimizer", "likelihood"))
+            assert parts["other"] >= 0
             assert "_update" not in vars(step) and "_recon" not in vars(step)
             assert np.matmul is real_matmul
         else:
             bench.train_epoch(step, x, 64, "none", rng, np.float32, config.latent_dim)
         results.append({k: v.copy() for k, v in step.params.items()})
     assert all(np.array_equal(results[0][k], results[1][k]) for k in results[0])
+
+
+def test_timing_the_phases_puts_everything_back_when_the_step_fails():
+    config = vae.VAEConfig(hidden_dims=(16,), latent_dim=3)
+    params = vae.init_params(config, np.random.default_rng(1), dtype=np.float32)
+    step = bench.FastStep(config, params, optim.Adam(), 8)
+    real_matmul, seconds = np.matmul, dict.fromkeys(bench.PHASES, 0.0)
+    with pytest.raises(ValueError, match="x must have shape"):
+        with bench.timing_phases(step, seconds):
+            step.step(np.zeros((8, 5), np.float32), np.zeros((8, 3), np.float32))
+    assert np.matmul is real_matmul and "_update" not in vars(step) and "_recon" not in vars(step)
+    step.step(np.full((8, 784), 0.5, np.float32), np.zeros((8, 3), np.float32))  # the methods work again
+
+
+def test_a_copy_of_the_step_trains_on_without_touching_the_original():
+    config = vae.VAEConfig(hidden_dims=(16,), latent_dim=3)
+    params = vae.init_params(config, np.random.default_rng(1), dtype=np.float32)
+    step = bench.FastStep(config, params, optim.Adam(), 8)
+    x, eps = np.full((8, 784), 0.5, np.float32), np.ones((8, 3), np.float32)
+    step.step(x, eps)
+    twin = bench.copy_step(step)
+    before = {k: v.copy() for k, v in step.params.items()}
+    twin.step(x, eps)
+    step.step(x, eps)  # the original's second step, from the same state, is the twin's
+    for key in before:
+        np.testing.assert_array_equal(twin.params[key], step.params[key])
+        assert not np.shares_memory(twin.params[key], step.params[key])
+    assert twin.t == step.t == 2
+
+
+@pytest.mark.parametrize("hidden, likelihood, per_sample", [
+    # by hand: 2·in·out per decoder matrix; Bernoulli adds the bias row and the sum over the
+    # D pixels (2·D each) and x·l (2·H); a learned variance has a second (H, D) head
+    ((400,), "bernoulli", 2 * (20 * 400 + 400 * 784) + 2 * 784 + 2 * 784 + 2 * 400),
+    ((300, 200), "gaussian", 2 * (20 * 200 + 200 * 300 + 300 * 784)),
+    ((400,), "gaussian-learned-variance", 2 * (20 * 400 + 2 * 400 * 784)),
+    ((), "bernoulli", 2 * 20 * 784 + 2 * 784 + 2 * 784 + 2 * 20),
+])
+def test_the_decoder_flops_of_l_k_count_every_product(hidden, likelihood, per_sample):
+    config = vae.VAEConfig(hidden_dims=hidden, latent_dim=20, likelihood=likelihood)
+    assert bench.iw_decoder_flops(config, 3, 7) == per_sample * 3 * 7

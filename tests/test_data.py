@@ -361,17 +361,24 @@ def test_binarizing_into_a_kept_array_gives_the_same_batches(dtype):
 
 
 def test_a_kept_array_that_does_not_fit_or_is_the_images_is_refused():
-    x, rng = np.full((6, 784), 0.5, dtype=np.float32), np.random.default_rng(0)
-    for bad, match in [(np.empty((5, 784), np.float32), "shape"), (np.empty((6, 784)), "float32"),
-                       (np.empty((784, 6), np.float32).T, "C-contiguous"), ([[0.0]], "array")]:
+    x = np.full((6, 784), 0.5, dtype=np.float32)
+    read_only = np.empty_like(x)
+    read_only.flags.writeable = False
+    for bad, match in [([[0.0]], "expected a NumPy array, got list"),
+                       (np.empty((5, 784), np.float32), r"shape \(6, 784\) .* got shape \(5, 784\)"),
+                       (np.empty((6, 784)), "dtype float32, got shape .* dtype float64"),
+                       (np.empty((784, 6), np.float32).T, "C-contiguous"),
+                       (read_only, "writeable"),
+                       (x, "share memory"), (x[:, :], "share memory")]:  # drawing into the images
+        rng = np.random.default_rng(0)
         with pytest.raises(ValueError, match=f"binarize_dynamic out: .*{match}"):
             data.binarize_dynamic(x, rng, out=bad)
-    for alias in (x, x[:, :]):  # drawing into the images would destroy them
-        with pytest.raises(ValueError, match="share memory"):
-            data.binarize_dynamic(x, rng, out=alias)
+        with pytest.raises(ValueError, match=f"minibatches out: .*{match}"):
+            data.minibatches(x, 2, rng, binarize="dynamic", out=bad)
+        assert rng.random() == np.random.default_rng(0).random()  # refused before any draw
     assert (x == 0.5).all()
     with pytest.raises(ValueError, match="only used with binarize='dynamic'"):
-        data.minibatches(x, 2, rng, out=np.empty_like(x))
+        data.minibatches(x, 2, np.random.default_rng(0), out=np.empty_like(x))
 
 
 def test_fixed_binarization_depends_only_on_its_seed():

@@ -397,14 +397,30 @@ def _check_intensities(x: np.ndarray, what: str) -> None:
                          f"got min {x.min()}, max {x.max()}")
 
 
+def _check_out(out, x: np.ndarray, what: str) -> None:
+    """Refuse an `out` that cannot hold a binary draw of x, or that would overwrite x."""
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"{what}: expected a NumPy array, got {type(out).__name__}")
+    if out.shape != x.shape or out.dtype != x.dtype:
+        raise ValueError(f"{what}: expected x's shape {x.shape} and dtype {x.dtype}, "
+                         f"got shape {out.shape} and dtype {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{what}: expected a C-contiguous array (np.empty(x.shape, x.dtype) is one), "
+                         f"got a strided or Fortran-ordered one")
+    if not out.flags.writeable:
+        raise ValueError(f"{what}: expected a writeable array, got a read-only one")
+    if np.shares_memory(out, x):
+        raise ValueError(f"{what}: must not share memory with x (the draw would overwrite the images)")
+
+
 def binarize_dynamic(x: np.ndarray, rng: np.random.Generator, *, out: np.ndarray | None = None) -> np.ndarray:
     """A fresh Bernoulli draw of every pixel: 1 with probability x, else 0; same dtype as x.
 
-    `out`, an array of x's shape and dtype (not x itself), receives the draw instead of a new
-    array; the numbers are the same either way. A training loop keeps one and passes it every
-    epoch: a new array of MNIST's size (188 MB) is faulted in by the kernel page by page each
-    time, which measured 0.6-0.75 s per epoch here, against 0.12-0.14 s for the draw into a
-    kept one.
+    `out`, a C-contiguous array of x's shape and dtype (not x itself), receives the draw
+    instead of a new array; the numbers are the same either way. A training loop keeps one
+    and passes it every epoch: a new array of MNIST's size (188 MB) each epoch has to be
+    mapped and zeroed by the kernel again, which costs several times the draw itself
+    (docs/06-results.md, section 4, has the measurement).
     """
     _check_intensities(x, "binarize_dynamic x")
     if not isinstance(rng, np.random.Generator):
@@ -412,14 +428,7 @@ def binarize_dynamic(x: np.ndarray, rng: np.random.Generator, *, out: np.ndarray
     if out is None:
         u = rng.random(x.shape, dtype=x.dtype)  # uniform in [0, 1), so P(u < x) = x exactly
     else:
-        if not isinstance(out, np.ndarray) or out.shape != x.shape or out.dtype != x.dtype \
-                or not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError(f"binarize_dynamic out: expected a writeable C-contiguous {x.dtype} array of shape "
-                             f"{x.shape}, got {getattr(out, 'dtype', type(out).__name__)} "
-                             f"{getattr(out, 'shape', '')}")
-        if np.shares_memory(out, x):
-            raise ValueError("binarize_dynamic out: must not share memory with x (the draw would overwrite "
-                             "the images)")
+        _check_out(out, x, "binarize_dynamic out")
         u = rng.random(dtype=x.dtype, out=out)  # the same numbers as a new array would get
     return np.less(u, x, out=u)  # the comparison is written into u: one array of x's size
 
@@ -436,9 +445,10 @@ def minibatches(x: np.ndarray, batch_size: int, rng: np.random.Generator, *,
     The random draws happen here, at the call, not lazily: first the permutation (if
     ``shuffle``), then one Bernoulli draw of the whole array (if ``binarize="dynamic"``).
     So ``rng``'s state after the call does not depend on how many batches are consumed.
-    With ``binarize="dynamic"``, ``out`` (an array like x) holds the draw: keep one for all
-    epochs (see binarize_dynamic). Shuffled batches are copies; unshuffled ones are views
-    of x, or of ``out``, which the next call with the same ``out`` overwrites.
+    With ``binarize="dynamic"``, ``out`` (a C-contiguous array of x's shape and dtype) holds
+    the draw: keep one for all epochs (see binarize_dynamic). The batches are read from it as
+    the iterator runs (copied out when shuffled, views when not), so finish one call's
+    batches before the next call with the same ``out`` draws into it again.
     """
     if not isinstance(x, np.ndarray) or x.ndim != 2:
         raise ValueError(f"minibatches x: expected a 2-D array (N, D), got "
@@ -451,8 +461,10 @@ def minibatches(x: np.ndarray, batch_size: int, rng: np.random.Generator, *,
         raise ValueError(f"minibatches binarize: expected 'none' or 'dynamic', got {binarize!r}")
     if not isinstance(shuffle, bool):
         raise ValueError(f"minibatches shuffle: expected True or False, got {shuffle!r}")
-    if out is not None and binarize != "dynamic":
-        raise ValueError(f"minibatches out: only used with binarize='dynamic', got binarize={binarize!r}")
+    if out is not None:  # checked before any draw, so that a refused call leaves rng as it was
+        if binarize != "dynamic":
+            raise ValueError(f"minibatches out: only used with binarize='dynamic', got binarize={binarize!r}")
+        _check_out(out, x, "minibatches out")
     order = rng.permutation(len(x)) if shuffle else None  # (N,)
     data = binarize_dynamic(x, rng, out=out) if binarize == "dynamic" else x  # (N, D)
     return _batches(data, int(batch_size), order)

@@ -211,7 +211,8 @@ class _Decoder:
         with the stable form. Where e^l underflows, log(1 + e^l) ≈ e^l < 1e−38 is lost:
         an absolute error, negligible in a sum of ~100 nats;
       * the sum over the D pixels is a product too, softplus(l)·1 (a matrix times a vector of
-        ones), which BLAS does on every core, where NumPy's sum along rows runs on one;
+        ones), which BLAS does on every core, where NumPy's sum along rows runs on one (in
+        float32 its rounding differs from NumPy's pairwise sum by a few 1e−4 nats at most);
       * every layer writes into a buffer allocated once, so the memory is not handed back
         to the operating system and faulted in again for every chunk.
     Other likelihoods go through vae.log_likelihood.
@@ -222,15 +223,20 @@ class _Decoder:
         dtype = _dtype(params)
         self.act = _ACTIVATIONS_IN_PLACE[config.activation]
         widths = config.hidden_dims[::-1]  # the decoder mirrors the encoder
-        self.hidden_buffers = [np.empty((max_rows, H), dtype) for H in widths]  # (R, H_i)
+        self.hidden_buffers = [np.empty((max_rows, H), dtype) for H in widths[:-1]]  # (R, H_i)
         if config.likelihood == "bernoulli":
             W, b = params["decoder.W_out"], params["decoder.b_out"]
             self.W_b = np.vstack((W, b[None, :]))  # (H+1, D): [W; b]
-            self.h_1 = np.ones((max_rows, len(W) + 1), dtype)  # (R, H+1): [h | 1], the 1s written once
-            if widths:
-                self.hidden_buffers[-1] = self.h_1  # the last layer writes its h into the first H columns
+            # (R, H+1): [h | 1], the 1s written once; the last hidden layer writes its h into
+            # the first H columns (with no hidden layer, z is copied there)
+            self.h_1 = np.ones((max_rows, len(W) + 1), dtype)
             self.logits = np.empty((max_rows, config.input_dim), dtype)  # (R, D)
             self.ones = np.ones(config.input_dim, dtype)  # (D,)
+            last = self.h_1
+        else:
+            last = np.empty((max_rows, widths[-1]), dtype) if widths else None
+        if widths:
+            self.hidden_buffers.append(last)
 
     def set_images(self, x) -> None:
         """The images x (B, D) that the next calls' rows of z belong to, B·C rows each."""
@@ -240,10 +246,14 @@ class _Decoder:
             self.xb = x @ self.params["decoder.b_out"]  # (B,)
 
     def hidden(self, z):
-        """The decoder's hidden layers, each into its buffer: z (R, Z) -> h (R, H)."""
+        """The decoder's hidden layers, each into its buffer: z (R, Z) -> h (R, H).
+
+        For the Bernoulli likelihood the returned h is a view of the first H columns of h_1.
+        """
         h = z
         for i, buffer in enumerate(self.hidden_buffers):
             W = self.params[f"decoder.W{i}"]
+            # the first H_i columns: all of a buffer but h_1, whose last column stays 1
             a = np.matmul(h, W, out=buffer[:len(z), :W.shape[1]])  # (R, H_i)
             a += self.params[f"decoder.b{i}"]
             h = self.act(a)
