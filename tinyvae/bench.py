@@ -378,7 +378,8 @@ def main(argv=None) -> int:
     env = " ".join(f"{name}={os.environ.get(name, '(unset)')}" for name in ENV_VARS)
     print(f"model: {sizes} {config.activation} {config.likelihood}, batch {args.batch_size}, {args.dtype}, "
           f"{args.optimizer} (lr {args.lr:g}), path {args.path}", file=out)
-    print(f"data: {data_text}, binarize {args.binarize}", file=out)
+    print(f"data: {data_text}, binarize {args.binarize}"
+          + (" (random images: the times are real, the losses mean nothing)" if args.random_data else ""), file=out)
     print(f"numpy: {np.__version__}", file=out)
     print(f"blas: {blas_description()}", file=out)
     print(f"cpus: {cpus()}", file=out)
@@ -438,11 +439,11 @@ def main(argv=None) -> int:
         # on a copy, with its own noise: the model that L_k measures below stays the timed epochs' one
         parts = breakdown_epoch(copy_step(step), x_train, args.batch_size, args.binarize,
                                 np.random.default_rng(args.seed + 6), dtype, config.latent_dim, binarized)
-        print(f"where the time goes (one more epoch, timed by phase, {parts['total']:.3f} s): "
+        print(f"where the time goes (one more epoch on a copy of the model, timed by phase, {parts['total']:.3f} s): "
               + ", ".join(f"{name} {parts[name]:.3f} s" for name in PHASES), file=out)
         outside = parts["total"] - parts["matmuls"]
         # against this epoch's own multiplies: the machine's speed can change between epochs
-        print(f"outside the matmuls: {outside:.3f} s = {outside / parts['matmuls']:.2f} x the epoch's matmuls, "
+        print(f"outside the matmuls: {outside:.3f} s = {outside / parts['matmuls']:.2f} x this epoch's own matmuls, "
               f"of which the optimizer {parts['optimizer'] / parts['matmuls']:.2f} x", file=out)
     else:
         print("where the time goes: timed by phase on the fast path only (--path fast)", file=out)
@@ -457,7 +458,7 @@ def main(argv=None) -> int:
             images = x_test[:args.iw_images] if args.iw_images else x_test
             decoder_flops = iw_decoder_flops(config, len(images), args.iw_samples)
             print(f"L_{args.iw_samples}: the decoder's products for {len(images):,} x {args.iw_samples:,} samples are "
-                  f"{decoder_flops / 1e12:.2f} TFLOP, {decoder_flops / 1e9 / peak:.0f} s at the blas peak", file=out)
+                  f"{decoder_flops / 1e9:,.1f} GFLOP, {decoder_flops / 1e9 / peak:.3g} s at the blas peak", file=out)
             if args.binarize == "dynamic":
                 images = data.binarize_dynamic(images, np.random.default_rng(args.seed + 2))
             start = time.perf_counter()
