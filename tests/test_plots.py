@@ -144,3 +144,9 @@ def test_bad_paths_and_shapes_are_refused_clearly(tmp_path, images):
         plots.plot_samples(tmp_path / "missing" / "samples.png", images)
     with pytest.raises(ValueError, match="not a square number"):
         plots.plot_samples(tmp_path / "samples.png", images[:, :780])
+
+
+def test_tick_labels_use_a_typographic_minus_and_leave_zero_unsigned():
+    labels = [plots._signed(v, "+.3g") for v in (-3.0, -0.75, 0.0, -0.0, 0.75, 3.0)]
+    assert labels == ["−3", "−0.75", "0", "0", "+0.75", "+3"]
+    assert plots._signed(-1.5, ".2f") == "−1.50" and plots._signed(0.0, ".2f") == "0.00"

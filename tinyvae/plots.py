@@ -96,7 +96,12 @@ def _save(fig: Figure, path) -> Path:
 
 
 def _signed(v: float, spec: str) -> str:
-    """A number formatted with a typographic minus sign, as matplotlib's own tick labels."""
+    """A number formatted with a typographic minus sign, as matplotlib's own tick labels.
+
+    Zero is written without a sign, even where the spec asks for one ("+0" reads oddly).
+    """
+    if float(v) == 0.0:
+        return format(0.0, spec.replace("+", ""))
     return format(float(v), spec).replace("-", "−")
 
 
