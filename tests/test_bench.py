@@ -161,3 +161,19 @@ def test_a_copy_of_the_step_trains_on_without_touching_the_original():
 def test_the_decoder_flops_of_l_k_count_every_product(hidden, likelihood, per_sample):
     config = vae.VAEConfig(hidden_dims=hidden, latent_dim=20, likelihood=likelihood)
     assert bench.iw_decoder_flops(config, 3, 7) == per_sample * 3 * 7
+
+
+def test_the_targets_are_judged_at_their_limits_and_unmeasured_ones_say_how():
+    at_limits = {"epoch": 1.3, "ratio": 1.5, "faults": 10_000, "rss_mb": 600, "l5000": 180, "float64_gap": 0.3}
+    lines = bench.target_lines(at_limits)
+    # "at most" targets are met at their limit, "under" ones are not
+    assert [line.rsplit(", ", 1)[1] for line in lines] == ["met", "met", "not met", "not met", "not met", "met"]
+    lines = bench.target_lines({"epoch": 2.238, "ratio": 1.79, "faults": 0, "rss_mb": 299})
+    assert lines[0] == "  one epoch <= 1.3 s: 2.238 s, not met"
+    assert lines[2] == "  page faults per epoch in the thousands (< 10,000): 0, met"
+    assert lines[4] == "  L_5000 on the 10,000 test images < 180 s: not measured (--iw-samples 5000)"
+    assert lines[5].endswith("not measured (--float64-check)")
+
+
+def test_the_targets_are_printed_only_for_the_model_they_were_set_for():
+    assert "issue 5's targets" not in run_bench("--iw-samples", "0")  # TINY is 784-16-3
