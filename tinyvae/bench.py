@@ -379,7 +379,7 @@ def float64_check(args, config, x_train, x_test) -> tuple[float, float]:
     if args.binarize == "dynamic":
         x_test = data.binarize_dynamic(x_test, np.random.default_rng(args.seed + 2))
     losses = []
-    binarized = np.empty(x_train.shape, x_train.dtype) if args.binarize == "dynamic" else None
+    binarized = data.binarization_buffer(x_train, args.binarize)
     for dtype in (np.float32, np.float64):
         rng = np.random.default_rng(args.seed)
         params = {k: v.astype(dtype) for k, v in vae.init_params(config, rng, np.float64).items()}
@@ -431,8 +431,7 @@ def main(argv=None) -> int:
                        np.random.default_rng(args.seed + 4))
     n_calls, flops = plan_flops(plan, batches)
 
-    # the epochs' binary draws go into one kept array, as in train.fit (data.binarize_dynamic)
-    binarized = np.empty(x_train.shape, x_train.dtype) if args.binarize == "dynamic" else None
+    binarized = data.binarization_buffer(x_train, args.binarize)  # kept for every epoch, as train.fit does
     warm, _ = train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim, binarized)
     matmul_epoch(plan, batches)
     print(f"warm-up epoch: {warm:.3f} s", file=out, flush=True)

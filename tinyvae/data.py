@@ -438,6 +438,15 @@ def fixed_binarization(x: np.ndarray, seed: int = 0) -> np.ndarray:
     return binarize_dynamic(x, np.random.default_rng(seed))
 
 
+def binarization_buffer(x: np.ndarray, binarize: str) -> np.ndarray | None:
+    """The array to keep for a run's dynamic binarization (the `out` of minibatches), or None.
+
+    C-contiguous with x's shape and dtype, as binarize_dynamic wants it (np.empty_like would
+    keep a Fortran-ordered x's layout); None when binarize is not "dynamic".
+    """
+    return np.empty(x.shape, x.dtype) if binarize == "dynamic" else None
+
+
 def minibatches(x: np.ndarray, batch_size: int, rng: np.random.Generator, *,
                 binarize: str = "none", shuffle: bool = True, out: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Iterate once over ``x`` (N, D) in batches (B, D); the last batch may be smaller.

@@ -248,7 +248,8 @@ class _Decoder:
     def hidden(self, z):
         """The decoder's hidden layers, each into its buffer: z (R, Z) -> h (R, H).
 
-        For the Bernoulli likelihood the returned h is a view of the first H columns of h_1.
+        For the Bernoulli likelihood with hidden layers, the returned h is a view of the first
+        H columns of h_1; with none, it is z itself.
         """
         h = z
         for i, buffer in enumerate(self.hidden_buffers):

@@ -50,7 +50,7 @@ import numpy as np
 from . import evaluate
 from .checkpoint import (WRITE_TEST_NAME, CheckpointError, atomic_write, check_writable_folder,
                          load_checkpoint, load_optimizer_state, save_checkpoint, write_json)
-from .data import minibatches
+from .data import binarization_buffer, minibatches
 from .fast import make_step
 from .optim import SGD, Adagrad, Adam, Optimizer
 from .vae import VAEConfig, check_batch, loss_and_grads
@@ -166,8 +166,7 @@ def fit(params: dict[str, np.ndarray], optimizer: Optimizer, config: VAEConfig, 
     elif checkpoint_path is not None:
         save()  # epoch 0: a run interrupted in its first epoch can resume too
 
-    # Each epoch's binary draw of the images goes into this one array (data.binarize_dynamic).
-    binarized = np.empty(x_train.shape, x_train.dtype) if binarize == "dynamic" else None
+    binarized = binarization_buffer(x_train, binarize)  # every epoch's binary draw goes into this one array
     saved_epoch = len(history)  # finished epochs held by the checkpoint on disk
     at_epoch_end = True  # params, optimizer and rng are exactly as at the end of epoch len(history)
     try:
