@@ -54,12 +54,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 from PIL import Image
 
-from tinyvae import evaluate, plots
-from tinyvae.cli import hidden_sizes, nonnegative_int, positive_int
-from tinyvae.checkpoint import CheckpointError, check_writable_folder, load_checkpoint, write_json
-from tinyvae.data import DataError, fixed_binarization, load_dataset
+from tinyvae import evaluate
+from tinyvae.lab import plots
+from tinyvae.lab.args import hidden_sizes, nonnegative_int, positive_int
+from tinyvae.lab.checkpoint import CheckpointError, check_writable_folder, load_checkpoint, write_json
+from tinyvae.lab.data import DataError, fixed_binarization, load_dataset
 from tinyvae.optim import make_optimizer
-from tinyvae.train import fit
+from tinyvae.lab.runner import fit
 from tinyvae.vae import VAEConfig, decode, encode, init_params, reconstruct, sample
 
 PRIOR_95 = math.sqrt(-2 * math.log(0.05))  # radius of the disc holding 95 % of N(0, I) in 2-D: 2.448

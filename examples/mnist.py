@@ -37,12 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvae import evaluate, plots
-from tinyvae.cli import hidden_sizes, nonnegative_float, nonnegative_int, positive_float, positive_int
-from tinyvae.checkpoint import CheckpointError, check_writable_folder, load_checkpoint, write_json
-from tinyvae.data import DataError, fixed_binarization, load_dataset
+from tinyvae import evaluate
+from tinyvae.lab import plots
+from tinyvae.lab.args import hidden_sizes, nonnegative_float, nonnegative_int, positive_float, positive_int
+from tinyvae.lab.checkpoint import CheckpointError, check_writable_folder, load_checkpoint, write_json
+from tinyvae.lab.data import DataError, fixed_binarization, load_dataset
 from tinyvae.optim import make_optimizer
-from tinyvae.train import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
+from tinyvae.lab.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
 from tinyvae.vae import VAEConfig, encode, init_params, reconstruct, sample
 
 DEFAULTS = {

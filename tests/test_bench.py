@@ -8,13 +8,14 @@ import sys
 import numpy as np
 import pytest
 
-from tinyvae import bench, optim, vae
+from tinyvae import optim, vae
+from tinyvae.lab import bench
 
 TINY = ["--random-data", "--train-images", "700", "--hidden", "16", "--latent-dim", "3", "--repeats", "2"]
 
 
 def run_bench(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "tinyvae.bench", *TINY, *args],
+    result = subprocess.run([sys.executable, "-m", "tinyvae.lab.bench", *TINY, *args],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -72,7 +73,7 @@ def test_the_reference_path_and_the_float64_check():
 
 
 def test_bad_arguments_are_refused_by_argparse():
-    result = subprocess.run([sys.executable, "-m", "tinyvae.bench", "--hidden", "0"],
+    result = subprocess.run([sys.executable, "-m", "tinyvae.lab.bench", "--hidden", "0"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "hidden sizes must be positive" in result.stderr
 

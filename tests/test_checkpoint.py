@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinyvae.checkpoint import CheckpointError, atomic_write, check_writable_folder, load_checkpoint, save_checkpoint
+from tinyvae.lab.checkpoint import CheckpointError, atomic_write, check_writable_folder, load_checkpoint, save_checkpoint
 from tinyvae.optim import make_optimizer
 from tinyvae.vae import VAEConfig, init_params, loss_and_grads
 
@@ -325,7 +325,7 @@ def test_a_full_disk_gives_checkpoint_error_and_keeps_the_old_file(tmp_path):
     script = textwrap.dedent(f"""
         import resource, signal, sys
         import numpy as np
-        from tinyvae.checkpoint import CheckpointError, save_checkpoint
+        from tinyvae.lab.checkpoint import CheckpointError, save_checkpoint
         from tinyvae.optim import make_optimizer
         from tinyvae.vae import VAEConfig, init_params
         big = VAEConfig(input_dim=784, hidden_dims=(64,), latent_dim=8)  # ~0.8 MB of float32

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyvae import data
-from tinyvae.data import DataError, DataFile, DatasetNotFound
+from tinyvae.lab import data
+from tinyvae.lab.data import DataError, DataFile, DatasetNotFound
 
 DATA = os.environ.get("TINYVAE_DATA", "")
 needs_data = pytest.mark.skipif(

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tinyvae import optim, vae
-from tinyvae.fast import FastStep, ReferenceStep, make_step
+from tinyvae.speed.step import FastStep, ReferenceStep, make_step
 
 # The tolerance of each comparison, by dtype: float32 carries ~7 digits, float64 ~16.
 GRAD_TOL = {np.float32: 1e-5, np.float64: 1e-12}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyvae.checkpoint import load_checkpoint
+from tinyvae.lab.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "mnist.py"
@@ -32,7 +32,7 @@ DRIVER = textwrap.dedent("""
     from pathlib import Path
     import numpy as np
     from tinyvae.optim import make_optimizer
-    from tinyvae.train import fit
+    from tinyvae.lab.runner import fit
     from tinyvae.vae import VAEConfig, init_params
 
     if sys.argv[2:] == ["stall"]:

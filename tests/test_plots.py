@@ -6,7 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from tinyvae import plots, vae
+from tinyvae import vae
+from tinyvae.lab import plots
 from tinyvae.vae import VAEConfig
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -11,10 +11,10 @@ import math
 import numpy as np
 import pytest
 
-from tinyvae import train
-from tinyvae.checkpoint import CheckpointError, load_checkpoint
+from tinyvae.lab import runner as train
+from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint
 from tinyvae.optim import make_optimizer
-from tinyvae.train import TrainingDiverged, TrainingInterrupted, fit, kl_weight
+from tinyvae.lab.runner import TrainingDiverged, TrainingInterrupted, fit, kl_weight
 from tinyvae.vae import VAEConfig, init_params
 
 CONFIG = VAEConfig(input_dim=17, hidden_dims=(11,), latent_dim=3)

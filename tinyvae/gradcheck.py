@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .cli import hidden_sizes
+from .lab.args import hidden_sizes
 
 DEFAULT_H = 1e-5
 DEFAULT_THRESHOLD = 1e-7

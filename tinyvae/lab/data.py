@@ -48,7 +48,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-from tinyvae.download import DEFAULT_TIMEOUT, DownloadError, fetch
+from .download import DEFAULT_TIMEOUT, DownloadError, fetch
 
 D = 784  # pixels per image (28 x 28)
 _CHUNK = 1 << 20  # read in 1 MiB pieces: memory grows with the real data, never with a claim

@@ -50,8 +50,8 @@ import math
 
 import numpy as np
 
-from .optim import SGD, Adagrad, Adam, Optimizer, make_optimizer
-from .vae import VAEConfig, loss_and_grads, param_shapes
+from ..optim import SGD, Adagrad, Adam, Optimizer, make_optimizer
+from ..vae import VAEConfig, loss_and_grads, param_shapes
 
 LOG_2PI = math.log(2 * math.pi)
 

@@ -42,8 +42,8 @@ from typing import BinaryIO
 import numpy as np
 
 from .files import write_atomically
-from .optim import Optimizer, make_optimizer
-from .vae import VAEConfig, param_shapes
+from ..optim import Optimizer, make_optimizer
+from ..vae import VAEConfig, param_shapes
 
 FORMAT_VERSION = 1
 _JSON_FIELDS = ("config", "history", "rng_state", "optimizer", "extra")

@@ -32,9 +32,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from . import vae
+from .. import vae
 from .files import write_atomically
-from .vae import VAEConfig
+from ..vae import VAEConfig
 
 DPI = 100
 CELL_INCHES = 0.55  # the size of one 28 × 28 image in a figure

@@ -44,10 +44,11 @@ import time
 
 import numpy as np
 
-from . import data, vae
-from .cli import hidden_sizes, nonnegative_int, positive_float, positive_int
-from .fast import FastStep, make_step
-from .optim import make_optimizer
+from .. import vae
+from . import data
+from .args import hidden_sizes, nonnegative_int, positive_float, positive_int
+from ..speed.step import FastStep, make_step
+from ..optim import make_optimizer
 
 ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -486,7 +487,7 @@ def main(argv=None) -> int:
 
     if args.iw_samples:
         try:
-            from .evaluate import iw_bound
+            from ..evaluate import iw_bound
         except ImportError as exc:
             print(f"L_{args.iw_samples}: skipped ({exc})", file=out)
         else:
