@@ -9,7 +9,7 @@ Not part of tinyvae (which never imports torch): run it in a virtual environment
 
 The model, loss and loop are those of PyTorch's example (784-400-20, ReLU, sigmoid output with
 binary cross-entropy summed over pixels plus the closed-form KL, Adam 1e-3, batch 128, a new
-permutation every epoch), on the same grayscale MNIST that `python -m tinyvae.bench` times. The
+permutation every epoch), on the same grayscale MNIST that `python -m tinyvae bench` times. The
 images are read from the IDX file with NumPy and kept in memory as one tensor, as tinyvae keeps
 them, so neither side is timed loading data. It prints each epoch's seconds and the median of
 the epochs after the first (the warm-up), the figure docs/06-results.md compares.

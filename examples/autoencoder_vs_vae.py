@@ -49,18 +49,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 from PIL import Image
 
 from tinyvae import evaluate
-from tinyvae.lab import plots
+from tinyvae.lab import latent_plots, plots
 from tinyvae.lab.args import hidden_sizes, nonnegative_int, positive_int
-from tinyvae.lab.checkpoint import CheckpointError, check_writable_folder, load_checkpoint, write_json
-from tinyvae.lab.data import DataError, fixed_binarization, load_dataset
+from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint
+from tinyvae.lab.data import fixed_binarization, load_dataset
+from tinyvae.lab.files import OutputError, check_writable_folder, write_json
+from tinyvae.lab.readers import DataError
 from tinyvae.optim import make_optimizer
 from tinyvae.lab.runner import fit
+from tinyvae.speed.step import make_step
 from tinyvae.vae import VAEConfig, decode, encode, init_params, reconstruct, sample
 
 PRIOR_95 = math.sqrt(-2 * math.log(0.05))  # radius of the disc holding 95 % of N(0, I) in 2-D: 2.448
@@ -84,29 +85,6 @@ def compact_png(path: Path) -> Path:
     small.save(tmp, format="PNG", optimize=True)
     tmp.replace(path)  # a reader never sees half a file
     return path
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)  # no pyplot: nothing global to switch or close
-    return fig
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=DPI)
-    tmp.replace(path)  # a reader never sees half a file
-    return path
-
-
-def _mosaic(images: np.ndarray, ncol: int) -> np.ndarray:
-    """(N, 784) images in [0, 1] -> one 2-D array, ncol per row, with 1-pixel gray separators."""
-    nrow = -(-len(images) // ncol)
-    grid = np.full((nrow * 29 + 1, ncol * 29 + 1), 0.45)
-    for i, img in enumerate(np.clip(images, 0.0, 1.0)):
-        r, c = divmod(i, ncol)
-        grid[1 + 29 * r:29 * (r + 1), 1 + 29 * c:29 * (c + 1)] = img.reshape(28, 28)
-    return grid
 
 
 # ---- the comparison -------------------------------------------------------------------------
@@ -162,13 +140,13 @@ def decoded_grid(params, config: VAEConfig, n: int = 15) -> np.ndarray:
     as one mosaic."""
     axis = np.linspace(-GRID, GRID, n)
     z0, z1 = np.meshgrid(axis, axis[::-1])  # rows from the top: z_1 decreasing
-    return _mosaic(decode(params, np.stack([z0.ravel(), z1.ravel()], axis=1), config), ncol=n)
+    return plots.mosaic(decode(params, np.stack([z0.ravel(), z1.ravel()], axis=1), config), ncol=n)
 
 
 def plot_latent(path: Path, mu: np.ndarray, labels: np.ndarray, grid: np.ndarray, title: str) -> Path:
     """Left: the codes μ (N, 2) coloured by digit, the prior's 95 % circle and the square
     [−GRID, GRID]²; right: the decoded grid over that square."""
-    fig = _figure(10.5, 4.6)
+    fig = plots.new_figure(10.5, 4.6, dpi=DPI)
     scatter, images = fig.subplots(1, 2, width_ratios=[1.25, 1])
     for digit in range(10):
         sel = labels == digit
@@ -190,19 +168,19 @@ def plot_latent(path: Path, mu: np.ndarray, labels: np.ndarray, grid: np.ndarray
     images.set_yticks([])
     images.set_title(f"Decoder on a grid over [−{GRID:g}, {GRID:g}]²")
     fig.suptitle(title)
-    return compact_png(_save(fig, path))
+    return compact_png(plots.save_png(fig, path, dpi=DPI))
 
 
 def plot_samples_side_by_side(path: Path, mosaics: dict) -> Path:
     """The two models' decoded prior draws next to each other."""
-    fig = _figure(10.0, 5.4)
+    fig = plots.new_figure(10.0, 5.4, dpi=DPI)
     for ax, (name, _, title) in zip(fig.subplots(1, 2), MODELS):
         ax.imshow(mosaics[name], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(title)
     fig.suptitle("The same 64 draws z ~ N(0, I), decoded by each model")
-    return compact_png(_save(fig, path))
+    return compact_png(plots.save_png(fig, path, dpi=DPI))
 
 
 def train_pair(args, x_train, x_test) -> dict:
@@ -211,10 +189,11 @@ def train_pair(args, x_train, x_test) -> dict:
     for name, beta, title in MODELS:
         config = VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, beta=beta)
         rng = np.random.default_rng(args.seed)  # same seed: same weights, batches and ε for both
-        params[name] = init_params(config, rng, np.float32)
+        step = make_step("fast", config, init_params(config, rng, np.float32), make_optimizer("adam", 1e-3), 128)
         print(f"{title}:")
-        fit(params[name], make_optimizer("adam", 1e-3), config, x_train, rng=rng, epochs=args.epochs,
-            x_test=x_test, binarize="dynamic", out_dir=args.out / name, eval_seed=args.seed)
+        fit(step, x_train, rng=rng, epochs=args.epochs, x_test=x_test, binarize="dynamic",
+            out_dir=args.out / name, eval_seed=args.seed)
+        params[name] = step.params  # the trained model the step holds
     return params
 
 
@@ -244,7 +223,7 @@ def analyse(args, params: dict, x_test: np.ndarray, y_test: np.ndarray, n_train:
                          "test_loss": test["loss"],  # what this model was trained on: recon + β·KL
                          "test_elbo": -(test["recon"] + test["kl"]),  # the ELBO, the same yardstick for both
                          **latent_numbers(mu, log_var, y_test, z_prior)}
-        mosaics[name] = _mosaic(decode(p, z_prior[:64], config), ncol=8)
+        mosaics[name] = plots.mosaic(decode(p, z_prior[:64], config), ncol=8)
         if args.latent_dim == 2:
             figures.append(plot_latent(args.out / f"{name}_latent.png", mu, y_test, decoded_grid(p, config), title))
     figures.append(plot_samples_side_by_side(args.out / "ae_vs_vae_samples.png", mosaics))
@@ -294,11 +273,11 @@ def figures_from(args) -> int:
     top_six = [int(j) for j in np.argsort(-kl_per_dim, kind="stable")[:6]]  # the most informative dims
     paths = [plots.plot_reconstructions(out / "reconstructions.png", x, x_rec),
              plots.plot_samples(out / "vae_samples.png", np.clip(sample(params, 64, rng, config), 0.0, 1.0)),
-             plots.plot_interpolation(out / "interpolation.png", params, config, x_test[:5], x_test[5:10]),
-             plots.plot_traversal(out / "traversal.png", params, config, x_test[0], dims=top_six,
+             latent_plots.plot_interpolation(out / "interpolation.png", params, config, x_test[:5], x_test[5:10]),
+             latent_plots.plot_traversal(out / "traversal.png", params, config, x_test[0], dims=top_six,
                                   kl_per_dim=kl_per_dim)]
     if config.latent_dim == 2:
-        paths.append(plots.plot_manifold(out / "manifold.png", params, config, n=15))
+        paths.append(latent_plots.plot_manifold(out / "manifold.png", params, config, n=15))
     for path in paths:
         compact_png(path)
     print(f"{ckpt.path}: Z = {config.latent_dim}, β = {config.beta:g}, epoch {ckpt.epoch}")
@@ -326,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.out = check_writable_folder(args.out)
         return figures_from(args) if args.figures_from else compare(args)
-    except (DataError, CheckpointError, OSError) as exc:
+    except (DataError, OutputError, OSError) as exc:
         print(f"{p.prog}: error: {exc}", file=sys.stderr)
         return 1
 

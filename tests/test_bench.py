@@ -1,5 +1,7 @@
 """The benchmark runs and prints every figure it promises. Times are printed, never asserted:
-they depend on the machine and on whatever else it is doing."""
+they depend on the machine and on whatever else it is doing.
+
+tinyvae/lab/bench.py measures, tinyvae/commands/bench.py is the command line that prints."""
 
 import re
 import subprocess
@@ -10,12 +12,13 @@ import pytest
 
 from tinyvae import optim, vae
 from tinyvae.lab import bench
+from tinyvae.speed.step import FastStep
 
 TINY = ["--random-data", "--train-images", "700", "--hidden", "16", "--latent-dim", "3", "--repeats", "2"]
 
 
 def run_bench(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "tinyvae.lab.bench", *TINY, *args],
+    result = subprocess.run([sys.executable, "-m", "tinyvae.commands.bench", *TINY, *args],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -73,7 +76,7 @@ def test_the_reference_path_and_the_float64_check():
 
 
 def test_bad_arguments_are_refused_by_argparse():
-    result = subprocess.run([sys.executable, "-m", "tinyvae.lab.bench", "--hidden", "0"],
+    result = subprocess.run([sys.executable, "-m", "tinyvae.commands.bench", "--hidden", "0"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "hidden sizes must be positive" in result.stderr
 
@@ -109,7 +112,7 @@ def test_timing_the_phases_sees_every_phase_and_changes_nothing():
     results, real_matmul = [], np.matmul
     for timed in (False, True):
         params = vae.init_params(config, np.random.default_rng(1), dtype=np.float32)
-        step = bench.FastStep(config, params, optim.Adam(), 64)
+        step = FastStep(config, params, optim.Adam(), 64)
         rng = np.random.default_rng(2)
         if timed:
             parts = bench.breakdown_epoch(step, x, 64, "none", rng, np.float32, config.latent_dim)
@@ -126,7 +129,7 @@ def test_timing_the_phases_sees_every_phase_and_changes_nothing():
 def test_timing_the_phases_puts_everything_back_when_the_step_fails():
     config = vae.VAEConfig(hidden_dims=(16,), latent_dim=3)
     params = vae.init_params(config, np.random.default_rng(1), dtype=np.float32)
-    step = bench.FastStep(config, params, optim.Adam(), 8)
+    step = FastStep(config, params, optim.Adam(), 8)
     real_matmul, seconds = np.matmul, dict.fromkeys(bench.PHASES, 0.0)
     with pytest.raises(ValueError, match="x must have shape"):
         with bench.timing_phases(step, seconds):
@@ -138,7 +141,7 @@ def test_timing_the_phases_puts_everything_back_when_the_step_fails():
 def test_a_copy_of_the_step_trains_on_without_touching_the_original():
     config = vae.VAEConfig(hidden_dims=(16,), latent_dim=3)
     params = vae.init_params(config, np.random.default_rng(1), dtype=np.float32)
-    step = bench.FastStep(config, params, optim.Adam(), 8)
+    step = FastStep(config, params, optim.Adam(), 8)
     x, eps = np.full((8, 784), 0.5, np.float32), np.ones((8, 3), np.float32)
     step.step(x, eps)
     twin = bench.copy_step(step)

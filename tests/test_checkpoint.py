@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinyvae.lab.checkpoint import CheckpointError, atomic_write, check_writable_folder, load_checkpoint, save_checkpoint
+from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinyvae.lab.files import OutputError, atomic_write, check_writable_folder
 from tinyvae.optim import make_optimizer
 from tinyvae.vae import VAEConfig, init_params, loss_and_grads
 
@@ -301,9 +302,14 @@ def test_an_unwritable_folder_gives_checkpoint_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(CheckpointError, match="a-file"):
         save_checkpoint(blocker / "checkpoint.npz", **make_state())
-    with pytest.raises(CheckpointError, match="a-file"):
+
+
+def test_an_unwritable_output_folder_or_file_gives_output_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputError, match="a-file"):
         check_writable_folder(blocker / "run")
-    with pytest.raises(CheckpointError, match="/proc"):
+    with pytest.raises(OutputError, match="/proc"):
         atomic_write("/proc/tinyvae-checkpoint.npz", lambda f: f.write(b"x"))
 
 

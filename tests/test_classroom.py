@@ -42,8 +42,8 @@ DEFAULT = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2, gaussian_std=
 # ---- the code edits of the exercises, applied to a copy of tinyvae/ ----
 
 EDITS = {
-    "no-kl-path-into-mu": {"vae.py": [("    dmu = dz + (w_kl / B) * dmu_kl  # (B, Z)", "    dmu = dz  # (B, Z)")]},
-    "no-z-path-into-mu": {"vae.py": [("    dmu = dz + (w_kl / B) * dmu_kl  # (B, Z)",
+    "no-kl-path-into-mu": {"vae.py": [("    dmu = dmu_z + (w_kl / B) * dmu_kl  # (B, Z)", "    dmu = dmu_z  # (B, Z)")]},
+    "no-z-path-into-mu": {"vae.py": [("    dmu = dmu_z + (w_kl / B) * dmu_kl  # (B, Z)",
                                       "    dmu = (w_kl / B) * dmu_kl  # (B, Z)")]},
     "sum-forward": {"vae.py": [("    loss = float(np.mean(w_recon * recon + w_kl * kl))",
                                 "    loss = float(np.sum(w_recon * recon + w_kl * kl))")]},
@@ -53,20 +53,20 @@ EDITS = {
         ("    dout = dout * (w_recon / B)  # (B, D)", "    dout = dout * w_recon  # (B, D)"),
         ("        dout_log_var = dout_log_var * (w_recon / B)  # (B, D)",
          "        dout_log_var = dout_log_var * w_recon  # (B, D)"),
-        ("    dmu = dz + (w_kl / B) * dmu_kl  # (B, Z)", "    dmu = dz + w_kl * dmu_kl  # (B, Z)"),
-        ("    dlog_var = dz * 0.5 * std * eps + (w_kl / B) * dlog_var_kl  # (B, Z)",
-         "    dlog_var = dz * 0.5 * std * eps + w_kl * dlog_var_kl  # (B, Z)"),
+        ("    dmu = dmu_z + (w_kl / B) * dmu_kl  # (B, Z)", "    dmu = dmu_z + w_kl * dmu_kl  # (B, Z)"),
+        ("    dlog_var = dlog_var_z + (w_kl / B) * dlog_var_kl  # (B, Z)",
+         "    dlog_var = dlog_var_z + w_kl * dlog_var_kl  # (B, Z)"),
     ]},
     "transpose": {"layers.py": [("    dx = dout @ W.T  # (B, I)", "    dx = dout @ W  # (B, I)")]},
     "tanh-applied-twice": {"layers.py": [("    dx = dout * (1 - out * out)",
                                           "    dx = dout * (1 - np.tanh(out) ** 2)")]},
     "softplus-activation": {"layers.py": [(
-        '    "tanh": (tanh_forward, tanh_backward),\n}',
-        '    "tanh": (tanh_forward, tanh_backward),\n    "softplus": (softplus_forward, softplus_backward),\n}')]},
+        '    "tanh": Activation(tanh_forward, tanh_backward),\n}',
+        '    "tanh": Activation(tanh_forward, tanh_backward),\n    "softplus": Activation(softplus_forward, softplus_backward),\n}')]},
     # exercise 7 with the sigmoid's forward but without its backward
-    "sigmoid-mean-without-its-backward": {"vae.py": [(
-        "        nll, dout = gaussian_nll(out, x, config.gaussian_std)",
-        "        nll, dout = gaussian_nll(sigmoid(out), x, config.gaussian_std)")]},
+    "sigmoid-mean-without-its-backward": {"losses.py": [(
+        "    return (*gaussian_nll(out, x, std), None)",
+        "    return (*gaussian_nll(sigmoid(out), x, std), None)")]},
     "missing-one-over-variance": {"losses.py": [("    dmean = diff / var  # (B, D)", "    dmean = diff  # (B, D)")]},
 }
 

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyvae.lab import data
-from tinyvae.lab.data import DataError, DataFile, DatasetNotFound
+from tinyvae.lab import data, readers
+from tinyvae.lab.data import DataFile, DatasetNotFound
+from tinyvae.lab.readers import DataError
 
 DATA = os.environ.get("TINYVAE_DATA", "")
 needs_data = pytest.mark.skipif(
@@ -87,14 +88,14 @@ def test_read_idx_gives_the_documented_shapes():
     shapes = {"train-images-idx3-ubyte": (60000, 28, 28), "train-labels-idx1-ubyte": (60000,),
               "t10k-images-idx3-ubyte": (10000, 28, 28), "t10k-labels-idx1-ubyte": (10000,)}
     for name, shape in shapes.items():
-        array = data.read_idx(real("mnist", name + ".gz"))
+        array = readers.read_idx(real("mnist", name + ".gz"))
         assert array.shape == shape and array.dtype == np.uint8
 
 
 @needs_data
 def test_mnist_label_counts_match_the_data_readme():
-    train = data.read_idx(real("mnist", "train-labels-idx1-ubyte.gz"))
-    test = data.read_idx(real("mnist", "t10k-labels-idx1-ubyte.gz"))
+    train = readers.read_idx(real("mnist", "train-labels-idx1-ubyte.gz"))
+    test = readers.read_idx(real("mnist", "t10k-labels-idx1-ubyte.gz"))
     assert np.bincount(train).tolist() == TRAIN_LABEL_COUNTS
     assert np.bincount(test).tolist() == TEST_LABEL_COUNTS
 
@@ -111,12 +112,12 @@ def test_checksum_constants_equal_the_shared_sum_files(name):
 @pytest.mark.parametrize("name", ["mnist", "binarized-mnist"])
 def test_real_files_hash_to_their_published_sums(name):
     for file in data.FILES[name].values():
-        assert data.uncompressed_sha256(real(name, file.name + ".gz")) == file.sha256
+        assert readers.uncompressed_sha256(real(name, file.name + ".gz")) == file.sha256
 
 
 @needs_data
 def test_read_amat_gives_binary_images_of_784_pixels(binarized):
-    array = data.read_amat(real("binarized-mnist", "binarized_mnist_test.amat.gz"))
+    array = readers.read_amat(real("binarized-mnist", "binarized_mnist_test.amat.gz"))
     assert array.shape == (10000, 784) and array.dtype == np.uint8
     assert set(np.unique(array).tolist()) == {0, 1}
     np.testing.assert_array_equal(array, binarized.x_test)
@@ -129,8 +130,8 @@ def test_amat_general_layout_parses_like_the_canonical_one(tmp_path):
     loose = "\r\n".join("\t".join(map(str, row)) + "  " for row in rows)
     (tmp_path / "a.amat").write_text(canonical)
     (tmp_path / "b.amat").write_bytes(gzip.compress(loose.encode()))
-    np.testing.assert_array_equal(data.read_amat(tmp_path / "a.amat"), rows)
-    np.testing.assert_array_equal(data.read_amat(tmp_path / "b.amat"), rows)
+    np.testing.assert_array_equal(readers.read_amat(tmp_path / "a.amat"), rows)
+    np.testing.assert_array_equal(readers.read_amat(tmp_path / "b.amat"), rows)
 
 
 # ---- datasets by name -------------------------------------------------------------------
@@ -142,7 +143,7 @@ def test_mnist_loads_as_float32_in_unit_interval_with_int64_labels(mnist):
     assert mnist.y_train.dtype == mnist.y_test.dtype == np.int64
     assert mnist.x_train.min() == 0 and mnist.x_train.max() == 1
     assert mnist.x_valid is None
-    raw = data.read_idx(real("mnist", "t10k-images-idx3-ubyte.gz"))
+    raw = readers.read_idx(real("mnist", "t10k-images-idx3-ubyte.gz"))
     np.testing.assert_array_equal(mnist.x_test, raw.reshape(-1, 784) / np.float32(255))
     assert np.bincount(mnist.y_test).tolist() == TEST_LABEL_COUNTS
 

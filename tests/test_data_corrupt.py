@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from tinyvae.lab.data import DataError, read_amat, read_idx
+from tinyvae.lab.readers import DataError, read_amat, read_idx
 
 SHAPE = (3, 4, 5)
 ARRAY = np.arange(60, dtype=np.uint8).reshape(SHAPE)
@@ -242,12 +242,12 @@ def test_an_unreadable_file_is_refused(folder):
 
 
 def test_an_amat_larger_than_any_real_one_is_refused_without_reading_it_all(tmp_path, monkeypatch):
-    from tinyvae.lab import data as data_module
+    from tinyvae.lab import readers
 
-    monkeypatch.setattr(data_module, "MAX_AMAT_BYTES", 10_000)
+    monkeypatch.setattr(readers, "MAX_AMAT_BYTES", 10_000)
     bomb = tmp_path / "bomb.amat.gz"
     row = (" ".join(["0"] * 784) + "\n").encode()
     with gzip.open(bomb, "wb") as f:
         f.write(row * 100)  # 156,800 bytes of text from a file of a few hundred bytes
-    with pytest.raises(data_module.DataError, match="bomb.amat.gz.*larger than any"):
-        data_module.read_amat(bomb)
+    with pytest.raises(DataError, match="bomb.amat.gz.*larger than any"):
+        read_amat(bomb)

@@ -23,7 +23,7 @@ def tags(path: Path) -> set[int]:
 
 
 def python_sources():
-    return sorted((ROOT / "tinyvae").glob("*.py"))
+    return sorted((ROOT / "tinyvae").rglob("*.py"))
 
 
 def test_every_equation_cited_in_the_code_exists_in_the_docs():

@@ -3,6 +3,10 @@
 The strongest check of L_k is the last one of its group: for a model with a 2-D latent
 space, log p(x) = log ∫ p(x|z) p(z) dz can be computed by brute force on a grid, and
 L_k must approach it from below as k grows (docs/02-variational-inference.md eq. (13)).
+
+L_k is written twice: readably in tinyvae/evaluate.py, and fast in tinyvae/speed/iw.py.
+The fast one is held to the readable one on the same seed, for every likelihood, activation
+and depth; its own tricks (chunks, the overflow fallback, progress) are tested on it.
 """
 
 import io
@@ -12,7 +16,10 @@ import numpy as np
 import pytest
 
 from tinyvae import evaluate, vae
+from tinyvae.lab.progress import CountProgress
 from tinyvae.layers import ACTIVATIONS
+from tinyvae.speed import iw
+from tinyvae.speed.decoder import IN_PLACE
 from tinyvae.losses import log_mean_exp
 from tinyvae.vae import VAEConfig
 
@@ -71,15 +78,33 @@ def test_test_elbo_uses_the_models_beta():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_the_chunked_bound_equals_the_reference_formula(likelihood, dtype, activation):
-    # iw_bound_per_example (fast decoder, chunks) against log_importance_weights (the
+    # speed.iw.iw_bound_per_example (fast decoder, chunks) against log_importance_weights (the
     # formula, written with the model's own functions), on the same ε.
     config, params, _ = tiny_model(latent_dim=3, likelihood=likelihood, dtype=dtype, activation=activation)
     x = np.random.default_rng(2).random((7, config.input_dim)).astype(dtype)
     eps = np.random.default_rng(3).standard_normal((7, 40, 3), dtype=dtype)
     want = log_mean_exp(evaluate.log_importance_weights(params, x, eps, config).astype(np.float64), axis=1)
-    got = evaluate.iw_bound_per_example(params, x, config, np.random.default_rng(3), k=40, chunk_size=9)
+    got = iw.iw_bound_per_example(params, x, config, np.random.default_rng(3), k=40, chunk_size=9)
     tol = 1e-11 if dtype == np.float64 else 2e-6
     np.testing.assert_allclose(got, want, rtol=tol)
+
+
+@pytest.mark.parametrize("hidden_dims", [(), (9,), (9, 6)])
+@pytest.mark.parametrize("likelihood", vae.LIKELIHOODS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_the_fast_bound_equals_the_readable_bound_on_the_same_seed(likelihood, dtype, activation, hidden_dims):
+    # speed.iw against evaluate, each drawing its own ε from the same seed: the same noise,
+    # so the same numbers up to rounding (the fast one sums in another order).
+    config, params, _ = tiny_model(latent_dim=3, likelihood=likelihood, dtype=dtype, activation=activation,
+                                   hidden_dims=hidden_dims)
+    x = np.random.default_rng(2).random((7, config.input_dim)).astype(dtype)
+    readable = evaluate.iw_bound_per_example(params, x, config, np.random.default_rng(4), k=60, batch_size=3)
+    fast = iw.iw_bound_per_example(params, x, config, np.random.default_rng(4), k=60, batch_size=3, chunk_size=7)
+    if dtype == np.float64:
+        np.testing.assert_allclose(fast, readable, rtol=1e-10)
+    else:
+        np.testing.assert_allclose(fast, readable, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -89,18 +114,18 @@ def test_huge_logits_do_not_overflow_the_fast_likelihood(dtype):
     config, params, x = tiny_model(latent_dim=3, decoder_scale=300.0, dtype=dtype)
     eps = np.random.default_rng(3).standard_normal((5, 20, 3), dtype=dtype)
     want = log_mean_exp(evaluate.log_importance_weights(params, x, eps, config).astype(np.float64), axis=1)
-    got = evaluate.iw_bound_per_example(params, x, config, np.random.default_rng(3), k=20)
+    got = iw.iw_bound_per_example(params, x, config, np.random.default_rng(3), k=20)
     assert np.all(np.isfinite(got))
     np.testing.assert_allclose(got, want, rtol=1e-12 if dtype == np.float64 else 2e-6)
 
 
 @pytest.mark.parametrize("hidden_dims", [(), (9,), (9, 6), (9, 6, 5)])
 def test_the_fast_decoder_has_every_activation_and_any_depth(hidden_dims):
-    assert set(evaluate._ACTIVATIONS_IN_PLACE) == set(ACTIVATIONS)
+    assert set(IN_PLACE) == set(ACTIVATIONS)
     config, params, x = tiny_model(latent_dim=3, hidden_dims=hidden_dims, activation="tanh")
     eps = np.random.default_rng(3).standard_normal((5, 30, 3))
     want = log_mean_exp(evaluate.log_importance_weights(params, x, eps, config), axis=1)
-    got = evaluate.iw_bound_per_example(params, x, config, np.random.default_rng(3), k=30, chunk_size=4)
+    got = iw.iw_bound_per_example(params, x, config, np.random.default_rng(3), k=30, chunk_size=4)
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
@@ -108,9 +133,11 @@ def test_the_bound_does_not_depend_on_batch_or_chunk_size():
     # The ε of each image are drawn in image order, so batching and chunking only change
     # how the same numbers are grouped.
     config, params, x = tiny_model(latent_dim=3)
-    runs = [evaluate.iw_bound_per_example(params, x, config, np.random.default_rng(11), k=37,
-                                          batch_size=b, chunk_size=c)
+    runs = [iw.iw_bound_per_example(params, x, config, np.random.default_rng(11), k=37,
+                                    batch_size=b, chunk_size=c)
             for b, c in [(100, None), (1, 1), (2, 5), (3, 37), (5, 100)]]
+    runs += [evaluate.iw_bound_per_example(params, x, config, np.random.default_rng(11), k=37, batch_size=b)
+             for b in (100, 1, 3)]
     for other in runs[1:]:
         np.testing.assert_allclose(other, runs[0], rtol=0, atol=1e-10)
 
@@ -152,21 +179,25 @@ def test_lk_approaches_the_brute_force_log_likelihood_from_below():
     np.testing.assert_allclose(l5000.mean(axis=1), log_px, atol=0.04)
 
 
-def test_the_bound_rejects_bad_arguments():
+@pytest.mark.parametrize("bound", [evaluate.iw_bound, iw.iw_bound], ids=["readable", "fast"])
+def test_the_bound_rejects_bad_arguments(bound):
     config, params, x = tiny_model()
     with pytest.raises(ValueError, match="k must be a positive integer"):
-        evaluate.iw_bound(params, x, config, np.random.default_rng(0), k=0)
-    with pytest.raises(ValueError, match="chunk_size"):
-        evaluate.iw_bound(params, x, config, np.random.default_rng(0), k=5, chunk_size=0)
+        bound(params, x, config, np.random.default_rng(0), k=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        bound(params, x, config, np.random.default_rng(0), k=5, batch_size=0)
     with pytest.raises(ValueError, match="shape"):
-        evaluate.iw_bound(params, x[:, :5], config, np.random.default_rng(0), k=5)
+        bound(params, x[:, :5], config, np.random.default_rng(0), k=5)
+    if bound is iw.iw_bound:
+        with pytest.raises(ValueError, match="chunk_size"):
+            bound(params, x, config, np.random.default_rng(0), k=5, chunk_size=0)
 
 
 def test_progress_is_silent_by_default_and_a_plain_line_when_not_a_terminal(capsys):
     config, params, x = tiny_model()
-    evaluate.iw_bound(params, x, config, np.random.default_rng(0), k=3, batch_size=2)
+    iw.iw_bound(params, x, config, np.random.default_rng(0), k=3, batch_size=2)
     assert capsys.readouterr().err == ""
-    evaluate.iw_bound(params, x, config, np.random.default_rng(0), k=3, batch_size=2, progress=True)
+    iw.iw_bound(params, x, config, np.random.default_rng(0), k=3, batch_size=2, progress=CountProgress("L_3"))
     err = capsys.readouterr().err
     assert "\r" not in err  # captured stderr is not a terminal
     assert err.splitlines()[-1].startswith("L_3: 5/5 images (100 %)")
@@ -180,7 +211,7 @@ def test_progress_updates_one_line_in_place_on_a_terminal(monkeypatch):
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     config, params, x = tiny_model()
-    evaluate.iw_bound(params, x, config, np.random.default_rng(0), k=3, batch_size=2, progress=True)
+    iw.iw_bound(params, x, config, np.random.default_rng(0), k=3, batch_size=2, progress=CountProgress("L_3"))
     out = terminal.getvalue()
     assert out.count("\r") == 3 and out.count("\n") == 1 and out.endswith("\n")
     assert "L_3: 5/5 images (100 %)" in out.split("\r")[-1]

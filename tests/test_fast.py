@@ -1,6 +1,6 @@
 """The fast training step computes what the readable one computes.
 
-tinyvae/fast.py rearranges vae.loss_and_grads for speed (one flat buffer, fused heads,
+tinyvae/speed/step.py rearranges vae.loss_and_grads for speed (one flat buffer, fused heads,
 no gradient for the images, preallocated buffers, the Bernoulli loss from one
 exponential, Adam in the folded form of Kingma & Ba). Each test holds one of those
 rearrangements to the reference: the same loss, the same gradient, the same parameters
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from tinyvae import optim, vae
-from tinyvae.speed.step import FastStep, ReferenceStep, make_step
+from tinyvae.speed.step import FastStep, make_step
+from tinyvae.train import ReferenceStep
 
 # The tolerance of each comparison, by dtype: float32 carries ~7 digits, float64 ~16.
 GRAD_TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -189,19 +190,18 @@ def test_optimizer_state_moves_between_the_paths_and_training_resumes_on_either(
     assert int(handed_over.optimizer_state_dict()["step"]) == 6
 
 
-def test_sync_optimizer_hands_the_state_to_the_optimizer_object():
+def test_the_optimizer_object_holds_the_live_state():
+    # No hand-over step: the optimizer passed in IS the state, at every moment.
     config, params, batch_of = problem(dtype=np.float32)
     optimizer = optim.Adam()
     fast = FastStep(config, params, optimizer, max_batch=5)
-    fast.sync_optimizer()  # before any step: nothing but the step counter
-    assert list(optimizer.state_dict()) == ["step"]
+    assert list(optimizer.state_dict()) == ["step"]  # before any step: nothing but the step counter
     for _ in range(2):
         fast.step(*batch_of())
-    fast.sync_optimizer()
-    state, synced = fast.optimizer_state_dict(), optimizer.state_dict()
-    assert list(synced) == list(state)
+    state, live = fast.optimizer_state_dict(), optimizer.state_dict()
+    assert list(live) == list(state)
     for key in state:
-        assert np.array_equal(synced[key], state[key]), key
+        assert np.array_equal(live[key], state[key]), key
 
 
 def test_loading_a_state_restores_it_exactly():

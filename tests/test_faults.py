@@ -33,6 +33,7 @@ DRIVER = textwrap.dedent("""
     import numpy as np
     from tinyvae.optim import make_optimizer
     from tinyvae.lab.runner import fit
+    from tinyvae.speed.step import make_step
     from tinyvae.vae import VAEConfig, init_params
 
     if sys.argv[2:] == ["stall"]:
@@ -52,7 +53,7 @@ DRIVER = textwrap.dedent("""
     rng = np.random.default_rng(0)
     params = init_params(config, rng, np.float32)
     checkpoint = out / "checkpoint.npz"
-    fit(params, make_optimizer("adam", 1e-3), config, data[:1500], rng=rng, epochs=24, x_test=data[1500:],
+    fit(make_step("fast", config, params, make_optimizer("adam", 1e-3), 50), data[:1500], rng=rng, epochs=24, x_test=data[1500:],
         batch_size=50, warmup_epochs=2, out_dir=out, resume=checkpoint if checkpoint.exists() else None)
 """)
 DRIVER_EPOCHS = 24  # > the most the seeded kill schedule lets a run progress (20 epochs)

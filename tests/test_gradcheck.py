@@ -1,5 +1,6 @@
 """Tests of tinyvae.gradcheck: the finite differences, the relative error, the per-key checker,
-and the command line, including a deliberately broken gradient that it must catch."""
+and the command line (tinyvae/commands/gradcheck.py), including a deliberately broken gradient
+(tinyvae/classroom/breaks.py) that it must catch."""
 
 import re
 import subprocess
@@ -156,20 +157,21 @@ def test_the_vae_checker_catches_one_perturbed_gradient_entry_in_exactly_that_ro
 
 def test_a_broken_backward_is_caught_and_the_real_one_restored():
     from tinyvae import layers
-    from tinyvae.gradcheck import broken, check_vae
+    from tinyvae.classroom.breaks import broken
+    from tinyvae.gradcheck import check_vae
     from tinyvae.vae import VAEConfig
 
     config = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2, activation="tanh")
     original = layers.ACTIVATIONS["tanh"]
     with broken("tanh"):
-        rows, _, _, _ = check_vae(config, 2, 54, 1e-5, 1e-7)
+        rows = check_vae(config, 2, 54, 1e-5, 1e-7)
     failed = {(term, row.name) for term, row in rows if not row.passed}
     # the wrong tanh derivative sits in the hidden layers: their weights, and all the encoder
     # before them, go wrong; the output layers after the last tanh do not see it
     assert ("recon", "encoder.W0") in failed and ("full", "decoder.W0") in failed
     assert ("full", "decoder.W_out") not in failed and ("kl", "encoder.W_mu") not in failed
     assert layers.ACTIVATIONS["tanh"] == original
-    rows, _, _, _ = check_vae(config, 2, 54, 1e-5, 1e-7)
+    rows = check_vae(config, 2, 54, 1e-5, 1e-7)
     assert all(row.passed for _, row in rows)
 
 
@@ -219,3 +221,13 @@ def test_cli_rejects_bad_options():
     assert run_cli("--hidden", "4,x").returncode == 2
     result = run_cli("--break", "tanh", "--activation", "relu")
     assert result.returncode == 2 and "needs --activation tanh" in result.stderr
+
+
+def test_cli_refuses_an_infinite_threshold_with_a_one_line_error():
+    # with --threshold inf every row would pass, even a planted bug's
+    result = subprocess.run([sys.executable, "-m", "tinyvae.commands.gradcheck", "--threshold", "inf"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert errors == [result.stderr.strip().splitlines()[-1]]
+    assert "argument --threshold: expected a number > 0, got 'inf'" in errors[0]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinyvae import vae
-from tinyvae.lab import plots
+from tinyvae.lab import latent_plots, plots
 from tinyvae.vae import VAEConfig
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -68,57 +68,58 @@ def test_latent_scatter(tmp_path, latent_dim):
     mu = rng.standard_normal((300, latent_dim))
     labels = rng.integers(0, 10, 300)
     kl = np.arange(latent_dim, dtype=float)
-    assert_png(plots.plot_latent_scatter(tmp_path / "scatter.png", mu, labels, kl_per_dim=kl))
-    assert_png(plots.plot_latent_scatter(tmp_path / "nolabels.png", mu, None))
+    assert_png(latent_plots.plot_latent_scatter(tmp_path / "scatter.png", mu, labels, kl_per_dim=kl))
+    assert_png(latent_plots.plot_latent_scatter(tmp_path / "nolabels.png", mu, None))
 
 
 def test_latent_scatter_picks_the_two_dims_with_the_largest_kl():
     mu = np.zeros((10, 5))
-    dims, _ = plots._choose_dims(mu, np.array([0.1, 3.0, 0.0, 5.0, 1.0]))
+    dims, _ = latent_plots._choose_dims(mu, np.array([0.1, 3.0, 0.0, 5.0, 1.0]))
     assert dims == (1, 3)
 
 
 def test_manifold(tmp_path):
     config, params = model(latent_dim=2)
-    assert_png(plots.plot_manifold(tmp_path / "manifold.png", params, config, n=6))
+    assert_png(latent_plots.plot_manifold(tmp_path / "manifold.png", params, config, n=6))
 
 
 def test_the_manifold_refuses_a_latent_space_that_is_not_2d(tmp_path):
     config, params = model(latent_dim=3)
     with pytest.raises(ValueError, match="2-D latent space; this model has latent_dim = 3"):
-        plots.plot_manifold(tmp_path / "manifold.png", params, config)
+        latent_plots.plot_manifold(tmp_path / "manifold.png", params, config)
     assert not list(tmp_path.iterdir())
 
 
 def test_interpolation(tmp_path, images):
     config, params = model(latent_dim=3)
-    assert_png(plots.plot_interpolation(tmp_path / "interp.png", params, config, images[:3], images[3:6], steps=7))
-    assert_png(plots.plot_interpolation(tmp_path / "one.png", params, config, images[0], images[1]))
+    assert_png(latent_plots.plot_interpolation(tmp_path / "interp.png", params, config, images[:3], images[3:6],
+                                               steps=7))
+    assert_png(latent_plots.plot_interpolation(tmp_path / "one.png", params, config, images[0], images[1]))
 
 
 def test_traversal(tmp_path, images):
     config, params = model(latent_dim=4)
     kl = np.array([0.5, 2.0, 0.0, 1.0])
-    assert_png(plots.plot_traversal(tmp_path / "trav.png", params, config, images[0], kl_per_dim=kl))
-    assert_png(plots.plot_traversal(tmp_path / "trav2.png", params, config, images[:1], dims=[2],
-                                    values=[-1.0, 0.0, 1.0]))
+    assert_png(latent_plots.plot_traversal(tmp_path / "trav.png", params, config, images[0], kl_per_dim=kl))
+    assert_png(latent_plots.plot_traversal(tmp_path / "trav2.png", params, config, images[:1], dims=[2],
+                                           values=[-1.0, 0.0, 1.0]))
 
 
 @pytest.mark.parametrize("u, z", [(0.5, 0.0), (0.975, 1.959963984540054), (0.025, -1.959963984540054),
                                   (0.8413447460685429, 1.0), (1e-10, -6.361340902404056),
                                   (0.999, 3.090232306167813)])
 def test_inverse_normal_cdf_matches_known_quantiles(u, z):
-    assert plots.inverse_normal_cdf(u) == pytest.approx(z, abs=1e-12)
+    assert latent_plots.inverse_normal_cdf(u) == pytest.approx(z, abs=1e-12)
 
 
 def test_inverse_normal_cdf_inverts_the_cdf_on_arrays():
     u = np.linspace(0.001, 0.999, 37).reshape(37, 1)
-    z = plots.inverse_normal_cdf(u)
+    z = latent_plots.inverse_normal_cdf(u)
     assert z.shape == u.shape and np.all(np.diff(z.ravel()) > 0)
     back = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in z.ravel()])
     np.testing.assert_allclose(back, u.ravel(), rtol=1e-13)
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
-        plots.inverse_normal_cdf([0.5, 1.0])
+        latent_plots.inverse_normal_cdf([0.5, 1.0])
 
 
 def test_a_failed_write_leaves_no_file(tmp_path, images, monkeypatch):
@@ -148,6 +149,6 @@ def test_bad_paths_and_shapes_are_refused_clearly(tmp_path, images):
 
 
 def test_tick_labels_use_a_typographic_minus_and_leave_zero_unsigned():
-    labels = [plots._signed(v, "+.3g") for v in (-3.0, -0.75, 0.0, -0.0, 0.75, 3.0)]
+    labels = [latent_plots._signed(v, "+.3g") for v in (-3.0, -0.75, 0.0, -0.0, 0.75, 3.0)]
     assert labels == ["−3", "−0.75", "0", "0", "+0.75", "+3"]
-    assert plots._signed(-1.5, ".2f") == "−1.50" and plots._signed(0.0, ".2f") == "0.00"
+    assert latent_plots._signed(-1.5, ".2f") == "−1.50" and latent_plots._signed(0.0, ".2f") == "0.00"

@@ -11,10 +11,14 @@ import math
 import numpy as np
 import pytest
 
-from tinyvae.lab import runner as train
+from tinyvae import train  # the core: train_step, which the fault tests below replace
+from tinyvae.lab import runner
 from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint
+from tinyvae.lab.files import OutputError
+from tinyvae.lab.runner import TrainingDiverged, TrainingInterrupted, fit
 from tinyvae.optim import make_optimizer
-from tinyvae.lab.runner import TrainingDiverged, TrainingInterrupted, fit, kl_weight
+from tinyvae.speed import step as speed_step
+from tinyvae.train import ReferenceStep, kl_weight
 from tinyvae.vae import VAEConfig, init_params
 
 CONFIG = VAEConfig(input_dim=17, hidden_dims=(11,), latent_dim=3)
@@ -38,10 +42,10 @@ def run(out_dir=None, epochs=3, seed=0, resume=None, lr=1e-2, optimizer="adam", 
     """A fresh model and Generator from `seed`, trained by fit; returns (params, history)."""
     rng = np.random.default_rng(seed)
     params = init_params(CONFIG, rng, np.float32)
-    opt = make_optimizer(optimizer, lr)
-    history = fit(params, opt, CONFIG, X_TRAIN, rng=rng, epochs=epochs, x_test=X_TEST, batch_size=BATCH,
-                  warmup_epochs=warmup_epochs, out_dir=out_dir, resume=resume, stream=None, step=step, **kw)
-    return params, history
+    stepper = speed_step.make_step(step, CONFIG, params, make_optimizer(optimizer, lr), BATCH)
+    history = fit(stepper, X_TRAIN, rng=rng, epochs=epochs, x_test=X_TEST, batch_size=BATCH,
+                  warmup_epochs=warmup_epochs, out_dir=out_dir, resume=resume, stream=None, **kw)
+    return stepper.params, history
 
 
 def assert_params_equal(a, b):
@@ -80,7 +84,7 @@ def test_kl_weight_rises_linearly_from_zero_then_stays():
 
 def test_fit_warms_beta_up_batch_by_batch(monkeypatch):
     betas = []
-    real_make_step = train.make_step
+    real_make_step = speed_step.make_step
 
     def recording_make_step(*args, **kwargs):
         stepper = real_make_step(*args, **kwargs)
@@ -93,7 +97,7 @@ def test_fit_warms_beta_up_batch_by_batch(monkeypatch):
         stepper.step = step
         return stepper
 
-    monkeypatch.setattr(train, "make_step", recording_make_step)
+    monkeypatch.setattr(speed_step, "make_step", recording_make_step)
     _, history = run(epochs=3, warmup_epochs=2, step="fast")
     n = math.ceil(N_TRAIN / BATCH)
     np.testing.assert_allclose(betas[:2 * n], np.arange(2 * n) / (2 * n))
@@ -182,7 +186,7 @@ def test_ctrl_c_in_the_first_epoch_resumes_from_the_epoch_0_checkpoint(tmp_path,
 
 def test_ctrl_c_during_a_checkpoint_save_saves_that_epoch_again(tmp_path, monkeypatch):
     straight, _ = run(epochs=3)
-    real_save = train.save_checkpoint
+    real_save = runner.save_checkpoint
 
     def interrupted_save_of_epoch_2(path, **state):
         if state["epoch"] == 2 and not getattr(interrupted_save_of_epoch_2, "done", False):
@@ -190,7 +194,7 @@ def test_ctrl_c_during_a_checkpoint_save_saves_that_epoch_again(tmp_path, monkey
             raise KeyboardInterrupt
         return real_save(path, **state)
 
-    monkeypatch.setattr(train, "save_checkpoint", interrupted_save_of_epoch_2)
+    monkeypatch.setattr(runner, "save_checkpoint", interrupted_save_of_epoch_2)
     with pytest.raises(TrainingInterrupted) as info:
         run(tmp_path, epochs=3)
     assert info.value.epoch == 2
@@ -206,7 +210,7 @@ def test_resume_refuses_a_different_optimizer_or_batch_size(tmp_path):
     rng = np.random.default_rng(0)
     params = init_params(CONFIG, rng, np.float32)
     with pytest.raises(CheckpointError, match="batch_size: checkpoint has 32, now 16"):
-        fit(params, make_optimizer("adam", 1e-2), CONFIG, X_TRAIN, rng=rng, epochs=2, x_test=X_TEST,
+        fit(ReferenceStep(CONFIG, params, make_optimizer("adam", 1e-2)), X_TRAIN, rng=rng, epochs=2, x_test=X_TEST,
             batch_size=16, warmup_epochs=1.5, resume=tmp_path / "checkpoint.npz", stream=None)
 
 
@@ -218,15 +222,15 @@ def test_bad_data_and_an_unwritable_folder_are_refused_before_training(tmp_path,
     bad = X_TRAIN.copy()
     bad[7, 3] = np.nan
     with pytest.raises(ValueError, match="x_train contains NaN"):
-        fit(params, opt, CONFIG, bad, rng=rng, epochs=1, stream=None)
+        fit(ReferenceStep(CONFIG, params, opt), bad, rng=rng, epochs=1, stream=None)
     with pytest.raises(ValueError, match=r"x_train has values in .*Bernoulli"):
-        fit(params, opt, CONFIG, X_TRAIN * 2, rng=rng, epochs=1, stream=None)
+        fit(ReferenceStep(CONFIG, params, opt), X_TRAIN * 2, rng=rng, epochs=1, stream=None)
     with pytest.raises(ValueError, match="x_test must have shape"):
-        fit(params, opt, CONFIG, X_TRAIN, x_test=X_TEST[:, :5], rng=rng, epochs=1, stream=None)
+        fit(ReferenceStep(CONFIG, params, opt), X_TRAIN, x_test=X_TEST[:, :5], rng=rng, epochs=1, stream=None)
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    with pytest.raises(CheckpointError, match="a-file"):
-        fit(params, opt, CONFIG, X_TRAIN, rng=rng, epochs=1, out_dir=blocker / "run", stream=None)
+    with pytest.raises(OutputError, match="a-file"):
+        fit(ReferenceStep(CONFIG, params, opt), X_TRAIN, rng=rng, epochs=1, out_dir=blocker / "run", stream=None)
 
 
 class FakeTerminal(io.StringIO):
@@ -239,7 +243,7 @@ def test_progress_is_one_plain_line_per_epoch_in_a_log_and_redrawn_on_a_terminal
     for stream in (log, terminal):
         rng = np.random.default_rng(0)
         params = init_params(CONFIG, rng, np.float32)
-        fit(params, make_optimizer("adam", 1e-2), CONFIG, X_TRAIN, rng=rng, epochs=2, x_test=X_TEST,
+        fit(ReferenceStep(CONFIG, params, make_optimizer("adam", 1e-2)), X_TRAIN, rng=rng, epochs=2, x_test=X_TEST,
             batch_size=BATCH, stream=stream)
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue() and len(lines) == 2

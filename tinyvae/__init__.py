@@ -1,7 +1,71 @@
 """tinyvae: a variational autoencoder in NumPy, with every gradient derived and checked.
 
-Read the modules in the order of the lecture (docs/README.md is the map):
-layers -> losses -> vae -> optim -> gradcheck -> data -> train -> evaluate -> plots.
+The lecture, read in this order (each file cites docs/ by equation number):
+
+    layers.py     dense layers, activations and the reparameterization, as forward/backward pairs
+    losses.py     the ELBO's terms: the likelihoods (reconstruction) and the KL to the prior
+    config.py     the model's shape: VAEConfig, its parameters and their initialization
+    vae.py        encoder, sample, decoder, the loss and its backward pass
+    optim.py      SGD, Adagrad, Adam
+    gradcheck.py  analytic gradients against central finite differences
+    train.py      Kingma & Welling's Algorithm 1: the training step and loop
+    evaluate.py   the test ELBO, the importance-weighted bound L_k, active units
+
+The engineering lives in wings that import the core and never the reverse:
+speed/ (the same mathematics arranged for BLAS), lab/ (data, files, checkpoints, the
+crash-safe runner, progress, plots, the benchmark), classroom/ (teaching tools) and
+commands/ (the command lines: `python -m tinyvae --help`).
+
+The public API, importable from here:
+
+    config = tinyvae.VAEConfig(latent_dim=2)
+    params = tinyvae.init_params(config, np.random.default_rng(0))
+    loss, grads, stats = tinyvae.loss_and_grads(params, x, eps, config)
+    model = tinyvae.load("runs/mnist/checkpoint.npz")     # a trained model: encode, decode, sample, ...
 """
 
+from __future__ import annotations
+
+import importlib
+
+from . import _moved
+from .config import VAEConfig, init_params, param_shapes
+from .evaluate import active_units, iw_bound, kl_per_dimension, test_elbo
+from .layers import ACTIVATIONS
+from .losses import LIKELIHOODS
+from .optim import OPTIMIZERS, SGD, Adagrad, Adam, Optimizer, make_optimizer
+from .train import ReferenceStep, train_epochs, train_step
+from .vae import decode, encode, log_likelihood, loss_and_grads, negative_elbo, reconstruct, sample
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "VAEConfig", "init_params", "param_shapes",
+    "loss_and_grads", "negative_elbo", "encode", "decode", "sample", "reconstruct", "log_likelihood",
+    "ACTIVATIONS", "LIKELIHOODS",
+    "Optimizer", "SGD", "Adagrad", "Adam", "OPTIMIZERS", "make_optimizer",
+    "numerical_gradient", "rel_error", "check_params",
+    "train_epochs", "train_step", "ReferenceStep",
+    "test_elbo", "iw_bound", "kl_per_dimension", "active_units",
+    "Model", "load", "save_model",
+]
+
+# Loaded on first use: the gradient checker (so that `python -m tinyvae.gradcheck` runs a module
+# that is not already imported), and the saved-model tools of the lab (files, the fast L_k).
+_LAZY = {
+    "numerical_gradient": "tinyvae.gradcheck", "rel_error": "tinyvae.gradcheck", "check_params": "tinyvae.gradcheck",
+    "Model": "tinyvae.lab.model", "load": "tinyvae.lab.model", "save_model": "tinyvae.lab.model",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tinyvae' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+_moved.install()

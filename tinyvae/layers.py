@@ -9,12 +9,20 @@ Every layer is two pure functions side by side:
 never modifies it in place, because the caller may still need it (the VAE's
 latent gradient feeds two paths). The derivations are in docs/04-gradients.md.
 
-Shapes: B batch, I fan-in, O fan-out.
+The reparameterization, z = μ + σ ⊙ ε, is a layer too (the lecture's key idea gets a pair
+of its own at the end of this file): it is what lets the gradient flow from the decoder back
+into the encoder through a random sample.
+
+Shapes: B batch, I fan-in, O fan-out, Z latent.
 """
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import numpy as np
+
+from ._checks import lookup
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -114,8 +122,46 @@ def softplus_backward(dout: np.ndarray, cache) -> np.ndarray:
     return dx
 
 
-# The activations a VAEConfig may name, as (forward, backward) pairs.
-ACTIVATIONS = {
-    "relu": (relu_forward, relu_backward),
-    "tanh": (tanh_forward, tanh_backward),
+def reparameterize_forward(mu: np.ndarray, log_var: np.ndarray, eps: np.ndarray):
+    """z = μ + σ ⊙ ε with σ = exp(½ log σ²), docs/04-gradients.md eq. (14).
+
+    A draw from q(z|x) = N(μ, diag σ²) written as a deterministic function of (μ, log σ²)
+    and noise ε ~ N(0, I) that comes from outside: the randomness no longer sits between
+    the loss and the encoder, so the gradient can pass through. mu, log_var, eps (B, Z) -> z (B, Z).
+    """
+    std = np.exp(0.5 * log_var)  # (B, Z): σ; the encoder outputs log σ², any real number
+    z = mu + std * eps  # (B, Z)
+    cache = (std, eps)
+    return z, cache
+
+
+def reparameterize_backward(dz: np.ndarray, cache):
+    """dμ = dz,  d log σ² = dz ⊙ ½ σ ⊙ ε, docs/04-gradients.md eq. (15).
+
+    ∂z/∂μ = 1, and ∂z/∂log σ² = ½ exp(½ log σ²) ε = ½ σ ε. ε itself gets no gradient: it is
+    data, not a parameter. dz (B, Z) -> dmu (B, Z), dlog_var (B, Z).
+    """
+    std, eps = cache
+    dmu = dz.copy()  # (B, Z): a copy, so that the caller may add the KL's path in place
+    dlog_var = dz * 0.5 * std * eps  # (B, Z)
+    return dmu, dlog_var
+
+
+class Activation(NamedTuple):
+    """An activation's forward/backward pair, as the registry holds it."""
+
+    forward: Callable
+    backward: Callable
+
+
+# The one registry of activations: every path (the readable model, the fast step, the fast
+# L_k, the command lines' choices) looks names up here, and an unknown name is refused.
+ACTIVATIONS: dict[str, Activation] = {
+    "relu": Activation(relu_forward, relu_backward),
+    "tanh": Activation(tanh_forward, tanh_backward),
 }
+
+
+def activation(name: str) -> Activation:
+    """The registered activation `name`; a ValueError listing the known ones otherwise."""
+    return lookup(ACTIVATIONS, name, "activation")

@@ -19,9 +19,11 @@ Shapes: B batch, D data, Z latent.
 from __future__ import annotations
 
 import math
+from typing import Callable, NamedTuple
 
 import numpy as np
 
+from ._checks import lookup
 from .layers import sigmoid
 
 LOG_2PI = math.log(2 * math.pi)
@@ -85,6 +87,51 @@ def gaussian_nll_learned(mean: np.ndarray, log_var: np.ndarray, x: np.ndarray):
     dmean = diff * inv_var  # (B, D)
     dlog_var = 0.5 * (1 - sq)  # (B, D)
     return nll.sum(axis=1), dmean, dlog_var
+
+
+class Likelihood(NamedTuple):
+    """p(x|z) as the decoder's output layer sees it: how to score x, and what to draw.
+
+    nll(out, out_log_var, x, std) -> (nll (B,), dout (B, D), dout_log_var (B, D) or None):
+        −log p(x|z) per example and the gradient of its batch sum, from the decoder's
+        output `out` (and its per-pixel log σ² when the variance is learned)
+    mean(out) -> (B, D): E[x|z], the picture a sample or a reconstruction shows
+    learned_variance: the decoder has a second head, a per-pixel log σ²
+    """
+
+    nll: Callable
+    mean: Callable
+    learned_variance: bool
+
+
+def _bernoulli(out, out_log_var, x, std):
+    return (*bernoulli_nll(out, x), None)
+
+
+def _gaussian(out, out_log_var, x, std):
+    return (*gaussian_nll(out, x, std), None)
+
+
+def _gaussian_learned(out, out_log_var, x, std):
+    return gaussian_nll_learned(out, out_log_var, x)
+
+
+def _identity(out):
+    return out
+
+
+# The one registry of likelihoods: the model, the fast paths, evaluation and the command
+# lines' choices all read it, and an unknown name is refused everywhere.
+LIKELIHOODS: dict[str, Likelihood] = {
+    "bernoulli": Likelihood(_bernoulli, sigmoid, learned_variance=False),
+    "gaussian": Likelihood(_gaussian, _identity, learned_variance=False),
+    "gaussian-learned-variance": Likelihood(_gaussian_learned, _identity, learned_variance=True),
+}
+
+
+def likelihood(name: str) -> Likelihood:
+    """The registered likelihood `name`; a ValueError listing the known ones otherwise."""
+    return lookup(LIKELIHOODS, name, "likelihood")
 
 
 def kl_standard_normal(mu: np.ndarray, log_var: np.ndarray):

@@ -31,33 +31,26 @@ References
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 
+from ._checks import finite_real, lookup
+from ._optim_state import check_state_fits_params, parse_state
+
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "make_optimizer", "clip_by_global_norm"]
 
 
-def _real(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
-
-
 def _positive(name: str, value) -> float:
-    value_f = _real(name, value)
-    if value_f <= 0.0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return value_f
+    return finite_real(name, value, minimum=0, strict=True)
 
 
-def _in_unit_interval(name: str, value) -> float:
+def _decay(name: str, value) -> float:
     """A decay rate: 0 <= value < 1 (at 1 the running average would never forget its start)."""
-    value_f = _real(name, value)
-    if not 0.0 <= value_f < 1.0:
+    value = finite_real(name, value, minimum=0)
+    if value >= 1.0:
         raise ValueError(f"{name} must satisfy 0 <= {name} < 1, got {value!r}")
-    return value_f
+    return value
 
 
 def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float):
@@ -146,7 +139,7 @@ class Optimizer:
                 # zeros of the parameter's shape and dtype: float32 training stays float32
                 self.state[slot] = {key: np.zeros_like(theta) for key, theta in params.items()}
             return
-        _check_state_fits_params(self.state, params, f"the {self.name} optimizer's state")
+        check_state_fits_params(self.state, params, f"the {self.name} optimizer's state")
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A flat dict of copies: ``"step"`` (0-d int64) and ``"<slot>/<key>"`` for each state array."""
@@ -168,47 +161,8 @@ class Optimizer:
         shapes and dtypes must also match those. The arrays are copied, so later steps do not
         write into ``state``.
         """
-        if not isinstance(state, Mapping):
-            raise ValueError(f"{self.name} state must be a mapping of arrays, got {type(state).__name__}")
-        if "step" not in state:
-            raise ValueError(f"{self.name} state is missing the key 'step'")
-        step = np.asarray(state["step"])
-        if step.shape != () or not np.issubdtype(step.dtype, np.integer) or int(step) < 0:
-            raise ValueError(
-                f"{self.name} state 'step' must be a non-negative integer scalar, "
-                f"got shape {step.shape} dtype {step.dtype}"
-            )
-        expected = "'step'" + "".join(f", '{slot}/<parameter key>'" for slot in self.slots)
-        slots: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.slots}
-        for full_key, arr in state.items():
-            if full_key == "step":
-                continue
-            slot, sep, key = str(full_key).partition("/")
-            if not sep or slot not in slots or not key:
-                raise ValueError(
-                    f"{self.name} state has an unexpected key {full_key!r} (expected {expected})"
-                )
-            arr = np.asarray(arr)
-            if not np.issubdtype(arr.dtype, np.floating):
-                raise ValueError(
-                    f"{self.name} state {full_key!r} must be a floating-point array, got dtype {arr.dtype}"
-                )
-            slots[slot][key] = arr
-        if self.slots:
-            reference = slots[self.slots[0]]
-            for slot in self.slots[1:]:
-                _check_same_keys_and_shapes(slots[slot], reference, f"{self.name} state slot '{slot}'")
-            if int(step) > 0 and not reference:
-                raise ValueError(
-                    f"{self.name} state has step {int(step)} but no '{self.slots[0]}/<key>' arrays"
-                )
-            fresh = int(step) == 0 and not reference  # the state of an optimizer that never stepped
-            if params is not None and not fresh:
-                _check_state_fits_params(slots, params, f"{self.name} state")
-            elif self.state[self.slots[0]] and not fresh:
-                _check_state_fits_params(slots, self.state[self.slots[0]], f"{self.name} state")
-        self.t = int(step)
-        self.state = {slot: {key: arr.copy() for key, arr in slots[slot].items()} for slot in self.slots}
+        self.t, self.state = parse_state(self.name, self.slots, state, params,
+                                         self.state[self.slots[0]] if self.slots else None)
 
 
 def _check_params_and_grads(params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
@@ -225,26 +179,6 @@ def _check_params_and_grads(params: Mapping[str, np.ndarray], grads: Mapping[str
             )
 
 
-def _check_same_keys_and_shapes(got: Mapping, want: Mapping, what: str) -> None:
-    if got.keys() != want.keys():
-        missing = sorted(want.keys() - got.keys())
-        extra = sorted(got.keys() - want.keys())
-        raise ValueError(f"{what} does not match: missing keys {missing}, unexpected keys {extra}")
-    for key, arr in got.items():
-        if np.shape(arr) != np.shape(want[key]):
-            raise ValueError(f"{what}: {key!r} has shape {np.shape(arr)}, expected {np.shape(want[key])}")
-
-
-def _check_state_fits_params(slots: Mapping[str, Mapping], params: Mapping, what: str) -> None:
-    for slot, arrays in slots.items():
-        _check_same_keys_and_shapes(arrays, params, f"{what} '{slot}/...' against params")
-        for key, arr in arrays.items():
-            if arr.dtype != params[key].dtype:
-                raise ValueError(
-                    f"{what} '{slot}/{key}' has dtype {arr.dtype}, the parameter has {params[key].dtype}"
-                )
-
-
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (heavy-ball) momentum.
 
@@ -258,7 +192,7 @@ class SGD(Optimizer):
     name = "sgd"
 
     def __init__(self, lr: float, momentum: float = 0.0, clip_norm: float | None = None):
-        self.momentum = _in_unit_interval("momentum", momentum)
+        self.momentum = _decay("momentum", momentum)
         self.slots = ("velocity",) if self.momentum > 0.0 else ()
         super().__init__(lr, clip_norm)
 
@@ -327,8 +261,8 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         clip_norm: float | None = None,
     ):
-        self.beta1 = _in_unit_interval("beta1", beta1)
-        self.beta2 = _in_unit_interval("beta2", beta2)
+        self.beta1 = _decay("beta1", beta1)
+        self.beta2 = _decay("beta2", beta2)
         self.eps = _positive("eps", eps)
         self.slots = ("m", "v")
         super().__init__(lr, clip_norm)
@@ -350,7 +284,8 @@ class Adam(Optimizer):
         theta -= self.lr * m_hat / denom  # θ ← θ − η m̂ / (√v̂ + ε)
 
 
-_OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
+# The registry of optimizers, by the name a command line or a checkpoint gives.
+OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
 
 
 def make_optimizer(name: str, lr: float | None = None, **kw) -> Optimizer:
@@ -360,9 +295,7 @@ def make_optimizer(name: str, lr: float | None = None, **kw) -> Optimizer:
     an unknown one raises ValueError naming it.
     """
     key = str(name).lower()
-    if key not in _OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(_OPTIMIZERS)}")
-    cls = _OPTIMIZERS[key]
+    cls = lookup(OPTIMIZERS, key, "optimizer")
     if lr is None and key == "sgd":
         raise ValueError("lr is required for sgd (it has no sensible default)")
     if lr is not None:

@@ -22,134 +22,16 @@ Shapes: B batch, D data, H hidden, Z latent.
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
-from .layers import ACTIVATIONS, dense_backward, dense_forward, sigmoid
-from .losses import bernoulli_nll, gaussian_nll, gaussian_nll_learned, kl_standard_normal
-
-LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned-variance")
-
-
-@dataclass(frozen=True)
-class VAEConfig:
-    """Everything that fixes the model's shape and its loss.
-
-    input_dim    D, pixels per image (784 for MNIST)
-    hidden_dims  sizes of the hidden layers of the encoder; the decoder mirrors them
-    latent_dim   Z, dimensions of z
-    activation   "relu" or "tanh" for the hidden layers
-    likelihood   p(x|z): "bernoulli" (logits), "gaussian" (fixed σ = gaussian_std), or
-                 "gaussian-learned-variance" (a per-pixel log σ² from the decoder)
-    beta         weight of the KL term (1 is the ELBO; β-VAE otherwise; 0 is a plain
-                 autoencoder with a noisy code)
-    gaussian_std σ of the fixed-variance Gaussian likelihood
-    """
-
-    input_dim: int = 784
-    hidden_dims: tuple[int, ...] = (400,)
-    latent_dim: int = 20
-    activation: str = "relu"
-    likelihood: str = "bernoulli"
-    beta: float = 1.0
-    gaussian_std: float = 1.0
-
-    def __post_init__(self):
-        def positive_int(name, value):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"VAEConfig.{name} must be a positive integer, got {value!r}")
-
-        positive_int("input_dim", self.input_dim)
-        positive_int("latent_dim", self.latent_dim)
-        if isinstance(self.hidden_dims, (str, bytes)) or not hasattr(self.hidden_dims, "__iter__"):
-            raise ValueError(f"VAEConfig.hidden_dims must be a tuple of positive integers, got {self.hidden_dims!r}")
-        hidden = tuple(self.hidden_dims)
-        for h in hidden:
-            positive_int("hidden_dims", h)
-        object.__setattr__(self, "input_dim", int(self.input_dim))
-        object.__setattr__(self, "latent_dim", int(self.latent_dim))
-        # A frozen dataclass may still normalise its own fields while being built.
-        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in hidden))
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"VAEConfig.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"VAEConfig.likelihood must be one of {list(LIKELIHOODS)}, got {self.likelihood!r}")
-        def real(name, value, minimum, strict):
-            ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-            ok = ok and math.isfinite(value) and (value > minimum if strict else value >= minimum)
-            if not ok:
-                relation = ">" if strict else ">="
-                raise ValueError(f"VAEConfig.{name} must be a finite number {relation} {minimum}, got {value!r}")
-            object.__setattr__(self, name, float(value))  # plain floats, so to_dict is JSON-able
-
-        real("beta", self.beta, 0, strict=False)
-        real("gaussian_std", self.gaussian_std, 0, strict=True)
-
-    def to_dict(self) -> dict:
-        """A JSON-able dict (tuples become lists), for checkpoints and metrics files."""
-        d = dataclasses.asdict(self)
-        d["hidden_dims"] = list(self.hidden_dims)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VAEConfig":
-        """The inverse of to_dict; unknown or missing fields raise ValueError naming them."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"VAEConfig: unknown field(s) {sorted(unknown)}; expected some of {sorted(names)}")
-        d = dict(d)
-        if "hidden_dims" in d and isinstance(d["hidden_dims"], list):
-            d["hidden_dims"] = tuple(d["hidden_dims"])
-        return cls(**d)
+from .config import VAEConfig, init_params, param_shapes  # noqa: F401 (the model's config, re-read here)
+from .layers import activation, dense_backward, dense_forward, reparameterize_backward, reparameterize_forward
+from .losses import LIKELIHOODS, kl_standard_normal, likelihood  # noqa: F401
 
 
-def param_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
-    """The shape of every parameter, by key; W is (fan_in, fan_out) since layers compute x·W + b."""
-    shapes = {}
-    sizes = (config.input_dim, *config.hidden_dims)
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes[f"encoder.W{i}"] = (fan_in, fan_out)
-        shapes[f"encoder.b{i}"] = (fan_out,)
-    for head in ("mu", "logvar"):
-        shapes[f"encoder.W_{head}"] = (sizes[-1], config.latent_dim)
-        shapes[f"encoder.b_{head}"] = (config.latent_dim,)
-    # The decoder mirrors the encoder: Z -> reversed hidden sizes -> D.
-    sizes = (config.latent_dim, *reversed(config.hidden_dims))
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes[f"decoder.W{i}"] = (fan_in, fan_out)
-        shapes[f"decoder.b{i}"] = (fan_out,)
-    shapes["decoder.W_out"] = (sizes[-1], config.input_dim)
-    shapes["decoder.b_out"] = (config.input_dim,)
-    if config.likelihood == "gaussian-learned-variance":
-        shapes["decoder.W_logvar"] = (sizes[-1], config.input_dim)
-        shapes["decoder.b_logvar"] = (config.input_dim,)
-    return shapes
-
-
-def init_params(config: VAEConfig, rng: np.random.Generator, dtype=np.float64) -> dict[str, np.ndarray]:
-    """Random initial parameters: W and b uniform in ±1/√fan_in.
-
-    This is the default of PyTorch's nn.Linear, so that a run compares with its VAE
-    example like for like. The biases are random too: zero biases hide gradient bugs
-    in the checks (a wrong `db` multiplied by zero passes).
-    """
-    shapes = param_shapes(config)
-    params = {}
-    for key, shape in shapes.items():
-        # A bias takes the fan-in of its layer's weight: "decoder.b_out" -> "decoder.W_out".
-        weight_shape = shapes[key.replace(".b", ".W", 1)]
-        bound = 1.0 / math.sqrt(weight_shape[0])
-        params[key] = rng.uniform(-bound, bound, size=shape).astype(dtype)
-    return params
-
-
-def _mlp_forward(params, h, prefix, n_layers, activation):
+def _mlp_forward(params, h, prefix, n_layers, activation_name):
     """The hidden layers of the encoder or decoder: h ← act(h·W_i + b_i), i = 0..n−1."""
-    act_forward, _ = ACTIVATIONS[activation]
+    act_forward = activation(activation_name).forward
     caches = []
     for i in range(n_layers):
         a, dense_cache = dense_forward(h, params[f"{prefix}.W{i}"], params[f"{prefix}.b{i}"])  # (B, H_i)
@@ -158,9 +40,9 @@ def _mlp_forward(params, h, prefix, n_layers, activation):
     return h, caches
 
 
-def _mlp_backward(dh, caches, prefix, activation, grads):
+def _mlp_backward(dh, caches, prefix, activation_name, grads):
     """The mirror of _mlp_forward: walk the layers from last to first; returns d(input)."""
-    _, act_backward = ACTIVATIONS[activation]
+    act_backward = activation(activation_name).backward
     for i in reversed(range(len(caches))):
         dense_cache, act_cache = caches[i]
         da = act_backward(dh, act_cache)  # (B, H_i)
@@ -189,7 +71,7 @@ def encoder_backward(dmu, dlog_var, cache, config: VAEConfig) -> dict[str, np.nd
     dh_lv, grads["encoder.W_logvar"], grads["encoder.b_logvar"] = dense_backward(dlog_var, lv_cache)  # (B, H)
     dh = dh_mu + dh_lv  # h feeds both heads, so its gradient is the sum of the two
     # The gradient with respect to the images themselves is computed and dropped here;
-    # the fast training step (tinyvae/fast.py) skips that matrix multiply.
+    # the fast training step (tinyvae/speed/step.py) skips that matrix multiply.
     _mlp_backward(dh, mlp_caches, "encoder", config.activation, grads)
     return grads
 
@@ -203,7 +85,7 @@ def decoder_forward(params, z, config: VAEConfig):
     h, mlp_caches = _mlp_forward(params, z, "decoder", len(config.hidden_dims), config.activation)  # (B, H)
     out, out_cache = dense_forward(h, params["decoder.W_out"], params["decoder.b_out"])  # (B, D)
     out_log_var, lv_cache = None, None
-    if config.likelihood == "gaussian-learned-variance":
+    if likelihood(config.likelihood).learned_variance:
         out_log_var, lv_cache = dense_forward(h, params["decoder.W_logvar"], params["decoder.b_logvar"])  # (B, D)
     return out, out_log_var, (mlp_caches, out_cache, lv_cache)
 
@@ -226,14 +108,7 @@ def reconstruction_nll(out, out_log_var, x, config: VAEConfig):
     out (B, D): logits or Gaussian mean; out_log_var (B, D) or None.
     Returns nll (B,), dout (B, D), dout_log_var (B, D) or None.
     """
-    if config.likelihood == "bernoulli":
-        nll, dout = bernoulli_nll(out, x)
-        return nll, dout, None
-    if config.likelihood == "gaussian":
-        nll, dout = gaussian_nll(out, x, config.gaussian_std)
-        return nll, dout, None
-    nll, dout, dout_log_var = gaussian_nll_learned(out, out_log_var, x)
-    return nll, dout, dout_log_var
+    return likelihood(config.likelihood).nll(out, out_log_var, x, config.gaussian_std)
 
 
 def check_batch(x, config: VAEConfig, name: str = "x") -> None:
@@ -282,8 +157,7 @@ def loss_and_grads(params, x, eps, config: VAEConfig, *, beta: float | None = No
 
     # ---- forward ----
     mu, log_var, enc_cache = encoder_forward(params, x, config)  # (B, Z), (B, Z)
-    std = np.exp(0.5 * log_var)  # (B, Z): σ = exp(½ log σ²)
-    z = mu + std * eps  # (B, Z): the reparameterization, docs/04-gradients.md eq. (14)
+    z, rep_cache = reparameterize_forward(mu, log_var, eps)  # (B, Z): docs/04-gradients.md eq. (14)
     out, out_log_var, dec_cache = decoder_forward(params, z, config)  # (B, D)
     recon, dout, dout_log_var = reconstruction_nll(out, out_log_var, x, config)  # (B,)
     kl, dmu_kl, dlog_var_kl = kl_standard_normal(mu, log_var)  # (B,)
@@ -295,11 +169,11 @@ def loss_and_grads(params, x, eps, config: VAEConfig, *, beta: float | None = No
     if dout_log_var is not None:
         dout_log_var = dout_log_var * (w_recon / B)  # (B, D)
     dz, dec_grads = decoder_backward(dout, dout_log_var, dec_cache, config)  # (B, Z)
-    # Two paths into μ: through z (∂z/∂μ = 1, docs/04-gradients.md eq. (15)) and through the KL;
-    # a value that feeds two paths gets the sum of their gradients, docs/04-gradients.md eq. (16).
-    dmu = dz + (w_kl / B) * dmu_kl  # (B, Z)
-    # Two paths into log σ²: through z (∂z/∂log σ² = ½ σ ε, docs/04-gradients.md eq. (15)) and the KL.
-    dlog_var = dz * 0.5 * std * eps + (w_kl / B) * dlog_var_kl  # (B, Z)
+    dmu_z, dlog_var_z = reparameterize_backward(dz, rep_cache)  # (B, Z): docs/04-gradients.md eq. (15)
+    # Two paths into μ and into log σ²: through z and through the KL. A value that feeds
+    # two paths gets the sum of their gradients, docs/04-gradients.md eq. (16).
+    dmu = dmu_z + (w_kl / B) * dmu_kl  # (B, Z)
+    dlog_var = dlog_var_z + (w_kl / B) * dlog_var_kl  # (B, Z)
     enc_grads = encoder_backward(dmu, dlog_var, enc_cache, config)
 
     grads = {**enc_grads, **dec_grads}
@@ -320,7 +194,7 @@ def negative_elbo(params, x, eps, config: VAEConfig, *, beta: float | None = Non
     check_batch(x, config)
     _check_eps(eps, x, config)
     mu, log_var, _ = encoder_forward(params, x, config)  # (B, Z): x is already checked
-    z = mu + np.exp(0.5 * log_var) * eps  # (B, Z)
+    z, _ = reparameterize_forward(mu, log_var, eps)  # (B, Z)
     out, out_log_var, _ = decoder_forward(params, z, config)  # (B, D)
     recon, _, _ = reconstruction_nll(out, out_log_var, x, config)  # (B,)
     kl, _, _ = kl_standard_normal(mu, log_var)  # (B,)
@@ -340,7 +214,7 @@ def decode(params, z, config: VAEConfig) -> np.ndarray:
     """The mean of p(x|z) for each z: σ(logits) for Bernoulli, the mean for Gaussian. (B, D)"""
     dtype = params["encoder.W_mu"].dtype
     out, _, _ = decoder_forward(params, np.asarray(z, dtype=dtype), config)
-    return sigmoid(out) if config.likelihood == "bernoulli" else out
+    return likelihood(config.likelihood).mean(out)
 
 
 def log_likelihood(params, x, z, config: VAEConfig) -> np.ndarray:
@@ -364,5 +238,5 @@ def reconstruct(params, x, rng: np.random.Generator, config: VAEConfig) -> np.nd
     """Encode, draw one z = μ + σ ⊙ ε, decode: the decoder's mean for each image. (B, D)"""
     mu, log_var = encode(params, x, config)  # (B, Z)
     eps = rng.standard_normal(mu.shape).astype(mu.dtype)  # (B, Z)
-    z = mu + np.exp(0.5 * log_var) * eps  # (B, Z)
+    z, _ = reparameterize_forward(mu, log_var, eps)  # (B, Z)
     return decode(params, z, config)

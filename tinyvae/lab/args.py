@@ -7,27 +7,27 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import math
+from functools import partial
+
+from .. import _checks
 
 
-def _number(cast, lowest, strict: bool, name: str):
-    """An argparse type: `cast(text)` that is finite and > lowest (strict) or >= lowest."""
+def _argument_type(cast, check, expected: str):
+    """An argparse type: ``check(cast(text))``, the package's own check, so that a command line
+    refuses exactly what the functions it calls would refuse ("expected <expected>" if not)."""
     def parse(text: str):
         try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
-        if not math.isfinite(value) or value < lowest or (strict and value == lowest):
-            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}")
-        return value
-    parse.__name__ = name  # argparse names the type in some messages
+            return check("value", cast(text))
+        except ValueError:  # cast's "not a number" and check's "out of range" alike
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    parse.__name__ = expected  # argparse names the type in some messages
     return parse
 
 
-positive_int = _number(int, 0, True, "an integer > 0")
-nonnegative_int = _number(int, 0, False, "an integer >= 0")
-positive_float = _number(float, 0.0, True, "a number > 0")
-nonnegative_float = _number(float, 0.0, False, "a number >= 0")
+positive_int = _argument_type(int, _checks.positive_int, "an integer > 0")
+nonnegative_int = _argument_type(int, _checks.nonnegative_int, "an integer >= 0")
+positive_float = _argument_type(float, partial(_checks.finite_real, minimum=0.0, strict=True), "a number > 0")
+nonnegative_float = _argument_type(float, partial(_checks.finite_real, minimum=0.0), "a number >= 0")
 
 
 def hidden_sizes(text: str) -> tuple[int, ...]:

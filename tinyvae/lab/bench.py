@@ -1,120 +1,47 @@
-"""How fast training runs, and how close it comes to what its matrix multiplies allow.
+"""The speed benchmark's measurements: what a training epoch costs, and what bounds it.
 
-    python -m tinyvae.bench                      # 784-400-20, batch 128, float32, Adam, real MNIST
-    python -m tinyvae.bench --random-data        # the same shapes, no dataset needed
-    python -m tinyvae.bench --path reference     # time the readable path instead
-    python -m tinyvae.bench --float64-check      # 10 epochs in float32 and in float64, compare test ELBOs
+An epoch is nearly all matrix multiplies; the rest (activations, loss, optimizer, feeding
+the data) is overhead we control. So train_epoch times real epochs and matmul_epoch the
+same epoch's products alone: the shapes, layouts and calls of a real fast step, recorded
+(matmul_plan) and replayed on preallocated arrays with `out=`. Their ratio is the overhead.
+What bounds the epoch: blas_peak, the BLAS's rate on one large square product, at which
+the epoch's FLOPs (plan_flops) take a time no code on this BLAS can beat; breakdown_epoch,
+one epoch timed phase by phase; iw_decoder_flops, the bulk of L_k; float64_check; and
+issue 5's targets (target_lines). tinyvae/commands/bench.py prints them; nothing here
+prints, and tests never assert times.
 
-A training epoch is nearly all matrix multiplies; everything else (the activations, the
-loss, the optimizer, feeding the data) is overhead we control. So after a warm-up epoch
-the benchmark times `--repeats` training epochs and, interleaved with them, the same
-epoch's matrix multiplies alone: exactly the shapes, memory layouts and number of calls
-that the fast step makes (recorded from a real step), on preallocated arrays of the same
-dtype, with `out=`. The ratio of the two medians says how much the overhead costs (with
-`--path reference` it is measured against the same floor, the fast step's multiplies). It
-also prints the page faults per epoch (allocating and freeing large temporaries shows
-up here as hundreds of thousands), the peak resident memory, the BLAS and its threads,
-and the time of the importance-weighted bound L_k on the test images
-(tinyvae.evaluate.iw_bound). The machine's load average is printed too: on a shared
-machine it explains a slow run.
-
-Then what bounds the epoch: the BLAS's own rate on one large square product ("blas peak"),
-with the time the epoch's FLOPs would take at it, which no code using this BLAS can beat;
-and one more epoch, on a copy of the model so that L_k still measures the timed one,
-timed phase by phase: the products, the optimizer, the likelihood and the rest.
-
-Issue 5's targets for the default model on a 2-core CPU: an epoch in at most 1.3 s and
-at most 1.5× its own matrix multiplies, page faults per epoch in the thousands, peak
-memory under 600 MB, L_5000 on the 10,000 test images in under 3 minutes, and float32
-training within 0.3 nat of float64 after 10 epochs. For that model the run ends with
-each target against its figure: met, not met, or not measured (and how to measure it).
-It prints figures; tests never assert times.
-"""
+Shapes: B batch, D data, H hidden, Z latent."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
-import os
-import resource
-import statistics
-import sys
 import time
 
 import numpy as np
 
-from .. import vae
-from . import data
-from .args import hidden_sizes, nonnegative_int, positive_float, positive_int
-from ..speed.step import FastStep, make_step
+from .. import evaluate, vae
 from ..optim import make_optimizer
+from ..speed.step import FastStep, make_step
+from . import data
 
-ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tinyvae.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--path", choices=("fast", "reference"), default="fast", help="which training step to time")
-    p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "binarized-mnist"), default="mnist")
-    p.add_argument("--data-dir", default=None, help="where the dataset is (default: TINYVAE_DATA, then the cache)")
-    p.add_argument("--random-data", action="store_true", help="uniform random images of MNIST's shape instead")
-    p.add_argument("--train-images", type=positive_int, default=60000, help="images per epoch with --random-data")
-    p.add_argument("--binarize", choices=("none", "dynamic"), default="none",
-                   help="'none' (grayscale, as PyTorch's example) or 'dynamic' (a fresh draw every epoch)")
-    p.add_argument("--hidden", type=hidden_sizes, default=(400,), help="hidden sizes, e.g. 400 or 200,200")
-    p.add_argument("--latent-dim", type=positive_int, default=20)
-    p.add_argument("--activation", choices=("relu", "tanh"), default="relu")
-    p.add_argument("--likelihood", choices=vae.LIKELIHOODS, default="bernoulli")
-    p.add_argument("--batch-size", type=positive_int, default=128)
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--optimizer", choices=("adam", "sgd", "adagrad"), default="adam")
-    p.add_argument("--lr", type=positive_float, default=1e-3)
-    p.add_argument("--repeats", type=positive_int, default=5, help="timed epochs (after one warm-up epoch)")
-    p.add_argument("--iw-samples", type=nonnegative_int, default=5000, help="k of L_k; 0 skips it")
-    p.add_argument("--iw-images", type=positive_int, default=None, help="test images for L_k (default: all)")
-    p.add_argument("--float64-check", action="store_true",
-                   help="also train --check-epochs epochs in float32 and in float64 and compare the test ELBOs")
-    p.add_argument("--check-epochs", type=positive_int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
-
-
-# ---------------------------------------------------------------- what machine is this
 
 def blas_description() -> str:
     """The BLAS NumPy calls and its threads: threadpoolctl if it is installed, else NumPy's build info."""
     try:
         from threadpoolctl import threadpool_info
-    except ImportError:
-        threadpool_info = None
-    if threadpool_info is not None:
         pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-        if pools:
-            return "; ".join(f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')}), "
-                             f"{p.get('num_threads')} threads [threadpoolctl]" for p in pools)
+    except ImportError:
+        pools = []
+    if pools:
+        return "; ".join(f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')}), "
+                         f"{p.get('num_threads')} threads [threadpoolctl]" for p in pools)
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         return f"{blas.get('name')} {blas.get('version')} [numpy build info; threads: see environment]"
     except Exception:  # show_config's layout is not a stable API
         return "unknown (install threadpoolctl to see it)"
 
-
-def cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def load_average() -> str:
-    try:
-        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
-# ---------------------------------------------------------------- one epoch
 
 def train_epoch(step, x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Generator,
                 dtype, latent_dim: int, binarized: np.ndarray | None = None) -> tuple[float, float]:
@@ -139,8 +66,6 @@ def feed_epoch(x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Gen
         rng.standard_normal((len(xb), latent_dim), dtype=dtype)
     return time.perf_counter() - start
 
-
-# ---------------------------------------------------------------- the matrix multiplies alone
 
 @contextlib.contextmanager
 def recording_matmuls(calls: list):
@@ -194,6 +119,7 @@ def matmul_plan(config: vae.VAEConfig, params, optimizer, batch_sizes, dtype, rn
 
 
 def matmul_epoch(plan: dict[int, list], batches: list[int]) -> float:
+    """Seconds to replay the plan's products for every batch of an epoch: the epoch's floor."""
     start = time.perf_counter()
     for B in batches:
         for a, b, out in plan[B]:
@@ -202,6 +128,7 @@ def matmul_epoch(plan: dict[int, list], batches: list[int]) -> float:
 
 
 def plan_flops(plan: dict[int, list], batches: list[int]) -> tuple[int, float]:
+    """(calls, FLOPs) of an epoch's products: 2·m·k·n for each (m, k) · (k, n)."""
     calls = sum(len(plan[B]) for B in batches)
     flops = sum(2.0 * a.shape[0] * a.shape[1] * b.shape[1] for B in batches for a, b, _ in plan[B])
     return calls, flops
@@ -225,8 +152,6 @@ def blas_peak(dtype, n: int = 2048, repeats: int = 3) -> float:
         best = min(best, time.perf_counter() - start)
     return 2.0 * n**3 / best / 1e9
 
-
-# ---------------------------------------------------------------- where an epoch's time goes
 
 def copy_step(step: FastStep) -> FastStep:
     """A FastStep with its own copy of `step`'s parameters and optimizer state."""
@@ -304,8 +229,8 @@ def iw_decoder_flops(config: vae.VAEConfig, n_images: int, k: int) -> float:
 
     These are the bulk of L_k's cost: the encoder runs once per image, not per sample.
     Every decoder weight matrix counts (a learned variance's second head too); for the
-    Bernoulli likelihood, evaluate._Decoder's output product has one more row (the bias),
-    its row sums are a product with ones, and its x·l shortcut is one dot product per sample.
+    Bernoulli likelihood, speed/iw.py's output product has one more row (the bias), its row
+    sums are a product with ones, and its x·l shortcut is one dot product per sample.
     """
     shapes = vae.param_shapes(config)
     per_sample = sum(2 * math.prod(shape) for key, shape in shapes.items() if key.startswith("decoder.W"))
@@ -314,8 +239,6 @@ def iw_decoder_flops(config: vae.VAEConfig, n_images: int, k: int) -> float:
         per_sample += 2 * D + 2 * D + 2 * H  # the bias row, the sum over pixels, x·l
     return float(per_sample) * n_images * k
 
-
-# ---------------------------------------------------------------- issue 5's targets
 
 # The model and settings the targets were set for: PyTorch's example model in float32.
 TARGET_SETTINGS = dict(hidden=(400,), latent_dim=20, batch_size=128, dtype="float32", optimizer="adam")
@@ -348,181 +271,27 @@ def target_lines(measured: dict) -> list[str]:
     return lines
 
 
-# ---------------------------------------------------------------- data
-
-def load_images(args) -> tuple[np.ndarray, np.ndarray, str]:
-    if args.random_data:
-        rng = np.random.default_rng(args.seed + 1)
-        x_train = rng.random((args.train_images, 784), dtype=np.float32)
-        x_test = rng.random((10000, 784), dtype=np.float32)
-        return x_train, x_test, f"random uniform images, {len(x_train)} per epoch"
-    ds = data.load_dataset(args.dataset, data_dir=args.data_dir)
-    return ds.x_train, ds.x_test, f"{args.dataset}, {len(ds.x_train)} training images"
-
-
-def test_loss(params, x: np.ndarray, config: vae.VAEConfig, seed: int) -> float:
-    """The test −ELBO per image in float64, one ε per image from Generator(seed): the same for any params."""
-    params = {k: v.astype(np.float64) for k, v in params.items()}
-    eps = np.random.default_rng(seed).standard_normal((len(x), config.latent_dim))  # (N, Z)
-    total = 0.0
-    for start in range(0, len(x), 1000):
-        loss, _, _ = vae.negative_elbo(params, x[start:start + 1000], eps[start:start + 1000], config)
-        total += float(loss.sum())
-    return total / len(x)
-
-
-def float64_check(args, config, x_train, x_test) -> tuple[float, float]:
+def float64_check(config: vae.VAEConfig, x_train: np.ndarray, x_test: np.ndarray, *, path: str,
+                  optimizer: str, lr: float, batch_size: int, binarize: str, epochs: int,
+                  seed: int) -> tuple[float, float]:
     """Train the same run in float32 and in float64 and return both test −ELBOs.
 
     Same seed, same initial parameters (drawn in float64), same batches, same ε (drawn
     in float64 and rounded for the float32 run): only the arithmetic differs.
     """
-    if args.binarize == "dynamic":
-        x_test = data.binarize_dynamic(x_test, np.random.default_rng(args.seed + 2))
+    if binarize == "dynamic":
+        x_test = data.binarize_dynamic(x_test, np.random.default_rng(seed + 2))
     losses = []
-    binarized = data.binarization_buffer(x_train, args.binarize)
+    binarized = data.binarization_buffer(x_train, binarize)
     for dtype in (np.float32, np.float64):
-        rng = np.random.default_rng(args.seed)
+        rng = np.random.default_rng(seed)
         params = {k: v.astype(dtype) for k, v in vae.init_params(config, rng, np.float64).items()}
-        step = make_step(args.path, config, params, make_optimizer(args.optimizer, args.lr), args.batch_size)
-        for _ in range(args.check_epochs):
-            for xb in data.minibatches(x_train, args.batch_size, rng, binarize=args.binarize, out=binarized):
+        step = make_step(path, config, params, make_optimizer(optimizer, lr), batch_size)
+        for _ in range(epochs):
+            for xb in data.minibatches(x_train, batch_size, rng, binarize=binarize, out=binarized):
                 eps = rng.standard_normal((len(xb), config.latent_dim))  # float64 draws for both runs
                 step.step(xb, eps.astype(dtype))
-        losses.append(test_loss(step.params, x_test, config, args.seed + 3))
+        # the test −ELBO in float64 from the same ε for both runs: only the trained parameters differ
+        params64 = {k: v.astype(np.float64) for k, v in step.params.items()}
+        losses.append(evaluate.test_elbo(params64, x_test, config, np.random.default_rng(seed + 3))["loss"])
     return losses[0], losses[1]
-
-
-# ---------------------------------------------------------------- main
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    dtype = np.dtype(args.dtype)
-    config = vae.VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, activation=args.activation,
-                           likelihood=args.likelihood)
-    out = sys.stdout
-    try:
-        x_train, x_test, data_text = load_images(args)
-    except data.DataError as exc:
-        print(f"bench: {exc}\n(use --random-data to time random images of the same shape)", file=sys.stderr)
-        return 2
-    if dtype != x_train.dtype:
-        x_train = x_train.astype(dtype)  # once, not per batch
-
-    sizes = "-".join(str(n) for n in (config.input_dim, *config.hidden_dims, config.latent_dim))
-    env = " ".join(f"{name}={os.environ.get(name, '(unset)')}" for name in ENV_VARS)
-    print(f"model: {sizes} {config.activation} {config.likelihood}, batch {args.batch_size}, {args.dtype}, "
-          f"{args.optimizer} (lr {args.lr:g}), path {args.path}", file=out)
-    print(f"data: {data_text}, binarize {args.binarize}"
-          + (" (random images: the times are real, the losses mean nothing)" if args.random_data else ""), file=out)
-    print(f"numpy: {np.__version__}", file=out)
-    print(f"blas: {blas_description()}", file=out)
-    print(f"cpus: {cpus()}", file=out)
-    print(f"environment: {env}", file=out)
-    print(f"load average at start: {load_average()}", file=out, flush=True)
-
-    rng = np.random.default_rng(args.seed)
-    params = vae.init_params(config, rng, dtype=dtype)
-    optimizer = make_optimizer(args.optimizer, args.lr)
-    step = make_step(args.path, config, params, optimizer, args.batch_size)
-
-    n = len(x_train)
-    batches = [args.batch_size] * (n // args.batch_size) + ([n % args.batch_size] if n % args.batch_size else [])
-    plan = matmul_plan(config, params, make_optimizer(args.optimizer, args.lr), sorted(set(batches)), dtype,
-                       np.random.default_rng(args.seed + 4))
-    n_calls, flops = plan_flops(plan, batches)
-
-    binarized = data.binarization_buffer(x_train, args.binarize)  # kept for every epoch, as train.fit does
-    warm, _ = train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim, binarized)
-    matmul_epoch(plan, batches)
-    print(f"warm-up epoch: {warm:.3f} s", file=out, flush=True)
-
-    epoch_times, matmul_times, losses = [], [], []
-    faults = [0, 0]
-    for _ in range(args.repeats):
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        seconds, loss = train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim,
-                                    binarized)
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        faults[0] += after.ru_minflt - before.ru_minflt
-        faults[1] += after.ru_majflt - before.ru_majflt
-        epoch_times.append(seconds)
-        losses.append(loss)
-        matmul_times.append(matmul_epoch(plan, batches))  # interleaved: both see the same machine
-    feed = statistics.median(feed_epoch(x_train, args.batch_size, args.binarize, rng, dtype, config.latent_dim,
-                                        binarized)
-                             for _ in range(min(args.repeats, 3)))
-
-    epoch, matmul = statistics.median(epoch_times), statistics.median(matmul_times)
-    print("epochs (s): " + " ".join(f"{t:.3f}" for t in epoch_times), file=out)
-    print("train loss per epoch: " + " ".join(f"{v:.2f}" for v in losses), file=out)
-    print(f"epoch: median {epoch:.3f} s, {n / epoch:,.0f} samples/s", file=out)
-    print("matmuls alone (s): " + " ".join(f"{t:.3f}" for t in matmul_times), file=out)
-    print(f"matmuls alone: median {matmul:.3f} s per epoch ({n_calls:,} calls, {flops / 1e9:.1f} GFLOP, "
-          f"{flops / 1e9 / matmul:.0f} GFLOP/s)", file=out)
-    print(f"epoch / matmuls: {epoch / matmul:.2f}", file=out)
-    print(f"data feeding alone: {feed:.3f} s per epoch", file=out)
-    print(f"page faults per epoch: {faults[0] / args.repeats:,.0f} minor, {faults[1] / args.repeats:,.0f} major",
-          file=out)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS: {rss_mb:.0f} MB", file=out)
-    measured = {"epoch": epoch, "ratio": epoch / matmul, "faults": faults[0] / args.repeats, "rss_mb": rss_mb}
-    # after the peak RSS: the large product below would count in it
-    peak = blas_peak(dtype)
-    print(f"blas peak: {peak:.0f} GFLOP/s (one 2048 x 2048 x 2048 {args.dtype} product, best of 3); "
-          f"at that rate the epoch's {flops / 1e9:.1f} GFLOP take {flops / 1e9 / peak:.3f} s", file=out)
-    if isinstance(step, FastStep):
-        # on a copy, with its own noise: the model that L_k measures below stays the timed epochs' one
-        parts = breakdown_epoch(copy_step(step), x_train, args.batch_size, args.binarize,
-                                np.random.default_rng(args.seed + 6), dtype, config.latent_dim, binarized)
-        print(f"where the time goes (one more epoch on a copy of the model, timed by phase, {parts['total']:.3f} s): "
-              + ", ".join(f"{name} {parts[name]:.3f} s" for name in PHASES), file=out)
-        outside = parts["total"] - parts["matmuls"]
-        # against this epoch's own multiplies: the machine's speed can change between epochs
-        print(f"outside the matmuls: {outside:.3f} s = {outside / parts['matmuls']:.2f} x this epoch's own matmuls, "
-              f"of which the optimizer {parts['optimizer'] / parts['matmuls']:.2f} x", file=out)
-    else:
-        print("where the time goes: timed by phase on the fast path only (--path fast)", file=out)
-    print(f"load average at end: {load_average()}", file=out, flush=True)
-
-    if args.iw_samples:
-        try:
-            from ..evaluate import iw_bound
-        except ImportError as exc:
-            print(f"L_{args.iw_samples}: skipped ({exc})", file=out)
-        else:
-            images = x_test[:args.iw_images] if args.iw_images else x_test
-            decoder_flops = iw_decoder_flops(config, len(images), args.iw_samples)
-            print(f"L_{args.iw_samples}: the decoder's products for {len(images):,} x {args.iw_samples:,} samples are "
-                  f"{decoder_flops / 1e9:,.1f} GFLOP, {decoder_flops / 1e9 / peak:.3g} s at the blas peak", file=out)
-            if args.binarize == "dynamic":
-                images = data.binarize_dynamic(images, np.random.default_rng(args.seed + 2))
-            start = time.perf_counter()
-            value = iw_bound(step.params, images, config, np.random.default_rng(args.seed + 5),
-                             k=args.iw_samples, progress=True)
-            seconds = time.perf_counter() - start
-            print(f"L_{args.iw_samples}: {value:.2f} nats on {len(images)} test images in {seconds:.1f} s",
-                  file=out, flush=True)
-            if args.iw_samples == 5000 and len(images) == 10_000:
-                measured["l5000"] = seconds
-
-    if args.float64_check:
-        start = time.perf_counter()
-        loss32, loss64 = float64_check(args, config, x_train, x_test)
-        print(f"float64 check ({args.check_epochs} epochs, seed {args.seed}, {time.perf_counter() - start:.0f} s): "
-              f"test ELBO float32 {-loss32:.3f}, float64 {-loss64:.3f}, difference {abs(loss32 - loss64):.3f} nat",
-              file=out)
-        if args.check_epochs == 10 and not args.random_data:  # the target is about MNIST's test ELBO
-            measured["float64_gap"] = abs(loss32 - loss64)
-
-    settings = dict(hidden=config.hidden_dims, latent_dim=config.latent_dim, batch_size=args.batch_size,
-                    dtype=args.dtype, optimizer=args.optimizer)
-    if settings == TARGET_SETTINGS and config.input_dim == 784:
-        print("issue 5's targets (784-400-20, batch 128, float32, Adam):", file=out)
-        for line in target_lines(measured):
-            print(line, file=out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

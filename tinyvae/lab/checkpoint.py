@@ -11,7 +11,7 @@ Layout of the .npz (plain arrays only; it is always read with ``allow_pickle=Fal
     format_version   0-d int64            FORMAT_VERSION
     epoch            0-d int64            finished epochs
     config           0-d str, JSON        VAEConfig.to_dict()
-    history          0-d str, JSON        one dict per finished epoch (see tinyvae/train.py)
+    history          0-d str, JSON        one dict per finished epoch (see lab/runner.py)
     rng_state        0-d str, JSON        Generator.bit_generator.state (PCG64's 128-bit integers
                                           are plain JSON integers; Python's json keeps them exact)
     optimizer        0-d str, JSON        optimizer.hparams(): its name, lr, ...
@@ -19,29 +19,24 @@ Layout of the .npz (plain arrays only; it is always read with ``allow_pickle=Fal
     param/<key>      the parameter arrays, keys as in vae.param_shapes
     optim/<key>      optimizer.state_dict(): "optim/step", "optim/m/encoder.W0", ...
 
-Writing is atomic (``atomic_write``): the bytes go to a temporary file in the same folder,
-which is flushed and fsync'd and only then renamed over the old file; then the folder itself
-is fsync'd so that the rename survives a power cut. A process killed at any moment leaves
-either the old checkpoint or the new one, never half of one. Loading checks everything before
-returning anything and refuses a bad file with a CheckpointError that names the file and what
-is wrong with it.
+Saving is atomic (files.py): a process killed at any moment leaves the old checkpoint or the
+new one, never half of one. Loading checks everything before returning anything and refuses a
+bad file with a CheckpointError that names the file and what is wrong with it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
-from .files import write_atomically
+from .files import OutputError, atomic_write, os_error_reason
 from ..optim import Optimizer, make_optimizer
 from ..vae import VAEConfig, param_shapes
 
@@ -49,21 +44,17 @@ FORMAT_VERSION = 1
 _JSON_FIELDS = ("config", "history", "rng_state", "optimizer", "extra")
 _REQUIRED = ("format_version", "epoch", *_JSON_FIELDS)
 _PARAM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-WRITE_TEST_NAME = ".write-test"  # check_writable_folder's probe, removed again at once
 
 
-class CheckpointError(Exception):
-    """A checkpoint (or another output file) could not be written, or a file is not a valid checkpoint."""
+class CheckpointError(OutputError):
+    """A checkpoint could not be saved, or a file is not a valid checkpoint; names the file."""
 
 
 @dataclass
 class Checkpoint:
-    """What load_checkpoint returns: the saved state, checked and ready to use.
-
-    ``optimizer`` is a fresh optimizer of the saved kind with its state restored, and ``rng`` a
-    Generator in the saved state; ``params`` are new arrays (copy them into a model's arrays
-    or use them directly).
-    """
+    """What load_checkpoint returns: the saved state, checked and ready to use. ``optimizer`` is
+    a fresh optimizer of the saved kind with its state restored, ``rng`` a Generator in the saved
+    state; ``params`` are new arrays (copy them into a model's arrays or use them directly)."""
 
     path: Path
     config: VAEConfig
@@ -75,50 +66,7 @@ class Checkpoint:
     extra: dict = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------- writing
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Write a file so that ``path`` holds either its old content or the complete new one.
-
-    ``write(f)`` writes the bytes to an open binary file; tinyvae/files.py does the rest
-    (temporary file, fsync, os.replace, fsync of the folder). An OSError becomes a
-    CheckpointError naming the file; the previous file, if any, is unchanged.
-    """
-    try:
-        return write_atomically(path, write)
-    except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {_reason(exc)}; "
-                              "the previous file, if any, is unchanged") from exc
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
-
-
-def check_writable_folder(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` if needed and prove a file can be written there, before hours of training.
-
-    Raises CheckpointError naming the folder and the reason (not a folder, read-only, disk full).
-    """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CheckpointError(f"cannot use output folder {folder}: {_reason(exc)}") from exc
-    atomic_write(folder / WRITE_TEST_NAME, lambda f: f.write(b"tinyvae"))
-    with contextlib.suppress(OSError):
-        os.unlink(folder / WRITE_TEST_NAME)
-    return folder
-
-
-def write_json(path: str | os.PathLike, obj) -> Path:
-    """Write ``obj`` as indented JSON, atomically. NaN is refused (it is not JSON)."""
-    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
-    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def _json_array(obj) -> np.ndarray:
+def json_array(obj) -> np.ndarray:
     """A JSON document as a 0-d unicode array: a plain array, no pickle needed to read it back."""
     return np.array(json.dumps(obj, allow_nan=False, default=_to_json))
 
@@ -134,10 +82,10 @@ def _to_json(obj):
 def save_checkpoint(path: str | os.PathLike, *, params: Mapping[str, np.ndarray], optimizer: Optimizer,
                     config: VAEConfig, epoch: int, history: list[dict], rng: np.random.Generator,
                     extra: dict | None = None) -> Path:
-    """Save the state of a run after ``epoch`` finished epochs, atomically (see atomic_write).
+    """Save the state of a run after ``epoch`` finished epochs, atomically (files.atomic_write).
 
-    Parameters that are NaN or infinite are refused (CheckpointError): a diverged model must
-    never replace the last good checkpoint.
+    Parameters that are NaN or infinite are refused: a diverged model must never replace the
+    last good checkpoint. That and a failed write (the file, the reason) raise CheckpointError.
     """
     for key, arr in params.items():
         if not np.all(np.isfinite(arr)):
@@ -145,18 +93,18 @@ def save_checkpoint(path: str | os.PathLike, *, params: Mapping[str, np.ndarray]
     arrays = {
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
         "epoch": np.array(int(epoch), dtype=np.int64),
-        "config": _json_array(config.to_dict()),
-        "history": _json_array(list(history)),
-        "rng_state": _json_array(rng.bit_generator.state),
-        "optimizer": _json_array(optimizer.hparams()),
-        "extra": _json_array(extra or {}),
+        "config": json_array(config.to_dict()),
+        "history": json_array(list(history)),
+        "rng_state": json_array(rng.bit_generator.state),
+        "optimizer": json_array(optimizer.hparams()),
+        "extra": json_array(extra or {}),
     }
     arrays.update({f"param/{key}": np.asarray(arr) for key, arr in params.items()})
     arrays.update({f"optim/{key}": arr for key, arr in optimizer.state_dict().items()})
-    return atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-# ---------------------------------------------------------------- reading
+    try:
+        return atomic_write(path, lambda f: np.savez(f, **arrays))
+    except OutputError as exc:  # same message; chained to the OSError that caused it
+        raise CheckpointError(str(exc)) from exc.__cause__
 
 
 def load_checkpoint(path: str | os.PathLike, config: VAEConfig | None = None, *,
@@ -168,7 +116,7 @@ def load_checkpoint(path: str | os.PathLike, config: VAEConfig | None = None, *,
     Raises CheckpointError naming the file and the key, shape, dtype or field that is wrong.
     """
     path = Path(path)
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
 
     def fail(what: str):
         raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: {what}")
@@ -176,29 +124,38 @@ def load_checkpoint(path: str | os.PathLike, config: VAEConfig | None = None, *,
     missing = [key for key in _REQUIRED if key not in arrays]
     if missing:
         fail(f"missing key(s) {missing}")
-    version = _int_scalar(arrays["format_version"], "format_version", fail)
+    version = int_scalar(arrays["format_version"], "format_version", fail)
     if version != FORMAT_VERSION:
         fail(f"format_version is {version}; this tinyvae reads version {FORMAT_VERSION}")
-    epoch = _int_scalar(arrays["epoch"], "epoch", fail)
-    doc = {key: _json_scalar(arrays[key], key, fail) for key in _JSON_FIELDS}
+    epoch = int_scalar(arrays["epoch"], "epoch", fail)
+    doc = {key: json_scalar(arrays[key], key, fail) for key in _JSON_FIELDS}
+    saved_config = saved_config_of(doc["config"], config, path, fail)
+    params = checked_params(arrays, saved_config, dtype, fail)
+    optimizer = _restore_optimizer(doc["optimizer"], arrays, params, fail)
+    rng = _restore_rng(doc["rng_state"], fail)
+    _check_history_and_extra(arrays, doc, epoch, fail)
+    return Checkpoint(path=path, config=saved_config, params=params, optimizer=optimizer, rng=rng,
+                      epoch=epoch, history=doc["history"], extra=doc["extra"])
 
-    # The model it was trained for, and whether that is the model asked for.
-    if not isinstance(doc["config"], dict):
+
+def saved_config_of(saved: object, wanted: VAEConfig | None, path: Path, fail) -> VAEConfig:
+    """The model the checkpoint was trained for, refused if it is not the model asked for."""
+    if not isinstance(saved, dict):
         fail("'config' is not a JSON object")
     try:
-        saved_config = VAEConfig.from_dict(doc["config"])
+        saved_config = VAEConfig.from_dict(saved)
     except (ValueError, TypeError) as exc:
         fail(f"'config': {exc}")
-    if config is not None and config != saved_config:
-        mine, theirs = config.to_dict(), saved_config.to_dict()
+    if wanted is not None and wanted != saved_config:
+        mine, theirs = wanted.to_dict(), saved_config.to_dict()
         diffs = [f"{name}: checkpoint has {theirs[name]!r}, requested {mine[name]!r}"
                  for name in mine if mine[name] != theirs.get(name)]
         raise CheckpointError(f"{path} was saved for a different model ({'; '.join(diffs)})")
+    return saved_config
 
-    params = _check_params(arrays, saved_config, dtype, fail)
 
-    # The optimizer: rebuilt from its hyperparameters; load_state_dict checks keys, shapes, dtypes.
-    hparams = doc["optimizer"]
+def _restore_optimizer(hparams: object, arrays: dict, params: dict[str, np.ndarray], fail) -> Optimizer:
+    """A fresh optimizer from its hyperparameters; load_state_dict checks keys, shapes, dtypes."""
     if not isinstance(hparams, dict) or "name" not in hparams:
         fail("'optimizer' must be a JSON object with the optimizer's 'name'")
     try:
@@ -207,9 +164,11 @@ def load_checkpoint(path: str | os.PathLike, config: VAEConfig | None = None, *,
         load_optimizer_state(optimizer, state, params)
     except (ValueError, TypeError) as exc:
         fail(f"optimizer state: {exc}")
+    return optimizer
 
-    rng = _restore_rng(doc["rng_state"], fail)
 
+def _check_history_and_extra(arrays: dict[str, np.ndarray], doc: dict, epoch: int, fail) -> None:
+    """One history entry per finished epoch, 'extra' an object, and no keys nobody wrote."""
     history = doc["history"]
     if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
         fail("'history' must be a JSON list of per-epoch objects")
@@ -221,8 +180,6 @@ def load_checkpoint(path: str | os.PathLike, config: VAEConfig | None = None, *,
                   and not key.startswith(("param/", "optim/"))]
     if unexpected:
         fail(f"unexpected key(s) {unexpected}")
-    return Checkpoint(path=path, config=saved_config, params=params, optimizer=optimizer, rng=rng,
-                      epoch=epoch, history=history, extra=doc["extra"])
 
 
 def load_optimizer_state(optimizer: Optimizer, state: Mapping[str, np.ndarray],
@@ -233,7 +190,7 @@ def load_optimizer_state(optimizer: Optimizer, state: Mapping[str, np.ndarray],
     optimizer.load_state_dict(state, params if set(state) != {"step"} else None)
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def read_npz(path: Path) -> dict[str, np.ndarray]:
     """All arrays of an .npz, read with allow_pickle=False after checking that each array's
     header agrees with the size of its bytes (so a corrupt header claiming billions of
     elements is refused before numpy tries to allocate them)."""
@@ -243,7 +200,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         with open(path, "rb") as f:
             magic = f.read(6)
     except OSError as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {_reason(exc)}") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {os_error_reason(exc)}") from exc
     if magic == b"\x93NUMPY":
         raise CheckpointError(f"{path} is a single .npy array, not a checkpoint .npz archive")
     if not magic.startswith(b"PK"):
@@ -252,8 +209,6 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         _check_members(path)
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
-    except CheckpointError:
-        raise
     except ValueError as exc:
         if "pickle" in str(exc):  # numpy's refusal to unpickle an object array
             raise CheckpointError(f"{path} contains a pickled Python object; checkpoints hold "
@@ -290,13 +245,13 @@ def _check_members(path: Path) -> None:
                                       f"({n_bytes} bytes) but holds {info.file_size - header_bytes}")
 
 
-def _int_scalar(arr: np.ndarray, key: str, fail) -> int:
+def int_scalar(arr: np.ndarray, key: str, fail) -> int:
     if arr.shape != () or not np.issubdtype(arr.dtype, np.integer) or int(arr) < 0:
         fail(f"{key!r} must be a non-negative integer scalar, got shape {arr.shape} dtype {arr.dtype}")
     return int(arr)
 
 
-def _json_scalar(arr: np.ndarray, key: str, fail):
+def json_scalar(arr: np.ndarray, key: str, fail):
     if arr.shape != () or arr.dtype.kind != "U":
         fail(f"{key!r} must be a JSON string (0-d unicode array), got shape {arr.shape} dtype {arr.dtype}")
     try:
@@ -305,7 +260,7 @@ def _json_scalar(arr: np.ndarray, key: str, fail):
         fail(f"{key!r} is not valid JSON: {exc}")
 
 
-def _check_params(arrays, config: VAEConfig, dtype, fail) -> dict[str, np.ndarray]:
+def checked_params(arrays, config: VAEConfig, dtype, fail) -> dict[str, np.ndarray]:
     expected = param_shapes(config)
     found = {key[len("param/"):]: arr for key, arr in arrays.items() if key.startswith("param/")}
     missing = [key for key in expected if key not in found]

@@ -1,27 +1,15 @@
 """Datasets, loaded honestly: MNIST, Fashion-MNIST and the fixed binarized MNIST.
 
-Formats
--------
-IDX (MNIST, Fashion-MNIST; LeCun et al.): a 4-byte magic number ``00 00 TT NN`` (TT the element
-type, 0x08 = unsigned byte; NN the number of dimensions), then NN big-endian uint32 sizes, then
-the elements in C order. So the file length is fixed by its header, and the reader checks it
-against the real length *before* allocating what the header claims: a damaged header that
-claims billions of images fails at once, with a message, instead of exhausting memory.
-Files may be gzip-compressed (detected by the magic bytes 1f 8b, not by the name).
-
-``.amat`` (binarized MNIST of Larochelle & Murray, 2011): text, one image per line, 784 values
-0 or 1 separated by spaces. Plain or gzip-compressed.
-
-Every file, found on disk or downloaded, is verified by the SHA-256 of its *uncompressed*
-content, so a faithful re-compression (Debian's Fashion-MNIST is one) is accepted while any
-change to the data is not. Every problem with a file raises DataError naming the file.
+Every file, found on disk or downloaded, is read by readers.py (IDX or .amat, plain or gzip)
+and verified by the SHA-256 of its *uncompressed* content against the FILES table. A bad file
+raises DataError naming the file; missing files that cannot be downloaded, DatasetNotFound.
 
 Where files are looked for (``default_data_dirs``): the ``data_dir`` argument, the
 ``TINYVAE_DATA`` environment variable, the per-user cache ``$XDG_CACHE_HOME/tinyvae`` (or
 ``~/.cache/tinyvae``), and for Fashion-MNIST Debian's ``/usr/share/datasets/fashion-mnist/``.
 Each of the first three is a data root holding one folder per dataset (``mnist/``,
 ``fashion-mnist/``, ``binarized-mnist/``). Missing files are downloaded into
-``data_dir/<name>/`` if ``data_dir`` is given, else into the cache (see tinyvae.download).
+``data_dir/<name>/`` if ``data_dir`` is given, else into the cache (see download.py).
 
 Binarization protocols for a Bernoulli likelihood
 -------------------------------------------------
@@ -34,184 +22,21 @@ Binarization protocols for a Bernoulli likelihood
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import math
 import os
-import stat
-import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from .download import DEFAULT_TIMEOUT, DownloadError, fetch
-
-D = 784  # pixels per image (28 x 28)
-_CHUNK = 1 << 20  # read in 1 MiB pieces: memory grows with the real data, never with a claim
-_IDX_TYPES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32",
-              0x0D: "float32", 0x0E: "float64"}
-
-
-class DataError(ValueError):
-    """A data file is missing, unreadable, corrupt or not what was expected; names the file."""
+from .readers import D, DataError, read_verified, uncompressed_sha256
+from .._checks import lookup, positive_int
 
 
 class DatasetNotFound(DataError):
     """Files of a dataset are absent and could not be downloaded; says where to put them."""
-
-
-# ---- reading files ----------------------------------------------------------------------
-
-@contextmanager
-def _open_data_file(path: Path, label: str | None = None) -> Iterator[tuple[BinaryIO, int | None]]:
-    """Yield ``(stream of uncompressed bytes, uncompressed size if known)``.
-
-    Every low-level failure while the ``with`` block runs (I/O errors, a truncated or corrupt
-    gzip stream) comes out as a DataError that names the file (``label`` if given, else path).
-    """
-    name = label or path
-    try:
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise DataError(f"{name}: is a directory, expected a data file")
-        if not stat.S_ISREG(info.st_mode):  # e.g. a pipe, which could block forever
-            raise DataError(f"{name}: is not a regular file")
-        if info.st_size == 0:
-            raise DataError(f"{name}: the file is empty")
-        with open(path, "rb") as raw:
-            if raw.read(2) == b"\x1f\x8b":
-                raw.seek(0)
-                with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-                    yield unzipped, None  # the true size is known only after decompressing
-            else:
-                raw.seek(0)
-                yield raw, os.fstat(raw.fileno()).st_size
-    except DataError:
-        raise
-    except FileNotFoundError as error:
-        raise DataError(f"{name}: no such file") from error
-    # BadGzipFile is an OSError, so it must be caught before the generic OSError below.
-    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise DataError(f"{name}: corrupt or truncated gzip data ({error})") from error
-    except OSError as error:
-        raise DataError(f"{name}: cannot read ({error.strerror or error})") from error
-
-
-def _read_upto(stream: BinaryIO, limit: float, digest) -> bytearray:
-    """Read at most ``limit`` bytes, in chunks, feeding ``digest``; fewer if the data ends."""
-    chunks, n = [], 0
-    while n < limit:
-        chunk = stream.read(min(_CHUNK, limit - n))
-        if not chunk:
-            break
-        digest.update(chunk)
-        chunks.append(chunk)
-        n += len(chunk)
-    return bytearray().join(chunks)  # one copy; a bytearray so that arrays on it are writable
-
-
-def uncompressed_sha256(path: str | os.PathLike, *, label: str | None = None) -> str:
-    """SHA-256 (hex) of a file's uncompressed content, streamed; DataError if unreadable.
-
-    ``label`` replaces the path in error messages (a download's temporary name means nothing).
-    """
-    digest = hashlib.sha256()
-    with _open_data_file(Path(path), label) as (stream, _):
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _read_idx(path: Path) -> tuple[np.ndarray, str]:
-    """Parse an IDX file; return the uint8 array and the SHA-256 of the uncompressed bytes."""
-    digest = hashlib.sha256()
-    with _open_data_file(path) as (stream, size):
-        magic = _read_upto(stream, 4, digest)
-        if len(magic) < 4:
-            raise DataError(f"{path}: {len(magic)} bytes is too short for an IDX file "
-                            "(the magic number alone is 4 bytes)")
-        if magic[:2] != b"\0\0":
-            raise DataError(f"{path}: not an IDX file: magic number {magic.hex()} "
-                            "should start with 0000 (a gzip file starts with 1f8b)")
-        type_code, ndim = magic[2], magic[3]
-        if type_code != 0x08:
-            kind = _IDX_TYPES.get(type_code, "unknown")
-            raise DataError(f"{path}: IDX element type 0x{type_code:02x} ({kind}); "
-                            "only 0x08 (unsigned byte) is supported")
-        if ndim == 0:
-            raise DataError(f"{path}: IDX header declares 0 dimensions")
-        sizes = _read_upto(stream, 4 * ndim, digest)
-        if len(sizes) < 4 * ndim:
-            raise DataError(f"{path}: truncated IDX header: {ndim} dimensions need "
-                            f"{4 * ndim} size bytes, the file has {len(sizes)}")
-        shape = tuple(int.from_bytes(sizes[4 * i:4 * i + 4], "big") for i in range(ndim))
-        n_data = math.prod(shape)  # exact Python int: no overflow however large the claim
-        n_header = 4 + 4 * ndim
-        if size is not None and size != n_header + n_data:
-            raise DataError(f"{path}: the header declares shape {shape}, which needs "
-                            f"{n_header + n_data} bytes, but the file has {size}")
-        # Ask for one byte more than declared: getting it means trailing data, and for
-        # gzip it forces the reader to the end of the stream, where the CRC is checked.
-        data = _read_upto(stream, n_data + 1, digest)
-    if len(data) < n_data:
-        raise DataError(f"{path}: truncated: the header declares shape {shape} "
-                        f"({n_data} data bytes) but the data ends after {len(data)}")
-    if len(data) > n_data:
-        raise DataError(f"{path}: more data than the header's shape {shape} declares "
-                        f"({n_data} bytes)")
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape), digest.hexdigest()
-
-
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file of unsigned bytes (plain or gzip) into a uint8 array of its declared shape."""
-    return _read_idx(Path(path))[0]
-
-
-MAX_AMAT_BYTES = 256 * 2**20  # the largest real file, binarized_mnist_train.amat, is 78.4 MB
-
-
-def _read_amat(path: Path) -> tuple[np.ndarray, str]:
-    """Parse an ``.amat`` file; return a (N, 784) uint8 array of 0/1 and the content's SHA-256."""
-    digest = hashlib.sha256()
-    with _open_data_file(path) as (stream, _):
-        # An .amat has no header to bound it; a cap keeps a corrupt or hostile gzip (a
-        # "decompression bomb") from filling the memory.
-        text = _read_upto(stream, MAX_AMAT_BYTES + 1, digest)
-    if len(text) > MAX_AMAT_BYTES:
-        raise DataError(f"{path}: more than {MAX_AMAT_BYTES // 2**20} MiB of text, larger than any "
-                        f"binarized-MNIST .amat file (the training split is 75 MiB)")
-    line = 2 * D  # canonical layout: "0 1 ... 0\n", 784 digits, 783 spaces and a newline
-    if text and len(text) % line == 0:
-        # Fast path for the canonical layout, checked with whole-array comparisons.
-        chars = np.frombuffer(text, dtype=np.uint8).reshape(-1, line)
-        digits = chars[:, 0::2]  # (N, D)
-        if ((chars[:, 1:-1:2] == ord(" ")).all() and (chars[:, -1] == ord("\n")).all()
-                and ((digits == ord("0")) | (digits == ord("1"))).all()):
-            return digits - np.uint8(ord("0")), digest.hexdigest()
-    # General path: any whitespace, CRLF, a missing final newline; exact line-level errors.
-    rows = []
-    for number, row in enumerate(text.split(b"\n"), start=1):
-        values = row.split()
-        if not values:
-            continue  # blank line
-        joined = b"".join(values)
-        if len(values) != D:
-            raise DataError(f"{path}: line {number} has {len(values)} values, expected {D}")
-        if len(joined) != D or joined.translate(None, b"01"):
-            raise DataError(f"{path}: line {number} has a value that is not 0 or 1")
-        rows.append(np.frombuffer(joined, dtype=np.uint8))
-    if not rows:
-        raise DataError(f"{path}: no images found (expected lines of {D} values 0 or 1)")
-    return np.stack(rows) - np.uint8(ord("0")), digest.hexdigest()
-
-
-def read_amat(path: str | os.PathLike) -> np.ndarray:
-    """Read a binarized-MNIST ``.amat`` file (plain or gzip) into a (N, 784) uint8 array of 0/1."""
-    return _read_amat(Path(path))[0]
 
 
 # ---- the datasets -----------------------------------------------------------------------
@@ -270,11 +95,6 @@ class Dataset:
     x_valid: np.ndarray | None = None  # binarized-mnist's published 10,000-image validation split
 
 
-def _check_name(name: str) -> None:
-    if name not in FILES:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(FILES)}")
-
-
 def user_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/tinyvae``, or ``~/.cache/tinyvae`` (a relative XDG path is ignored)."""
     xdg = os.environ.get("XDG_CACHE_HOME", "")
@@ -284,7 +104,7 @@ def user_cache_dir() -> Path:
 
 def default_data_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The folders searched for dataset ``name``, in order (see the module docstring)."""
-    _check_name(name)
+    lookup(FILES, name, "dataset")
     roots = [Path(data_dir)] if data_dir is not None else []
     if os.environ.get("TINYVAE_DATA"):
         roots.append(Path(os.environ["TINYVAE_DATA"]))
@@ -296,6 +116,7 @@ def default_data_dirs(name: str, data_dir: str | os.PathLike | None = None) -> l
 
 
 def _find(file: DataFile, dirs: list[Path]) -> Path | None:
+    """The first of ``dirs`` holding the file, plain or .gz; None if none does."""
     for folder in dirs:
         for candidate in (folder / file.name, folder / (file.name + ".gz")):
             if os.path.lexists(candidate):  # a broken link or a folder is reported, not skipped
@@ -303,17 +124,8 @@ def _find(file: DataFile, dirs: list[Path]) -> Path | None:
     return None
 
 
-def _read_verified(path: Path, file: DataFile) -> np.ndarray:
-    reader = _read_amat if file.name.endswith(".amat") else _read_idx
-    array, actual = reader(path)
-    if actual != file.sha256:
-        raise DataError(f"{path}: checksum mismatch: the SHA-256 of the uncompressed content is "
-                        f"{actual}, expected {file.sha256}; the file is damaged or not "
-                        f"{file.name}; delete it to have it downloaded again")
-    return array
-
-
 def _verifier(file: DataFile):
+    """The check a download of ``file`` must pass before it is renamed into place."""
     def verify(path: Path) -> None:
         actual = uncompressed_sha256(path, label=f"downloaded {file.remote}")
         if actual != file.sha256:
@@ -328,20 +140,7 @@ def _locate(name: str, data_dir, download: bool, mirrors, timeout: float) -> dic
     found = {role: _find(file, dirs) for role, file in FILES[name].items()}
     target = (Path(data_dir) if data_dir is not None else user_cache_dir()) / name
     bases = MIRRORS.get(name, ()) if mirrors is None else mirrors
-    failures: list[str] = []
-    for role, file in FILES[name].items():
-        # After one file failed everywhere, the next would most likely fail the same way:
-        # stop, rather than make an offline user wait for every timeout of every file.
-        if found[role] is not None or not download or failures:
-            continue
-        urls = [base.rstrip("/") + "/" + file.remote for base in bases]
-        try:
-            found[role] = fetch(urls, target / file.remote, verify=_verifier(file), timeout=timeout)
-        except DownloadError as error:
-            failures = [f"  {url}: {reason}" for url, reason in error.failures] or \
-                [f"  no download mirrors are known for {name!r}"]
-        except OSError as error:  # the target folder cannot be created or written
-            failures = [f"  {target}: {error}"]
+    failures = _download_missing(name, found, target, bases, timeout) if download else []
     missing = [FILES[name][role].name for role, path in found.items() if path is None]
     if missing:
         how = ("Downloading failed:\n" + "\n".join(failures)) if download else \
@@ -352,6 +151,25 @@ def _locate(name: str, data_dir, download: bool, mirrors, timeout: float) -> dic
             f"To fix: copy the files into {target}/, or into <root>/{name}/ and set "
             f"TINYVAE_DATA=<root> (or give --data-dir <root> to the examples, data_dir=<root> to load_dataset), or retry when online.")
     return found
+
+
+def _download_missing(name: str, found: dict, target: Path, bases: tuple, timeout: float) -> list[str]:
+    """Download into ``target`` each file ``found`` lacks, filling it in; return the failures.
+
+    After one file failed on every mirror, the next would most likely fail the same way: stop,
+    rather than make an offline user wait for every timeout of every file."""
+    for role, file in FILES[name].items():
+        if found[role] is not None:
+            continue
+        urls = [base.rstrip("/") + "/" + file.remote for base in bases]
+        try:
+            found[role] = fetch(urls, target / file.remote, verify=_verifier(file), timeout=timeout)
+        except DownloadError as error:
+            return [f"  {url}: {reason}" for url, reason in error.failures] or \
+                [f"  no download mirrors are known for {name!r}"]
+        except OSError as error:  # the target folder cannot be created or written
+            return [f"  {target}: {error}"]
+    return []
 
 
 def _images(array: np.ndarray, path: Path) -> np.ndarray:
@@ -373,9 +191,9 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
     ``mirrors`` overrides MIRRORS[name] (base URLs); ``timeout`` is the per-socket-wait limit
     in seconds. Raises DatasetNotFound for missing files, DataError for bad ones.
     """
-    _check_name(name)
+    files = lookup(FILES, name, "dataset")  # an unknown name is refused, with the known ones listed
     paths = _locate(name, data_dir, download, mirrors, timeout)
-    arrays = {role: _read_verified(paths[role], FILES[name][role]) for role in paths}
+    arrays = {role: read_verified(path, files[role].name, files[role].sha256) for role, path in paths.items()}
     if name == "binarized-mnist":
         x = {split: arrays[split].astype(np.float32) for split in ("train", "valid", "test")}
         return Dataset(name, x["train"], None, x["test"], None, x_valid=x["valid"])
@@ -416,11 +234,10 @@ def _check_out(out, x: np.ndarray, what: str) -> None:
 def binarize_dynamic(x: np.ndarray, rng: np.random.Generator, *, out: np.ndarray | None = None) -> np.ndarray:
     """A fresh Bernoulli draw of every pixel: 1 with probability x, else 0; same dtype as x.
 
-    `out`, a C-contiguous array of x's shape and dtype (not x itself), receives the draw
-    instead of a new array; the numbers are the same either way. A training loop keeps one
-    and passes it every epoch: a new array of MNIST's size (188 MB) each epoch has to be
-    mapped and zeroed by the kernel again, which costs several times the draw itself
-    (docs/06-results.md, section 4, has the measurement).
+    `out` (C-contiguous, x's shape and dtype, not x itself) receives the draw instead of a new
+    array; the numbers are the same. A training loop keeps one for every epoch: a new 188 MB
+    array each epoch is mapped and zeroed by the kernel again, which costs several times the
+    draw itself (docs/06-results.md, section 4, has the measurement).
     """
     _check_intensities(x, "binarize_dynamic x")
     if not isinstance(rng, np.random.Generator):
@@ -439,11 +256,9 @@ def fixed_binarization(x: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def binarization_buffer(x: np.ndarray, binarize: str) -> np.ndarray | None:
-    """The array to keep for a run's dynamic binarization (the `out` of minibatches), or None.
-
-    C-contiguous with x's shape and dtype, as binarize_dynamic wants it (np.empty_like would
-    keep a Fortran-ordered x's layout); None when binarize is not "dynamic".
-    """
+    """The array to keep for a run's dynamic binarization (the `out` of minibatches); None
+    when binarize is not "dynamic". C-contiguous with x's shape and dtype, as binarize_dynamic
+    wants it (np.empty_like would keep a Fortran-ordered x's layout)."""
     return np.empty(x.shape, x.dtype) if binarize == "dynamic" else None
 
 
@@ -452,18 +267,16 @@ def minibatches(x: np.ndarray, batch_size: int, rng: np.random.Generator, *,
     """Iterate once over ``x`` (N, D) in batches (B, D); the last batch may be smaller.
 
     The random draws happen here, at the call, not lazily: first the permutation (if
-    ``shuffle``), then one Bernoulli draw of the whole array (if ``binarize="dynamic"``).
-    So ``rng``'s state after the call does not depend on how many batches are consumed.
-    With ``binarize="dynamic"``, ``out`` (a C-contiguous array of x's shape and dtype) holds
-    the draw: keep one for all epochs (see binarize_dynamic). The batches are read from it as
-    the iterator runs (copied out when shuffled, views when not), so finish one call's
-    batches before the next call with the same ``out`` draws into it again.
+    ``shuffle``), then one Bernoulli draw of the whole array (if ``binarize="dynamic"``), so
+    ``rng``'s state after the call does not depend on how many batches are consumed. ``out``
+    holds that draw (see binarize_dynamic); the batches are read from it as the iterator runs
+    (copied when shuffled, views when not), so finish one call's batches before the next call
+    with the same ``out`` draws into it again.
     """
     if not isinstance(x, np.ndarray) or x.ndim != 2:
         raise ValueError(f"minibatches x: expected a 2-D array (N, D), got "
                          f"{getattr(x, 'shape', type(x).__name__)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"minibatches batch_size: expected a positive integer, got {batch_size!r}")
+    batch_size = positive_int("minibatches batch_size", batch_size)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"minibatches rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     if binarize not in ("none", "dynamic"):
@@ -476,7 +289,7 @@ def minibatches(x: np.ndarray, batch_size: int, rng: np.random.Generator, *,
         _check_out(out, x, "minibatches out")
     order = rng.permutation(len(x)) if shuffle else None  # (N,)
     data = binarize_dynamic(x, rng, out=out) if binarize == "dynamic" else x  # (N, D)
-    return _batches(data, int(batch_size), order)
+    return _batches(data, batch_size, order)
 
 
 def _batches(data: np.ndarray, batch_size: int, order: np.ndarray | None) -> Iterator[np.ndarray]:

@@ -1,14 +1,13 @@
 """Fetching a file from a list of mirrors, so that a failed download never leaves a file behind.
 
 The rule is simple: the destination path either does not exist or holds a verified file.
-To keep it, a download is streamed to a temporary file in the destination's own folder
-(so that the final rename stays on one file system and is atomic), flushed and fsync'd,
-verified by the caller's check, and only then renamed over the destination with
-``os.replace``. On any failure (and on Ctrl-C) the temporary file is deleted.
+To keep it, a download is streamed through files.write_atomically: to a temporary file in the
+destination's own folder, verified by the caller's check, and only then renamed over the
+destination. On any failure (and on Ctrl-C) the temporary file is deleted.
 
 A mirror counts as failed on a connection error, a timeout, an HTTP error status, a body
 shorter than its Content-Length, or a file that the check rejects; the next mirror is then
-tried. This module knows nothing about datasets: ``tinyvae.data`` says which URLs to try
+tried. This module knows nothing about datasets: data.py says which URLs to try
 and how to verify what they return.
 """
 

@@ -1,12 +1,16 @@
 """What people would rather see than read: the figures of a trained VAE, as PNG files.
 
+This module draws the images and the training; tinyvae/lab/latent_plots.py draws the latent
+space with the same tools, which live here:
+
     plot_reconstructions   test images above their reconstructions
     plot_samples           a grid of images, e.g. decoded samples from the prior
     plot_loss_curves       total, reconstruction and KL per epoch, train and test
-    plot_latent_scatter    the codes μ of test images, coloured by digit
-    plot_manifold          for Z = 2, the decoder over a grid of z (Kingma & Welling, Fig. 4)
-    plot_interpolation     decoded steps on the straight line between the codes of two images
-    plot_traversal         one latent dimension varied at a time (the lecture's "smile slider")
+
+    mosaic, grid_ticks     (N, D) images tiled into one 2-D array, and where its cells' centres are
+    new_figure, show_grid  a figure on its own Agg canvas, and a mosaic shown in it on a fixed scale
+    save_png               the figure written atomically
+    as_images, square_side the checks that an array holds square images
 
 The figures are drawn on matplotlib's Agg canvas directly (Figure + FigureCanvasAgg), not
 through pyplot: nothing is registered globally, so nothing needs closing, and the caller's
@@ -16,15 +20,13 @@ file) and returns the Path.
 
 Images are shown as the data stores them: intensity 1 (ink) white, 0 black, on a fixed
 [0, 1] scale; values outside it (a Gaussian decoder's mean) are clipped for display.
-A latent dimension is named z_j with j its index in the code vector, counting from 0.
 
-Shapes: N images, D pixels (a square, 784 = 28 × 28), Z latent.
+Shapes: N images, D pixels (a square, 784 = 28 × 28).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -32,31 +34,40 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .. import vae
 from .files import write_atomically
-from ..vae import VAEConfig
 
 DPI = 100
 CELL_INCHES = 0.55  # the size of one 28 × 28 image in a figure
 SEPARATOR = 0.45  # the gray of the lines between images
 
 
-# ---------------------------------------------------------------------------------------
-# Helpers: image grids and atomic saving
+# ---- the tools: image grids, figures and atomic saving ----
 
 
-def _side(D: int, what: str = "images") -> int:
+def square_side(D: int, what: str = "images") -> int:
+    """The side of a square image of D pixels (28 for 784); a ValueError if D is not a square."""
     side = math.isqrt(D)
     if side * side != D:
         raise ValueError(f"{what} must be square images to be drawn; got {D} pixels per image, not a square number")
     return side
 
 
-def _mosaic(images: np.ndarray, ncol: int) -> np.ndarray:
+def as_images(x, name: str) -> np.ndarray:
+    """x as float64 (N, D) square images; one image (D,) becomes (1, D)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"{name} must be a non-empty array of images of shape (N, D), got shape {x.shape}")
+    square_side(x.shape[1], name)
+    return x
+
+
+def mosaic(images: np.ndarray, ncol: int) -> np.ndarray:
     """Tile (N, D) images into one 2-D array, ncol per row, with 1-pixel separator lines."""
     images = np.clip(np.asarray(images, dtype=np.float64), 0.0, 1.0)
     N, D = images.shape
-    side = _side(D)
+    side = square_side(D)
     nrow = -(-N // ncol)  # ceil
     cell = side + 1
     grid = np.full((nrow * cell + 1, ncol * cell + 1), SEPARATOR)
@@ -66,12 +77,13 @@ def _mosaic(images: np.ndarray, ncol: int) -> np.ndarray:
     return grid
 
 
-def _grid_ticks(n: int, side: int) -> np.ndarray:
+def grid_ticks(n: int, side: int) -> np.ndarray:
     """The centres of n cells of a mosaic, in mosaic pixels: where row/column labels go."""
     return 1 + (side + 1) * np.arange(n) + (side - 1) / 2
 
 
-def _show(ax, grid: np.ndarray) -> None:
+def show_grid(ax, grid: np.ndarray) -> None:
+    """Show a mosaic on the fixed [0, 1] scale (1 white), with no ticks and no frame."""
     ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -79,44 +91,24 @@ def _show(ax, grid: np.ndarray) -> None:
         spine.set_visible(False)
 
 
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+def new_figure(width: float, height: float, dpi: int = DPI) -> Figure:
+    """A figure of width × height inches on its own Agg canvas."""
+    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)  # the Agg canvas renders the PNG; no pyplot, no global state
     return fig
 
 
-def _save(fig: Figure, path) -> Path:
-    """Write fig as a PNG at path, atomically (tinyvae/files.py)."""
+def save_png(fig: Figure, path, dpi: int = DPI) -> Path:
+    """Write fig as a PNG at path, atomically (tinyvae/lab/files.py)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"figures are written as PNG; the path must end in .png, got {str(path)!r}")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
-    return write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    return write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
 
 
-def _signed(v: float, spec: str) -> str:
-    """A number formatted with a typographic minus sign, as matplotlib's own tick labels.
-
-    Zero is written without a sign, even where the spec asks for one ("+0" reads oddly).
-    """
-    if float(v) == 0.0:
-        return format(0.0, spec.replace("+", ""))
-    return format(float(v), spec).replace("-", "−")
-
-
-def _as_images(x, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.ndim != 2 or len(x) == 0:
-        raise ValueError(f"{name} must be a non-empty array of images of shape (N, D), got shape {x.shape}")
-    _side(x.shape[1], name)
-    return x
-
-
-# ---------------------------------------------------------------------------------------
-# Images
+# ---- images ----
 
 
 def plot_reconstructions(path, x, x_rec, *, n: int = 10) -> Path:
@@ -125,19 +117,19 @@ def plot_reconstructions(path, x, x_rec, *, n: int = 10) -> Path:
     x, x_rec (N, D) in [0, 1]; x_rec is what the caller reconstructed, typically the
     decoder's mean at one z ~ q(z|x) (vae.reconstruct).
     """
-    x, x_rec = _as_images(x, "x"), _as_images(x_rec, "x_rec")
+    x, x_rec = as_images(x, "x"), as_images(x_rec, "x_rec")
     if x.shape != x_rec.shape:
         raise ValueError(f"x and x_rec must have the same shape, got {x.shape} and {x_rec.shape}")
     n = min(n, len(x))
-    grid = _mosaic(np.concatenate([x[:n], x_rec[:n]]), ncol=n)
-    fig = _figure(max(4.0, CELL_INCHES * n + 1.2), 2 * CELL_INCHES + 0.8)
+    grid = mosaic(np.concatenate([x[:n], x_rec[:n]]), ncol=n)
+    fig = new_figure(max(4.0, CELL_INCHES * n + 1.2), 2 * CELL_INCHES + 0.8)
     ax = fig.add_subplot()
-    _show(ax, grid)
-    side = _side(x.shape[1])
-    ax.set_yticks(_grid_ticks(2, side), ["data", "recon."])
+    show_grid(ax, grid)
+    side = square_side(x.shape[1])
+    ax.set_yticks(grid_ticks(2, side), ["data", "recon."])
     ax.tick_params(length=0)
     ax.set_title("Top: test images · bottom: reconstructions (decoder mean)")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_samples(path, images, *, nrow: int = 8,
@@ -146,18 +138,17 @@ def plot_samples(path, images, *, nrow: int = 8,
 
     images (N, D) in [0, 1].
     """
-    images = _as_images(images, "images")
+    images = as_images(images, "images")
     ncol = max(1, min(nrow, len(images)))
     rows = -(-len(images) // ncol)
-    fig = _figure(max(4.0, CELL_INCHES * ncol + 0.3), CELL_INCHES * rows + 0.5)
+    fig = new_figure(max(4.0, CELL_INCHES * ncol + 0.3), CELL_INCHES * rows + 0.5)
     ax = fig.add_subplot()
-    _show(ax, _mosaic(images, ncol))
+    show_grid(ax, mosaic(images, ncol))
     ax.set_title(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
-# ---------------------------------------------------------------------------------------
-# Training curves
+# ---- training curves ----
 
 _CURVES = (("loss", "Loss: reconstruction + β · KL"),
            ("recon", "Reconstruction: −log p(x|z)"),
@@ -174,7 +165,7 @@ def plot_loss_curves(path, history) -> Path:
     if not history:
         raise ValueError("history is empty; there is nothing to plot before the first epoch")
     epochs = [int(h["epoch"]) for h in history]
-    fig = _figure(12.0, 3.6)
+    fig = new_figure(12.0, 3.6)
     axes = fig.subplots(1, 3)
     for ax, (key, title) in zip(axes, _CURVES):
         for split, style in (("train", "o-"), ("test", "s--")):
@@ -196,214 +187,4 @@ def plot_loss_curves(path, history) -> Path:
         fig.suptitle(f"Training curves (β warm-up from {min(betas):g} to {max(betas):g})")
     else:
         fig.suptitle("Training curves")
-    return _save(fig, path)
-
-
-# ---------------------------------------------------------------------------------------
-# The latent space
-
-
-def _choose_dims(mu, kl_per_dim):
-    """The two dimensions to scatter: those with the largest KL, else the largest variance of μ."""
-    Z = mu.shape[1]
-    if Z == 2:
-        return (0, 1), "the only two"
-    if kl_per_dim is not None:
-        order = np.argsort(-np.asarray(kl_per_dim), kind="stable")
-        return tuple(int(j) for j in sorted(order[:2])), "the two with the largest KL"
-    order = np.argsort(-mu.var(axis=0), kind="stable")
-    return tuple(int(j) for j in sorted(order[:2])), "the two whose μ varies most"
-
-
-def _dim_label(j: int, kl_per_dim) -> str:
-    if kl_per_dim is None:
-        return f"z_{j}"
-    return f"z_{j} (KL {float(kl_per_dim[j]):.1f} nats)"
-
-
-def plot_latent_scatter(path, mu, labels=None, *, dims=None, kl_per_dim=None) -> Path:
-    """The codes μ(x) of test images as points, coloured by digit label.
-
-    mu (N, Z), labels (N,) ints or None. For Z > 2, two dimensions are shown: `dims`, or
-    else the two with the largest KL (kl_per_dim, from evaluate.kl_per_dimension): these
-    are the dimensions that carry the most information about the image.
-    """
-    mu = np.asarray(mu, dtype=np.float64)
-    if mu.ndim != 2 or len(mu) == 0:
-        raise ValueError(f"mu must be a non-empty array of shape (N, Z), got shape {mu.shape}")
-    N, Z = mu.shape
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (N,):
-            raise ValueError(f"labels must have shape ({N},) to match mu, got {labels.shape}")
-    if kl_per_dim is not None and np.shape(kl_per_dim) != (Z,):
-        raise ValueError(f"kl_per_dim must have shape ({Z},), one value per latent dimension, "
-                         f"got {np.shape(kl_per_dim)}")
-    if dims is None and Z == 1:
-        dims, how = (0,), "the only one"
-    elif dims is None:
-        dims, how = _choose_dims(mu, kl_per_dim)
-    else:
-        dims, how = tuple(int(j) for j in dims), "chosen"
-        if len(dims) != 2 or not all(0 <= j < Z for j in dims):
-            raise ValueError(f"dims must be two latent dimensions in 0..{Z - 1}, got {dims}")
-
-    fig = _figure(6.6, 5.4)
-    ax = fig.add_subplot()
-    size = 4 if N > 2000 else 12
-    if len(dims) == 1:  # one latent dimension: spread the points vertically by label
-        xs = mu[:, 0]
-        ys = labels if labels is not None else np.zeros(N)
-        ys = ys + np.random.default_rng(0).uniform(-0.3, 0.3, N)  # jitter for display only
-        ax.set_ylabel("label (jittered)")
-    else:
-        xs, ys = mu[:, dims[0]], mu[:, dims[1]]
-        ax.set_ylabel(_dim_label(dims[1], kl_per_dim))
-    ax.set_xlabel(_dim_label(dims[0], kl_per_dim))
-    if labels is None:
-        ax.scatter(xs, ys, s=size, alpha=0.5, color="tab:blue", linewidths=0)
-    else:
-        classes = np.unique(labels)
-        colours = [f"C{i % 10}" for i in range(len(classes))]
-        for c, colour in zip(classes, colours):
-            sel = labels == c
-            ax.scatter(xs[sel], ys[sel], s=size, alpha=0.6, color=colour, linewidths=0, label=str(c))
-        ax.legend(title="digit", loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=12 / size * 1.5,
-                  frameon=False)
-    ax.set_aspect("equal" if len(dims) == 2 else "auto", adjustable="datalim")
-    ax.grid(alpha=0.3)
-    shown = f"latent dims {dims[0]} and {dims[1]}, {how}" if len(dims) == 2 else "the one latent dim"
-    ax.set_title(f"Means μ(x) of q(z|x) for {N:,} test images\n({shown} of Z = {Z})")
-    return _save(fig, path)
-
-
-def inverse_normal_cdf(u):
-    """Φ⁻¹(u), the quantile function of N(0, 1), for u in (0, 1); float or array in, same out.
-
-    Φ(z) = ½ erfc(−z/√2) is increasing, so Φ⁻¹(u) is found by bisection: keep an interval
-    [lo, hi] with Φ(lo) < u ≤ Φ(hi) and halve it. 100 halvings of [−40, 40] reach the
-    spacing of floating-point numbers, so the result is as exact as Φ itself
-    (Φ⁻¹(0.975) = 1.959963984540054). Slow, but the plots need a few dozen values.
-    """
-    u_arr = np.asarray(u, dtype=np.float64)
-    if not np.all((u_arr > 0) & (u_arr < 1)):
-        raise ValueError(f"inverse_normal_cdf needs probabilities strictly between 0 and 1, got {u!r}")
-
-    def phi(z):
-        return 0.5 * math.erfc(-z / math.sqrt(2.0))
-
-    def one(p):
-        lo, hi = -40.0, 40.0  # Φ(−40) ≈ 4e−350 is below every positive double
-        for _ in range(100):
-            mid = 0.5 * (lo + hi)
-            if phi(mid) < p:
-                lo = mid
-            else:
-                hi = mid
-        return 0.5 * (lo + hi)
-
-    out = np.array([one(float(p)) for p in u_arr.ravel()]).reshape(u_arr.shape)
-    return float(out) if out.ndim == 0 else out
-
-
-def plot_manifold(path, params, config: VAEConfig, *, n: int = 20) -> Path:
-    """For a 2-D latent space: the decoder's mean on an n × n grid of z (Kingma & Welling, Fig. 4).
-
-    The grid is evenly spaced in probability, not in z: z_j = Φ⁻¹(u) for u = (i + ½)/n,
-    so each cell covers the same prior mass and the grid reaches into the tails as far
-    as the prior puts samples there. z_0 grows to the right, z_1 upwards.
-    """
-    if config.latent_dim != 2:
-        raise ValueError(f"plot_manifold draws a 2-D latent space; this model has latent_dim = "
-                         f"{config.latent_dim} (use plot_traversal or plot_latent_scatter instead)")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n must be an integer >= 2 (grid points per axis), got {n!r}")
-    _side(config.input_dim, "the model's outputs")
-    q = inverse_normal_cdf((np.arange(n) + 0.5) / n)  # (n,) increasing
-    z0, z1 = np.meshgrid(q, q[::-1])  # rows from the top: z_1 decreasing
-    z = np.stack([z0.ravel(), z1.ravel()], axis=1)  # (n², 2), row-major like the mosaic
-    images = vae.decode(params, z, config)  # (n², D)
-    fig = _figure(CELL_INCHES * 0.6 * n + 1.0, CELL_INCHES * 0.6 * n + 1.0)
-    ax = fig.add_subplot()
-    _show(ax, _mosaic(images, ncol=n))
-    span = f"from {_signed(q[0], '.2f')} to {_signed(q[-1], '.2f')} →"
-    ax.set_xlabel(f"z_0 = Φ⁻¹(u), {span}")
-    ax.set_ylabel(f"z_1 = Φ⁻¹(u), {span}")
-    ax.set_title("Decoded latent space: decoder mean on a grid\nevenly spaced in prior probability")
-    return _save(fig, path)
-
-
-def plot_interpolation(path, params, config: VAEConfig, x_a, x_b, *, steps: int = 10) -> Path:
-    """Decoded codes on the straight line from μ(x_a) to μ(x_b), one row per pair of images.
-
-        z(t) = (1 − t) μ(x_a) + t μ(x_b),   t = 0, 1/(steps−1), ..., 1
-
-    x_a, x_b (P, D) or (D,). Each row shows x_a, then the decoded steps, then x_b.
-    """
-    x_a, x_b = _as_images(x_a, "x_a"), _as_images(x_b, "x_b")
-    if x_a.shape != x_b.shape:
-        raise ValueError(f"x_a and x_b must have the same shape (pairs of images), got {x_a.shape} and {x_b.shape}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
-        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
-    mu_a, _ = vae.encode(params, x_a, config)  # (P, Z)
-    mu_b, _ = vae.encode(params, x_b, config)  # (P, Z)
-    t = np.linspace(0.0, 1.0, steps)[None, :, None]  # (1, T, 1)
-    z = (1 - t) * mu_a[:, None, :] + t * mu_b[:, None, :]  # (P, T, Z)
-    P, D = x_a.shape
-    decoded = vae.decode(params, z.reshape(P * steps, -1), config).reshape(P, steps, D)
-    rows = np.concatenate([x_a[:, None], decoded, x_b[:, None]], axis=1)  # (P, T + 2, D)
-    ncol = steps + 2
-    fig = _figure(CELL_INCHES * ncol + 0.6, CELL_INCHES * P + 0.8)
-    ax = fig.add_subplot()
-    _show(ax, _mosaic(rows.reshape(P * ncol, D), ncol=ncol))
-    side = _side(D)
-    ticks = _grid_ticks(ncol, side)
-    ax.set_xticks([ticks[0], ticks[1], ticks[-2], ticks[-1]], ["x_a", "t = 0", "t = 1", "x_b"])
-    ax.tick_params(length=0)
-    ax.set_title("Interpolation: decoded (1 − t)·μ(x_a) + t·μ(x_b); ends: the test images themselves")
-    return _save(fig, path)
-
-
-def plot_traversal(path, params, config: VAEConfig, x, *, dims=None, values=np.linspace(-3, 3, 9),
-                   kl_per_dim=None, max_dims: int = 16) -> Path:
-    """Vary one latent dimension at a time, the others held at the image's code μ(x).
-
-    Row j decodes z = μ(x) with z_j replaced by each of `values` (the prior's N(0, 1)
-    puts 99.7 % of its mass in ±3): what that one dimension controls, the lecture's
-    "smile slider". A dimension the model does not use (KL ≈ 0) gives a constant row.
-    x: one image (D,) or (1, D). dims: which rows; by default the dims with the largest
-    KL first if kl_per_dim is given, else in index order, at most max_dims of them.
-    """
-    x = _as_images(x, "x")[:1]
-    Z = config.latent_dim
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size == 0:
-        raise ValueError("values must hold at least one value for the varied dimension")
-    if kl_per_dim is not None and np.shape(kl_per_dim) != (Z,):
-        raise ValueError(f"kl_per_dim must have shape ({Z},), got {np.shape(kl_per_dim)}")
-    if dims is None:
-        order = np.argsort(-np.asarray(kl_per_dim), kind="stable") if kl_per_dim is not None else np.arange(Z)
-        dims = [int(j) for j in order[:max_dims]]
-    else:
-        dims = [int(j) for j in dims]
-        if not dims or not all(0 <= j < Z for j in dims):
-            raise ValueError(f"dims must be latent dimensions in 0..{Z - 1}, got {dims}")
-    mu, _ = vae.encode(params, x, config)  # (1, Z)
-    z = np.repeat(mu, len(dims) * len(values), axis=0).reshape(len(dims), len(values), Z)  # (R, V, Z)
-    for r, j in enumerate(dims):
-        z[r, :, j] = values
-    images = vae.decode(params, z.reshape(-1, Z), config)  # (R·V, D)
-    R, V = len(dims), len(values)
-    fig = _figure(CELL_INCHES * V + 2.0, CELL_INCHES * R + 1.0)
-    ax = fig.add_subplot()
-    _show(ax, _mosaic(images, ncol=V))
-    side = _side(config.input_dim)
-    ax.set_yticks(_grid_ticks(R, side), [_dim_label(j, kl_per_dim) for j in dims])
-    ax.set_xticks(_grid_ticks(V, side), [_signed(v, "+.3g") for v in values])
-    ax.tick_params(length=0)
-    ax.set_xlabel("value of the varied dimension")
-    shown = ""
-    if len(dims) < Z:
-        shown = f"\n({len(dims)} of the Z = {Z} dims{', largest KL first' if kl_per_dim is not None else ''})"
-    ax.set_title(f"Latent traversal: one dimension varied per row,\nthe others held at the image's code μ(x){shown}")
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -1,0 +1,157 @@
+"""The house keeps its shape: the lecture's core imports nothing above it, and each wing only
+what is below it. Read from the import statements themselves, so the rule outlives any one change.
+
+    core       tinyvae/*.py            numpy and the standard library; read first
+    speed      tinyvae/speed/          the core
+    classroom  tinyvae/classroom/      the core
+    lab        tinyvae/lab/            the core and the speed wing (and matplotlib for figures)
+    commands   tinyvae/commands/       anything; nothing imports them
+    front door tinyvae/__init__.py, tinyvae/__main__.py
+
+An import under `if __name__ == "__main__":` is not counted: it runs only when that file is
+itself the program (`python -m tinyvae.gradcheck` hands over to its command that way).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "tinyvae"
+WINGS = ("speed", "classroom", "lab", "commands")
+ALLOWED = {  # layer -> the tinyvae layers it may import
+    "core": {"core"},
+    "speed": {"core", "speed"},
+    "classroom": {"core", "classroom"},
+    "lab": {"core", "speed", "lab"},
+    "commands": {"core", "speed", "classroom", "lab"},
+    "front door": {"core", "speed", "classroom", "lab"},
+}
+THIRD_PARTY = {"core": {"numpy"}, "speed": {"numpy"}, "classroom": {"numpy"}, "lab": {"numpy", "matplotlib", "threadpoolctl"},
+               "commands": {"numpy", "matplotlib"}, "front door": {"numpy"}}
+MAX_LINES = {"core": 310, "wing": 310}
+MAX_FUNCTION_LINES = 65
+
+
+def module_name(path: Path, root: Path = PACKAGE.parent) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    if module in ("tinyvae", "tinyvae.__main__"):
+        return "front door"
+    if len(parts) > 1 and parts[1] in WINGS:
+        return parts[1]
+    return "core"
+
+
+def is_main_guard(node: ast.AST) -> bool:
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")
+
+
+def imports_of(path: Path, root: Path = PACKAGE.parent) -> list[str]:
+    """Every module the file imports (relative imports resolved), outside __main__ guards."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    name = module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+
+    def visit(node):
+        if is_main_guard(node):
+            return
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module
+            submodules = [f"{target}.{alias.name}" for alias in node.names
+                          if (root / Path(*f"{target}.{alias.name}".split("."))).with_suffix(".py").exists()
+                          or (root / Path(*f"{target}.{alias.name}".split(".")) / "__init__.py").exists()]
+            # `from . import vae` imports the module tinyvae.vae; `from .vae import f` imports tinyvae.vae
+            found.extend(submodules if len(submodules) == len(node.names) else [target, *submodules])
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+def violations(path: Path, root: Path = PACKAGE.parent) -> list[str]:
+    layer = layer_of(module_name(path, root))
+    wrong = []
+    for target in imports_of(path, root):
+        top = target.split(".")[0]
+        if top == "tinyvae":
+            if target.startswith("tinyvae.commands") and layer != "commands" or target == "tinyvae.__main__":
+                wrong.append(f"{target} (nothing imports an entry point)")
+            elif target == "tinyvae":
+                if layer != "front door":
+                    wrong.append("tinyvae (the package's front door imports the modules, not the reverse)")
+            elif layer_of(target) not in ALLOWED[layer]:
+                wrong.append(f"{target} ({layer_of(target)} is above {layer})")
+        elif top not in sys.stdlib_module_names and top not in THIRD_PARTY[layer]:
+            wrong.append(f"{target} (a {layer} module uses only {sorted(THIRD_PARTY[layer])} and the stdlib)")
+    return wrong
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_each_module_imports_only_what_its_layer_allows(path):
+    assert not violations(path), f"{path.relative_to(PACKAGE.parent)} imports " + "; ".join(violations(path))
+
+
+def test_the_checker_catches_a_core_module_that_imports_a_wing(tmp_path):
+    # The rule must be able to fail: a core file importing the lab, a module importing a command,
+    # a core file using matplotlib are each caught; an import under the __main__ guard is not.
+    (tmp_path / "tinyvae" / "lab").mkdir(parents=True)
+    (tmp_path / "tinyvae" / "lab" / "runner.py").write_text("")
+    (tmp_path / "tinyvae" / "lab" / "__init__.py").write_text("")
+    core = tmp_path / "tinyvae" / "layers.py"
+    core.write_text("import numpy\nfrom .lab import runner\nimport matplotlib.pyplot\n"
+                    "from tinyvae.commands import train\n"
+                    "if __name__ == '__main__':\n    from tinyvae.commands.gradcheck import main\n")
+    found = violations(core, tmp_path)
+    assert [v.split()[0] for v in found] == ["tinyvae.lab.runner", "matplotlib.pyplot",
+                                             "tinyvae.commands"]
+    for module in ("vae.py", "speed/__init__.py", "speed/step.py"):
+        (tmp_path / "tinyvae" / module).parent.mkdir(exist_ok=True)
+        (tmp_path / "tinyvae" / module).write_text("")
+    wing = tmp_path / "tinyvae" / "lab" / "plots.py"
+    wing.write_text("import matplotlib\nfrom .. import vae\nfrom ..speed import step\n")
+    assert violations(wing, tmp_path) == []
+
+
+def test_importing_the_core_loads_no_wing_no_network_and_no_plotting():
+    code = ("import sys, tinyvae, tinyvae.train, tinyvae.evaluate, tinyvae.gradcheck; "
+            "print(' '.join(sorted(m for m in sys.modules)))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True).stdout.split())
+    assert {"tinyvae", "tinyvae.vae", "tinyvae.train"} <= loaded
+    unwanted = sorted(m for m in loaded if m.startswith(("tinyvae.lab", "tinyvae.speed", "tinyvae.commands",
+                                                          "matplotlib", "urllib.request", "http.client")))
+    assert not unwanted
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_every_room_fits_in_one_sitting(path):
+    lines = path.read_text(encoding="utf-8").count("\n")
+    assert lines <= MAX_LINES["core" if layer_of(module_name(path)) == "core" else "wing"]
+    long = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                long.append(f"{node.name} ({length} lines)")
+    assert not long, f"functions too long to hold in one's head: {long}"

@@ -1,0 +1,247 @@
+"""How fast training runs, and how close it comes to what its matrix multiplies allow.
+
+    python -m tinyvae.commands.bench                  # 784-400-20, batch 128, float32, Adam, real MNIST
+    python -m tinyvae.commands.bench --random-data    # the same shapes, no dataset needed
+    python -m tinyvae.commands.bench --path reference # time the readable path instead
+    python -m tinyvae.commands.bench --float64-check  # 10 epochs in float32 and in float64, compare test ELBOs
+
+After a warm-up epoch the benchmark times `--repeats` training epochs and, interleaved with
+them, the same epochs' matrix multiplies alone (tinyvae/lab/bench.py measures; this file
+prints). The ratio of the two medians says how much the overhead costs (with `--path
+reference` it is measured against the same floor, the fast step's multiplies). It also
+prints the page faults per epoch (allocating and freeing large temporaries shows up here as
+hundreds of thousands), the peak resident memory, the BLAS and its threads, the BLAS's peak
+rate, one more epoch timed phase by phase (on a copy of the model, so that L_k still
+measures the timed one), and the time of the importance-weighted bound L_k on the test
+images (tinyvae.speed.iw.iw_bound). The machine's load average is printed too: on a shared
+machine it explains a slow run.
+
+Issue 5's targets for the default model on a 2-core CPU: an epoch in at most 1.3 s and
+at most 1.5× its own matrix multiplies, page faults per epoch in the thousands, peak
+memory under 600 MB, L_5000 on the 10,000 test images in under 3 minutes, and float32
+training within 0.3 nat of float64 after 10 epochs. For that model the run ends with
+each target against its figure: met, not met, or not measured (and how to measure it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from .. import vae
+from ..layers import ACTIVATIONS
+from ..lab import bench, data
+from ..lab.args import hidden_sizes, nonnegative_int, positive_float, positive_int
+from ..lab.progress import CountProgress
+from ..optim import OPTIMIZERS, make_optimizer
+from ..speed.iw import iw_bound
+from ..speed.step import FastStep, make_step
+
+ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tinyvae.commands.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--path", choices=("fast", "reference"), default="fast", help="which training step to time")
+    p.add_argument("--dataset", choices=list(data.FILES), default="mnist")
+    p.add_argument("--data-dir", default=None, help="where the dataset is (default: TINYVAE_DATA, then the cache)")
+    p.add_argument("--random-data", action="store_true", help="uniform random images of MNIST's shape instead")
+    p.add_argument("--train-images", type=positive_int, default=60000, help="images per epoch with --random-data")
+    p.add_argument("--binarize", choices=("none", "dynamic"), default="none",
+                   help="'none' (grayscale, as PyTorch's example) or 'dynamic' (a fresh draw every epoch)")
+    p.add_argument("--hidden", type=hidden_sizes, default=(400,), help="hidden sizes, e.g. 400 or 200,200")
+    p.add_argument("--latent-dim", type=positive_int, default=20)
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
+    p.add_argument("--likelihood", choices=list(vae.LIKELIHOODS), default="bernoulli")
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
+    p.add_argument("--lr", type=positive_float, default=1e-3)
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed epochs (after one warm-up epoch)")
+    p.add_argument("--iw-samples", type=nonnegative_int, default=5000, help="k of L_k; 0 skips it")
+    p.add_argument("--iw-images", type=positive_int, default=None, help="test images for L_k (default: all)")
+    p.add_argument("--float64-check", action="store_true",
+                   help="also train --check-epochs epochs in float32 and in float64 and compare the test ELBOs")
+    p.add_argument("--check-epochs", type=positive_int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def load_average() -> str:
+    try:
+        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def load_images(args) -> tuple[np.ndarray, np.ndarray, str]:
+    """(training images, test images, a description) for the run."""
+    if args.random_data:
+        rng = np.random.default_rng(args.seed + 1)
+        x_train = rng.random((args.train_images, 784), dtype=np.float32)
+        x_test = rng.random((10000, 784), dtype=np.float32)
+        return x_train, x_test, f"random uniform images, {len(x_train)} per epoch"
+    ds = data.load_dataset(args.dataset, data_dir=args.data_dir)
+    return ds.x_train, ds.x_test, f"{args.dataset}, {len(ds.x_train)} training images"
+
+
+def print_setup(args, config: vae.VAEConfig, data_text: str, out) -> None:
+    """The model, the data and the machine: what the figures below were measured on."""
+    sizes = "-".join(str(n) for n in (config.input_dim, *config.hidden_dims, config.latent_dim))
+    env = " ".join(f"{name}={os.environ.get(name, '(unset)')}" for name in ENV_VARS)
+    print(f"model: {sizes} {config.activation} {config.likelihood}, batch {args.batch_size}, {args.dtype}, "
+          f"{args.optimizer} (lr {args.lr:g}), path {args.path}", file=out)
+    print(f"data: {data_text}, binarize {args.binarize}"
+          + (" (random images: the times are real, the losses mean nothing)" if args.random_data else ""), file=out)
+    print(f"numpy: {np.__version__}", file=out)
+    print(f"blas: {bench.blas_description()}", file=out)
+    print(f"cpus: {cpus()}", file=out)
+    print(f"environment: {env}", file=out)
+    print(f"load average at start: {load_average()}", file=out, flush=True)
+
+
+def time_epochs(args, step, x_train, rng, plan, batches, binarized, out) -> dict:
+    """The warm-up, then the timed epochs interleaved with their matmuls alone; prints and returns the figures."""
+    dtype, Z = np.dtype(args.dtype), step.config.latent_dim
+    warm, _ = bench.train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized)
+    bench.matmul_epoch(plan, batches)
+    print(f"warm-up epoch: {warm:.3f} s", file=out, flush=True)
+    epoch_times, matmul_times, losses, faults = [], [], [], [0, 0]
+    for _ in range(args.repeats):
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        seconds, loss = bench.train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        faults[0] += after.ru_minflt - before.ru_minflt
+        faults[1] += after.ru_majflt - before.ru_majflt
+        epoch_times.append(seconds)
+        losses.append(loss)
+        matmul_times.append(bench.matmul_epoch(plan, batches))  # interleaved: both see the same machine
+    feed = statistics.median(bench.feed_epoch(x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized)
+                             for _ in range(min(args.repeats, 3)))
+    n_calls, flops = bench.plan_flops(plan, batches)
+    epoch, matmul = statistics.median(epoch_times), statistics.median(matmul_times)
+    print("epochs (s): " + " ".join(f"{t:.3f}" for t in epoch_times), file=out)
+    print("train loss per epoch: " + " ".join(f"{v:.2f}" for v in losses), file=out)
+    print(f"epoch: median {epoch:.3f} s, {len(x_train) / epoch:,.0f} samples/s", file=out)
+    print("matmuls alone (s): " + " ".join(f"{t:.3f}" for t in matmul_times), file=out)
+    print(f"matmuls alone: median {matmul:.3f} s per epoch ({n_calls:,} calls, {flops / 1e9:.1f} GFLOP, "
+          f"{flops / 1e9 / matmul:.0f} GFLOP/s)", file=out)
+    print(f"epoch / matmuls: {epoch / matmul:.2f}", file=out)
+    print(f"data feeding alone: {feed:.3f} s per epoch", file=out)
+    print(f"page faults per epoch: {faults[0] / args.repeats:,.0f} minor, {faults[1] / args.repeats:,.0f} major",
+          file=out)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS: {rss_mb:.0f} MB", file=out)
+    return {"epoch": epoch, "ratio": epoch / matmul, "faults": faults[0] / args.repeats, "rss_mb": rss_mb,
+            "flops": flops}
+
+
+def print_bounds(args, step, x_train, binarized, flops: float, out) -> float:
+    """The BLAS peak and the epoch timed phase by phase; returns the peak (GFLOP/s)."""
+    peak = bench.blas_peak(np.dtype(args.dtype))  # after the peak RSS: this large product would count in it
+    print(f"blas peak: {peak:.0f} GFLOP/s (one 2048 x 2048 x 2048 {args.dtype} product, best of 3); "
+          f"at that rate the epoch's {flops / 1e9:.1f} GFLOP take {flops / 1e9 / peak:.3f} s", file=out)
+    if isinstance(step, FastStep):
+        # on a copy, with its own noise: the model that L_k measures below stays the timed epochs' one
+        parts = bench.breakdown_epoch(bench.copy_step(step), x_train, args.batch_size, args.binarize,
+                                      np.random.default_rng(args.seed + 6), np.dtype(args.dtype),
+                                      step.config.latent_dim, binarized)
+        print(f"where the time goes (one more epoch on a copy of the model, timed by phase, {parts['total']:.3f} s): "
+              + ", ".join(f"{name} {parts[name]:.3f} s" for name in bench.PHASES), file=out)
+        outside = parts["total"] - parts["matmuls"]
+        # against this epoch's own multiplies: the machine's speed can change between epochs
+        print(f"outside the matmuls: {outside:.3f} s = {outside / parts['matmuls']:.2f} x this epoch's own matmuls, "
+              f"of which the optimizer {parts['optimizer'] / parts['matmuls']:.2f} x", file=out)
+    else:
+        print("where the time goes: timed by phase on the fast path only (--path fast)", file=out)
+    print(f"load average at end: {load_average()}", file=out, flush=True)
+    return peak
+
+
+def time_iw_bound(args, step, x_test, peak: float, out) -> tuple[float, int]:
+    """L_k on the test images with the fast bound; prints its FLOPs and value, returns (seconds, images)."""
+    config = step.config
+    images = x_test[:args.iw_images] if args.iw_images else x_test
+    decoder_flops = bench.iw_decoder_flops(config, len(images), args.iw_samples)
+    print(f"L_{args.iw_samples}: the decoder's products for {len(images):,} x {args.iw_samples:,} samples are "
+          f"{decoder_flops / 1e9:,.1f} GFLOP, {decoder_flops / 1e9 / peak:.3g} s at the blas peak", file=out)
+    if args.binarize == "dynamic":
+        images = data.binarize_dynamic(images, np.random.default_rng(args.seed + 2))
+    start = time.perf_counter()
+    value = iw_bound(step.params, images, config, np.random.default_rng(args.seed + 5), k=args.iw_samples,
+                     progress=CountProgress(f"L_{args.iw_samples}"))
+    seconds = time.perf_counter() - start
+    print(f"L_{args.iw_samples}: {value:.2f} nats on {len(images)} test images in {seconds:.1f} s",
+          file=out, flush=True)
+    return seconds, len(images)
+
+
+def float64_gap(args, config, x_train, x_test, out) -> float:
+    """Train --check-epochs epochs in float32 and in float64; prints both test ELBOs, returns the gap."""
+    start = time.perf_counter()
+    loss32, loss64 = bench.float64_check(config, x_train, x_test, path=args.path, optimizer=args.optimizer,
+                                         lr=args.lr, batch_size=args.batch_size, binarize=args.binarize,
+                                         epochs=args.check_epochs, seed=args.seed)
+    print(f"float64 check ({args.check_epochs} epochs, seed {args.seed}, {time.perf_counter() - start:.0f} s): "
+          f"test ELBO float32 {-loss32:.3f}, float64 {-loss64:.3f}, difference {abs(loss32 - loss64):.3f} nat",
+          file=out)
+    return abs(loss32 - loss64)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    dtype, out = np.dtype(args.dtype), sys.stdout
+    config = vae.VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, activation=args.activation,
+                           likelihood=args.likelihood)
+    try:
+        x_train, x_test, data_text = load_images(args)
+    except data.DataError as exc:
+        print(f"bench: {exc}\n(use --random-data to time random images of the same shape)", file=sys.stderr)
+        return 2
+    if dtype != x_train.dtype:
+        x_train = x_train.astype(dtype)  # once, not per batch
+    print_setup(args, config, data_text, out)
+
+    rng = np.random.default_rng(args.seed)  # the parameters, then every training epoch's batches and ε
+    params = vae.init_params(config, rng, dtype=dtype)
+    step = make_step(args.path, config, params, make_optimizer(args.optimizer, args.lr), args.batch_size)
+    n = len(x_train)
+    batches = [args.batch_size] * (n // args.batch_size) + ([n % args.batch_size] if n % args.batch_size else [])
+    plan = bench.matmul_plan(config, params, make_optimizer(args.optimizer, args.lr), sorted(set(batches)), dtype,
+                             np.random.default_rng(args.seed + 4))
+    binarized = data.binarization_buffer(x_train, args.binarize)  # kept for every epoch, as train.fit does
+    measured = time_epochs(args, step, x_train, rng, plan, batches, binarized, out)
+    peak = print_bounds(args, step, x_train, binarized, measured.pop("flops"), out)
+    if args.iw_samples:
+        seconds, n_images = time_iw_bound(args, step, x_test, peak, out)
+        if args.iw_samples == 5000 and n_images == 10_000:
+            measured["l5000"] = seconds
+    if args.float64_check:
+        gap = float64_gap(args, config, x_train, x_test, out)
+        if args.check_epochs == 10 and not args.random_data:  # the target is about MNIST's test ELBO
+            measured["float64_gap"] = gap
+
+    settings = dict(hidden=config.hidden_dims, latent_dim=config.latent_dim, batch_size=args.batch_size,
+                    dtype=args.dtype, optimizer=args.optimizer)
+    if settings == bench.TARGET_SETTINGS and config.input_dim == 784:
+        print("issue 5's targets (784-400-20, batch 128, float32, Adam):", file=out)
+        for line in bench.target_lines(measured):
+            print(line, file=out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

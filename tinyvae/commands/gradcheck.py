@@ -1,0 +1,150 @@
+"""python -m tinyvae.gradcheck: the whole VAE checked against central differences, as a table.
+
+One row per (term, parameter): the full loss, the reconstruction term and the KL term, each
+checked parameter by parameter (tinyvae/gradcheck.py does the checking). Under a FAIL row, a
+note says whether the worst entry is rounding or a wrong gradient; for ReLU, the header says how
+close the random model comes to a kink (tinyvae/classroom/diagnosis.py). ``--break NAME``
+plants one of the classroom's deliberate bugs (tinyvae/classroom/breaks.py).
+
+Exit status: 0 all rows pass, 1 a row fails, 2 a bad option, or a --break that changed nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+
+from tinyvae import layers, vae
+from tinyvae.classroom.breaks import BREAKS, broken
+from tinyvae.classroom.diagnosis import explain_vae_failures, vae_relu_margin
+from tinyvae.gradcheck import DEFAULT_H, DEFAULT_THRESHOLD, check_vae
+from tinyvae.lab.args import hidden_sizes, positive_float, positive_int
+
+DEFAULT_SEED = 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tinyvae.gradcheck",
+        description="Check the VAE's analytic gradients against central finite differences, "
+        "parameter by parameter, in float64.",
+    )
+    parser.add_argument("--likelihood", choices=list(vae.LIKELIHOODS), help="p(x|z) (default bernoulli)")
+    parser.add_argument("--activation", choices=sorted(layers.ACTIVATIONS), help="hidden activation (default relu)")
+    parser.add_argument("--hidden", type=hidden_sizes, default=(4, 3), help="hidden sizes, e.g. 7 or 7,5 (default 4,3)")
+    parser.add_argument("--latent-dim", type=positive_int, default=2, help="Z (default 2)")
+    parser.add_argument("--input-dim", type=positive_int, default=5, help="D (default 5)")
+    parser.add_argument("--batch-size", type=positive_int, default=2, help="B (default 2)")
+    parser.add_argument("--beta", type=float, default=1.0, help="weight of the KL in the full loss (default 1)")
+    parser.add_argument("--gaussian-std", type=float, default=0.5,
+                        help="σ of the fixed-variance Gaussian (default 0.5: σ = 1 would hide a missing 1/σ²)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help=f"seed of the random model and data (default {DEFAULT_SEED})")
+    parser.add_argument("--h", type=positive_float, default=DEFAULT_H, help="finite-difference step (default 1e-5)")
+    # Finite: with --threshold inf every row passes, even under --break.
+    parser.add_argument("--threshold", type=positive_float, default=DEFAULT_THRESHOLD,
+                        help="largest relative error that passes (default 1e-7)")
+    parser.add_argument("--all", action="store_true", help="every likelihood × activation combination")
+    parser.add_argument("--break", dest="break_", choices=sorted(BREAKS), metavar="NAME",
+                        help=f"plant a deliberate bug to see the check fail: one of {', '.join(sorted(BREAKS))}")
+    return parser
+
+
+def models_to_check(args, parser) -> list[tuple[str, str]]:
+    """The (likelihood, activation) pairs to check: every one with --all, else the one asked for.
+
+    A --break fills in the setting its bug needs (and refuses one that contradicts it).
+    """
+    if args.break_ and args.all:
+        parser.error("--break checks one model; leave out --all")
+    if args.all:
+        return [(lik, act) for lik in vae.LIKELIHOODS for act in sorted(layers.ACTIVATIONS)]
+    setting = {"likelihood": args.likelihood, "activation": args.activation}
+    if args.break_:
+        for field, value in BREAKS[args.break_][1].items():
+            if setting[field] not in (None, value):
+                parser.error(f"--break {args.break_} needs --{field} {value}")
+            setting[field] = value
+    return [(setting["likelihood"] or "bernoulli", setting["activation"] or "relu")]
+
+
+def format_table(rows, shapes, notes=None) -> str:
+    """The table: one line per (term, parameter), with a note line under each failing row."""
+    notes = notes or {}
+    header = ("term", "parameter", "shape", "|analytic|", "|numerical|", "rel. error", "result")
+    lines = [
+        (term, r.name, str(shapes[r.name]), f"{r.analytic_norm:.6e}", f"{r.numerical_norm:.6e}",
+         f"{r.rel_error:.2e}", "PASS" if r.passed else "FAIL")
+        for term, r in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    for i, line in enumerate(lines):
+        out.append(fmt.format(*line))
+        if i in notes:
+            out.append(f"    ^ {notes[i]}")
+    return "\n".join(out)
+
+
+def print_header(config: vae.VAEConfig, args, margin: float) -> None:
+    """What was checked, how, and (for ReLU) how close the random model comes to a kink."""
+    print("gradcheck: tinyvae.vae.loss_and_grads against central differences, float64")
+    print(f"  model: likelihood={config.likelihood} activation={config.activation} input_dim={args.input_dim} "
+          f"hidden_dims={args.hidden} latent_dim={args.latent_dim} beta={args.beta:g}"
+          + (f" gaussian_std={args.gaussian_std:g}" if config.likelihood == "gaussian" else ""))
+    print(f"  data: batch_size={args.batch_size} seed={args.seed}; h={args.h:g}")
+    print(f"  rel. error = max_i |a_i - n_i| / max(1e-8, max_i (|a_i| + |n_i|)); "
+          f"PASS if < {args.threshold:g} (threshold)")
+    print("  terms: full = recon + beta*kl; recon and kl alone (the KL's decoder gradients must be 0)")
+    if config.activation == "relu":
+        verdict = "no step of size h reaches a kink" if margin > 10 * args.h else \
+            "WARNING: within 10 h of a kink; a FAIL may be the kink, not a bug: try another --seed"
+        print(f"  ReLU: smallest |pre-activation| = {margin:.2e} ({verdict})")
+    if args.break_:
+        print(f"  BROKEN ON PURPOSE (--break {args.break_}): {BREAKS[args.break_][0]}")
+
+
+def check_and_print(config: vae.VAEConfig, args) -> tuple[int, int]:
+    """Check one model, print its header and table; returns (rows checked, rows failed)."""
+    rows = check_vae(config, args.batch_size, args.seed, args.h, args.threshold)
+    notes = explain_vae_failures(config, args.batch_size, args.seed, args.h, rows)
+    print_header(config, args, vae_relu_margin(config, args.batch_size, args.seed))
+    print(format_table(rows, vae.param_shapes(config), notes))
+    print()
+    return len(rows), sum(not r.passed for _, r in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    combos = models_to_check(args, parser)
+
+    start = time.perf_counter()
+    total = failed = 0
+    with broken(args.break_) if args.break_ else contextlib.nullcontext():
+        for likelihood, activation in combos:
+            try:
+                config = vae.VAEConfig(input_dim=args.input_dim, hidden_dims=args.hidden,
+                                       latent_dim=args.latent_dim, activation=activation, likelihood=likelihood,
+                                       beta=args.beta, gaussian_std=args.gaussian_std)
+            except ValueError as exc:
+                parser.error(str(exc))
+            checked, failures = check_and_print(config, args)
+            total, failed = total + checked, failed + failures
+    seconds = time.perf_counter() - start
+    # Not the "N passed, M failed" form: CI reads lines of that form as a test runner's summary.
+    if failed:
+        print(f"gradcheck: {failed} of {total} checks FAIL ({seconds:.1f} s)")
+        return 1
+    print(f"gradcheck: all {total} checks PASS ({seconds:.1f} s)")
+    if args.break_:
+        print(f"gradcheck: --break {args.break_} changed nothing; the broken function is not on this model's path")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The model's shape: its configuration, the parameters it has, and how they start.
+
+A VAE is fixed by a handful of choices (sizes, activation, likelihood, β); `VAEConfig` holds
+them, checked, and `param_shapes` turns them into the flat dict of parameters that every
+other piece walks by key: `encoder.W0`, `encoder.b0`, ..., `encoder.W_mu`, `encoder.W_logvar`,
+`decoder.W0`, ..., `decoder.W_out` (and `decoder.W_logvar` for a learned variance).
+
+Shapes: D data, H hidden, Z latent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import finite_real, positive_int
+from .layers import ACTIVATIONS
+from .losses import LIKELIHOODS, likelihood
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Everything that fixes the model's shape and its loss.
+
+    input_dim    D, pixels per image (784 for MNIST)
+    hidden_dims  sizes of the hidden layers of the encoder; the decoder mirrors them
+    latent_dim   Z, dimensions of z
+    activation   "relu" or "tanh" for the hidden layers
+    likelihood   p(x|z): "bernoulli" (logits), "gaussian" (fixed σ = gaussian_std), or
+                 "gaussian-learned-variance" (a per-pixel log σ² from the decoder)
+    beta         weight of the KL term (1 is the ELBO; β-VAE otherwise; 0 is a plain
+                 autoencoder with a noisy code)
+    gaussian_std σ of the fixed-variance Gaussian likelihood
+    """
+
+    input_dim: int = 784
+    hidden_dims: tuple[int, ...] = (400,)
+    latent_dim: int = 20
+    activation: str = "relu"
+    likelihood: str = "bernoulli"
+    beta: float = 1.0
+    gaussian_std: float = 1.0
+
+    def __post_init__(self):
+        # A frozen dataclass may still normalise its own fields while being built: plain ints,
+        # a tuple, plain floats, so that equality and to_dict (JSON) behave.
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        put("input_dim", positive_int("VAEConfig.input_dim", self.input_dim))
+        put("latent_dim", positive_int("VAEConfig.latent_dim", self.latent_dim))
+        if isinstance(self.hidden_dims, (str, bytes)) or not hasattr(self.hidden_dims, "__iter__"):
+            raise ValueError(f"VAEConfig.hidden_dims must be a tuple of positive integers, got {self.hidden_dims!r}")
+        put("hidden_dims", tuple(positive_int("VAEConfig.hidden_dims", h) for h in self.hidden_dims))
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"VAEConfig.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"VAEConfig.likelihood must be one of {list(LIKELIHOODS)}, got {self.likelihood!r}")
+        put("beta", finite_real("VAEConfig.beta", self.beta, minimum=0))
+        put("gaussian_std", finite_real("VAEConfig.gaussian_std", self.gaussian_std, minimum=0, strict=True))
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict (tuples become lists), for checkpoints and metrics files."""
+        d = dataclasses.asdict(self)
+        d["hidden_dims"] = list(self.hidden_dims)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VAEConfig":
+        """The inverse of to_dict; unknown or missing fields raise ValueError naming them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"VAEConfig: unknown field(s) {sorted(unknown)}; expected some of {sorted(names)}")
+        d = dict(d)
+        if "hidden_dims" in d and isinstance(d["hidden_dims"], list):
+            d["hidden_dims"] = tuple(d["hidden_dims"])
+        return cls(**d)
+
+
+def param_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
+    """The shape of every parameter, by key; W is (fan_in, fan_out) since layers compute x·W + b."""
+    shapes = {}
+    sizes = (config.input_dim, *config.hidden_dims)
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"encoder.W{i}"] = (fan_in, fan_out)
+        shapes[f"encoder.b{i}"] = (fan_out,)
+    for head in ("mu", "logvar"):
+        shapes[f"encoder.W_{head}"] = (sizes[-1], config.latent_dim)
+        shapes[f"encoder.b_{head}"] = (config.latent_dim,)
+    # The decoder mirrors the encoder: Z -> reversed hidden sizes -> D.
+    sizes = (config.latent_dim, *reversed(config.hidden_dims))
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"decoder.W{i}"] = (fan_in, fan_out)
+        shapes[f"decoder.b{i}"] = (fan_out,)
+    shapes["decoder.W_out"] = (sizes[-1], config.input_dim)
+    shapes["decoder.b_out"] = (config.input_dim,)
+    if likelihood(config.likelihood).learned_variance:
+        shapes["decoder.W_logvar"] = (sizes[-1], config.input_dim)
+        shapes["decoder.b_logvar"] = (config.input_dim,)
+    return shapes
+
+
+def init_params(config: VAEConfig, rng: np.random.Generator, dtype=np.float64) -> dict[str, np.ndarray]:
+    """Random initial parameters: W and b uniform in ±1/√fan_in.
+
+    This is the default of PyTorch's nn.Linear, so that a run compares with its VAE
+    example like for like. The biases are random too: zero biases hide gradient bugs
+    in the checks (a wrong `db` multiplied by zero passes).
+    """
+    shapes = param_shapes(config)
+    params = {}
+    for key, shape in shapes.items():
+        # A bias takes the fan-in of its layer's weight: "decoder.b_out" -> "decoder.W_out".
+        weight_shape = shapes[key.replace(".b", ".W", 1)]
+        bound = 1.0 / math.sqrt(weight_shape[0])
+        params[key] = rng.uniform(-bound, bound, size=shape).astype(dtype)
+    return params

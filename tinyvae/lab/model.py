@@ -1,0 +1,167 @@
+"""A trained VAE held in Python: its config, its parameters, and what one does with them.
+
+    model = tinyvae.load("runs/mnist/checkpoint.npz")
+    mu, log_var = model.encode(image)            # one image (D,) or a batch (B, D)
+    images = model.sample(16, seed=0)            # (16, D), decoded draws from the prior
+    model.elbo(images_batch, seed=0)             # per image, nats
+    model.save("model.npz")                      # just the model: no optimizer, no history
+
+A thin convenience over the functional API the docs derive (tinyvae/vae.py, evaluate.py and
+the fast L_k of tinyvae/speed/iw.py): every method is one call of those, with the array
+shapes checked and named in the message, and its randomness drawn from a seed.
+
+On disk, a model file is an .npz of plain arrays (read with ``allow_pickle=False``), written
+atomically: format_version (0-d int64), kind (0-d str "model"), config (0-d str, JSON of
+VAEConfig.to_dict()) and param/<key>. A training checkpoint (checkpoint.py) holds the same
+config and parameters and more (optimizer, generator, history); `load` takes either.
+
+Shapes: B batch, D data, Z latent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import evaluate, vae
+from ..config import VAEConfig, param_shapes
+from ..speed import iw
+from .checkpoint import (FORMAT_VERSION, CheckpointError, checked_params, int_scalar, json_array, json_scalar,
+                         load_checkpoint, read_npz, saved_config_of)
+from .files import atomic_write
+
+
+class Model:
+    """A VAE's config and parameters (a dict keyed as config.param_shapes), ready to use."""
+
+    def __init__(self, config: VAEConfig, params: dict[str, np.ndarray]):
+        shapes = param_shapes(config)
+        if set(params) != set(shapes):
+            raise ValueError(f"params must have exactly the keys of param_shapes(config): missing "
+                             f"{sorted(set(shapes) - set(params))}, unexpected {sorted(set(params) - set(shapes))}")
+        for key, shape in shapes.items():
+            if np.shape(params[key]) != shape:
+                raise ValueError(f"params[{key!r}] has shape {np.shape(params[key])}, the config needs {shape}")
+        self.config = config
+        self.params = dict(params)
+
+    def __repr__(self) -> str:
+        c = self.config
+        sizes = "-".join(map(str, (c.input_dim, *c.hidden_dims, c.latent_dim)))
+        return f"Model({sizes} {c.activation}, {c.likelihood}, {self.dtype.name})"
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.params["encoder.W_mu"].dtype
+
+    # ---- shapes: one image or a batch
+
+    def _images(self, x, name: str = "x") -> tuple[np.ndarray, bool]:
+        """x as a (B, D) batch, and whether it was a single image (D,)."""
+        x = np.asarray(x)
+        D = self.config.input_dim
+        if x.ndim == 1 and x.shape[0] == D:
+            return x[None, :], True
+        if x.ndim == 2 and x.shape[1] == D:
+            return x, False
+        raise ValueError(f"{name} must be one image of shape ({D},) or a batch of shape (B, {D}), got {x.shape}")
+
+    def _codes(self, z) -> tuple[np.ndarray, bool]:
+        z = np.asarray(z)
+        Z = self.config.latent_dim
+        if z.ndim == 1 and z.shape[0] == Z:
+            return z[None, :], True
+        if z.ndim == 2 and z.shape[1] == Z:
+            return z, False
+        raise ValueError(f"z must be one latent code of shape ({Z},) or a batch of shape (B, {Z}) "
+                         f"(this model has latent_dim = {Z}), got {z.shape}")
+
+    # ---- the model's functions
+
+    def encode(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """q(z|x) = N(μ, diag σ²): (mu, log_var), each (Z,) for one image or (B, Z) for a batch."""
+        x, single = self._images(x)
+        mu, log_var = vae.encode(self.params, x, self.config)
+        return (mu[0], log_var[0]) if single else (mu, log_var)
+
+    def decode(self, z) -> np.ndarray:
+        """E[x|z], the decoder's mean: (D,) for one code or (B, D) for a batch."""
+        z, single = self._codes(z)
+        images = vae.decode(self.params, z, self.config)
+        return images[0] if single else images
+
+    def sample(self, n: int = 1, *, seed: int | np.random.Generator | None = None) -> np.ndarray:
+        """n draws z ~ N(0, I) from the prior, decoded: (n, D)."""
+        return vae.sample(self.params, n, np.random.default_rng(seed), self.config)
+
+    def reconstruct(self, x, *, seed: int | np.random.Generator | None = 0) -> np.ndarray:
+        """Encode, draw one z = μ + σ ⊙ ε, decode: the shape of x."""
+        x, single = self._images(x)
+        images = vae.reconstruct(self.params, x, np.random.default_rng(seed), self.config)
+        return images[0] if single else images
+
+    def elbo(self, x, *, seed: int | np.random.Generator | None = 0) -> np.ndarray | float:
+        """The ELBO of each image (β = 1, one ε per image), in nats: a float for one image, else (B,)."""
+        x, single = self._images(x)
+        eps = np.random.default_rng(seed).standard_normal((len(x), self.config.latent_dim)).astype(self.dtype)
+        loss, _, _ = vae.negative_elbo(self.params, x, eps, self.config, beta=1.0)
+        return float(-loss[0]) if single else -loss
+
+    def iw_bound(self, x, *, k: int = 1000, seed: int | np.random.Generator | None = 0) -> np.ndarray | float:
+        """L_k, the importance-weighted bound on log p(x) of each image, in nats (speed/iw.py)."""
+        x, single = self._images(x)
+        bounds = iw.iw_bound_per_example(self.params, x, self.config, np.random.default_rng(seed), k=k)
+        return float(bounds[0]) if single else bounds
+
+    def active_units(self, x, threshold: float = 0.01) -> int:
+        """How many latent dimensions the encoder uses on the images x (Burda et al.)."""
+        return evaluate.active_units(self.params, self._images(x)[0], self.config, threshold=threshold)[0]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write just the model (config and parameters) to an .npz, atomically (save_model)."""
+        return save_model(path, self.config, self.params)
+
+
+def save_model(path: str | os.PathLike, config: VAEConfig, params: dict[str, np.ndarray]) -> Path:
+    """Write config and params (no training state) to `path`, atomically; NaN or inf is refused."""
+    expected = param_shapes(config)
+    if set(params) != set(expected):
+        raise ValueError(f"params must have exactly the keys of param_shapes(config); missing "
+                         f"{sorted(set(expected) - set(params))}, unexpected {sorted(set(params) - set(expected))}")
+    for key, arr in params.items():
+        if not np.all(np.isfinite(arr)):
+            raise CheckpointError(f"not saving {path}: parameter {key!r} contains NaN or inf")
+    arrays = {"format_version": np.array(FORMAT_VERSION, dtype=np.int64), "kind": np.array("model"),
+              "config": json_array(config.to_dict())}
+    arrays.update({f"param/{key}": np.asarray(arr) for key, arr in params.items()})
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load(path: str | os.PathLike) -> Model:
+    """The model saved in `path`: a model file (save_model) or a training checkpoint.
+
+    Everything is checked before anything is returned; a CheckpointError names the file and
+    what is wrong with it.
+    """
+    path = Path(path)
+    arrays = read_npz(path)
+    if "kind" not in arrays:  # a training checkpoint: it says what is wrong with it, if anything
+        checkpoint = load_checkpoint(path)
+        return Model(checkpoint.config, checkpoint.params)
+
+    def fail(what: str):
+        raise CheckpointError(f"{path} is not a valid tinyvae model file: {what}")
+
+    expected = {"format_version", "kind", "config"}
+    unexpected = sorted(key for key in arrays if key not in expected and not key.startswith("param/"))
+    if unexpected or not expected <= set(arrays):
+        fail(f"expected the keys {sorted(expected)} and param/<key>; missing {sorted(expected - set(arrays))}, "
+             f"unexpected {unexpected}")
+    if int_scalar(arrays["format_version"], "format_version", fail) != FORMAT_VERSION:
+        fail(f"format_version is not {FORMAT_VERSION}")
+    if arrays["kind"].shape != () or str(arrays["kind"]) != "model":
+        fail("'kind' must be the string 'model'")
+    config = saved_config_of(json_scalar(arrays["config"], "config", fail), None, path, fail)
+    return Model(config, checked_params(arrays, config, None, fail))

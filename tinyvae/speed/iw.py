@@ -1,0 +1,216 @@
+"""The importance-weighted bound L_k, fast: evaluate.iw_bound's numbers at BLAS speed.
+
+tinyvae/evaluate.py writes L_k readably, docs/02-variational-inference.md eq. (12):
+
+    log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x),   L_k = log (1/k) Σ_i e^(log w_i)
+
+and tests/test_evaluate.py holds this file to it (~1e−10 in float64). At k = 5000 almost
+all of the cost is the decoder, run for every one of the n·k samples, so that is what is
+rearranged here:
+
+1. Bounded memory, any k: the images go through in batches and each batch's k samples
+   through the decoder chunk_size at a time, every layer into a buffer allocated once
+   (speed/decoder.py's hidden_forward and in-place activations, shared with the fast step).
+2. The Gaussian terms through ε: since (z − μ)/σ = ε, log q(z|x) needs no division.
+3. For the Bernoulli likelihood, log p(x|z) = Σ_d [x_d l_d − softplus(l_d)] with the tricks
+   of BernoulliLogLikelihood below. Other likelihoods use the core's vae.log_likelihood:
+   correct for every likelihood the core knows, only not faster.
+
+An activation without an in-place form (speed/decoder.py's IN_PLACE) is refused with a
+ValueError, never replaced by another; evaluate.iw_bound takes every model the core knows.
+
+The ε of each image are drawn from rng in image order, k·Z numbers per image, exactly as
+evaluate.iw_bound draws them, so the result depends on the seed alone: not on batch_size,
+not on chunk_size.
+
+Shapes: B batch, D data, H hidden, Z latent, K importance samples, C samples in a chunk,
+R = B·C rows through the decoder.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .. import vae
+from .._checks import positive_int
+from ..evaluate import check_images
+from ..layers import ACTIVATIONS, softplus
+from ..losses import LOG_2PI, log_mean_exp
+from .decoder import IN_PLACE, fast_form, hidden_forward
+
+# Memory per decoder pass of L_k: the largest temporary is the (rows, D) array of
+# logits; this many bytes bounds it, and also the noise drawn for one batch of images.
+# Larger chunks are not faster: 8 MB keeps the logits in the processor's cache between
+# the matrix multiply and the passes over them (measured: 32 MB was ~10 % slower).
+CHUNK_BYTES = 8 * 2**20
+
+USE_READABLE = "tinyvae.evaluate.iw_bound (the readable bound)"
+
+
+def iw_bound(params, x, config: vae.VAEConfig, rng: np.random.Generator, *, k: int = 1000,
+             batch_size: int = 100, chunk_size: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> float:
+    """L_k averaged over the images: an estimate of the mean log p(x) from below, in nats.
+
+    docs/02-variational-inference.md eq. (12); Burda et al. report k = 5000. Negative,
+    ~ −90 on binarized MNIST; compare it with minus the test loss, which it should exceed.
+    Arguments as iw_bound_per_example.
+    """
+    per_example = iw_bound_per_example(params, x, config, rng, k=k, batch_size=batch_size,
+                                       chunk_size=chunk_size, progress=progress)
+    return float(np.mean(per_example))
+
+
+def iw_bound_per_example(params, x, config: vae.VAEConfig, rng: np.random.Generator, *, k: int = 1000,
+                         batch_size: int = 100, chunk_size: int | None = None,
+                         progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """L_k for every image, docs/02-variational-inference.md eq. (12): (N,) float64, nats.
+
+    Memory stays bounded whatever k: the images go through in batches of at most
+    batch_size, and each batch's k samples through the decoder chunk_size at a time
+    (default: as many as keep the chunk's logits within CHUNK_BYTES). Only the (B, k)
+    log-weights of a batch are kept, and the noise of one batch; at k = 5000, for the
+    784-400-20 model in float32, the evaluation needs ~35 MB beyond the data.
+    progress(done_images, total_images), if given, is called after every batch
+    (tinyvae.lab.progress.CountProgress draws a progress line).
+    """
+    x = check_images(x, config)
+    k = positive_int("k", k)
+    batch_size = positive_int("batch_size", batch_size)
+    dtype = params["encoder.W_mu"].dtype  # the parameters' dtype decides the arithmetic
+    Z, D = config.latent_dim, config.input_dim
+    # A batch's noise (B, k, Z) must fit the budget too; fewer images per batch if not.
+    batch_size = max(1, min(batch_size, CHUNK_BYTES // (k * Z * dtype.itemsize)))
+    if chunk_size is None:
+        chunk_size = max(1, CHUNK_BYTES // (batch_size * D * dtype.itemsize))
+    chunk_size = min(positive_int("chunk_size", chunk_size), k)
+
+    activation = fast_form(IN_PLACE, config.activation, "activation", ACTIVATIONS, USE_READABLE)
+    if config.likelihood == "bernoulli":
+        decoder = BernoulliLogLikelihood(params, config, activation, max_rows=batch_size * chunk_size)
+    else:
+        decoder = CoreLogLikelihood(params, config)
+    out = np.empty(len(x))
+    for start in range(0, len(x), batch_size):
+        xb = np.asarray(x[start:start + batch_size], dtype=dtype)  # (B, D)
+        # Drawn in one call, C-order: image b's k·Z numbers are consecutive in the stream.
+        eps = rng.standard_normal((len(xb), k, Z), dtype=dtype)  # (B, K, Z)
+        log_w = np.empty((len(xb), k), dtype=dtype)  # (B, K)
+        mu, log_var = vae.encode(params, xb, config)  # (B, Z)
+        decoder.set_images(xb)
+        for s in range(0, k, chunk_size):
+            log_w[:, s:s + chunk_size] = _log_weights(decoder, mu, log_var, eps[:, s:s + chunk_size])
+        # The mean of e^(log w) in float64: a sum of k weights wants the extra precision.
+        out[start:start + len(xb)] = log_mean_exp(log_w.astype(np.float64), axis=1)
+        if progress is not None:
+            progress(start + len(xb), len(x))
+    return out
+
+
+def _log_weights(decoder, mu, log_var, eps) -> np.ndarray:
+    """log w for one chunk of samples: mu, log_var (B, Z), eps (B, C, Z) -> (B, C).
+
+    The Gaussian terms are written through ε rather than z: since (z − μ)/σ = ε,
+        log q(z|x) = −½ Σ_j [ε_j² + log σ_j² + log 2π],   log p(z) = −½ Σ_j [z_j² + log 2π],
+    which is evaluate.log_importance_weights' gaussian_log_density with the division done exactly.
+    """
+    std = np.exp(0.5 * log_var)[:, None, :]  # (B, 1, Z)
+    z = mu[:, None, :] + std * eps  # (B, C, Z)
+    Z = eps.shape[-1]
+    log_qz = -0.5 * (np.einsum("bcz,bcz->bc", eps, eps) + log_var.sum(axis=1)[:, None] + Z * LOG_2PI)  # (B, C)
+    log_pz = -0.5 * (np.einsum("bcz,bcz->bc", z, z) + Z * LOG_2PI)  # (B, C)
+    return decoder.log_likelihood(z) + log_pz - log_qz
+
+
+class CoreLogLikelihood:
+    """log p(x|z) for many z per image through the core's vae.log_likelihood: any likelihood it knows."""
+
+    def __init__(self, params, config: vae.VAEConfig):
+        self.params, self.config = params, config
+
+    def set_images(self, x) -> None:
+        """The images x (B, D) that the next calls' rows of z belong to, C rows each."""
+        self.x = x
+
+    def log_likelihood(self, z) -> np.ndarray:
+        """log p(x|z): z (B, C, Z) -> (B, C), x the image each row of z belongs to."""
+        B, C, Z = z.shape
+        x_rows = np.repeat(self.x, C, axis=0)  # (R, D)
+        return vae.log_likelihood(self.params, x_rows, z.reshape(B * C, Z), self.config).reshape(B, C)
+
+
+class BernoulliLogLikelihood:
+    """log p(x|z) for many z per image with as few passes as possible: the cost of L_k.
+
+    With logits l = h·W + b (h the last hidden layer),
+        log p(x|z) = Σ_d [x_d l_d − softplus(l_d)]          docs/04-gradients.md eq. (7)
+    and these things make it cheap:
+      * x·l = h·(W xᵀ) + b·x, so the first sum needs one (H,) vector per image rather than a
+        product over all D pixels for each of the k samples;
+      * the bias rides in the product: b is one more row of W, [W; b] (H+1, D), against an
+        input column that is always 1, [h | 1] (R, H+1), so l = [h | 1]·[W; b] comes out
+        whole and the pass over the (R, D) logits that would add b is saved;
+      * softplus(l) = log(1 + e^l) directly, in place, two passes, rather than the stable
+        max(l, 0) + log(1 + e^(−|l|)): e^l can only go wrong by overflowing to inf (for
+        l > 88 in float32), which makes the row's sum inf, and those rare rows are redone
+        with the stable form. Where e^l underflows, log(1 + e^l) ≈ e^l < 1e−38 is lost:
+        an absolute error, negligible in a sum of ~100 nats;
+      * the sum over the D pixels is a product too, softplus(l)·1 (a matrix times a vector of
+        ones), which BLAS does on every core, where NumPy's sum along rows runs on one (in
+        float32 its rounding differs from NumPy's pairwise sum by a few 1e−4 nats at most);
+      * the hidden layers run through speed/decoder.py's hidden_forward, each into a buffer
+        allocated once, so the memory is not handed back to the operating system and
+        faulted in again for every chunk.
+    """
+
+    def __init__(self, params, config: vae.VAEConfig, activation, max_rows: int):
+        self.params, self.config, self.activation = params, config, activation
+        dtype = params["encoder.W_mu"].dtype
+        widths = config.hidden_dims[::-1]  # the decoder mirrors the encoder
+        W, b = params["decoder.W_out"], params["decoder.b_out"]
+        self.W_b = np.vstack((W, b[None, :]))  # (H+1, D): [W; b]
+        # (R, H+1): [h | 1], the 1s written once; the last hidden layer writes its h into the
+        # first H columns (with no hidden layer, z is copied there)
+        self.h_1 = np.ones((max_rows, len(W) + 1), dtype)
+        self.hidden_buffers = [np.empty((max_rows, H), dtype) for H in widths[:-1]]  # (R, H_i)
+        if widths:
+            self.hidden_buffers.append(self.h_1)
+        self.logits = np.empty((max_rows, config.input_dim), dtype)  # (R, D)
+        self.ones = np.ones(config.input_dim, dtype)  # (D,)
+
+    def set_images(self, x) -> None:
+        """The images x (B, D) that the next calls' rows of z belong to, C rows each."""
+        self.xW = x @ self.params["decoder.W_out"].T  # (B, H): W xᵀ for each image
+        self.xb = x @ self.params["decoder.b_out"]  # (B,)
+
+    def hidden(self, z) -> np.ndarray:
+        """The decoder's hidden layers, each into its buffer: z (R, Z) -> h (R, H).
+
+        With hidden layers, the returned h is a view of the first H columns of h_1 (whose
+        last column stays 1); with none, it is z itself.
+        """
+        R = len(z)
+        outs = [buffer[:R, :len(self.params[f"decoder.b{i}"])] for i, buffer in enumerate(self.hidden_buffers)]
+        return hidden_forward(self.params, "decoder", z, outs, self.activation)
+
+    def log_likelihood(self, z) -> np.ndarray:
+        """log p(x|z): z (B, C, Z) -> (B, C), x the image each row of z belongs to."""
+        B, C, Z = z.shape
+        R = B * C
+        z = z.reshape(R, Z)  # one matrix: a single large matrix multiply per layer
+        W, b = self.params["decoder.W_out"], self.params["decoder.b_out"]
+        h = self.hidden(z)  # (R, H): for a decoder with hidden layers, the first H columns of h_1
+        if not self.hidden_buffers:
+            self.h_1[:R, :Z] = z  # no hidden layer: z itself is the output layer's input
+        x_dot_l = (h.reshape(B, C, -1) @ self.xW[:, :, None])[..., 0] + self.xb[:, None]  # (B, C): Σ_d x_d l_d
+        t = np.matmul(self.h_1[:R], self.W_b, out=self.logits[:R])  # (R, D): l = [h | 1]·[W; b], then in place
+        with np.errstate(over="ignore"):
+            np.exp(t, out=t)  # e^l
+        np.log1p(t, out=t)  # softplus(l) = log(1 + e^l)
+        sum_softplus = np.matmul(t, self.ones)  # (R,): Σ_d softplus(l_d), as a product with the ones
+        overflow = ~np.isfinite(sum_softplus)
+        if overflow.any():  # recompute those rows with the stable softplus
+            sum_softplus[overflow] = softplus(h[overflow] @ W + b).sum(axis=1)
+        return x_dot_l - sum_softplus.reshape(B, C)

@@ -1,0 +1,128 @@
+"""Where the fast step's arrays live: the flat parameter buffer cut into blocks, and the batch buffers.
+
+Two of the fast step's tricks are memory layouts (speed/step.py lists them all):
+
+1. One flat parameter buffer. Every parameter lives in one contiguous (P,) array and the
+   usual keys of vae.param_shapes are views into it, so an optimizer updates all ~650,000
+   numbers of the default model with a handful of whole-array operations instead of a dozen
+   small ones per key. The gradients and the optimizer's moments have the same layout.
+2. Fused heads. W_mu and W_logvar are the two column halves of one (H, 2Z) block, so μ and
+   log σ² come out of one matrix multiply (and their gradients go back through one); the
+   decoder's mean and log-variance heads are fused the same way.
+
+Shapes: B batch, D data, H hidden, Z latent; P the number of parameters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..vae import VAEConfig, param_shapes
+
+
+def blocks(config: VAEConfig) -> list[tuple[str, tuple[int, ...], dict]]:
+    """The arrays of the flat buffer, in order: (block name, shape, {parameter key: index}).
+
+    A block is a whole matrix the step multiplies by; the parameter keys of vae.param_shapes
+    are views of the blocks. Only the fused heads hold two keys each.
+    """
+    D, Z = config.input_dim, config.latent_dim
+    out = []
+    sizes = (D, *config.hidden_dims)
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        out.append((f"encoder.W{i}", (fan_in, fan_out), {f"encoder.W{i}": ...}))
+        out.append((f"encoder.b{i}", (fan_out,), {f"encoder.b{i}": ...}))
+    # μ and log σ² side by side: columns [0, Z) and [Z, 2Z) of one (H, 2Z) matrix
+    out.append(("encoder.W_head", (sizes[-1], 2 * Z),
+                {"encoder.W_mu": np.s_[:, :Z], "encoder.W_logvar": np.s_[:, Z:]}))
+    out.append(("encoder.b_head", (2 * Z,), {"encoder.b_mu": np.s_[:Z], "encoder.b_logvar": np.s_[Z:]}))
+    sizes = (Z, *reversed(config.hidden_dims))
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        out.append((f"decoder.W{i}", (fan_in, fan_out), {f"decoder.W{i}": ...}))
+        out.append((f"decoder.b{i}", (fan_out,), {f"decoder.b{i}": ...}))
+    if config.likelihood == "gaussian-learned-variance":
+        # the mean and the per-pixel log-variance side by side: (H, 2D)
+        out.append(("decoder.W_head", (sizes[-1], 2 * D),
+                    {"decoder.W_out": np.s_[:, :D], "decoder.W_logvar": np.s_[:, D:]}))
+        out.append(("decoder.b_head", (2 * D,), {"decoder.b_out": np.s_[:D], "decoder.b_logvar": np.s_[D:]}))
+    else:
+        out.append(("decoder.W_head", (sizes[-1], D), {"decoder.W_out": ...}))
+        out.append(("decoder.b_head", (D,), {"decoder.b_out": ...}))
+    return out
+
+
+def views(flat: np.ndarray, layout, key_order) -> tuple[dict, dict]:
+    """Cut `flat` into the blocks of `layout`; returns ({block name: array}, {parameter key: view})."""
+    arrays, by_key, offset = {}, {}, 0
+    for name, shape, keys in layout:
+        size = math.prod(shape)
+        arrays[name] = flat[offset:offset + size].reshape(shape)
+        offset += size
+        for key, index in keys.items():
+            by_key[key] = arrays[name][index]
+    return arrays, {key: by_key[key] for key in key_order}
+
+
+def check_params(config: VAEConfig, params) -> np.dtype:
+    """The parameters' dtype, after checking they have exactly the keys and shapes of the model."""
+    shapes = param_shapes(config)
+    if set(params) != set(shapes):
+        raise ValueError(f"params must have exactly the keys of vae.param_shapes(config): "
+                         f"missing {sorted(set(shapes) - set(params))}, unexpected {sorted(set(params) - set(shapes))}")
+    dtype = np.asarray(params["encoder.W_mu"]).dtype
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"params must be float32 or float64, got {dtype}")
+    for key, shape in shapes.items():
+        arr = np.asarray(params[key])
+        if arr.shape != shape or arr.dtype != dtype:
+            raise ValueError(f"params[{key!r}] has shape {arr.shape} and dtype {arr.dtype}; "
+                             f"expected {shape} and {dtype}")
+    return dtype
+
+
+class Buffers:
+    """The preallocated arrays of one step, for `rows` rows; `.first(B)` gives views of B rows.
+
+    Names follow vae.py: enc[i] / dec[i] hold a hidden layer's activation, *_mask[i] its
+    ReLU mask 1[a > 0] (or, for tanh, scratch for 1 − h²), *_d and d_* the gradients.
+    """
+
+    def __init__(self, config: VAEConfig, rows: int, dtype, n_out: int):
+        H, Z, D = config.hidden_dims, config.latent_dim, config.input_dim
+        new = lambda *shape: np.zeros((rows, *shape), dtype=dtype)  # noqa: E731
+        self.enc = [new(h) for h in H]  # (B, H_i) encoder activations
+        self.enc_mask = [new(h) for h in H]
+        self.enc_d = [new(h) for h in H]  # (B, H_i) their gradients
+        self.head = new(2 * Z)  # (B, 2Z) [μ | log σ²]
+        self.d_head = new(2 * Z)  # (B, 2Z) [dμ | d log σ²]
+        self.std = new(Z)  # (B, Z) σ
+        self.z = new(Z)  # (B, Z)
+        self.dz = new(Z)  # (B, Z)
+        self.kl = new(Z)  # (B, Z) scratch for the KL
+        self.mu_sq = new(Z)  # (B, Z) μ²
+        self.var_m1 = new(Z)  # (B, Z) σ² − 1
+        self.dec = [new(h) for h in reversed(H)]  # (B, H_i) decoder activations
+        self.dec_mask = [new(h) for h in reversed(H)]
+        self.dec_d = [new(h) for h in reversed(H)]
+        self.out = new(n_out)  # (B, D) logits or mean, or (B, 2D) [mean | log σ²]
+        self.d_out = new(n_out)  # (B, D) or (B, 2D)
+        self.e = new(D)  # (B, D) scratch for the likelihood
+        self.t = new(D)  # (B, D) scratch
+        self.c = new(D)  # (B, D) scratch
+        self.pos = new(D)  # (B, D) scratch
+        self.rows = rows
+
+    def first(self, B: int) -> "Buffers":
+        """The same arrays cut to their first B rows (views: nothing is copied)."""
+        if B == self.rows:
+            return self
+        view = object.__new__(Buffers)
+        for name, value in vars(self).items():
+            if isinstance(value, list):
+                setattr(view, name, [a[:B] for a in value])
+            elif isinstance(value, np.ndarray):
+                setattr(view, name, value[:B])
+        view.rows = B
+        return view
