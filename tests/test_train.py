@@ -272,3 +272,37 @@ def test_the_fast_and_reference_paths_train_the_same_model():
     for key in fast:
         np.testing.assert_allclose(fast[key], reference[key], rtol=1e-3, atol=1e-4, err_msg=key)
     assert fast_history[-1]["test_loss"] == pytest.approx(reference_history[-1]["test_loss"], rel=1e-4)
+
+
+def test_a_learning_rate_schedule_sets_each_epochs_rate_and_a_resumed_run_keeps_it(tmp_path):
+    schedule = [(1, 1e-2), (3, 1e-3)]
+    seen = []
+
+    def lr_of_epoch(epoch, step):
+        seen.append(step.optimizer.lr)
+        return {"lr": step.optimizer.lr}
+
+    straight, history = run(epochs=4, lr_schedule=schedule, after_epoch=lr_of_epoch)
+    assert seen == [1e-2, 1e-2, 1e-3, 1e-3] and [h["lr"] for h in history] == seen
+    run(tmp_path, epochs=2, lr_schedule=schedule)
+    resumed, _ = run(epochs=4, resume=tmp_path / "checkpoint.npz", lr_schedule=schedule)
+    assert_params_equal(resumed, straight)
+    with pytest.raises(CheckpointError, match="lr_schedule"):
+        run(epochs=4, resume=tmp_path / "checkpoint.npz", lr_schedule=[(1, 1e-2), (2, 1e-3)])
+    with pytest.raises(ValueError, match="lr_schedule"):
+        run(epochs=1, lr_schedule=[(2, 1e-3)])
+
+
+def test_what_after_epoch_returns_is_saved_in_the_history(tmp_path):
+    _, history = run(tmp_path, epochs=2, after_epoch=lambda epoch, step: {"stage_end": epoch == 2})
+    assert [h["stage_end"] for h in history] == [False, True]
+    assert json.loads((tmp_path / "history.json").read_text())[1]["stage_end"] is True
+
+
+def test_each_epoch_line_but_the_last_says_when_the_whole_run_ends():
+    log = io.StringIO()
+    rng = np.random.default_rng(0)
+    fit(ReferenceStep(CONFIG, init_params(CONFIG, rng, np.float32), make_optimizer("adam", 1e-2)), X_TRAIN,
+        rng=rng, epochs=3, batch_size=BATCH, stream=log)
+    lines = log.getvalue().splitlines()
+    assert ["run ETA" in line for line in lines] == [True, True, False]

@@ -60,6 +60,13 @@ class EpochProgress:
         self.tty = is_terminal(stream)
         self.width = 0  # length of the line currently shown, to blank it out when rewriting
         self.last = 0.0
+        self.epoch_seconds: list[float] = []  # the epochs finished in this process, for the run's ETA
+
+    def _run_eta(self, epoch: int, epochs: int, this_epoch_left: float, this_epoch_total: float) -> float:
+        """Seconds until the whole run ends: this epoch's rest, then the others at the mean pace
+        of the epochs finished so far (this one's estimate while there are none)."""
+        per_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds) if self.epoch_seconds else this_epoch_total
+        return this_epoch_left + (epochs - epoch) * per_epoch
 
     def _show(self, text: str) -> None:
         self.stream.write("\r" + text.ljust(self.width))
@@ -72,10 +79,13 @@ class EpochProgress:
             return
         self.last = now
         rate = seen / max(seconds, 1e-9)
+        left = (n - i) * seconds / i
+        run_left = self._run_eta(epoch, epochs, left, n * seconds / i)
         self._show(f"epoch {epoch}/{epochs}  batch {i}/{n}  loss {running_loss:.2f}  "
-                   f"{rate:,.0f} samples/s  ETA {clock((n - i) * seconds / i)}")
+                   f"{rate:,.0f} samples/s  ETA {clock(left)} (run {clock(run_left)})")
 
     def epoch(self, record: dict, epochs: int) -> None:
+        self.epoch_seconds.append(record["seconds"])
         if self.stream is None:
             return
         text = (f"epoch {record['epoch']}/{epochs}  train {record['train_loss']:.2f} "
@@ -84,6 +94,8 @@ class EpochProgress:
             text += (f"  test {record['test_loss']:.2f} "
                      f"(recon {record['test_recon']:.2f}, KL {record['test_kl']:.2f})")
         text += f"  β {record['beta']:.3g}  {record['samples_per_sec']:,.0f} samples/s  {record['seconds']:.1f} s"
+        if record["epoch"] < epochs:
+            text += f"  run ETA {clock(self._run_eta(record['epoch'], epochs, 0.0, record['seconds']))}"
         if self.tty:
             self._show(text)
             self.stream.write("\n")

@@ -17,6 +17,9 @@ nothing is copied back and forth. Around the steps it adds:
   beside it, all written atomically. `resume=` restores all of it into the step, so an
   interrupted and resumed run ends with exactly the same parameters as one that ran straight
   through.
+- A learning-rate schedule (`lr_schedule`, piecewise constant: [[first epoch, lr], ...]) is
+  kept in the checkpoint with the other settings, and `after_epoch(epoch, step)` may add
+  numbers to an epoch's history record (an evaluation at the end of a stage) before it is saved.
 - Ctrl-C keeps the checkpoint of the last finished epoch and raises TrainingInterrupted,
   which says where it is; a NaN or infinite loss raises TrainingDiverged naming the epoch
   and batch, before anything bad is saved.
@@ -41,7 +44,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 import numpy as np
 
@@ -76,7 +79,9 @@ class TrainingInterrupted(KeyboardInterrupt):
 def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_test: np.ndarray | None = None,
         batch_size: int = 128, binarize: str = "dynamic", warmup_epochs: float = 0.0,
         out_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None, eval_seed: int = 0,
-        extra: dict | None = None, stream: TextIO | None = sys.stdout) -> list[dict]:
+        extra: dict | None = None, stream: TextIO | None = sys.stdout,
+        lr_schedule: list[tuple[int, float]] | None = None,
+        after_epoch: Callable[[int, object], dict | None] | None = None) -> list[dict]:
     """Train the step's model until `epochs` epochs are finished; return the history.
 
     step: a ReferenceStep or FastStep (speed.step.make_step builds either); it is trained in
@@ -85,12 +90,16 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     and the history files go (nothing is saved if None). resume: a checkpoint to continue from;
     its config, optimizer and settings must match (a CheckpointError says what differs).
     extra: more JSON-able facts to keep in the checkpoint (e.g. the command line's settings).
-    stream: where progress goes (None for silence).
+    stream: where progress goes (None for silence). lr_schedule: [[first epoch, lr], ...] in
+    rising epochs from epoch 1; each epoch trains at the lr of the last pair that has begun.
+    after_epoch(epoch, step): called after each epoch's test ELBO; a dict it returns joins the
+    epoch's history record (JSON-able numbers) before the checkpoint is written.
     """
     settings = _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup_epochs, eval_seed)
+    settings["lr_schedule"] = _check_schedule(lr_schedule)
     if out_dir is None and resume is not None:
         out_dir = Path(resume).parent
-    run = _Run(step, rng, settings, extra, out_dir, stream)
+    run = _Run(step, rng, settings, extra, out_dir, stream, after_epoch)
     if resume is not None:
         run.history = _restore(resume, step, rng, settings)
         run.saved_epoch = len(run.history)
@@ -122,11 +131,29 @@ def _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup
             "n_test": None if x_test is None else int(len(x_test))}
 
 
+def _check_schedule(schedule) -> list[list] | None:
+    """[[first epoch, lr], ...] as JSON-able lists, checked: epochs rise from 1, rates > 0."""
+    if schedule is None:
+        return None
+    pairs = [[nonnegative_int("lr_schedule epoch", int(e) if float(e).is_integer() else e),
+              finite_real("lr_schedule lr", lr, minimum=0, strict=True)] for e, lr in schedule]
+    epochs = [e for e, _ in pairs]
+    if not pairs or epochs[0] != 1 or any(b <= a for a, b in zip(epochs, epochs[1:])):
+        raise ValueError(f"lr_schedule must start at epoch 1 with rising epochs, got {schedule!r}")
+    return pairs
+
+
+def scheduled_lr(schedule: list[list], epoch: int) -> float:
+    """The learning rate of `epoch` under a piecewise-constant schedule [[first epoch, lr], ...]."""
+    return [lr for first, lr in schedule if first <= epoch][-1]
+
+
 class _Run:
     """One fit call's bookkeeping: the step, the history, what is saved where."""
 
-    def __init__(self, step, rng, settings: dict, extra: dict | None, out_dir, stream):
+    def __init__(self, step, rng, settings: dict, extra: dict | None, out_dir, stream, after_epoch=None):
         self.step, self.rng, self.settings, self.extra = step, rng, settings, extra or {}
+        self.after_epoch = after_epoch
         self.checkpoint_path = None
         if out_dir is not None:
             self.checkpoint_path = check_writable_folder(out_dir) / CHECKPOINT_NAME
@@ -168,6 +195,8 @@ class _Run:
     def epoch(self, epoch: int, epochs: int, x_train, x_test, binarized) -> dict:
         """Train one epoch, then the test ELBO; refuse a diverged model before it is saved."""
         t_start = time.perf_counter()
+        if self.settings["lr_schedule"] is not None:
+            self.step.optimizer.lr = scheduled_lr(self.settings["lr_schedule"], epoch)
         try:
             record = _train_epoch(self.step, x_train, self.rng, epoch=epoch, epochs=epochs,
                                   settings=self.settings, binarized=binarized, log=self.log)
@@ -179,11 +208,14 @@ class _Run:
             test = evaluate.test_elbo(self.step.params, x_test, self.step.config,
                                       np.random.default_rng([self.settings["eval_seed"], epoch]))
             record.update(test_loss=test["loss"], test_recon=test["recon"], test_kl=test["kl"])
+        if self.after_epoch is not None:
+            record.update(self.after_epoch(epoch, self.step) or {})
         seconds = time.perf_counter() - t_start
         record.update(seconds=seconds, samples_per_sec=len(x_train) / t_train,
                       elapsed=(self.history[-1]["elapsed"] if self.history else 0.0) + seconds)
         # A model that overflowed on the last step must not be saved over a good checkpoint.
-        bad = [key for key, value in record.items() if value is not None and not math.isfinite(value)]
+        bad = [key for key, value in record.items()
+               if isinstance(value, float) and not math.isfinite(value)]
         bad += [f"parameter {key}" for key, arr in self.step.params.items() if not np.all(np.isfinite(arr))]
         if bad:
             self.log.end()
@@ -245,7 +277,10 @@ def _restore(path, step, rng: np.random.Generator, settings: dict) -> list[dict]
     saved = ckpt.extra.get("train", {})
     diffs = [f"{key}: checkpoint has {saved.get(key)!r}, now {value!r}"
              for key, value in settings.items() if saved.get(key) != value]
-    if ckpt.optimizer.hparams() != step.optimizer.hparams():
+    saved_hparams, hparams = ckpt.optimizer.hparams(), step.optimizer.hparams()
+    if settings["lr_schedule"] is not None:  # the schedule sets lr epoch by epoch (and is compared above)
+        saved_hparams, hparams = {**saved_hparams, "lr": None}, {**hparams, "lr": None}
+    if saved_hparams != hparams:
         diffs.append(f"optimizer: checkpoint has {ckpt.optimizer.hparams()}, now {step.optimizer.hparams()}")
     if type(ckpt.rng.bit_generator) is not type(rng.bit_generator):
         diffs.append(f"random generator: checkpoint has {type(ckpt.rng.bit_generator).__name__}, "
