@@ -56,6 +56,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .files import WRITE_TEST_NAME, OutputError, atomic_write, check_writable_folder, write_json
 from .data import binarization_buffer, minibatches
 from .progress import EpochProgress
+from .schedule import check_schedule, scheduled_lr
 
 CHECKPOINT_NAME = "checkpoint.npz"
 HISTORY_FIELDS = ("epoch", "beta", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon",
@@ -96,7 +97,7 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     epoch's history record (JSON-able numbers) before the checkpoint is written.
     """
     settings = _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup_epochs, eval_seed)
-    settings["lr_schedule"] = _check_schedule(lr_schedule)
+    settings["lr_schedule"] = check_schedule(lr_schedule)
     if out_dir is None and resume is not None:
         out_dir = Path(resume).parent
     run = _Run(step, rng, settings, extra, out_dir, stream, after_epoch)
@@ -129,23 +130,6 @@ def _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup
     return {"batch_size": batch_size, "binarize": binarize, "warmup_epochs": float(warmup_epochs),
             "eval_seed": int(eval_seed), "n_train": int(len(x_train)),
             "n_test": None if x_test is None else int(len(x_test))}
-
-
-def _check_schedule(schedule) -> list[list] | None:
-    """[[first epoch, lr], ...] as JSON-able lists, checked: epochs rise from 1, rates > 0."""
-    if schedule is None:
-        return None
-    pairs = [[nonnegative_int("lr_schedule epoch", int(e) if float(e).is_integer() else e),
-              finite_real("lr_schedule lr", lr, minimum=0, strict=True)] for e, lr in schedule]
-    epochs = [e for e, _ in pairs]
-    if not pairs or epochs[0] != 1 or any(b <= a for a, b in zip(epochs, epochs[1:])):
-        raise ValueError(f"lr_schedule must start at epoch 1 with rising epochs, got {schedule!r}")
-    return pairs
-
-
-def scheduled_lr(schedule: list[list], epoch: int) -> float:
-    """The learning rate of `epoch` under a piecewise-constant schedule [[first epoch, lr], ...]."""
-    return [lr for first, lr in schedule if first <= epoch][-1]
 
 
 class _Run:
