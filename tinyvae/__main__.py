@@ -1,7 +1,14 @@
 """`python -m tinyvae VERB ...`: the command lines, one verb each.
 
     train       train a VAE on MNIST, evaluate it, draw figures (= examples/mnist.py)
+    evaluate    the test ELBO, L_k and active units of a saved model
+    sample      images drawn from a saved model's prior
+    reconstruct test images and their reconstructions by a saved model
+    figures     every figure of a run, redrawn from its checkpoint
+    explore     sliders over a saved model's latent space
     gradcheck   every analytic gradient against central finite differences, PASS/FAIL
+    exercise    the classroom: backward passes written by students, graded row by row
+    reproduce   a paper's table, run by its own protocol (Burda et al.'s VAE)
     bench       time training epochs and their parts (the speed wing's benchmark)
 
 `python -m tinyvae VERB --help` shows each verb's options and defaults.
@@ -16,7 +23,14 @@ import sys
 # verb runs, so `python -m tinyvae gradcheck` does not load the data or plotting code.
 VERBS = {
     "train": ("tinyvae.commands.train", "train a VAE on MNIST, evaluate it, draw figures (= examples/mnist.py)"),
+    "evaluate": ("tinyvae.commands.evaluate", "the test ELBO, L_k and active units of a saved model"),
+    "sample": ("tinyvae.commands.sample", "images drawn from a saved model's prior"),
+    "reconstruct": ("tinyvae.commands.reconstruct", "test images and their reconstructions by a saved model"),
+    "figures": ("tinyvae.commands.figures", "every figure of a run, redrawn from its checkpoint"),
+    "explore": ("tinyvae.commands.explore", "sliders over a saved model's latent space"),
     "gradcheck": ("tinyvae.commands.gradcheck", "analytic gradients against central finite differences"),
+    "exercise": ("tinyvae.commands.exercise", "the classroom: students' backward passes, graded row by row"),
+    "reproduce": ("tinyvae.commands.reproduce", "a paper's table by its own protocol (Burda et al.'s VAE)"),
     "bench": ("tinyvae.commands.bench", "time training epochs and their parts"),
 }
 
