@@ -1,4 +1,4 @@
-"""Checking an optimizer's saved state before it is restored: keys, shapes, dtypes, step.
+"""Checking what an optimizer is handed: params and grads that fit, and a saved state before it is restored.
 
 Not a chapter of the lecture (optim.py is): the bookkeeping that lets a checkpoint's
 ``"step"`` and ``"<slot>/<parameter key>"`` arrays be trusted, so that a resumed run takes
@@ -76,3 +76,18 @@ def check_state_fits_params(slots: Mapping[str, Mapping], params: Mapping, what:
         for key, arr in arrays.items():
             if arr.dtype != params[key].dtype:
                 raise ValueError(f"{what} '{slot}/{key}' has dtype {arr.dtype}, the parameter has {params[key].dtype}")
+
+
+def check_params_and_grads(params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+    """The same keys, float arrays to update in place, and gradients of the parameters' shapes."""
+    if params.keys() != grads.keys():
+        missing = sorted(params.keys() - grads.keys())
+        extra = sorted(grads.keys() - params.keys())
+        raise ValueError(f"grads must have exactly the keys of params: missing {missing}, unexpected {extra}")
+    for key, theta in params.items():
+        if not isinstance(theta, np.ndarray) or not np.issubdtype(theta.dtype, np.floating):
+            raise ValueError(f"params[{key!r}] must be a floating-point ndarray (it is updated in place)")
+        if np.shape(grads[key]) != theta.shape:
+            raise ValueError(
+                f"grads[{key!r}] has shape {np.shape(grads[key])}, params[{key!r}] has shape {theta.shape}"
+            )

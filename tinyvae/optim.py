@@ -36,7 +36,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._checks import finite_real, lookup
-from ._optim_state import check_state_fits_params, parse_state
+from ._optim_state import check_params_and_grads, check_state_fits_params, parse_state
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "make_optimizer", "clip_by_global_norm"]
 
@@ -119,7 +119,7 @@ class Optimizer:
 
     def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
         """Update every array of ``params`` in place from the gradient under the same key."""
-        _check_params_and_grads(params, grads)
+        check_params_and_grads(params, grads)
         if self.clip_norm is not None:
             grads, self.last_grad_norm = clip_by_global_norm(grads, self.clip_norm)
         self._prepare_state(params)
@@ -163,20 +163,6 @@ class Optimizer:
         """
         self.t, self.state = parse_state(self.name, self.slots, state, params,
                                          self.state[self.slots[0]] if self.slots else None)
-
-
-def _check_params_and_grads(params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
-    if params.keys() != grads.keys():
-        missing = sorted(params.keys() - grads.keys())
-        extra = sorted(grads.keys() - params.keys())
-        raise ValueError(f"grads must have exactly the keys of params: missing {missing}, unexpected {extra}")
-    for key, theta in params.items():
-        if not isinstance(theta, np.ndarray) or not np.issubdtype(theta.dtype, np.floating):
-            raise ValueError(f"params[{key!r}] must be a floating-point ndarray (it is updated in place)")
-        if np.shape(grads[key]) != theta.shape:
-            raise ValueError(
-                f"grads[{key!r}] has shape {np.shape(grads[key])}, params[{key!r}] has shape {theta.shape}"
-            )
 
 
 class SGD(Optimizer):
