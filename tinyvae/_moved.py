@@ -53,8 +53,8 @@ def _moved_name_getter(module: str, names: dict[str, str]):
 
 
 def install() -> None:
-    """Put the finder on sys.meta_path, and a __getattr__ on each module that lost names, once
-    that module is imported (tinyvae.gradcheck may be imported later, or run as a program)."""
+    """Put the finder of moved modules on sys.meta_path (once). Each core module that lost
+    names installs its own `__getattr__ = moved_names(...)`."""
     if not any(isinstance(finder, _MovedModuleFinder) for finder in sys.meta_path):
         sys.meta_path.append(_MovedModuleFinder())
 

@@ -51,12 +51,13 @@ def check_images(x, config: VAEConfig, name: str = "x") -> np.ndarray:
 
 
 def test_elbo(params, x, config: VAEConfig, rng: np.random.Generator, *, batch_size: int = 1000) -> dict:
-    """The negative ELBO on a data set, per image: {"loss", "recon", "kl"} in nats.
+    """The training loss on a data set, per image: {"loss", "recon", "kl"} in nats.
 
         loss(x) = −log p(x|z) + β · KL(q(z|x) ‖ N(0, I)),   z = μ + σ ⊙ ε, one ε per image
 
     docs/02-variational-inference.md eq. (11), with β = config.beta, averaged over the
-    images. One sample of ε per image is what PyTorch's VAE example and Kingma & Welling
+    images. For β = 1 the loss is the negative ELBO; for any β the ELBO itself is
+    −(recon + kl), which is what to compare with L_k (which bounds log p(x) whatever β). One sample of ε per image is what PyTorch's VAE example and Kingma & Welling
     report; the KL is exact (closed form), only the reconstruction term is sampled.
     The ε are drawn in image order, so the result does not depend on batch_size.
     """
@@ -188,3 +189,7 @@ def active_units(params, x, config: VAEConfig, *, threshold: float = 0.01,
            for start in range(0, len(x), batch_size)]
     variance = np.concatenate(mus).astype(np.float64).var(axis=0)  # (Z,)
     return int(np.sum(variance > threshold)), variance
+
+
+# Not a test, though its name starts with test_: pytest must not collect it where it is imported.
+test_elbo.__test__ = False

@@ -142,7 +142,7 @@ def reparameterize_backward(dz: np.ndarray, cache):
     data, not a parameter. dz (B, Z) -> dmu (B, Z), dlog_var (B, Z).
     """
     std, eps = cache
-    dmu = dz.copy()  # (B, Z): a copy, so that the caller may add the KL's path in place
+    dmu = dz.copy()  # (B, Z): a fresh array, never an alias of dz, so it can be changed without touching dz
     dlog_var = dz * 0.5 * std * eps  # (B, Z)
     return dmu, dlog_var
 

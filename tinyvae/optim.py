@@ -169,10 +169,11 @@ class SGD(Optimizer):
     """Stochastic gradient descent, with optional (heavy-ball) momentum.
 
     Without momentum:   θ ← θ − η g
-    With momentum μ:    v ← μ v − η g ;  θ ← θ + v     (Polyak 1964; Sutskever et al. 2013, equation 1)
+    With momentum ρ:    v ← ρ v − η g ;  θ ← θ + v     (Polyak 1964; Sutskever et al. 2013, equation 1)
 
-    The velocity v starts at zero; it is a running sum of past steps that shrinks by μ each step,
-    so a direction the gradient keeps pointing in gathers speed, up to η g / (1 − μ).
+    The velocity v starts at zero; it is a running sum of past steps that shrinks by ρ each step,
+    so a direction the gradient keeps pointing in gathers speed, up to η g / (1 − ρ). (The
+    momentum is ρ here, not the usual μ: in this codebase μ is the encoder's mean.)
     """
 
     name = "sgd"
@@ -190,7 +191,7 @@ class SGD(Optimizer):
             theta -= self.lr * g  # θ ← θ − η g
             return
         v = state["velocity"]
-        v *= self.momentum  # v ← μ v − η g
+        v *= self.momentum  # v ← ρ v − η g
         v -= self.lr * g
         theta += v  # θ ← θ + v
 

@@ -2,7 +2,7 @@
 
 One step is the whole algorithm of Kingma & Welling (2014), Algorithm 1:
 
-    x  ← a minibatch of M images                  (B, D)
+    x  ← a minibatch of B images                  (B, D)
     ε  ← N(0, I), one row per image               (B, Z)
     g  ← ∇θ [recon + β·KL](x, ε)                  vae.loss_and_grads, docs/02-variational-inference.md eq. (11)
     θ  ← an optimizer step with g                 optim.py
@@ -16,7 +16,7 @@ A *step object* owns a run's state: the parameters and the optimizer (with its m
 `ReferenceStep` is this file's step, the readable one; FastStep has the same interface,
 so a loop can take either:
 
-    step.params                     the live parameters, a dict keyed as vae.param_shapes
+    step.params                     the live parameters, a dict keyed as config.param_shapes
     step.optimizer                  the optimizer, whose .state and .t are the live state
     step.step(x, eps, beta) -> {"loss", "recon", "kl"}, batch means before the update
 
@@ -26,6 +26,7 @@ Shapes: B batch, D data, Z latent.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class ReferenceStep:
     def optimizer_state_dict(self) -> dict[str, np.ndarray]:
         return self.optimizer.state_dict()
 
-    def load_optimizer_state_dict(self, state) -> None:
+    def load_optimizer_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore the optimizer's state; a never-stepped one ({"step": 0} alone) fits any params."""
         fits = self.params if any(key != "step" for key in state) else None
         self.optimizer.load_state_dict(state, fits)
@@ -89,7 +90,7 @@ def kl_weight(step: int, steps_per_epoch: int, warmup_epochs: float, beta: float
     return float(beta) * min(1.0, step / (warmup_epochs * steps_per_epoch))
 
 
-def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator):
+def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """Index arrays of one epoch's minibatches: a fresh permutation cut into batch_size pieces."""
     order = rng.permutation(n)
     for start in range(0, n, batch_size):
@@ -97,11 +98,10 @@ def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator):
 
 
 def train_epochs(params: dict[str, np.ndarray], optimizer: Optimizer, config: VAEConfig, x_train: np.ndarray,
-          rng: np.random.Generator, *, epochs: int, batch_size: int = 128) -> list[float]:
+                 rng: np.random.Generator, *, epochs: int, batch_size: int = 128) -> list[float]:
     """Algorithm 1 of Kingma & Welling (2014), as plainly as it can be written.
 
-    Trains `params` in place on the images x_train (N, D) in [0, 1] (binary for the Bernoulli
-    likelihood) and returns the mean training loss of each epoch, in nats per image. No
+    Trains `params` in place on the images x_train (N, D), pixels in [0, 1], and returns the mean training loss of each epoch, in nats per image. No
     checkpoints, no warm-up, no progress: tinyvae/lab/runner.py's `fit` adds those.
     """
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
@@ -119,6 +119,7 @@ def train_epochs(params: dict[str, np.ndarray], optimizer: Optimizer, config: VA
                 raise FloatingPointError(f"the loss became {stats['loss']}; try a smaller learning rate")
         losses.append(total / len(x_train))
     return losses
+
 
 # Names that moved to a wing (fit, the planted bugs, ...) say where when imported from here.
 __getattr__ = moved_names("tinyvae.train")

@@ -155,7 +155,7 @@ def loss_and_grads(params, x, eps, config: VAEConfig, *, beta: float | None = No
     w_recon = 0.0 if terms == "kl" else 1.0
     w_kl = 0.0 if terms == "recon" else beta
 
-    # ---- forward ----
+    # The forward pass, docs/02-variational-inference.md eq. (11):
     mu, log_var, enc_cache = encoder_forward(params, x, config)  # (B, Z), (B, Z)
     z, rep_cache = reparameterize_forward(mu, log_var, eps)  # (B, Z): docs/04-gradients.md eq. (14)
     out, out_log_var, dec_cache = decoder_forward(params, z, config)  # (B, D)
@@ -163,7 +163,7 @@ def loss_and_grads(params, x, eps, config: VAEConfig, *, beta: float | None = No
     kl, dmu_kl, dlog_var_kl = kl_standard_normal(mu, log_var)  # (B,)
     loss = float(np.mean(w_recon * recon + w_kl * kl))
 
-    # ---- backward: the mirror of the forward, one step per line ----
+    # The backward pass: the mirror of the forward, one step per line.
     # The loss is a batch mean, so every per-example gradient carries a 1/B: docs/04-gradients.md eq. (17).
     dout = dout * (w_recon / B)  # (B, D)
     if dout_log_var is not None:
