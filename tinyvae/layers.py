@@ -39,7 +39,7 @@ def softplus(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
-def dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray):
+def dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
     """out = x · W + b, docs/04-gradients.md eq. (1).
 
     x (B, I), W (I, O), b (O,) -> out (B, O).
@@ -49,7 +49,7 @@ def dense_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray):
     return out, cache
 
 
-def dense_backward(dout: np.ndarray, cache):
+def dense_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dx = dout · Wᵀ, dW = xᵀ · dout, db = Σ_batch dout, docs/04-gradients.md eq. (2).
 
     dout (B, O) -> dx (B, I), dW (I, O), db (O,).
@@ -61,14 +61,14 @@ def dense_backward(dout: np.ndarray, cache):
     return dx, dW, db
 
 
-def relu_forward(x: np.ndarray):
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """out = max(x, 0), docs/04-gradients.md eq. (3)."""
     out = np.maximum(x, 0)
     cache = x
     return out, cache
 
 
-def relu_backward(dout: np.ndarray, cache) -> np.ndarray:
+def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """dx = dout ⊙ 1[x > 0], docs/04-gradients.md eq. (3).
 
     At x = 0 exactly the derivative does not exist; we take 0 (the subgradient
@@ -80,49 +80,49 @@ def relu_backward(dout: np.ndarray, cache) -> np.ndarray:
     return dx
 
 
-def tanh_forward(x: np.ndarray):
+def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """out = tanh(x), docs/04-gradients.md eq. (4)."""
     out = np.tanh(x)
     cache = out  # the derivative is written in terms of the output
     return out, cache
 
 
-def tanh_backward(dout: np.ndarray, cache) -> np.ndarray:
+def tanh_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """dx = dout ⊙ (1 − tanh²(x)), docs/04-gradients.md eq. (4)."""
     out = cache
     dx = dout * (1 - out * out)
     return dx
 
 
-def sigmoid_forward(x: np.ndarray):
+def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """out = σ(x), docs/04-gradients.md eq. (5)."""
     out = sigmoid(x)
     cache = out
     return out, cache
 
 
-def sigmoid_backward(dout: np.ndarray, cache) -> np.ndarray:
+def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """dx = dout ⊙ σ(x)(1 − σ(x)), docs/04-gradients.md eq. (5)."""
     out = cache
     dx = dout * out * (1 - out)
     return dx
 
 
-def softplus_forward(x: np.ndarray):
+def softplus_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """out = log(1 + e^x), docs/04-gradients.md eq. (6)."""
     out = softplus(x)
     cache = x
     return out, cache
 
 
-def softplus_backward(dout: np.ndarray, cache) -> np.ndarray:
+def softplus_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """dx = dout ⊙ σ(x): the derivative of softplus is the sigmoid, docs/04-gradients.md eq. (6)."""
     x = cache
     dx = dout * sigmoid(x)
     return dx
 
 
-def reparameterize_forward(mu: np.ndarray, log_var: np.ndarray, eps: np.ndarray):
+def reparameterize_forward(mu: np.ndarray, log_var: np.ndarray, eps: np.ndarray) -> tuple[np.ndarray, tuple]:
     """z = μ + σ ⊙ ε with σ = exp(½ log σ²), docs/04-gradients.md eq. (14).
 
     A draw from q(z|x) = N(μ, diag σ²) written as a deterministic function of (μ, log σ²)
@@ -135,7 +135,7 @@ def reparameterize_forward(mu: np.ndarray, log_var: np.ndarray, eps: np.ndarray)
     return z, cache
 
 
-def reparameterize_backward(dz: np.ndarray, cache):
+def reparameterize_backward(dz: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     """dμ = dz,  d log σ² = dz ⊙ ½ σ ⊙ ε, docs/04-gradients.md eq. (15).
 
     ∂z/∂μ = 1, and ∂z/∂log σ² = ½ exp(½ log σ²) ε = ½ σ ε. ε itself gets no gradient: it is
