@@ -24,9 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import VAEConfig, init_params, param_shapes  # noqa: F401 (the model's config, re-read here)
+# VAEConfig, init_params and param_shapes live in config.py; they are importable from here too,
+# as they were before the model's shape had a file of its own.
+from .config import VAEConfig, init_params, param_shapes  # noqa: F401
 from .layers import activation, dense_backward, dense_forward, reparameterize_backward, reparameterize_forward
 from .losses import LIKELIHOODS, kl_standard_normal, likelihood  # noqa: F401
+
+Params = dict[str, np.ndarray]  # the flat dict of parameters (and of their gradients), by key
 
 
 def _mlp_forward(params, h, prefix, n_layers, activation_name):
@@ -50,7 +54,7 @@ def _mlp_backward(dh, caches, prefix, activation_name, grads):
     return dh
 
 
-def encoder_forward(params, x, config: VAEConfig):
+def encoder_forward(params: Params, x: np.ndarray, config: VAEConfig) -> tuple[np.ndarray, np.ndarray, tuple]:
     """q(z|x) = N(μ, diag σ²): an MLP with two linear heads, μ and log σ².
 
     The log-variance rather than σ: any real number is a valid log σ², so the head
@@ -63,7 +67,7 @@ def encoder_forward(params, x, config: VAEConfig):
     return mu, log_var, (mlp_caches, mu_cache, lv_cache)
 
 
-def encoder_backward(dmu, dlog_var, cache, config: VAEConfig) -> dict[str, np.ndarray]:
+def encoder_backward(dmu: np.ndarray, dlog_var: np.ndarray, cache: tuple, config: VAEConfig) -> Params:
     """The mirror of encoder_forward; returns the encoder's gradients."""
     mlp_caches, mu_cache, lv_cache = cache
     grads = {}
@@ -76,7 +80,8 @@ def encoder_backward(dmu, dlog_var, cache, config: VAEConfig) -> dict[str, np.nd
     return grads
 
 
-def decoder_forward(params, z, config: VAEConfig):
+def decoder_forward(params: Params, z: np.ndarray,
+                    config: VAEConfig) -> tuple[np.ndarray, np.ndarray | None, tuple]:
     """p(x|z): an MLP whose output layer gives logits (Bernoulli) or the mean (Gaussian).
 
     For the learned-variance Gaussian, a second linear head gives a per-pixel log σ².
@@ -90,7 +95,8 @@ def decoder_forward(params, z, config: VAEConfig):
     return out, out_log_var, (mlp_caches, out_cache, lv_cache)
 
 
-def decoder_backward(dout, dout_log_var, cache, config: VAEConfig):
+def decoder_backward(dout: np.ndarray, dout_log_var: np.ndarray | None, cache: tuple,
+                     config: VAEConfig) -> tuple[np.ndarray, Params]:
     """The mirror of decoder_forward; returns dz (B, Z) and the decoder's gradients."""
     mlp_caches, out_cache, lv_cache = cache
     grads = {}
@@ -102,7 +108,8 @@ def decoder_backward(dout, dout_log_var, cache, config: VAEConfig):
     return dz, grads
 
 
-def reconstruction_nll(out, out_log_var, x, config: VAEConfig):
+def reconstruction_nll(out: np.ndarray, out_log_var: np.ndarray | None, x: np.ndarray,
+                       config: VAEConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """−log p(x|z) summed over pixels, per example, with the gradients of its batch sum.
 
     out (B, D): logits or Gaussian mean; out_log_var (B, D) or None.
@@ -111,7 +118,7 @@ def reconstruction_nll(out, out_log_var, x, config: VAEConfig):
     return likelihood(config.likelihood).nll(out, out_log_var, x, config.gaussian_std)
 
 
-def check_batch(x, config: VAEConfig, name: str = "x") -> None:
+def check_batch(x: np.ndarray, config: VAEConfig, name: str = "x") -> None:
     """Refuse data the model cannot score: wrong shape, NaN or inf, or pixels outside
     [0, 1] for the Bernoulli likelihood (its log-likelihood is not a density there)."""
     x = np.asarray(x)
@@ -130,7 +137,8 @@ def _check_eps(eps, x, config: VAEConfig) -> None:
                          f"got {eps.shape}")
 
 
-def loss_and_grads(params, x, eps, config: VAEConfig, *, beta: float | None = None, terms: str = "both"):
+def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAEConfig, *, beta: float | None = None,
+                   terms: str = "both") -> tuple[float, Params, dict[str, float]]:
     """The negative ELBO averaged over the batch, and its gradient for every parameter.
 
         loss = (1/B) Σ_i [ recon_i + β · KL_i ]     docs/02-variational-inference.md eq. (11)
@@ -182,7 +190,8 @@ def loss_and_grads(params, x, eps, config: VAEConfig, *, beta: float | None = No
     return loss, grads, stats
 
 
-def negative_elbo(params, x, eps, config: VAEConfig, *, beta: float | None = None):
+def negative_elbo(params: Params, x: np.ndarray, eps: np.ndarray, config: VAEConfig, *,
+                  beta: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The forward pass of loss_and_grads alone, per example: (loss (B,), recon (B,), kl (B,)).
 
     For evaluation: no caches kept, no gradients computed.
@@ -201,7 +210,7 @@ def negative_elbo(params, x, eps, config: VAEConfig, *, beta: float | None = Non
     return recon + beta * kl, recon, kl
 
 
-def encode(params, x, config: VAEConfig):
+def encode(params: Params, x: np.ndarray, config: VAEConfig) -> tuple[np.ndarray, np.ndarray]:
     """The parameters of q(z|x): mu (B, Z) and log_var (B, Z)."""
     dtype = params["encoder.W_mu"].dtype
     x = np.asarray(x, dtype=dtype)
@@ -210,14 +219,14 @@ def encode(params, x, config: VAEConfig):
     return mu, log_var
 
 
-def decode(params, z, config: VAEConfig) -> np.ndarray:
+def decode(params: Params, z: np.ndarray, config: VAEConfig) -> np.ndarray:
     """The mean of p(x|z) for each z: σ(logits) for Bernoulli, the mean for Gaussian. (B, D)"""
     dtype = params["encoder.W_mu"].dtype
     out, _, _ = decoder_forward(params, np.asarray(z, dtype=dtype), config)
     return likelihood(config.likelihood).mean(out)
 
 
-def log_likelihood(params, x, z, config: VAEConfig) -> np.ndarray:
+def log_likelihood(params: Params, x: np.ndarray, z: np.ndarray, config: VAEConfig) -> np.ndarray:
     """log p(x|z) summed over pixels, one value per row: x (B, D), z (B, Z) -> (B,)."""
     dtype = params["encoder.W_mu"].dtype
     x = np.asarray(x, dtype=dtype)
@@ -227,14 +236,14 @@ def log_likelihood(params, x, z, config: VAEConfig) -> np.ndarray:
     return -nll
 
 
-def sample(params, n: int, rng: np.random.Generator, config: VAEConfig) -> np.ndarray:
+def sample(params: Params, n: int, rng: np.random.Generator, config: VAEConfig) -> np.ndarray:
     """Generate: z ~ N(0, I) from the prior, then the decoder's mean. (n, D)"""
     dtype = params["encoder.W_mu"].dtype
     z = rng.standard_normal((n, config.latent_dim)).astype(dtype)  # (n, Z)
     return decode(params, z, config)
 
 
-def reconstruct(params, x, rng: np.random.Generator, config: VAEConfig) -> np.ndarray:
+def reconstruct(params: Params, x: np.ndarray, rng: np.random.Generator, config: VAEConfig) -> np.ndarray:
     """Encode, draw one z = μ + σ ⊙ ε, decode: the decoder's mean for each image. (B, D)"""
     mu, log_var = encode(params, x, config)  # (B, Z)
     eps = rng.standard_normal(mu.shape).astype(mu.dtype)  # (B, Z)
