@@ -16,12 +16,20 @@ speed/ (the same mathematics arranged for BLAS), lab/ (data, files, checkpoints,
 crash-safe runner, progress, plots, the benchmark), classroom/ (teaching tools) and
 commands/ (the command lines: `python -m tinyvae --help`).
 
-The public API, importable from here:
+The public API, importable from here (a complete example; the README has more):
 
-    config = tinyvae.VAEConfig(latent_dim=2)
-    params = tinyvae.init_params(config, np.random.default_rng(0))
-    loss, grads, stats = tinyvae.loss_and_grads(params, x, eps, config)
-    model = tinyvae.load("runs/mnist/checkpoint.npz")     # a trained model: encode, decode, sample, ...
+    >>> import numpy as np, tinyvae
+    >>> config = tinyvae.VAEConfig(input_dim=784, hidden_dims=(400,), latent_dim=20)
+    >>> rng = np.random.default_rng(0)
+    >>> params = tinyvae.init_params(config, rng)
+    >>> x = (rng.random((8, 784)) < 0.5).astype(float)     # 8 binary "images"
+    >>> eps = rng.standard_normal((8, 20))                  # the noise of z = μ + σ ⊙ ε
+    >>> loss, grads, stats = tinyvae.loss_and_grads(params, x, eps, config)
+    >>> sorted(grads) == sorted(params)                     # a gradient for every parameter
+    True
+
+and for a trained model, `model = tinyvae.load("runs/mnist/checkpoint.npz")`, with
+model.encode, decode, sample, reconstruct, elbo, iw_bound and save.
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ _LAZY = {
 
 
 def __getattr__(name: str):
+    """The lazily loaded names of _LAZY, imported on first use."""
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'tinyvae' has no attribute {name!r}")
