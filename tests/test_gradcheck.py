@@ -231,3 +231,22 @@ def test_cli_refuses_an_infinite_threshold_with_a_one_line_error():
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert errors == [result.stderr.strip().splitlines()[-1]]
     assert "argument --threshold: expected a number > 0, got 'inf'" in errors[0]
+
+
+def test_a_swap_is_undone_even_when_the_body_raises():
+    from tinyvae import layers, vae
+    from tinyvae.classroom.swap import registered, swapped
+
+    original, entry = layers.dense_backward, layers.ACTIVATIONS["relu"]
+    with pytest.raises(RuntimeError):
+        with swapped(layers.relu_backward, lambda dout, cache: dout) as places:
+            assert places == 2  # layers.relu_backward and the registry's relu entry
+            raise RuntimeError("a student's function failed")
+    assert layers.ACTIVATIONS["relu"] is entry and layers.relu_backward is entry.backward
+    with swapped(original, None) as places:
+        assert places == 2 and vae.dense_backward is None  # vae imports it by name: reached too
+    assert vae.dense_backward is original and layers.dense_backward is original
+    with pytest.raises(ValueError, match="already registered"):
+        with registered(layers.ACTIVATIONS, "relu", entry):
+            pass
+    assert layers.ACTIVATIONS["relu"] is entry

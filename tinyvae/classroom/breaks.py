@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
-from .. import layers, losses, vae
+from .. import layers, losses
+from .swap import swapped
 
 # Each bug: what it does (printed above the table), and the setting it needs so that the
 # broken function is actually on the model's path.
@@ -78,26 +79,11 @@ def broken(name: str) -> Iterator[None]:
     """Swap one of tinyvae's functions for a deliberately wrong version for the duration of a ``with``.
 
     The swap reaches every place the model finds the function (module attributes of layers,
-    losses and vae, and the entries of the activation and likelihood registries), and is
-    undone on exit, even if the body raises.
+    losses and vae, and the entries of the activation and likelihood registries; see swap.py),
+    and is undone on exit, even if the body raises.
     """
     if name not in BREAKS:
         raise ValueError(f"unknown --break {name!r}; choose one of {sorted(BREAKS)}")
     original, wrong = wrong_version(name)
-    undo = []
-    for module in (layers, losses, vae):
-        for attr, value in list(vars(module).items()):
-            if value is original:
-                setattr(module, attr, wrong)
-                undo.append(lambda m=module, a=attr: setattr(m, a, original))
-    for registry in (layers.ACTIVATIONS, losses.LIKELIHOODS):
-        for key, entry in list(registry.items()):
-            fields = {field: wrong for field, value in entry._asdict().items() if value is original}
-            if fields:  # keep the entry's type (a NamedTuple): only the wrong field changes
-                registry[key] = entry._replace(**fields)
-                undo.append(lambda r=registry, k=key, e=entry: r.__setitem__(k, e))
-    try:
+    with swapped(original, wrong):
         yield
-    finally:
-        for restore in reversed(undo):
-            restore()

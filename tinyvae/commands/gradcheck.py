@@ -19,6 +19,7 @@ import time
 from tinyvae import layers, vae
 from tinyvae.classroom.breaks import BREAKS, broken
 from tinyvae.classroom.diagnosis import explain_vae_failures, vae_relu_margin
+from tinyvae.classroom.report import format_model_table
 from tinyvae.gradcheck import DEFAULT_H, DEFAULT_THRESHOLD, check_vae
 from tinyvae.lab.args import hidden_sizes, positive_float, positive_int
 
@@ -71,22 +72,14 @@ def models_to_check(args, parser) -> list[tuple[str, str]]:
 
 
 def format_table(rows, shapes, notes=None) -> str:
-    """The table: one line per (term, parameter), with a note line under each failing row."""
-    notes = notes or {}
-    header = ("term", "parameter", "shape", "|analytic|", "|numerical|", "rel. error", "result")
-    lines = [
-        (term, r.name, str(shapes[r.name]), f"{r.analytic_norm:.6e}", f"{r.numerical_norm:.6e}",
-         f"{r.rel_error:.2e}", "PASS" if r.passed else "FAIL")
-        for term, r in rows
-    ]
-    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
-    for i, line in enumerate(lines):
-        out.append(fmt.format(*line))
-        if i in notes:
-            out.append(f"    ^ {notes[i]}")
-    return "\n".join(out)
+    """The table: one line per (term, parameter), with a note line under each failing row.
+
+    The same table `python -m tinyvae exercise check` prints (tinyvae/classroom/report.py).
+    """
+    table = [(term, r.name, {"shape": str(shapes[r.name]), "analytic_norm": r.analytic_norm,
+                             "numerical_norm": r.numerical_norm, "rel_error": r.rel_error}, r.passed)
+             for term, r in rows]
+    return format_model_table(table, notes)
 
 
 def print_header(config: vae.VAEConfig, args, margin: float) -> None:

@@ -1,0 +1,345 @@
+"""The classroom kit (tinyvae/classroom/, `python -m tinyvae exercise`): students' files, graded row by row.
+
+The answer key of docs/05-classroom.md §4: reference solutions (tests/exercise_solutions/correct/)
+pass every row; typical wrong ones (tests/exercise_solutions/wrong/) fail exactly the rows the page
+predicts, with the diagnosis it names. Solutions live here, outside the package: tinyvae ships
+only the stubs. Every run is in-process and on the 42-row model of gradcheck: a few seconds.
+"""
+
+import contextlib
+import io
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tinyvae import layers, losses, vae
+from tinyvae.classroom.exercises import EXERCISES, grade, start, stub_text
+from tinyvae.commands.exercise import main
+from tinyvae.vae import VAEConfig, param_shapes
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = Path(__file__).resolve().parent / "exercise_solutions"
+PAGE = ROOT / "docs" / "05-classroom.md"
+KEYS = list(param_shapes(VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2)))
+ENC_HIDDEN = ["encoder.W0", "encoder.b0", "encoder.W1", "encoder.b1"]
+HEADS_MU = ["encoder.W_mu", "encoder.b_mu"]
+HEADS_LOGVAR = ["encoder.W_logvar", "encoder.b_logvar"]
+
+
+def every(terms, names) -> set:
+    return {(t, n) for t in terms for n in names}
+
+
+def run(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def graded_copy(solution: Path, name: str, folder: Path):
+    folder.mkdir(exist_ok=True)
+    shutil.copy(solution, folder / f"{name}.py")
+    return grade(name, folder)
+
+
+def failing(graded) -> set:
+    return {(group, key) for group, key, _, ok in graded.rows if not ok}
+
+
+# ---- start: a stub the student owns ----
+
+def test_start_writes_a_stub_that_never_overwrites_the_students_work(tmp_path):
+    code, out, _ = run("start", "dense", "--dir", str(tmp_path))
+    assert code == 0 and "wrote" in out
+    text = (tmp_path / "dense.py").read_text(encoding="utf-8")
+    assert "def dense_backward(dout, cache):" in text and "docs/04-gradients.md eq. (2)" in text
+    assert "raise NotImplementedError" in text and "x.T @ dout" not in text  # no answer in the stub
+    (tmp_path / "dense.py").write_text("# my work\n", encoding="utf-8")
+    code, out, _ = run("start", "dense", "--dir", str(tmp_path))
+    assert code == 0 and "left as it is" in out
+    assert (tmp_path / "dense.py").read_text(encoding="utf-8") == "# my work\n"
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_an_untouched_stub_is_not_implemented_yet_without_a_traceback(name, tmp_path):
+    start(name, tmp_path)
+    graded = grade(name, tmp_path)
+    assert graded.status == "not implemented" and graded.rows == []
+    assert f"{EXERCISES[name].function}() still raises NotImplementedError at" in graded.note
+    assert "Traceback" not in graded.note
+    compile(stub_text(name), name, "exec")  # every stub is valid Python
+
+
+# ---- the reference solutions pass every row ----
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_a_correct_solution_passes_every_row(name):
+    graded = grade(name, SOLUTIONS / "correct")
+    assert graded.status == "passed", graded.note
+    assert graded.rows and all(ok for *_, ok in graded.rows)
+    if EXERCISES[name].kind in ("model", "loss"):  # the whole table: every parameter, every term
+        assert {group for group, *_ in graded.rows} == {"full", "recon", "kl"}
+        assert len(graded.rows) == 3 * len(param_shapes(graded.config))
+
+
+# ---- typical wrong solutions fail exactly the rows docs/05 predicts ----
+
+WRONG = {  # file -> (exercise, the failing rows, words of the diagnosis)
+    "relu-sign-flipped": ("relu", every(("full", "recon"), ["encoder.W1", "encoder.b1", "decoder.W1", "decoder.b1"])
+                          | every(["kl"], ["encoder.W1", "encoder.b1"]), "a sign flipped"),
+    "tanh-of-cache": ("tanh", every(("full", "recon"), KEYS[:-2]) | every(["kl"], ENC_HIDDEN), "no simple relation"),
+    "dense-bias-mean": ("dense", every(("full", "recon"), [k for k in KEYS if ".b" in k])
+                        | every(["kl"], [k for k in KEYS if k.startswith("encoder.b")]), "a factor of 1/B"),
+    "kl-sign-flipped": ("kl", every(("full", "kl"), ENC_HIDDEN + HEADS_LOGVAR), "clearest FAIL: kl encoder.W_logvar"),
+    "loss-no-kl-path-into-mu": ("loss", every(("full", "kl"), ENC_HIDDEN + HEADS_MU),
+                                "clearest FAIL: kl encoder.W_mu: |analytic| is exactly 0"),
+    "loss-no-z-path-into-mu": ("loss", every(("full", "recon"), ENC_HIDDEN + HEADS_MU),
+                               "clearest FAIL: recon encoder.W_mu: |analytic| is exactly 0"),
+    "loss-sum-instead-of-mean": ("loss", every(("full", "recon", "kl"), KEYS) - every(["kl"], KEYS[8:]),
+                                 "a factor of B = 2"),
+    "gaussian-missing-variance": ("gaussian", every(("full", "recon"), KEYS),
+                                  "analytic = 0.25 × numerical"),
+}
+
+
+@pytest.mark.parametrize("wrong", list(WRONG))
+def test_a_typical_wrong_solution_fails_exactly_the_predicted_rows_with_its_diagnosis(wrong, tmp_path):
+    name, rows, words = WRONG[wrong]
+    graded = graded_copy(SOLUTIONS / "wrong" / f"{wrong}.py", name, tmp_path)
+    assert graded.status == "failed"
+    assert failing(graded) == rows
+    assert words in graded.note and EXERCISES[name].equation in graded.note
+
+
+def test_the_tanh_hint_28_rows_and_the_sum_hint_b_minus_1_over_b_plus_1(tmp_path):
+    assert len(WRONG["tanh-of-cache"][1]) == 28 and len(WRONG["loss-sum-instead-of-mean"][1]) == 36
+    graded = graded_copy(SOLUTIONS / "wrong" / "loss-sum-instead-of-mean.py", "loss", tmp_path)
+    assert all(c["rel_error"] == pytest.approx(1 / 3, abs=1e-6) for _, _, c, ok in graded.rows if not ok)
+
+
+def test_a_missing_transpose_is_shown_at_the_students_own_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    graded = graded_copy(SOLUTIONS / "wrong" / "dense-missing-transpose.py", "dense", Path("tinyvae-exercises"))
+    assert graded.status == "error" and graded.rows == []
+    assert graded.note.startswith("tinyvae-exercises/dense.py:6 in dense_backward: dx = dout @ W")
+    assert "ValueError: matmul" in graded.note and "transpose" in graded.note
+
+
+def test_a_students_exception_anywhere_is_one_sentence_with_their_line(tmp_path):
+    (tmp_path / "discrete-kl.py").write_text("def kl_divergence(p, q, base=2):\n    return p / 0\n")
+    graded = grade("discrete-kl", tmp_path)
+    assert graded.status == "error" and "discrete-kl.py:2 in kl_divergence: return p / 0" in graded.note
+    assert "TypeError" in graded.note
+    (tmp_path / "relu.py").write_text("def relu_backward(dout, cache)\n    return dout\n")
+    assert "SyntaxError" in grade("relu", tmp_path).note
+    (tmp_path / "tanh.py").write_text("def tanh_backward(dout, cache):\n    return dout[:1]\n")
+    assert "tanh_backward's dx has shape (1," in grade("tanh", tmp_path).note
+
+
+def test_grading_leaves_the_installed_package_as_it_was(tmp_path):
+    before = ({k: v for k, v in vars(m).items() if callable(v)} for m in (layers, losses, vae))
+    before = [dict(d) for d in before]
+    registries = dict(layers.ACTIVATIONS), dict(losses.LIKELIHOODS)
+    for name in ("softplus", "bernoulli", "encoder", "dense"):
+        grade(name, SOLUTIONS / "correct")
+    graded_copy(SOLUTIONS / "wrong" / "dense-missing-transpose.py", "dense", tmp_path)  # even after an error
+    assert (dict(layers.ACTIVATIONS), dict(losses.LIKELIHOODS)) == registries and "softplus" not in layers.ACTIVATIONS
+    for module, old in zip((layers, losses, vae), before):
+        assert all(vars(module)[k] is v for k, v in old.items())
+
+
+# ---- the command line and Gradescope's results.json ----
+
+def check_gradescope_results(doc: dict) -> None:
+    """The format of Gradescope's autograder specification ("Output format", "Test case status")."""
+    assert isinstance(doc, dict) and set(doc) <= {"score", "execution_time", "output", "output_format",
+                                                 "test_output_format", "test_name_format", "visibility",
+                                                 "stdout_visibility", "extra_data", "tests", "leaderboard"}
+    assert "score" in doc or all("score" in t for t in doc["tests"])
+    assert isinstance(doc["score"], (int, float)) and not isinstance(doc["score"], bool)
+    for test in doc["tests"]:
+        assert set(test) <= {"score", "max_score", "status", "name", "name_format", "number", "output",
+                             "output_format", "tags", "visibility", "extra_data"}
+        assert isinstance(test["name"], str) and isinstance(test["output"], str)
+        assert isinstance(test["score"], float) and isinstance(test["max_score"], float)
+        assert 0 <= test["score"] <= test["max_score"] and test["status"] in ("passed", "failed")
+        assert isinstance(test["extra_data"], dict)
+    assert doc["score"] == sum(t["score"] for t in doc["tests"])
+
+
+def test_check_writes_gradescope_results_and_exits_0_only_when_everything_passes(tmp_path):
+    import json
+
+    folder = tmp_path / "work"
+    shutil.copy(SOLUTIONS / "correct" / "relu.py", folder.mkdir() or folder / "relu.py")
+    shutil.copy(SOLUTIONS / "correct" / "discrete-kl.py", folder / "discrete-kl.py")
+    code, out, _ = run("check", "--dir", str(folder), "--json", str(tmp_path / "results.json"))
+    assert code == 0 and out.strip().endswith("exercise check: 2 of 2 exercises PASS")
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    check_gradescope_results(doc)
+    assert doc["score"] == 2.0 and [t["status"] for t in doc["tests"]] == ["passed", "passed"]
+    assert len(doc["tests"][0]["extra_data"]["rows"]) == 42  # per row, for the instructor
+
+    shutil.copy(SOLUTIONS / "wrong" / "tanh-of-cache.py", folder / "tanh.py")
+    code, out, _ = run("check", "relu", "tanh", "kl", "--dir", str(folder), "--json", str(tmp_path / "r2.json"))
+    doc = json.loads((tmp_path / "r2.json").read_text(encoding="utf-8"))
+    check_gradescope_results(doc)
+    assert code == 1 and [t["status"] for t in doc["tests"]] == ["passed", "failed", "failed"]
+    assert doc["tests"][2]["extra_data"]["result"] == "missing" and doc["score"] == 1.0
+    assert "FAIL (28 of 42 rows)" in doc["tests"][1]["output"]
+
+
+def test_bad_command_lines_get_one_line_and_exit_2(tmp_path):
+    code, _, err = run("check", "nonsense", "--dir", str(tmp_path))
+    assert code == 2 and "unknown exercise 'nonsense'" in err
+    code, _, err = run("check", "--dir", str(tmp_path / "empty"))
+    assert code == 2 and "no exercise files in" in err
+    shutil.copy(SOLUTIONS / "correct" / "relu.py", tmp_path / "relu.py")
+    (tmp_path / "file").write_text("")
+    code, _, err = run("check", "relu", "--dir", str(tmp_path), "--json", str(tmp_path / "file" / "r.json"))
+    assert code == 2 and "cannot write --json" in err
+
+
+def test_list_shows_the_ladder_then_the_probability(tmp_path):
+    code, out, _ = run("list")
+    names = re.findall(r"^\s+\d+\. (\S+)", out, flags=re.M)
+    assert code == 0 and names == list(EXERCISES)
+    assert names[:1] == ["dense"] and names.index("loss") < names.index("adam") < names.index("discrete-kl")
+
+
+def test_the_exercise_outputs_on_the_page_are_what_the_command_prints(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"^```text\n(.*?)^```", PAGE.read_text(encoding="utf-8"), flags=re.S | re.M)
+    blocks = [b for b in blocks if "python -m tinyvae exercise" in b]
+    assert len(blocks) == 2
+    for block in blocks:
+        if block.startswith("# tinyvae-exercises/dense.py"):
+            Path("tinyvae-exercises").mkdir(exist_ok=True)
+            shutil.copy(SOLUTIONS / "wrong" / "dense-missing-transpose.py", "tinyvae-exercises/dense.py")
+        shown = []
+        for command in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            first, _, expected = command.partition("\n")
+            argv = first.split()[4:]  # after "python -m tinyvae exercise"
+            _, out, _ = run(*argv)
+            shown.append(([line for line in expected.splitlines() if line.strip()],
+                          [line for line in out.splitlines() if line.strip()]))
+        for expected, out in shown:
+            assert expected == out
+
+
+NUMERIC_WRONG = {  # file -> (exercise, the start of each failing check's name)
+    "adam-no-bias-correction": ("adam", ["step 1 moves each θ", "θ after 3 steps"]),
+    "adam-rebinds-theta": ("adam", ["step 1 moves each θ", "θ after 3 steps", "θ changed in place",
+                                    "a VAE's loss on one batch"]),
+    "discrete-kl-always-bits": ("discrete-kl", ["KL(P‖Q) in nats", "KL(Q‖P) in nats", "an outcome with P(x) = 0"]),
+    "gaussian-kl-std-for-variance": ("gaussian-kl", ["KL(N(1, 0.5)", "KL(N(-0.3, 2)", "KL(N(2, 0.1)"]),
+    "kl-monte-carlo-no-sampling": ("kl-monte-carlo", ["its standard error is > 0", "standard error shrinks"]),
+    "elbo-without-entropy": ("elbo-identity", ["log p(x) − ELBO"] * 4 + ["at the exact posterior"]),
+    "estimators-score-without-variance": ("estimators", ["score function: mean"]),
+}
+
+
+@pytest.mark.parametrize("wrong", list(NUMERIC_WRONG))
+def test_a_wrong_adam_or_probability_solution_fails_exactly_its_checks(wrong, tmp_path):
+    name, starts = NUMERIC_WRONG[wrong]
+    graded = graded_copy(SOLUTIONS / "wrong" / f"{wrong}.py", name, tmp_path)
+    failed = [key for _, key, _, ok in graded.rows if not ok]
+    assert graded.status == "failed" and len(failed) == len(starts)
+    assert all(key.startswith(start) for key, start in zip(failed, starts))
+    assert graded.note.startswith(f"first FAIL: {failed[0]}")
+
+
+def test_the_estimators_exercise_shows_the_two_variances_it_asks_the_student_to_compare():
+    rows = {key: c for _, key, c, _ in grade("estimators", SOLUTIONS / "correct").rows}
+    score = rows["score function: variance of one estimate (measured)"]["student"]
+    reparam = rows["reparameterization: variance of one estimate (measured)"]["student"]
+    assert score / reparam > 100  # f ≈ 5 times a noise of size 1/σ, against f' varying over ±σ
+
+
+def test_from_a_fresh_install_start_then_check_says_not_implemented(tmp_path):
+    import subprocess
+    import sys
+
+    def tinyvae(*args):
+        return subprocess.run([sys.executable, "-m", "tinyvae", "exercise", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+
+    assert tinyvae("start", "reparameterize").returncode == 0
+    result = tinyvae("check", "reparameterize")
+    assert result.returncode == 1 and result.stderr == ""
+    assert ("not implemented yet: reparameterize_backward() still raises NotImplementedError at "
+            "tinyvae-exercises/reparameterize.py:") in result.stdout
+    shutil.copy(SOLUTIONS / "correct" / "reparameterize.py", tmp_path / "tinyvae-exercises" / "reparameterize.py")
+    result = tinyvae("check")
+    assert result.returncode == 0 and "exercise reparameterize: PASS (all 42 rows)" in result.stdout
+
+
+def test_an_instructor_can_grade_on_another_seed_and_the_verdicts_hold(tmp_path):
+    correct = grade("loss", SOLUTIONS / "correct", seed=12345)
+    assert correct.status == "passed"
+    wrong = graded_copy(SOLUTIONS / "wrong" / "loss-no-kl-path-into-mu.py", "loss", tmp_path)
+    other = grade("loss", tmp_path, seed=12345)
+    assert failing(other) == failing(wrong) and other.rows != wrong.rows  # same rows, another model
+
+
+# ---- docs/07-instructors.md ----
+
+INSTRUCTORS = ROOT / "docs" / "07-instructors.md"
+
+
+def test_the_instructors_results_json_is_what_the_command_writes(tmp_path):
+    import json
+
+    page = INSTRUCTORS.read_text(encoding="utf-8")
+    shown = json.loads(re.search(r"^```json\n(.*?)^```", page, flags=re.S | re.M).group(1))
+    command = re.search(r"^\$ python -m tinyvae exercise (check .*)$", page, flags=re.M).group(1).split()
+    (tmp_path / "submission").mkdir()
+    shutil.copy(SOLUTIONS / "correct" / "relu.py", tmp_path / "submission" / "relu.py")
+    shutil.copy(SOLUTIONS / "wrong" / "tanh-of-cache.py", tmp_path / "submission" / "tanh.py")
+    command = [str(tmp_path / a) if a in ("submission", "results.json") else a for a in command]
+    run(*command)
+    written = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    check_gradescope_results(written)
+    for doc in (shown, written):  # the page cuts the text and all rows but the first
+        for test in doc["tests"]:
+            assert test.pop("output").startswith(test["name"].split(":")[0].join(["exercise ", ":"]))
+            test["extra_data"]["rows"] = test["extra_data"]["rows"][:1]
+    assert shown["tests"][0]["extra_data"]["rows"][0].keys() == written["tests"][0]["extra_data"]["rows"][0].keys()
+    for a, b in zip(shown["tests"], written["tests"]):
+        for sa, sb in zip(a["extra_data"].pop("rows"), b["extra_data"].pop("rows")):
+            assert {k: v for k, v in sa.items() if "norm" not in k and k != "rel_error"} == \
+                   {k: v for k, v in sb.items() if "norm" not in k and k != "rel_error"}
+            assert all(sa[k] == pytest.approx(sb[k], rel=1e-6, abs=1e-10) for k in sa if "norm" in k)
+    assert shown == written
+
+
+def test_the_instructors_page_claims_hold(tmp_path):
+    page = INSTRUCTORS.read_text(encoding="utf-8")
+    relu = graded_copy(SOLUTIONS / "wrong" / "relu-sign-flipped.py", "relu", tmp_path)
+    assert "32 of the 42 rows still pass" in page and sum(ok for *_, ok in relu.rows) == 32
+    handout = re.search(r"for name in ([\w -]+); do", page).group(1).split()
+    for name in handout:
+        assert start(name, tmp_path / "handout")[1]
+    assert sorted(p.stem for p in (tmp_path / "handout").iterdir()) == sorted(handout)
+    for name in re.findall(r"exercise check ([\w -]+?) *\\\n", page)[0].split():
+        assert name in EXERCISES
+
+
+def test_exercise_8_sigma_1_hides_a_missing_one_over_sigma_squared(tmp_path):
+    graded_copy(SOLUTIONS / "wrong" / "gaussian-missing-variance.py", "gaussian", tmp_path)
+    assert grade("gaussian", tmp_path, gaussian_std=1.0).status == "passed"  # multiplying by 1 leaves no trace
+    assert grade("gaussian", tmp_path).status == "failed"  # the check's σ = 0.5 sees it
+
+
+def test_exercise_3_a_dropped_path_shows_as_an_exact_zero(tmp_path):
+    no_kl = graded_copy(SOLUTIONS / "wrong" / "loss-no-kl-path-into-mu.py", "loss", tmp_path / "a")
+    no_z = graded_copy(SOLUTIONS / "wrong" / "loss-no-z-path-into-mu.py", "loss", tmp_path / "b")
+    for graded, term in ((no_kl, "kl"), (no_z, "recon")):
+        table = {(g, k): c for g, k, c, _ in graded.rows}
+        assert all(table[term, key]["analytic_norm"] == 0.0 < table[term, key]["numerical_norm"] for key in HEADS_MU)
