@@ -1,11 +1,13 @@
-"""examples/mnist.py end to end: a tiny run writes every file; bad flags end with an argparse
-message and status 2; unusable output folders, data and checkpoints end with one line on stderr."""
+"""The training command end to end (examples/mnist.py = python -m tinyvae train): a tiny run writes
+every file and prints the ELBO apart from the β-weighted loss; bad flags end with an argparse message
+and status 2, files and settings that cannot be used with one line and status 2; a run owns its
+folder (no silent replacement, --overwrite leaves nothing of the old run); output trouble never
+costs training."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import EXAMPLE, TINY, cli
 from tinyvae.lab.checkpoint import load_checkpoint
+from tinyvae.lab.figures import FIGURE_NAMES
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "mnist.py"
-TINY = ["--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--iw-samples", "10",
-        "--train-limit", "3000", "--test-limit", "500"]
-FIGURES = ["reconstructions.png", "samples.png", "loss_curves.png", "latent_scatter.png", "manifold.png",
-           "interpolation.png", "traversal.png"]
+FIGURES = list(FIGURE_NAMES)
 
 
 def load_example():
@@ -28,26 +27,6 @@ def load_example():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module")
-def data_env():
-    if not os.environ.get("TINYVAE_DATA") or not Path(os.environ["TINYVAE_DATA"], "mnist").is_dir():
-        pytest.skip("TINYVAE_DATA is not set to a folder holding mnist/ (the real MNIST files)")
-    return {**os.environ, "MPLBACKEND": "Agg"}
-
-
-def cli(*args, env, timeout=300):
-    return subprocess.run([sys.executable, str(EXAMPLE), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, data_env):
-    out = tmp_path_factory.mktemp("run")
-    result = cli(*TINY, "--out", str(out), env=data_env)
-    assert result.returncode == 0, result.stderr
-    return out, result
 
 
 def test_a_tiny_run_writes_every_file(tiny_run):
@@ -63,7 +42,8 @@ def test_metrics_hold_the_numbers_it_printed(tiny_run):
     out, result = tiny_run
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["iw_samples"] == 10 and metrics["config"]["latent_dim"] == 2
-    assert metrics["test_elbo"] == -metrics["test_loss"]
+    assert metrics["test_elbo"] == -(metrics["test_recon"] + metrics["test_kl"])
+    assert metrics["beta"] == 1 and metrics["test_loss"] == pytest.approx(-metrics["test_elbo"], rel=1e-6)
     # L_k is a tighter bound than the ELBO on average (a log-likelihood, so a negative number).
     assert metrics["test_elbo"] - 1.0 < metrics["iw_bound"] < 0
     assert 0 <= metrics["active_units"] <= 2 and len(metrics["kl_per_dim"]) == 2
@@ -71,10 +51,33 @@ def test_metrics_hold_the_numbers_it_printed(tiny_run):
     assert len(metrics["timing"]["epoch_seconds"]) == 1
     history = json.loads((out / "history.json").read_text())
     assert metrics["test_loss"] == history[-1]["test_loss"]  # the same ε as the last epoch's
-    assert f"{metrics['test_elbo']:.2f}" in result.stdout
+    assert f"{metrics['test_elbo']:.2f}" in result.stdout and "β-loss" not in result.stdout
     assert f"{metrics['iw_bound']:.2f}" in result.stdout and "L_10" in result.stdout
     assert f"active units {metrics['active_units']} of 2" in result.stdout
-    assert load_checkpoint(out / "checkpoint.npz").epoch == 1
+
+
+def test_it_says_where_the_data_came_from_and_how_long_evaluation_will_take(tiny_run, data_env):
+    _, result = tiny_run
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"data: mnist from {Path(data_env['TINYVAE_DATA']) / 'mnist'}, dynamically binarized")
+    first_epoch = next(i for i, line in enumerate(lines) if line.startswith("epoch 1/1"))
+    announced = [i for i, line in enumerate(lines) if line.startswith("after training: test ELBO, L_10")]
+    assert announced and announced[0] < first_epoch and "on 500 test images, about 0:" in lines[announced[0]]
+    # Not a terminal: evaluation progress comes as plain lines, ending at 100 %.
+    assert "L_10: 500/500 images (100 %)" in result.stdout and "\r" not in result.stdout
+
+
+def test_with_beta_not_1_the_elbo_and_the_beta_loss_are_reported_apart(tmp_path, data_env):
+    result = cli(*TINY, "--beta", "4", "--train-limit", "500", "--test-limit", "100", "--out", str(tmp_path),
+                 env=data_env)
+    assert result.returncode == 0, result.stderr
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["beta"] == 4 and m["test_elbo"] == -(m["test_recon"] + m["test_kl"])
+    assert m["test_loss"] == pytest.approx(m["test_recon"] + 4 * m["test_kl"], rel=1e-6)
+    assert f"test ELBO    {m['test_elbo']:.2f} nats per image (= −(recon {m['test_recon']:.2f} + KL " \
+           f"{m['test_kl']:.2f}))" in result.stdout
+    assert f"β-loss       {m['test_loss']:.2f} nats per image (recon {m['test_recon']:.2f} + 4 × KL" in result.stdout
+    assert f"ELBO {m['test_elbo']:.2f})" in result.stdout  # the epoch line too
 
 
 def test_resume_continues_with_the_checkpoint_settings(tiny_run, data_env, tmp_path):
@@ -82,14 +85,17 @@ def test_resume_continues_with_the_checkpoint_settings(tiny_run, data_env, tmp_p
     copy = tmp_path / "continued"
     copy.mkdir()
     (copy / "checkpoint.npz").write_bytes((out / "checkpoint.npz").read_bytes())
-    result = cli("--resume", str(copy / "checkpoint.npz"), "--epochs", "2", "--iw-samples", "0", env=data_env)
+    result = cli("--resume", str(copy / "checkpoint.npz"), "--epochs", "2", env=data_env)
     assert result.returncode == 0, result.stderr
     checkpoint = load_checkpoint(copy / "checkpoint.npz")
     assert checkpoint.epoch == 2 and checkpoint.config.hidden_dims == (16,)
     assert "resuming from" in result.stdout and (copy / "samples.png").is_file()
-    refused = cli("--resume", str(copy / "checkpoint.npz"), "--latent-dim", "5", env=data_env)
-    assert refused.returncode == 1 and "Traceback" not in refused.stderr
-    assert "--latent-dim 5" in refused.stderr and "checkpoint has 2" in refused.stderr
+    assert "L_10 " in result.stdout  # the run's own k, not the default 1000
+    for flags, named in [(["--latent-dim", "5"], "--latent-dim 5"), (["--iw-samples", "0"], "--iw-samples 0"),
+                         (["--step", "reference"], "--step 'reference'")]:
+        refused = cli("--resume", str(copy / "checkpoint.npz"), *flags, env=data_env)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert named in refused.stderr and "the checkpoint has" in refused.stderr
 
 
 BAD_FLAGS = [
@@ -108,6 +114,9 @@ BAD_FLAGS = [
     (["--optimizer", "rmsprop"], "--optimizer"),
     (["--activation", "gelu"], "--activation"),
     (["--likelihood", "poisson"], "--likelihood"),
+    (["--gaussian-std", "0"], "--gaussian-std"),
+    (["--gaussian-std", "0.1"], "--gaussian-std"),  # the default likelihood is Bernoulli: no σ
+    (["--likelihood", "gaussian-learned-variance", "--gaussian-std", "0.1"], "--gaussian-std"),
     (["--dtype", "float16"], "--dtype"),
     (["--iw-samples", "-5"], "--iw-samples"),
     (["--seed", "x"], "--seed"),
@@ -125,6 +134,33 @@ def test_a_bad_flag_value_is_an_argparse_error_with_status_2(argv, named, capsys
     assert "error:" in err and named in err and "Traceback" not in err
 
 
+def resolved(*argv):
+    from tinyvae.commands import train
+    parser = train.build_parser()
+    return train.resolve(parser.parse_args(list(argv)), parser)
+
+
+def test_the_gaussian_likelihood_gets_a_pixel_scale_sigma_and_no_binarization():
+    args = resolved("--likelihood", "gaussian")
+    assert args.binarize == "none" and args.gaussian_std == 0.1
+    assert resolved("--likelihood", "gaussian", "--gaussian-std", "0.05").gaussian_std == 0.05
+    assert resolved("--likelihood", "gaussian-learned-variance").binarize == "none"
+    bernoulli = resolved()
+    assert bernoulli.binarize == "dynamic" and bernoulli.gaussian_std is None
+    assert resolved("--likelihood", "gaussian", "--binarize", "dynamic").binarize == "dynamic"  # if asked for
+
+
+def test_default_output_folders_are_named_for_the_settings_that_differ():
+    assert resolved().out == Path("runs/mnist")
+    assert resolved("--latent-dim", "2").out == Path("runs/mnist_latent-dim=2")
+    assert resolved("--latent-dim", "20", "--seed", "0").out == Path("runs/mnist")  # the defaults, given
+    folders = {resolved(*argv).out for argv in [(), ("--beta", "4"), ("--beta", "0.5"), ("--hidden", "200,200"),
+                                                ("--dataset", "fashion-mnist"), ("--likelihood", "gaussian"),
+                                                ("--train-limit", "3000"), ("--lr", "1e-4", "--seed", "3")]}
+    assert len(folders) == 8 and Path("runs/mnist_hidden=200,200") in folders
+    assert Path("runs/mnist_lr=0.0001_seed=3") in folders
+
+
 def test_the_real_command_exits_2_on_a_bad_flag():
     result = subprocess.run([sys.executable, str(EXAMPLE), "--hidden", "400,abc"], capture_output=True, text=True,
                             timeout=120)
@@ -132,8 +168,8 @@ def test_the_real_command_exits_2_on_a_bad_flag():
     assert "argument --hidden: expected comma-separated positive integers" in result.stderr
 
 
-def one_line_error(result):
-    assert result.returncode == 1, result.stdout + result.stderr
+def one_line_error(result, status=1):
+    assert result.returncode == status, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     return result.stderr.strip()
 
@@ -145,11 +181,16 @@ def test_an_unusable_output_folder_is_one_line_on_stderr(tmp_path, data_env):
     assert len(message.splitlines()) == 1 and "a-file" in message
 
 
+def test_a_missing_data_dir_is_refused_not_replaced(tmp_path, data_env):
+    message = one_line_error(cli(*TINY, "--data-dir", str(tmp_path / "nonexistent"), "--out", str(tmp_path / "o"),
+                                 env=data_env), status=2)
+    assert len(message.splitlines()) == 1 and f"--data-dir {tmp_path / 'nonexistent'} does not exist" in message
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_corrupt_data_file_is_one_line_on_stderr(tmp_path, data_env):
-    bad_root = tmp_path / "data"
-    (bad_root / "mnist").mkdir(parents=True)
-    (bad_root / "mnist" / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01garbage")
-    message = one_line_error(cli(*TINY, "--data-dir", str(bad_root), "--out", str(tmp_path / "out"),
+    message = one_line_error(cli(*TINY, "--data-dir", str(corrupt_data_root(tmp_path, data_env)),
+                                 "--out", str(tmp_path / "out"),
                                  env=data_env))
     assert "t10k-labels-idx1-ubyte" in message
 
@@ -157,25 +198,108 @@ def test_a_corrupt_data_file_is_one_line_on_stderr(tmp_path, data_env):
 def test_a_fresh_run_does_not_overwrite_an_existing_checkpoint(tiny_run, data_env):
     out, _ = tiny_run
     before = (out / "checkpoint.npz").read_bytes()
-    message = one_line_error(cli(*TINY, "--out", str(out), env=data_env))
+    message = one_line_error(cli(*TINY, "--out", str(out), env=data_env), status=2)
     assert "--resume" in message and "--overwrite" in message and str(out / "checkpoint.npz") in message
     assert (out / "checkpoint.npz").read_bytes() == before
 
 
-def test_overwrite_starts_a_new_run_in_the_same_folder(tmp_path, data_env):
+def test_resume_into_a_folder_holding_another_run_is_refused(tiny_run, data_env, tmp_path):
+    out, _ = tiny_run
+    other = tmp_path / "other"
+    other.mkdir()
+    files = {"checkpoint.npz": b"another run's checkpoint", "metrics.json": b"{}", "samples.png": b"png"}
+    for name, content in files.items():
+        (other / name).write_bytes(content)
+    message = one_line_error(cli("--resume", str(out / "checkpoint.npz"), "--out", str(other), env=data_env), 2)
+    assert f"{other} already holds another run" in message
+    assert {p.name: p.read_bytes() for p in other.iterdir()} == files  # nothing replaced
+
+
+def test_overwrite_leaves_nothing_of_the_previous_run(tmp_path, data_env):
     out = tmp_path / "run"
-    assert cli(*TINY, "--out", str(out), env=data_env).returncode == 0
-    first = (out / "metrics.json").read_text()
-    again = cli(*TINY, "--seed", "1", "--out", str(out), "--overwrite", env=data_env)
+    out.mkdir()
+    old = {"checkpoint.npz": b"old", "manifold.png": b"old figure", "notes-of-the-old-run.txt": b"old"}
+    for name, content in old.items():
+        (out / name).write_bytes(content)
+    again = cli(*TINY, "--latent-dim", "3", "--out", str(out), "--overwrite", env=data_env)
     assert again.returncode == 0, again.stderr
-    assert (out / "metrics.json").read_text() != first  # a different seed: a genuinely new run
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["checkpoint.npz", "history.json", "history.csv", "metrics.json",
+                            *[f for f in FIGURES if f != "manifold.png"]])  # Z = 3: no manifold, old one gone
+    assert load_checkpoint(out / "checkpoint.npz").config.latent_dim == 3
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tmp_path):
+    """A crash between moving the old run aside and the new run's first checkpoint loses nothing;
+    a failure there (bad data, Ctrl-C) puts it back."""
+    from tinyvae.lab import runfolder
+    out = tmp_path / "run"
+    out.mkdir()
+    old = {"checkpoint.npz": b"old run", "metrics.json": b"old metrics"}
+    for name, content in old.items():
+        (out / name).write_bytes(content)
+    _, aside = runfolder.claim(out, None, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == [aside.name]  # the old files, moved, not deleted
+    runfolder.discard_replaced(out)  # no new checkpoint yet ("a crash here"): the old run is kept
+    assert {p.name: p.read_bytes() for p in aside.iterdir()} == old
+    runfolder.restore(out, aside)  # the new run failed before its first checkpoint
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == old
+    _, aside = runfolder.claim(out, None, overwrite=True)
+    (out / "checkpoint.npz").write_bytes(b"the new run's first checkpoint")
+    runfolder.restore(out, aside)  # too late to restore: the new run has a checkpoint
+    runfolder.discard_replaced(out)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz"]
+    (out / "sub").mkdir()
+    with pytest.raises(runfolder.UsageError, match="holds folders"):
+        runfolder.claim(out, None, overwrite=True)
+
+
+def corrupt_data_root(tmp_path, data_env) -> Path:
+    """A data root whose MNIST test labels are garbage (the other files are the real ones)."""
+    root = tmp_path / "data"
+    (root / "mnist").mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+        (root / "mnist" / f"{name}.gz").symlink_to(Path(data_env["TINYVAE_DATA"], "mnist", f"{name}.gz"))
+    (root / "mnist" / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01garbage")
+    return root
+
+
+def test_an_overwrite_run_that_fails_before_its_first_checkpoint_gives_the_old_run_back(tmp_path, data_env):
+    out = tmp_path / "run"
+    out.mkdir()
+    old = {"checkpoint.npz": b"old run", "samples.png": b"old figure"}
+    for name, content in old.items():
+        (out / name).write_bytes(content)
+    result = cli(*TINY, "--data-dir", str(corrupt_data_root(tmp_path, data_env)), "--out", str(out), "--overwrite",
+                 env=data_env)
+    assert "t10k-labels-idx1-ubyte" in one_line_error(result)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == old  # and no hidden folder left
+
+
+def test_a_huge_batch_size_is_bounded_by_the_number_of_images(tmp_path, data_env):
+    result = cli("--epochs", "1", "--hidden", "8", "--latent-dim", "2", "--iw-samples", "0", "--train-limit", "500",
+                 "--test-limit", "50", "--batch-size", "10000000", "--out", str(tmp_path), env=data_env)
+    assert result.returncode == 0, result.stderr  # not a 29 GiB allocation
+    assert load_checkpoint(tmp_path / "checkpoint.npz").extra["train"]["batch_size"] == 500
+
+
+def test_a_closed_stdout_pipe_costs_no_training(tmp_path, data_env):
+    command = " ".join([sys.executable, str(EXAMPLE), *TINY, "--epochs", "2", "--train-limit", "1000",
+                        "--out", str(tmp_path)])
+    result = subprocess.run(["bash", "-c", command + " | head -3; echo \"status ${PIPESTATUS[0]}\""], env=data_env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.stdout.splitlines()[-1] == "status 0", result.stderr
+    assert len(result.stdout.splitlines()) == 4 and "Traceback" not in result.stderr
+    assert load_checkpoint(tmp_path / "checkpoint.npz").epoch == 2 and (tmp_path / "metrics.json").exists()
 
 
 def test_a_bad_checkpoint_is_one_line_on_stderr(tmp_path, data_env):
     bad = tmp_path / "checkpoint.npz"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
-    message = one_line_error(cli("--resume", str(bad), env=data_env))
+    message = one_line_error(cli("--resume", str(bad), env=data_env), status=2)
     assert len(message.splitlines()) == 1 and str(bad) in message
+    missing = one_line_error(cli("--resume", str(tmp_path / "nope.npz"), env=data_env), status=2)
+    assert "nope.npz: no such file" in missing
 
 
 def test_divergence_is_reported_with_epoch_and_batch(tmp_path, data_env):
@@ -184,3 +308,47 @@ def test_divergence_is_reported_with_epoch_and_batch(tmp_path, data_env):
     assert "epoch 1, batch" in message and str(tmp_path / "checkpoint.npz") in message
     assert load_checkpoint(tmp_path / "checkpoint.npz").epoch == 0
     assert np.isfinite(load_checkpoint(tmp_path / "checkpoint.npz").params["decoder.W_out"]).all()
+
+
+class ClosedPipe:
+    """A stream as stdout is after `| head -3` ended: every write fails."""
+
+    def __init__(self):
+        self.tries = 0
+
+    def write(self, text):
+        self.tries += 1
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def isatty(self):
+        return False
+
+
+def test_progress_written_to_a_closed_pipe_is_dropped_not_raised():
+    from tinyvae.lab.progress import CountProgress, EpochProgress, tolerant
+    pipe = ClosedPipe()
+    stream = tolerant(pipe)
+    stream.write("one line\n")
+    stream.write("and another\n")
+    stream.flush()
+    assert pipe.tries == 1 and not stream.isatty()  # after the first failure, nothing more is tried
+    record = {"epoch": 1, "train_loss": 1.0, "train_recon": 1.0, "train_kl": 0.0, "test_loss": None, "beta": 1.0,
+              "samples_per_sec": 1.0, "seconds": 1.0}
+    EpochProgress(ClosedPipe()).epoch(record, 2)
+    CountProgress("L_10", ClosedPipe())(5, 10)
+
+
+def test_evaluation_progress_in_a_log_file_is_a_line_per_tenth():
+    import io
+    from tinyvae.lab.progress import CountProgress
+    log = io.StringIO()
+    progress = CountProgress("L_1000", log)
+    for done in range(100, 1001, 100):
+        progress(done, 1000)
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 10 and "\r" not in log.getvalue()
+    assert lines[0].startswith("L_1000: 100/1,000 images (10 %)") and "ETA" in lines[0]
+    assert lines[-1].startswith("L_1000: 1,000/1,000 images (100 %)")

@@ -202,10 +202,56 @@ def test_one_changed_label_fails_the_checksum_naming_file_and_both_sums(tmp_path
 
 # ---- where files are looked for ---------------------------------------------------------
 
-def test_search_order_is_argument_then_environment_then_cache(monkeypatch, tmp_path):
+def test_search_order_is_environment_then_cache_and_an_argument_alone(monkeypatch, tmp_path):
     monkeypatch.setenv("TINYVAE_DATA", str(tmp_path / "env"))
-    assert data.default_data_dirs("mnist", tmp_path / "arg") == [
-        tmp_path / "arg" / "mnist", tmp_path / "env" / "mnist", tmp_path / "cache" / "tinyvae" / "mnist"]
+    assert data.default_data_dirs("mnist") == [tmp_path / "env" / "mnist", tmp_path / "cache" / "tinyvae" / "mnist"]
+    (tmp_path / "arg").mkdir()
+    assert data.default_data_dirs("mnist", tmp_path / "arg") == [tmp_path / "arg" / "mnist"]
+    assert data.default_data_dirs("fashion-mnist", tmp_path / "arg") == [tmp_path / "arg" / "fashion-mnist"]
+
+
+@pytest.mark.parametrize("kind", ["missing", "a file"])
+def test_an_explicit_data_dir_that_is_not_a_folder_is_refused_not_replaced(tmp_path, kind):
+    given = tmp_path / "given"
+    if kind == "a file":
+        given.write_text("")
+    what = "does not exist" if kind == "missing" else "is not a folder"
+    for call in (lambda: data.default_data_dirs("mnist", given), lambda: data.load_dataset("mnist", given)):
+        with pytest.raises(DatasetNotFound, match=f"the data folder {given} {what}"):
+            call()
+    assert not (tmp_path / "cache").exists()  # nothing downloaded elsewhere instead
+
+
+def test_tinyvae_data_naming_a_file_is_refused(monkeypatch, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("TINYVAE_DATA", str(tmp_path / "a-file"))
+    with pytest.raises(DatasetNotFound, match=f"TINYVAE_DATA={tmp_path / 'a-file'} is not a folder"):
+        data.load_dataset("mnist", download=False)
+
+
+def test_the_dataset_says_which_folder_it_came_from(monkeypatch, tmp_path):
+    write_files(tmp_path / "env" / "mnist", tiny_mnist(monkeypatch))
+    monkeypatch.setenv("TINYVAE_DATA", str(tmp_path / "env"))
+    assert data.load_dataset("mnist", download=False).folder == tmp_path / "env" / "mnist"
+
+
+def test_test_only_reads_only_the_test_files(monkeypatch, tmp_path):
+    contents = tiny_mnist(monkeypatch)
+    write_files(tmp_path / "arg" / "mnist", {n: c for n, c in contents.items() if n.startswith("t10k")})
+    test_only = data.load_dataset("mnist", tmp_path / "arg", download=False, test_only=True)
+    assert test_only.x_test.shape == (4, 784) and test_only.y_test.shape == (4,)
+    assert test_only.x_train.shape == (0, 784) and test_only.y_train is None
+    with pytest.raises(DatasetNotFound, match="train-images-idx3-ubyte"):
+        data.load_dataset("mnist", tmp_path / "arg", download=False)
+
+
+def test_fashion_mnist_has_class_names_and_its_offline_error_names_the_debian_package(monkeypatch, tmp_path):
+    assert len(data.CLASS_NAMES["fashion-mnist"]) == 10 and data.CLASS_NAMES["fashion-mnist"][9] == "Ankle boot"
+    monkeypatch.setitem(data.SYSTEM_DIRS, "fashion-mnist", tmp_path / "not-installed")
+    with pytest.raises(DatasetNotFound) as info:
+        data.load_dataset("fashion-mnist", download=False)
+    assert "`apt-get install dataset-fashion-mnist`" in str(info.value)
+    assert str(tmp_path / "not-installed") in str(info.value)
 
 
 def test_fashion_mnist_also_looks_in_debians_folder_last(tmp_path):
@@ -244,9 +290,10 @@ def test_an_earlier_folder_wins_over_a_later_one(monkeypatch, tmp_path):
 def test_each_file_is_looked_for_separately(monkeypatch, tmp_path):
     contents = tiny_mnist(monkeypatch)
     names = list(contents)
-    write_files(tmp_path / "arg" / "mnist", {n: contents[n] for n in names[:2]}, compress=False)
+    write_files(tmp_path / "env" / "mnist", {n: contents[n] for n in names[:2]}, compress=False)
     write_files(tmp_path / "cache" / "tinyvae" / "mnist", {n: contents[n] for n in names[2:]})
-    loaded = data.load_dataset("mnist", tmp_path / "arg", download=False)
+    monkeypatch.setenv("TINYVAE_DATA", str(tmp_path / "env"))
+    loaded = data.load_dataset("mnist", download=False)
     expected = np.frombuffer(contents["train-images-idx3-ubyte"][16:], np.uint8).reshape(6, 784) / 255
     np.testing.assert_allclose(loaded.x_train, expected, rtol=1e-6)
 
@@ -406,3 +453,12 @@ def test_bad_minibatch_arguments_are_refused_at_the_call(kwargs, match):
     x, batch_size, rng = args.pop("x"), args.pop("batch_size"), args.pop("rng")
     with pytest.raises(ValueError, match=match):
         data.minibatches(x, batch_size, rng, **args)
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_a_fashion_mnist_run_names_its_classes_and_its_folder():
+    from tinyvae.lab import protocol
+    run = protocol.load_run_data(protocol.complete({"dataset": "fashion-mnist", "test_limit": 20}), test_only=True)
+    assert run.class_names == data.CLASS_NAMES["fashion-mnist"] and run.label_kind == "class"
+    assert run.described.startswith(f"fashion-mnist from {DEBIAN_FASHION}, dynamically binarized")
+    assert run.x_test.shape == (20, 784) and set(np.unique(run.x_test)) <= {0.0, 1.0}

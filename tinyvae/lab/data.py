@@ -4,26 +4,22 @@ Every file, found on disk or downloaded, is read by readers.py (IDX or .amat, pl
 and verified by the SHA-256 of its *uncompressed* content against the FILES table. A bad file
 raises DataError naming the file; missing files that cannot be downloaded, DatasetNotFound.
 
-Where files are looked for (``default_data_dirs``): the ``data_dir`` argument, the
-``TINYVAE_DATA`` environment variable, the per-user cache ``$XDG_CACHE_HOME/tinyvae`` (or
-``~/.cache/tinyvae``), and for Fashion-MNIST Debian's ``/usr/share/datasets/fashion-mnist/``.
-Each of the first three is a data root holding one folder per dataset (``mnist/``,
-``fashion-mnist/``, ``binarized-mnist/``). Missing files are downloaded into
-``data_dir/<name>/`` if ``data_dir`` is given, else into the cache (see download.py).
+Where files are looked for (``default_data_dirs``): given a ``data_dir`` argument (the
+commands' --data-dir), there and nowhere else, and a data_dir that does not exist is refused,
+never silently replaced by another folder. Otherwise: the ``TINYVAE_DATA`` environment
+variable (refused if it names a file), the per-user cache ``$XDG_CACHE_HOME/tinyvae`` (or
+``~/.cache/tinyvae``), and for Fashion-MNIST Debian's ``/usr/share/datasets/fashion-mnist/``
+(``apt-get install dataset-fashion-mnist``). Each of the first three is a data root holding one
+folder per dataset (``mnist/``, ``fashion-mnist/``, ``binarized-mnist/``). Missing files are
+downloaded into ``data_dir/<name>/`` if ``data_dir`` is given, else into the cache (see
+download.py). ``Dataset.folder`` says where the files were found.
 
-Binarization protocols for a Bernoulli likelihood
--------------------------------------------------
-- dynamic (Burda et al., 2016): every pixel is redrawn as Bernoulli(intensity) each time the
-  image is served, so the model sees a fresh binary sample every epoch (``minibatches``).
-- fixed (Larochelle & Murray, 2011): one binarization drawn once and kept; ``binarized-mnist``
-  is the published one, and ``fixed_binarization`` draws one for any dataset.
-- none: grayscale intensities in [0, 1], as PyTorch's VAE example uses.
+Binarizing and batching the images: tinyvae/lab/binarize.py (re-exported here).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -32,7 +28,12 @@ import numpy as np
 
 from .download import DEFAULT_TIMEOUT, DownloadError, fetch
 from .readers import D, DataError, read_verified, uncompressed_sha256
-from .._checks import lookup, positive_int
+from .._checks import lookup
+from .binarize import binarization_buffer, binarize_dynamic, fixed_binarization, minibatches
+
+__all__ = ["FILES", "MIRRORS", "SYSTEM_DIRS", "SYSTEM_PACKAGES", "CLASS_NAMES", "DataFile", "Dataset",
+           "DatasetNotFound", "default_data_dirs", "load_dataset", "user_cache_dir",
+           "binarization_buffer", "binarize_dynamic", "fixed_binarization", "minibatches"]
 
 
 class DatasetNotFound(DataError):
@@ -80,8 +81,17 @@ MIRRORS: dict[str, tuple[str, ...]] = {
     "binarized-mnist": ("http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/",),
 }
 
-# System-wide folders holding a dataset's files directly (no per-dataset subfolder).
+# System-wide folders holding a dataset's files directly (no per-dataset subfolder), and the
+# command that installs them there.
 SYSTEM_DIRS: dict[str, Path] = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+SYSTEM_PACKAGES: dict[str, str] = {"fashion-mnist": "apt-get install dataset-fashion-mnist"}
+
+# The names of the labels 0, 1, ... (Xiao et al. 2017, Table 1 for Fashion-MNIST).
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+}
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value to compare
@@ -93,6 +103,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray | None
     x_valid: np.ndarray | None = None  # binarized-mnist's published 10,000-image validation split
+    folder: Path | None = None  # where the files were found (the folder of the test images)
 
 
 def user_cache_dir() -> Path:
@@ -105,9 +116,20 @@ def user_cache_dir() -> Path:
 def default_data_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The folders searched for dataset ``name``, in order (see the module docstring)."""
     lookup(FILES, name, "dataset")
-    roots = [Path(data_dir)] if data_dir is not None else []
+    if data_dir is not None:  # asked for explicitly: there, or an error, never somewhere else
+        if not Path(data_dir).is_dir():
+            what = "is not a folder" if os.path.lexists(data_dir) else "does not exist"
+            raise DatasetNotFound(f"the data folder {data_dir} {what}; give a folder that holds {name}/ "
+                                  f"(or one to download it into), or leave it out to use TINYVAE_DATA or "
+                                  f"the cache {user_cache_dir()}")
+        return [Path(data_dir) / name]
+    roots = []
     if os.environ.get("TINYVAE_DATA"):
-        roots.append(Path(os.environ["TINYVAE_DATA"]))
+        root = Path(os.environ["TINYVAE_DATA"])
+        if os.path.lexists(root) and not root.is_dir():
+            raise DatasetNotFound(f"TINYVAE_DATA={root} is not a folder; it must name a data root holding "
+                                  f"{name}/ (or be unset)")
+        roots.append(root)
     roots.append(user_cache_dir())
     dirs = [root / name for root in roots]
     if name in SYSTEM_DIRS:
@@ -134,10 +156,10 @@ def _verifier(file: DataFile):
     return verify
 
 
-def _locate(name: str, data_dir, download: bool, mirrors, timeout: float) -> dict[str, Path]:
-    """Find (or download) every file of dataset ``name``; DatasetNotFound if some stay missing."""
+def _locate(name: str, data_dir, download: bool, mirrors, timeout: float, roles) -> dict[str, Path]:
+    """Find (or download) the files ``roles`` of dataset ``name``; DatasetNotFound if some stay missing."""
     dirs = default_data_dirs(name, data_dir)
-    found = {role: _find(file, dirs) for role, file in FILES[name].items()}
+    found = {role: _find(FILES[name][role], dirs) for role in roles}
     target = (Path(data_dir) if data_dir is not None else user_cache_dir()) / name
     bases = MIRRORS.get(name, ()) if mirrors is None else mirrors
     failures = _download_missing(name, found, target, bases, timeout) if download else []
@@ -145,11 +167,14 @@ def _locate(name: str, data_dir, download: bool, mirrors, timeout: float) -> dic
     if missing:
         how = ("Downloading failed:\n" + "\n".join(failures)) if download else \
             "Downloading is disabled (download=False)."
+        package = (f"install them with `{SYSTEM_PACKAGES[name]}` (Debian, Ubuntu: into {SYSTEM_DIRS[name]}/), "
+                   if name in SYSTEM_PACKAGES else "")
         raise DatasetNotFound(
             f"dataset {name!r}: missing {', '.join(missing)} (plain or .gz).\n"
             f"Looked in:\n" + "".join(f"  {d}\n" for d in dirs) + how + "\n"
-            f"To fix: copy the files into {target}/, or into <root>/{name}/ and set "
-            f"TINYVAE_DATA=<root> (or give --data-dir <root> to the examples, data_dir=<root> to load_dataset), or retry when online.")
+            f"To fix: {package}copy the files into {target}/, or into <root>/{name}/ and set "
+            f"TINYVAE_DATA=<root> (or give --data-dir <root> to the commands, data_dir=<root> to load_dataset), "
+            f"or retry when online.")
     return found
 
 
@@ -159,7 +184,7 @@ def _download_missing(name: str, found: dict, target: Path, bases: tuple, timeou
     After one file failed on every mirror, the next would most likely fail the same way: stop,
     rather than make an offline user wait for every timeout of every file."""
     for role, file in FILES[name].items():
-        if found[role] is not None:
+        if found.get(role, True) is not None:  # found, or not wanted
             continue
         urls = [base.rstrip("/") + "/" + file.remote for base in bases]
         try:
@@ -185,116 +210,32 @@ def _labels(array: np.ndarray, path: Path, n_images: int) -> np.ndarray:
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download: bool = True, *,
-                 mirrors: tuple[str, ...] | None = None, timeout: float = DEFAULT_TIMEOUT) -> Dataset:
+                 mirrors: tuple[str, ...] | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 test_only: bool = False) -> Dataset:
     """Load ``"mnist"``, ``"fashion-mnist"`` or ``"binarized-mnist"``, verifying every file.
 
     ``mirrors`` overrides MIRRORS[name] (base URLs); ``timeout`` is the per-socket-wait limit
-    in seconds. Raises DatasetNotFound for missing files, DataError for bad ones.
+    in seconds. ``test_only``: read (and verify) only the test split; x_train is then empty
+    and the other splits None (what scoring a saved model needs, in a quarter of the time).
+    Raises DatasetNotFound for missing files, DataError for bad ones.
     """
     files = lookup(FILES, name, "dataset")  # an unknown name is refused, with the known ones listed
-    paths = _locate(name, data_dir, download, mirrors, timeout)
+    roles = [role for role in files if not test_only or role.startswith("test")]
+    paths = _locate(name, data_dir, download, mirrors, timeout, roles)
     arrays = {role: read_verified(path, files[role].name, files[role].sha256) for role, path in paths.items()}
     if name == "binarized-mnist":
-        x = {split: arrays[split].astype(np.float32) for split in ("train", "valid", "test")}
-        return Dataset(name, x["train"], None, x["test"], None, x_valid=x["valid"])
-    x_train = _images(arrays["train_images"], paths["train_images"])
+        x = {split: arrays[split].astype(np.float32) if split in arrays else None
+             for split in ("train", "valid", "test")}
+        return Dataset(name, _train_or_empty(x["train"]), None, x["test"], None, x_valid=x["valid"],
+                       folder=paths["test"].parent)
     x_test = _images(arrays["test_images"], paths["test_images"])
+    y_test = _labels(arrays["test_labels"], paths["test_labels"], len(x_test))
+    if test_only:
+        return Dataset(name, _train_or_empty(None), None, x_test, y_test, folder=paths["test_images"].parent)
+    x_train = _images(arrays["train_images"], paths["train_images"])
     return Dataset(name, x_train, _labels(arrays["train_labels"], paths["train_labels"], len(x_train)),
-                   x_test, _labels(arrays["test_labels"], paths["test_labels"], len(x_test)))
+                   x_test, y_test, folder=paths["test_images"].parent)
 
 
-# ---- binarization and minibatches -------------------------------------------------------
-
-def _check_intensities(x: np.ndarray, what: str) -> None:
-    if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
-        raise ValueError(f"{what}: expected a float32 or float64 array, got "
-                         f"{getattr(x, 'dtype', type(x).__name__)}")
-    # Written as "not (inside)" so that NaN, which fails every comparison, is refused too.
-    if x.size and not (x.min() >= 0 and x.max() <= 1):
-        raise ValueError(f"{what}: pixel intensities must lie in [0, 1] (and not be NaN), "
-                         f"got min {x.min()}, max {x.max()}")
-
-
-def _check_out(out, x: np.ndarray, what: str) -> None:
-    """Refuse an `out` that cannot hold a binary draw of x, or that would overwrite x."""
-    if not isinstance(out, np.ndarray):
-        raise ValueError(f"{what}: expected a NumPy array, got {type(out).__name__}")
-    if out.shape != x.shape or out.dtype != x.dtype:
-        raise ValueError(f"{what}: expected x's shape {x.shape} and dtype {x.dtype}, "
-                         f"got shape {out.shape} and dtype {out.dtype}")
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{what}: expected a C-contiguous array (np.empty(x.shape, x.dtype) is one), "
-                         f"got a strided or Fortran-ordered one")
-    if not out.flags.writeable:
-        raise ValueError(f"{what}: expected a writeable array, got a read-only one")
-    if np.shares_memory(out, x):
-        raise ValueError(f"{what}: must not share memory with x (the draw would overwrite the images)")
-
-
-def binarize_dynamic(x: np.ndarray, rng: np.random.Generator, *, out: np.ndarray | None = None) -> np.ndarray:
-    """A fresh Bernoulli draw of every pixel: 1 with probability x, else 0; same dtype as x.
-
-    `out` (C-contiguous, x's shape and dtype, not x itself) receives the draw instead of a new
-    array; the numbers are the same. A training loop keeps one for every epoch: a new 188 MB
-    array each epoch is mapped and zeroed by the kernel again, which costs several times the
-    draw itself (docs/06-results.md, section 4, has the measurement).
-    """
-    _check_intensities(x, "binarize_dynamic x")
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"binarize_dynamic rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    if out is None:
-        u = rng.random(x.shape, dtype=x.dtype)  # uniform in [0, 1), so P(u < x) = x exactly
-    else:
-        _check_out(out, x, "binarize_dynamic out")
-        u = rng.random(dtype=x.dtype, out=out)  # the same numbers as a new array would get
-    return np.less(u, x, out=u)  # the comparison is written into u: one array of x's size
-
-
-def fixed_binarization(x: np.ndarray, seed: int = 0) -> np.ndarray:
-    """One Bernoulli draw with its own Generator(seed), kept for every epoch (fixed protocol)."""
-    return binarize_dynamic(x, np.random.default_rng(seed))
-
-
-def binarization_buffer(x: np.ndarray, binarize: str) -> np.ndarray | None:
-    """The array to keep for a run's dynamic binarization (the `out` of minibatches); None
-    when binarize is not "dynamic". C-contiguous with x's shape and dtype, as binarize_dynamic
-    wants it (np.empty_like would keep a Fortran-ordered x's layout)."""
-    return np.empty(x.shape, x.dtype) if binarize == "dynamic" else None
-
-
-def minibatches(x: np.ndarray, batch_size: int, rng: np.random.Generator, *,
-                binarize: str = "none", shuffle: bool = True, out: np.ndarray | None = None) -> Iterator[np.ndarray]:
-    """Iterate once over ``x`` (N, D) in batches (B, D); the last batch may be smaller.
-
-    The random draws happen here, at the call, not lazily: first the permutation (if
-    ``shuffle``), then one Bernoulli draw of the whole array (if ``binarize="dynamic"``), so
-    ``rng``'s state after the call does not depend on how many batches are consumed. ``out``
-    holds that draw (see binarize_dynamic); the batches are read from it as the iterator runs
-    (copied when shuffled, views when not), so finish one call's batches before the next call
-    with the same ``out`` draws into it again.
-    """
-    if not isinstance(x, np.ndarray) or x.ndim != 2:
-        raise ValueError(f"minibatches x: expected a 2-D array (N, D), got "
-                         f"{getattr(x, 'shape', type(x).__name__)}")
-    batch_size = positive_int("minibatches batch_size", batch_size)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"minibatches rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    if binarize not in ("none", "dynamic"):
-        raise ValueError(f"minibatches binarize: expected 'none' or 'dynamic', got {binarize!r}")
-    if not isinstance(shuffle, bool):
-        raise ValueError(f"minibatches shuffle: expected True or False, got {shuffle!r}")
-    if out is not None:  # checked before any draw, so that a refused call leaves rng as it was
-        if binarize != "dynamic":
-            raise ValueError(f"minibatches out: only used with binarize='dynamic', got binarize={binarize!r}")
-        _check_out(out, x, "minibatches out")
-    order = rng.permutation(len(x)) if shuffle else None  # (N,)
-    data = binarize_dynamic(x, rng, out=out) if binarize == "dynamic" else x  # (N, D)
-    return _batches(data, batch_size, order)
-
-
-def _batches(data: np.ndarray, batch_size: int, order: np.ndarray | None) -> Iterator[np.ndarray]:
-    for start in range(0, len(data), batch_size):
-        if order is None:
-            yield data[start:start + batch_size]  # (B, D) view
-        else:
-            yield data[order[start:start + batch_size]]  # (B, D) copy, in shuffled order
+def _train_or_empty(x_train: np.ndarray | None) -> np.ndarray:
+    return np.empty((0, D), np.float32) if x_train is None else x_train

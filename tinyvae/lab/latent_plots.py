@@ -1,13 +1,15 @@
 """The latent space in pictures: where the codes lie, and what the decoder makes of each z.
 
-    plot_latent_scatter    the codes μ of test images, coloured by digit
+    plot_latent_scatter    the codes μ of test images, coloured by label; or each q(z|x) as a
+                           1-σ ellipse: distributions, not points (the lecture's central picture)
     plot_manifold          for Z = 2, the decoder over a grid of z (Kingma & Welling, Fig. 4)
     plot_interpolation     decoded steps on the straight line between the codes of two images
     plot_traversal         one latent dimension varied at a time (the lecture's "smile slider")
 
 Drawn and saved with the tools of tinyvae/lab/plots.py (image mosaics on an Agg canvas, PNGs
-written atomically); each function returns the Path it wrote. A latent dimension is named
-z_j with j its index in the code vector, counting from 0.
+written atomically); each function returns the matplotlib Figure, written to `path` unless
+that is None. A latent dimension is named z_j with j its index in the code vector, counting
+from 0.
 
 Shapes: N images, P pairs, T steps, D pixels (a square, 784 = 28 × 28), Z latent.
 """
@@ -15,13 +17,14 @@ Shapes: N images, P pairs, T steps, D pixels (a square, 784 = 28 × 28), Z laten
 from __future__ import annotations
 
 import math
-from pathlib import Path
-
 import numpy as np
+from matplotlib.collections import PatchCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Ellipse
 
 from .. import vae
 from ..vae import VAEConfig
-from .plots import CELL_INCHES, as_images, grid_ticks, mosaic, new_figure, save_png, show_grid, square_side
+from .plots import CELL_INCHES, as_images, finish, grid_ticks, mosaic, new_figure, show_grid, square_side
 
 
 def _signed(v: float, spec: str) -> str:
@@ -75,46 +78,74 @@ def _scatter_dims(mu, labels, dims, kl_per_dim):
     return labels, dims, "chosen"
 
 
-def plot_latent_scatter(path, mu, labels=None, *, dims=None, kl_per_dim=None) -> Path:
-    """The codes μ(x) of test images as points, coloured by digit label.
+def _label_names(labels, class_names) -> dict:
+    """label value -> the legend's text: the class name if there is one, else the number."""
+    classes = np.unique(labels)
+    if class_names is None:
+        return {c: str(c) for c in classes}
+    return {c: class_names[int(c)] if 0 <= int(c) < len(class_names) else str(c) for c in classes}
 
-    mu (N, Z), labels (N,) ints or None. For Z > 2, two dimensions are shown: `dims`, or
-    else the two with the largest KL (kl_per_dim, from evaluate.kl_per_dimension): these
-    are the dimensions that carry the most information about the image.
+
+def _draw_ellipses(ax, mu, std, dims, colours) -> None:
+    """Each code's q(z|x) as its 1-σ ellipse: centre μ, semi-axes σ_i and σ_j (axis-aligned, since
+    q(z|x) has a diagonal covariance)."""
+    i, j = dims
+    patches = [Ellipse((m[i], m[j]), width=2 * s[i], height=2 * s[j]) for m, s in zip(mu, std)]
+    ax.add_collection(PatchCollection(patches, facecolors=colours, edgecolors=colours, alpha=0.18, linewidths=0.6))
+    lo, hi = (mu - std)[:, dims].min(axis=0), (mu + std)[:, dims].max(axis=0)  # (2,) each
+    ax.update_datalim([lo, hi])  # the ellipses, not only their centres, must fit
+
+
+def plot_latent_scatter(path, mu, labels=None, *, log_var=None, dims=None, kl_per_dim=None,
+                        class_names=None, label_kind: str = "digit", max_ellipses: int = 300) -> Figure:
+    """The codes μ(x) of test images as points, coloured by label; with log_var, as distributions.
+
+    mu (N, Z), labels (N,) ints or None; class_names[c] names label c in the legend (else the
+    number), under the title label_kind. For Z > 2, two dimensions are shown: `dims`, or else
+    the two with the largest KL (kl_per_dim, from evaluate.kl_per_dimension): these carry the
+    most information about the image. log_var (N, Z): draw each q(z|x) = N(μ, diag σ²) as its
+    1-σ ellipse, for the first max_ellipses images: where an autoencoder has a point per image,
+    the VAE has a region, and the regions of neighbours overlap.
     """
     mu = np.asarray(mu, dtype=np.float64)
     if mu.ndim != 2 or len(mu) == 0:
         raise ValueError(f"mu must be a non-empty array of shape (N, Z), got shape {mu.shape}")
-    N, Z = mu.shape
+    if log_var is not None and np.shape(log_var) != mu.shape:
+        raise ValueError(f"log_var must have mu's shape {mu.shape}, got {np.shape(log_var)}")
     labels, dims, how = _scatter_dims(mu, labels, dims, kl_per_dim)
-
+    if log_var is not None and len(dims) == 2:  # the ellipses of the first max_ellipses codes
+        n = max(1, int(max_ellipses))
+        mu, std, labels = mu[:n], np.exp(0.5 * np.asarray(log_var, dtype=np.float64)[:n]), \
+            None if labels is None else labels[:n]
+    N, Z = mu.shape
     fig = new_figure(6.6, 5.4)
     ax = fig.add_subplot()
     size = 4 if N > 2000 else 12
     if len(dims) == 1:  # one latent dimension: spread the points vertically by label
         xs = mu[:, 0]
-        ys = labels if labels is not None else np.zeros(N)
-        ys = ys + np.random.default_rng(0).uniform(-0.3, 0.3, N)  # jitter for display only
-        ax.set_ylabel("label (jittered)")
+        ys = (labels if labels is not None else np.zeros(N)) + np.random.default_rng(0).uniform(-0.3, 0.3, N)
+        ax.set_ylabel("label (jittered)")  # the jitter is for display only
     else:
         xs, ys = mu[:, dims[0]], mu[:, dims[1]]
         ax.set_ylabel(_dim_label(dims[1], kl_per_dim))
     ax.set_xlabel(_dim_label(dims[0], kl_per_dim))
-    if labels is None:
-        ax.scatter(xs, ys, s=size, alpha=0.5, color="tab:blue", linewidths=0)
-    else:
-        classes = np.unique(labels)
-        colours = [f"C{i % 10}" for i in range(len(classes))]
-        for c, colour in zip(classes, colours):
-            sel = labels == c
-            ax.scatter(xs[sel], ys[sel], s=size, alpha=0.6, color=colour, linewidths=0, label=str(c))
-        ax.legend(title="digit", loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=12 / size * 1.5,
+    names = _label_names(labels, class_names) if labels is not None else {None: None}
+    colour_of = {c: (f"C{int(c) % 10}" if c is not None else "tab:blue") for c in names}  # a label keeps its colour
+    if log_var is not None and len(dims) == 2:
+        _draw_ellipses(ax, mu, std, dims, [colour_of[c] for c in (labels if labels is not None else [None] * N)])
+    for c, name in names.items():
+        sel = labels == c if c is not None else slice(None)
+        ax.scatter(xs[sel], ys[sel], s=size, alpha=0.6, color=colour_of[c], linewidths=0, label=name)
+    if labels is not None:
+        ax.legend(title=label_kind, loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=12 / size * 1.5,
                   frameon=False)
     ax.set_aspect("equal" if len(dims) == 2 else "auto", adjustable="datalim")
     ax.grid(alpha=0.3)
     shown = f"latent dims {dims[0]} and {dims[1]}, {how}" if len(dims) == 2 else "the one latent dim"
-    ax.set_title(f"Means μ(x) of q(z|x) for {N:,} test images\n({shown} of Z = {Z})")
-    return save_png(fig, path)
+    ellipses = log_var is not None and len(dims) == 2
+    what = "q(z|x) = N(μ, σ²) as 1-σ ellipses" if ellipses else "Means μ(x) of q(z|x)"
+    ax.set_title(f"{what} for {N:,} test images\n({shown} of Z = {Z})")
+    return finish(fig, path)
 
 
 # ---- what the decoder makes of each z ----
@@ -149,7 +180,7 @@ def inverse_normal_cdf(u):
     return float(out) if out.ndim == 0 else out
 
 
-def plot_manifold(path, params, config: VAEConfig, *, n: int = 20) -> Path:
+def plot_manifold(path, params, config: VAEConfig, *, n: int = 20) -> Figure:
     """For a 2-D latent space: the decoder's mean on an n × n grid of z (Kingma & Welling, Fig. 4).
 
     The grid is evenly spaced in probability, not in z: z_j = Φ⁻¹(u) for u = (i + ½)/n,
@@ -173,10 +204,10 @@ def plot_manifold(path, params, config: VAEConfig, *, n: int = 20) -> Path:
     ax.set_xlabel(f"z_0 = Φ⁻¹(u), {span}")
     ax.set_ylabel(f"z_1 = Φ⁻¹(u), {span}")
     ax.set_title("Decoded latent space: decoder mean on a grid\nevenly spaced in prior probability")
-    return save_png(fig, path)
+    return finish(fig, path)
 
 
-def plot_interpolation(path, params, config: VAEConfig, x_a, x_b, *, steps: int = 10) -> Path:
+def plot_interpolation(path, params, config: VAEConfig, x_a, x_b, *, steps: int = 10) -> Figure:
     """Decoded codes on the straight line from μ(x_a) to μ(x_b), one row per pair of images.
 
         z(t) = (1 − t) μ(x_a) + t μ(x_b),   t = 0, 1/(steps−1), ..., 1
@@ -203,7 +234,7 @@ def plot_interpolation(path, params, config: VAEConfig, x_a, x_b, *, steps: int 
     ax.set_xticks([ticks[0], ticks[1], ticks[-2], ticks[-1]], ["x_a", "t = 0", "t = 1", "x_b"])
     ax.tick_params(length=0)
     ax.set_title("Interpolation: decoded (1 − t)·μ(x_a) + t·μ(x_b); ends: the test images themselves")
-    return save_png(fig, path)
+    return finish(fig, path)
 
 
 def _traversal_dims(dims, kl_per_dim, Z: int, max_dims: int) -> list[int]:
@@ -220,7 +251,7 @@ def _traversal_dims(dims, kl_per_dim, Z: int, max_dims: int) -> list[int]:
 
 
 def plot_traversal(path, params, config: VAEConfig, x, *, dims=None, values=np.linspace(-3, 3, 9),
-                   kl_per_dim=None, max_dims: int = 16) -> Path:
+                   kl_per_dim=None, max_dims: int = 16) -> Figure:
     """Vary one latent dimension at a time, the others held at the image's code μ(x).
 
     Row j decodes z = μ(x) with z_j replaced by each of `values` (the prior's N(0, 1)
@@ -253,4 +284,4 @@ def plot_traversal(path, params, config: VAEConfig, x, *, dims=None, values=np.l
     if len(dims) < Z:
         shown = f"\n({len(dims)} of the Z = {Z} dims{', largest KL first' if kl_per_dim is not None else ''})"
     ax.set_title(f"Latent traversal: one dimension varied per row,\nthe others held at the image's code μ(x){shown}")
-    return save_png(fig, path)
+    return finish(fig, path)

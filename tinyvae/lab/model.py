@@ -1,9 +1,11 @@
 """A trained VAE held in Python: its config, its parameters, and what one does with them.
 
     model = tinyvae.load("runs/mnist/checkpoint.npz")
-    mu, log_var = model.encode(image)            # one image (D,) or a batch (B, D)
+    model.evaluate()                             # the numbers the training run printed
+    x = model.test_images()                      # its test set, binarized as the run scored it
+    mu, log_var = model.encode(x[0])             # one image (D,) or a batch (B, D)
     images = model.sample(16, seed=0)            # (16, D), decoded draws from the prior
-    model.elbo(images_batch, seed=0)             # per image, nats
+    model.elbo(x, seed=0)                        # per image, nats
     model.save("model.npz")                      # just the model: no optimizer, no history
 
 A thin convenience over the functional API the docs derive (tinyvae/vae.py, evaluate.py and
@@ -13,7 +15,9 @@ shapes checked and named in the message, and its randomness drawn from a seed.
 On disk, a model file is an .npz of plain arrays (read with ``allow_pickle=False``), written
 atomically: format_version (0-d int64), kind (0-d str "model"), config (0-d str, JSON of
 VAEConfig.to_dict()) and param/<key>. A training checkpoint (checkpoint.py) holds the same
-config and parameters and more (optimizer, generator, history); `load` takes either.
+config and parameters and more (optimizer, generator, history); `load` takes either, and from
+a checkpoint also keeps the run's settings (its protocol: tinyvae/lab/protocol.py), its
+history and its number of finished epochs, which evaluate() and test_images() use.
 
 Shapes: B batch, D data, Z latent.
 """
@@ -26,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import evaluate, vae
+from . import protocol
 from ..config import VAEConfig, param_shapes
 from ..speed import iw
 from .checkpoint import (FORMAT_VERSION, CheckpointError, checked_params, int_scalar, json_array, json_scalar,
@@ -34,9 +39,14 @@ from .files import atomic_write
 
 
 class Model:
-    """A VAE's config and parameters (a dict keyed as config.param_shapes), ready to use."""
+    """A VAE's config and parameters (a dict keyed as config.param_shapes), ready to use.
 
-    def __init__(self, config: VAEConfig, params: dict[str, np.ndarray]):
+    settings, history, epochs: the training run's, when loaded from its checkpoint (else None,
+    [] and 0); settings is the run's protocol (which data, binarized how, which seeds).
+    """
+
+    def __init__(self, config: VAEConfig, params: dict[str, np.ndarray], *, settings: dict | None = None,
+                 history: list[dict] | None = None, epochs: int = 0):
         shapes = param_shapes(config)
         if set(params) != set(shapes):
             raise ValueError(f"params must have exactly the keys of param_shapes(config): missing "
@@ -46,6 +56,9 @@ class Model:
                 raise ValueError(f"params[{key!r}] has shape {np.shape(params[key])}, the config needs {shape}")
         self.config = config
         self.params = dict(params)
+        self.settings = settings
+        self.history = list(history or [])
+        self.epochs = epochs
 
     def __repr__(self) -> str:
         c = self.config
@@ -119,6 +132,24 @@ class Model:
         """How many latent dimensions the encoder uses on the images x (Burda et al.)."""
         return evaluate.active_units(self.params, self._images(x)[0], self.config, threshold=threshold)[0]
 
+    # ---- the run's protocol
+
+    def run_protocol(self) -> dict:
+        """The run's settings with every key filled in (the defaults for a bare model file)."""
+        return protocol.complete(self.settings, self.config)
+
+    def test_images(self, data_dir: str | os.PathLike | None = None) -> np.ndarray:
+        """The test set (M, D) exactly as the run scored it: its dataset, limit and binarization."""
+        return protocol.load_run_data(self.run_protocol(), data_dir, test_only=True).x_test
+
+    def evaluate(self, x=None, *, k: int | None = None, data_dir=None, progress=None) -> dict:
+        """The numbers the training command printed: {"elbo", "loss" (recon + β·KL), "recon", "kl",
+        "iw_bound", "active_units", ...}, on the run's test set unless x is given, with the run's
+        seeds and k (settings["iw_samples"], 0 skips L_k). progress(done, total) follows L_k."""
+        x = self.test_images(data_dir) if x is None else self._images(x)[0]
+        return protocol.evaluate_run(self.params, self.config, x, self.run_protocol(), self.epochs, k=k,
+                                     progress=progress)
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write just the model (config and parameters) to an .npz, atomically (save_model)."""
         return save_model(path, self.config, self.params)
@@ -149,7 +180,11 @@ def load(path: str | os.PathLike) -> Model:
     arrays = read_npz(path)
     if "kind" not in arrays:  # a training checkpoint: it says what is wrong with it, if anything
         checkpoint = load_checkpoint(path)
-        return Model(checkpoint.config, checkpoint.params)
+        settings = checkpoint.extra.get("cli")  # the training command's; fit() alone keeps only its seed
+        if settings is None and "eval_seed" in checkpoint.extra.get("train", {}):
+            settings = {"seed": checkpoint.extra["train"]["eval_seed"]}
+        return Model(checkpoint.config, checkpoint.params, settings=settings, history=checkpoint.history,
+                     epochs=checkpoint.epoch)
 
     def fail(what: str):
         raise CheckpointError(f"{path} is not a valid tinyvae model file: {what}")

@@ -9,14 +9,15 @@ space with the same tools, which live here:
 
     mosaic, grid_ticks     (N, D) images tiled into one 2-D array, and where its cells' centres are
     new_figure, show_grid  a figure on its own Agg canvas, and a mosaic shown in it on a fixed scale
-    save_png               the figure written atomically
+    save_png, finish       the figure written atomically; what every plot function returns
     as_images, square_side the checks that an array holds square images
 
 The figures are drawn on matplotlib's Agg canvas directly (Figure + FigureCanvasAgg), not
 through pyplot: nothing is registered globally, so nothing needs closing, and the caller's
-backend (a notebook's, say) is never switched. Each function writes its PNG atomically
-(a temporary file in the same folder, then os.replace, so a reader never sees half a
-file) and returns the Path.
+backend (a notebook's, say) is never switched. Each function returns the matplotlib Figure
+(a notebook shows it inline) and, given a path, also writes it there as a PNG, atomically
+(a temporary file in the same folder, then os.replace, so a reader never sees half a file);
+path=None only draws.
 
 Images are shown as the data stores them: intensity 1 (ink) white, 0 black, on a fixed
 [0, 1] scale; values outside it (a Gaussian decoder's mean) are clipped for display.
@@ -98,6 +99,13 @@ def new_figure(width: float, height: float, dpi: int = DPI) -> Figure:
     return fig
 
 
+def finish(fig: Figure, path) -> Figure:
+    """What every plot function returns: the figure, written to path first unless path is None."""
+    if path is not None:
+        save_png(fig, path)
+    return fig
+
+
 def save_png(fig: Figure, path, dpi: int = DPI) -> Path:
     """Write fig as a PNG at path, atomically (tinyvae/lab/files.py)."""
     path = Path(path)
@@ -111,7 +119,7 @@ def save_png(fig: Figure, path, dpi: int = DPI) -> Path:
 # ---- images ----
 
 
-def plot_reconstructions(path, x, x_rec, *, n: int = 10) -> Path:
+def plot_reconstructions(path, x, x_rec, *, n: int = 10) -> Figure:
     """The first n images of x (top row) above their reconstructions x_rec (bottom row).
 
     x, x_rec (N, D) in [0, 1]; x_rec is what the caller reconstructed, typically the
@@ -129,11 +137,11 @@ def plot_reconstructions(path, x, x_rec, *, n: int = 10) -> Path:
     ax.set_yticks(grid_ticks(2, side), ["data", "recon."])
     ax.tick_params(length=0)
     ax.set_title("Top: test images · bottom: reconstructions (decoder mean)")
-    return save_png(fig, path)
+    return finish(fig, path)
 
 
 def plot_samples(path, images, *, nrow: int = 8,
-                 title: str = "Samples from the prior: decoder mean at z ~ N(0, I)") -> Path:
+                 title: str = "Samples from the prior: decoder mean at z ~ N(0, I)") -> Figure:
     """A grid of images, nrow per row (as torchvision's make_grid), e.g. vae.sample's output.
 
     images (N, D) in [0, 1].
@@ -145,7 +153,7 @@ def plot_samples(path, images, *, nrow: int = 8,
     ax = fig.add_subplot()
     show_grid(ax, mosaic(images, ncol))
     ax.set_title(title)
-    return save_png(fig, path)
+    return finish(fig, path)
 
 
 # ---- training curves ----
@@ -155,11 +163,13 @@ _CURVES = (("loss", "Loss: reconstruction + β · KL"),
            ("kl", "KL(q(z|x) ‖ p(z))"))
 
 
-def plot_loss_curves(path, history) -> Path:
+def plot_loss_curves(path, history, *, beta: float | None = None) -> Figure:
     """Total loss, reconstruction and KL per epoch, train and test: three panels, nats per image.
 
     history: the training loop's list of per-epoch dicts, with "epoch" and "train_loss",
     "train_recon", "train_kl", "test_loss", ... (test values may be None: not drawn).
+    beta: the run's β (config.beta). When it is not 1 the loss is not −ELBO, so the first
+    panel also draws −ELBO = recon + KL, the β = 1 number, beside it.
     """
     history = list(history)
     if not history:
@@ -173,6 +183,11 @@ def plot_loss_curves(path, history) -> Path:
             points = [(e, v) for e, v in points if v is not None]
             if points:
                 ax.plot(*zip(*points), style, label=split, markersize=4)
+            if key == "loss" and beta is not None and beta != 1:
+                points = [(e, h.get(f"{split}_recon"), h.get(f"{split}_kl")) for e, h in zip(epochs, history)]
+                points = [(e, r + k) for e, r, k in points if r is not None and k is not None]
+                if points:
+                    ax.plot(*zip(*points), style, label=f"{split} −ELBO (β = 1)", markersize=3, alpha=0.5)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         if len(epochs) <= 12:
@@ -186,5 +201,5 @@ def plot_loss_curves(path, history) -> Path:
     if len(betas) > 1:
         fig.suptitle(f"Training curves (β warm-up from {min(betas):g} to {max(betas):g})")
     else:
-        fig.suptitle("Training curves")
-    return save_png(fig, path)
+        fig.suptitle("Training curves" + (f" (β = {beta:g})" if beta is not None and beta != 1 else ""))
+    return finish(fig, path)

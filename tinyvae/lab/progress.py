@@ -1,16 +1,70 @@
 """Progress lines for long work: training epochs and evaluation passes.
 
 On a terminal a line is redrawn in place (with \\r, at most ten times a second); in a log
-file or a pipe, where \\r would pile up, only finished lines are written. The library's
-loops take a plain callback (`progress(done, total)`), so the core and the speed wing
-never import this display; the lab and the commands hand one in.
+file or a pipe, where \\r would pile up, only finished lines are written: one per epoch,
+and one per tenth of an evaluation pass. The library's loops take a plain callback
+(`progress(done, total)`), so the core and the speed wing never import this display; the
+lab and the commands hand one in.
+
+Progress is never worth a run: every stream is written through `tolerant`, which drops what
+cannot be written (a closed pipe, `... | head -3`; a full disk) instead of raising.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
+
+
+class _Tolerant:
+    """A text stream whose write failures are dropped, with everything written after them.
+
+    After the first failure the stream's file descriptor is pointed at /dev/null, so that
+    Python's own flush at exit does not fail on the same closed pipe either.
+    """
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.broken = False
+
+    def _drop(self) -> None:
+        self.broken = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # no file descriptor (a StringIO): nothing to redirect
+            pass
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self.stream.write(text)
+            except (OSError, ValueError):  # BrokenPipeError is an OSError; ValueError: a closed file
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self._drop()
+
+    def isatty(self) -> bool:
+        try:
+            return not self.broken and self.stream.isatty()
+        except (OSError, ValueError, AttributeError):
+            return False
+
+
+def tolerant(stream: TextIO | None) -> TextIO | None:
+    """`stream` with its write errors dropped (None stays None: silence)."""
+    if stream is None or isinstance(stream, _Tolerant):
+        return stream
+    return _Tolerant(stream)
 
 
 def clock(seconds: float) -> str:
@@ -31,7 +85,7 @@ class CountProgress:
 
     def __init__(self, what: str, stream: TextIO | None = None):
         self.what = what
-        self.stream = sys.stderr if stream is None else stream
+        self.stream = tolerant(sys.stderr if stream is None else stream)
         self.tty = is_terminal(self.stream)
         self.t0 = time.perf_counter()
         self.last_tenth = 0
@@ -56,8 +110,8 @@ class EpochProgress:
     finished line per epoch (the only thing written when output goes to a file)."""
 
     def __init__(self, stream: TextIO | None):
-        self.stream = stream
-        self.tty = is_terminal(stream)
+        self.stream = tolerant(stream)
+        self.tty = is_terminal(self.stream)
         self.width = 0  # length of the line currently shown, to blank it out when rewriting
         self.last = 0.0
         self.epoch_seconds: list[float] = []  # the epochs finished in this process, for the run's ETA
@@ -91,8 +145,11 @@ class EpochProgress:
         text = (f"epoch {record['epoch']}/{epochs}  train {record['train_loss']:.2f} "
                 f"(recon {record['train_recon']:.2f}, KL {record['train_kl']:.2f})")
         if record["test_loss"] is not None:
-            text += (f"  test {record['test_loss']:.2f} "
-                     f"(recon {record['test_recon']:.2f}, KL {record['test_kl']:.2f})")
+            recon, kl = record["test_recon"], record["test_kl"]
+            text += f"  test {record['test_loss']:.2f} (recon {recon:.2f}, KL {kl:.2f}"
+            if abs(record["test_loss"] - (recon + kl)) > 1e-5 * abs(recon + kl):  # beyond float32 rounding
+                text += f"; ELBO {-(recon + kl):.2f}"  # β ≠ 1: the loss is recon + β·KL, not −ELBO
+            text += ")"
         text += f"  β {record['beta']:.3g}  {record['samples_per_sec']:,.0f} samples/s  {record['seconds']:.1f} s"
         if record["epoch"] < epochs:
             text += f"  run ETA {clock(self._run_eta(record['epoch'], epochs, 0.0, record['seconds']))}"

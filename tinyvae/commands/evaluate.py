@@ -1,0 +1,63 @@
+"""`python -m tinyvae evaluate CKPT`: the numbers of a saved model, by its run's own protocol.
+
+    python -m tinyvae evaluate runs/mnist/checkpoint.npz                   # what training printed
+    python -m tinyvae evaluate runs/mnist/checkpoint.npz --iw-samples 5000 # L_5000, as the papers
+
+The test set, its binarization and every seed come from the checkpoint (tinyvae/lab/protocol.py,
+the code the training command uses), so the test ELBO, L_k and the active units printed here are
+exactly the ones the training run printed. A model file (Model.save) keeps no settings: it is
+scored by the defaults for its likelihood, and says so.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..lab import protocol
+from ..lab.args import nonnegative_int
+from ..lab.files import write_json
+from ..lab.progress import CountProgress, clock
+from ..lab import saved
+
+
+def build_parser():
+    p = saved.parser("The test ELBO (split into reconstruction and KL), L_k and active units of a saved "
+                      "model, on the test set and by the protocol its training run used.", data=True)
+    p.add_argument("--iw-samples", type=nonnegative_int, metavar="K", default=None,
+                   help="k of L_k; 0 skips it (default: the run's --iw-samples, 1000 for a model file)")
+    p.add_argument("--json", type=Path, metavar="FILE", default=None,
+                   help="also write the numbers (as metrics.json holds them) to FILE")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
+    def body(say) -> int:
+        saved.check_data_dir(args.data_dir)
+        json_path = saved.check_output(args.json, ".json", "--json")
+        model = saved.load_model(args.checkpoint)
+        settings = model.run_protocol()
+        k = settings["iw_samples"] if args.iw_samples is None else args.iw_samples
+        data = protocol.load_run_data(settings, args.data_dir, test_only=True)
+        say(saved.describe(model))
+        say(f"data: {data.described}: {len(data.x_test)} test images")
+        seconds = protocol.estimate_seconds(model.params, model.config, len(data.x_test), k)
+        say(f"evaluating: {protocol.what_is_evaluated(len(data.x_test), k)}, about {clock(seconds)}")
+        results = model.evaluate(data.x_test, k=k, progress=CountProgress(f"L_{k}", say.stream))
+        for line in protocol.report_lines(results, model.config, settings):
+            say(line)
+        if json_path is not None:
+            write_json(json_path, protocol.metrics_of(results, model.config, settings, data=data.described,
+                                                      n_test=len(data.x_test), epochs=model.epochs,
+                                                      checkpoint=str(args.checkpoint)))
+            say(f"wrote {json_path}")
+        return 0
+
+    return saved.run_verb(parser.prog, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

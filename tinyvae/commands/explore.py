@@ -1,0 +1,69 @@
+"""`python -m tinyvae explore CKPT`: sliders over a saved model's latent space (the "smile slider").
+
+    python -m tinyvae explore runs/mnist/checkpoint.npz                  # a window (tinyvae/lab/explorer.py)
+    python -m tinyvae explore runs/mnist/checkpoint.npz --image 7 --other 12 --sliders 10
+
+One slider per latent dimension, largest KL first, starting at the code μ(x) of a test image,
+and the decoded image following them; a second mode walks the line between the codes of two
+test images. Without a display (no window can open: the Agg backend, a server, a notebook's
+inline images) it says so and writes the same exploration as a traversal PNG instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import matplotlib
+
+from .. import evaluate
+from ..lab import latent_plots, protocol
+from ..lab.args import nonnegative_int, positive_int
+from ..lab.explorer import Explorer, dims_by_kl, has_display
+from ..lab import saved
+
+
+def build_parser():
+    p = saved.parser("Sliders over a saved model's latent space, and the decoded image following them.", data=True)
+    p.add_argument("--sliders", type=positive_int, default=6, metavar="N",
+                   help="how many latent dimensions get a slider, largest KL first")
+    p.add_argument("--image", type=nonnegative_int, default=0, metavar="I", help="the test image to start from (a)")
+    p.add_argument("--other", type=nonnegative_int, default=1, metavar="J", help="the test image to interpolate to (b)")
+    p.add_argument("--png", type=Path, metavar="FILE", default=None,
+                   help="without a display, the traversal PNG to write (default: explore-image<I>.png beside CKPT)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
+    def body(say) -> int:
+        saved.check_data_dir(args.data_dir)
+        png = saved.check_output(args.png, ".png", "--png")
+        model = saved.load_model(args.checkpoint)
+        x_test = protocol.load_run_data(model.run_protocol(), args.data_dir, test_only=True).x_test
+        for flag, i in (("--image", args.image), ("--other", args.other)):
+            if i >= len(x_test):
+                raise saved.UsageError(f"{flag} {i}: the test set has {len(x_test)} images (0..{len(x_test) - 1})")
+        if not has_display():
+            png = png or saved.beside(args.checkpoint, f"explore-image{args.image}.png")
+            kl = evaluate.kl_per_dimension(model.params, x_test, model.config)
+            dims = dims_by_kl(kl, min(args.sliders, model.config.latent_dim))
+            latent_plots.plot_traversal(png, model.params, model.config, x_test[args.image], dims=dims, kl_per_dim=kl)
+            say(f"explore: no display to open a window on (matplotlib's backend is {matplotlib.get_backend()!r}); "
+                f"wrote what the sliders would show, as a traversal of test image {args.image}: {png}")
+            say("(where a window can open, e.g. on a desktop, or with MPLBACKEND=TkAgg or QtAgg, the sliders open)")
+            return 0
+        import matplotlib.pyplot as plt
+        explorer = Explorer(model, x_test, n_sliders=args.sliders, index=args.image, other=args.other)
+        say(f"explore: {len(explorer.dims)} sliders (latent dims {explorer.dims}, largest KL first); "
+            "close the window to end")
+        plt.show()
+        return 0
+
+    return saved.run_verb(parser.prog, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""`python -m tinyvae figures CKPT`: every figure of a run, redrawn from its checkpoint.
+
+    python -m tinyvae figures runs/mnist/checkpoint.npz                 # into runs/mnist/
+    python -m tinyvae figures runs/mnist/checkpoint.npz --out figs/     # somewhere else
+
+The same function that the training command draws them with (tinyvae/lab/figures.py), from
+the checkpoint's parameters and history and the run's test set (tinyvae/lab/protocol.py), with
+the run's seed: the same figures, pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .. import evaluate
+from ..lab import protocol
+from ..lab.figures import make_figures
+from ..lab.files import check_writable_folder
+from ..lab import saved
+
+
+def build_parser():
+    p = saved.parser("Every figure of a run (reconstructions, samples, loss curves, latent space as points "
+                      "and as distributions, manifold for Z = 2, interpolation, traversal), redrawn.", data=True)
+    p.add_argument("--out", type=Path, metavar="DIR", default=None, help="where to write them (default: CKPT's folder)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
+    def body(say) -> int:
+        saved.check_data_dir(args.data_dir)
+        model = saved.load_model(args.checkpoint)
+        out = check_writable_folder(args.out if args.out is not None else args.checkpoint.parent)
+        settings = model.run_protocol()
+        data = protocol.load_run_data(settings, args.data_dir, test_only=True)
+        kl_per_dim = evaluate.kl_per_dimension(model.params, data.x_test, model.config)
+        paths = make_figures(out, model.params, model.config, data.x_test, data.y_test, model.history, kl_per_dim,
+                             settings["seed"], class_names=data.class_names, label_kind=data.label_kind)
+        say(f"wrote {out}/: " + ", ".join(p.name for p in paths))
+        return 0
+
+    return saved.run_verb(parser.prog, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

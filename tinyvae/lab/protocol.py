@@ -1,0 +1,184 @@
+"""A run's protocol: the images it was trained and scored on, and how it was scored.
+
+The training command, the commands that use a saved run (evaluate, figures, reconstruct,
+explore) and ``tinyvae.load(checkpoint).evaluate()`` all load and score through here, with the
+settings the run kept in its checkpoint (``extra["cli"]``), so that each of them prints exactly
+the numbers the training run printed:
+
+- the data: the dataset, the first --train-limit / --test-limit images, and the binarization
+  (the test set of a binary protocol is binarized once, with TEST_BINARIZATION_SEED, so that
+  every run is scored on the same bits);
+- the numbers: the test ELBO with the ε of np.random.default_rng([seed, epochs]) (the ε of
+  the run's last epoch, so it equals the history's last test loss), L_k with
+  default_rng([seed, 5]), the KL of each latent dimension and the active units.
+
+The ELBO (β = 1) and the loss training minimized (recon + β·KL) are different numbers when
+β ≠ 1; both are reported, each under its own name.
+
+Shapes: N training images, M test images, D data, Z latent.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import evaluate
+from ..speed import iw
+from ..vae import VAEConfig
+from .data import CLASS_NAMES, fixed_binarization, load_dataset
+
+# The settings that define a run, with their defaults; a checkpoint keeps them in extra["cli"].
+# binarize and gaussian_std default by likelihood (default_binarize, DEFAULT_GAUSSIAN_STD).
+RUN_DEFAULTS = {
+    "dataset": "mnist", "binarize": None, "epochs": 10, "batch_size": 128, "lr": 1e-3,
+    "optimizer": "adam", "hidden": (400,), "latent_dim": 20, "activation": "relu",
+    "likelihood": "bernoulli", "gaussian_std": None, "beta": 1.0, "warmup_epochs": 0.0, "seed": 0,
+    "dtype": "float32", "train_limit": None, "test_limit": None, "iw_samples": 1000, "step": "fast",
+}
+TEST_BINARIZATION_SEED = 0  # the test set's one fixed binarization, the same for every run
+FIXED_TRAIN_SEED = 1  # fashion-mnist --binarize fixed: the training set's one draw
+L_K_SEED = 5  # L_k draws from default_rng([seed, 5]), apart from training and the test ELBO
+# σ of the fixed-variance Gaussian on pixels in [0, 1]: about the spread of a good model's
+# errors on MNIST, so that the reconstruction term outweighs the KL as it should. σ = 1 (the
+# core's VAEConfig default) makes −log p(x|z) nearly flat in the pixels and the KL wins.
+DEFAULT_GAUSSIAN_STD = 0.1
+
+
+def default_binarize(likelihood: str) -> str:
+    """Binary pixels for the Bernoulli likelihood (a fresh draw every epoch); none for a Gaussian."""
+    return "dynamic" if likelihood == "bernoulli" else "none"
+
+
+def complete(settings: dict | None, config: VAEConfig | None = None) -> dict:
+    """A checkpoint's settings with every key of RUN_DEFAULTS (older checkpoints lack some).
+
+    A model file keeps no settings: its protocol is the defaults for its likelihood."""
+    settings = dict(settings or {})
+    if config is not None:
+        settings.setdefault("likelihood", config.likelihood)
+        if config.likelihood == "gaussian":
+            settings.setdefault("gaussian_std", config.gaussian_std)
+    out = {key: settings.get(key, default) for key, default in RUN_DEFAULTS.items()}
+    if out["binarize"] is None:
+        out["binarize"] = "fixed" if out["dataset"] == "binarized-mnist" else default_binarize(out["likelihood"])
+    if out["gaussian_std"] is None and out["likelihood"] == "gaussian":
+        out["gaussian_std"] = DEFAULT_GAUSSIAN_STD
+    return out
+
+
+@dataclass
+class RunData:
+    """The images of a run as it used them. fit_binarize is what runner.fit is given."""
+    x_train: np.ndarray  # (N, D)
+    x_test: np.ndarray  # (M, D)
+    y_test: np.ndarray | None  # (M,) labels, None for binarized-mnist
+    fit_binarize: str
+    described: str  # one line: what was loaded, from where, binarized how
+    class_names: tuple[str, ...] | None  # names of the labels 0, 1, ... (None: show the numbers)
+    label_kind: str  # "digit" or "class", the legend's title
+
+
+def load_run_data(settings: dict, data_dir: str | os.PathLike | None = None, *, test_only: bool = False) -> RunData:
+    """Load the dataset of `settings` (complete()d) and prepare it as the run did; test_only:
+    only the test set (x_train is empty), which is all that scoring a saved model needs."""
+    name = settings["dataset"]
+    if settings["binarize"] == "fixed" and name == "mnist":
+        name = "binarized-mnist"  # Larochelle & Murray's published fixed binarization
+    ds = load_dataset(name, data_dir, test_only=test_only)
+    x_train, x_test, y_test = ds.x_train, ds.x_test, ds.y_test
+    if settings["train_limit"] is not None:
+        x_train = x_train[:settings["train_limit"]]
+    if settings["test_limit"] is not None:
+        x_test, y_test = x_test[:settings["test_limit"]], None if y_test is None else y_test[:settings["test_limit"]]
+    source = f"from {ds.folder}" if ds.folder is not None else ""
+    names = CLASS_NAMES.get(name)
+    kind = "digit" if name == "mnist" else "class"
+
+    def data(x_tr, x_te, fit_binarize, how):
+        return RunData(x_tr, x_te, y_test, fit_binarize, f"{name} {source}, {how}", names, kind)
+
+    if name == "binarized-mnist":
+        return data(x_train, x_test, "none", "Larochelle & Murray's fixed binarization")
+    if settings["binarize"] == "fixed":
+        return data(fixed_binarization(x_train, FIXED_TRAIN_SEED), fixed_binarization(x_test, TEST_BINARIZATION_SEED),
+                    "none", f"one fixed binarization (seeds {FIXED_TRAIN_SEED} train, {TEST_BINARIZATION_SEED} test)")
+    if settings["binarize"] == "dynamic":
+        return data(x_train, fixed_binarization(x_test, TEST_BINARIZATION_SEED), "dynamic",
+                    f"dynamically binarized (test set binarized once, seed {TEST_BINARIZATION_SEED})")
+    return data(x_train, x_test, "none", "grayscale")
+
+
+def evaluate_run(params, config: VAEConfig, x_test: np.ndarray, settings: dict, epochs: int, *,
+                 k: int | None = None, progress=None) -> dict:
+    """The final numbers of a run that finished `epochs` epochs: the test ELBO (and the β-loss),
+    L_k (k = settings["iw_samples"] unless given; 0 skips it), the KL per dimension, active units.
+
+    The test ELBO uses the ε stream of the last epoch's evaluation (runner.fit), so it equals
+    the history's last test loss. progress(done, total) follows L_k, the slow part.
+    """
+    seed = settings["seed"]
+    k = settings["iw_samples"] if k is None else k
+    test = evaluate.test_elbo(params, x_test, config, np.random.default_rng([seed, epochs]))
+    iw_bound = None
+    if k > 0:
+        iw_bound = iw.iw_bound(params, x_test, config, np.random.default_rng([seed, L_K_SEED]), k=k, progress=progress)
+    n_active, variances = evaluate.active_units(params, x_test, config)
+    return {"elbo": -(test["recon"] + test["kl"]), "loss": test["loss"], "recon": test["recon"], "kl": test["kl"],
+            "beta": config.beta, "iw_bound": iw_bound, "iw_samples": k,
+            "kl_per_dim": evaluate.kl_per_dimension(params, x_test, config),
+            "active_units": n_active, "variances": variances}
+
+
+def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: int = 32) -> float:
+    """How long evaluate_run will take on n_test images, timed on `probe` random images.
+
+    L_k dominates (n_test·k decoder passes): its time per image is measured, not guessed, on
+    the model's own parameters (the values do not change the time) and its own noise stream.
+    """
+    probe = max(1, min(probe, n_test))
+    x = (np.random.default_rng(0).random((probe, config.input_dim)) < 0.5).astype(params["encoder.W_mu"].dtype)
+    t0 = time.perf_counter()
+    evaluate.test_elbo(params, x, config, np.random.default_rng(0))
+    if k > 0:
+        iw.iw_bound(params, x, config, np.random.default_rng(0), k=k)
+    return (time.perf_counter() - t0) * n_test / probe
+
+
+def what_is_evaluated(n_test: int, k: int) -> str:
+    parts = ["test ELBO", *([f"L_{k}"] if k > 0 else []), "active units"]
+    return f"{', '.join(parts)} on {n_test:,} test images"
+
+
+def report_lines(results: dict, config: VAEConfig, settings: dict) -> list[str]:
+    """What the training command prints at the end, and the evaluate command prints again."""
+    r = results
+    lines = [f"test ELBO    {r['elbo']:.2f} nats per image (= −(recon {r['recon']:.2f} + KL {r['kl']:.2f}))"]
+    if config.beta != 1:
+        lines.append(f"β-loss       {r['loss']:.2f} nats per image (recon {r['recon']:.2f} + {config.beta:g} × KL "
+                     f"{r['kl']:.2f}: what training minimized, β = {config.beta:g}; not the ELBO)")
+    if r["iw_bound"] is not None:
+        label = f"L_{r['iw_samples']}"
+        lines.append(f"{label:<12} {r['iw_bound']:.2f} nats (importance-weighted bound on log p(x), "
+                     f"k = {r['iw_samples']})")
+    if settings["binarize"] == "none" and config.likelihood == "bernoulli" and settings["dataset"] != "binarized-mnist":
+        lines.append("             (grayscale targets: the Bernoulli 'likelihood' is not normalized for them, so "
+                     "these compare only with other grayscale runs, e.g. PyTorch's example, not with papers' "
+                     "binary MNIST)")
+    lines.append(f"active units {r['active_units']} of {config.latent_dim} (Cov_x E_q[z_u] > 0.01)")
+    return lines
+
+
+def metrics_of(results: dict, config: VAEConfig, settings: dict, **facts) -> dict:
+    """metrics.json: the final numbers, the settings that produced them, and `facts` (data, timing, ...)."""
+    r = results
+    return {
+        "test_elbo": r["elbo"], "test_loss": r["loss"], "beta": config.beta,
+        "test_recon": r["recon"], "test_kl": r["kl"], "iw_bound": r["iw_bound"], "iw_samples": r["iw_samples"],
+        "active_units": int(r["active_units"]), "active_unit_variance": [float(v) for v in r["variances"]],
+        "kl_per_dim": [float(v) for v in r["kl_per_dim"]], "config": config.to_dict(),
+        "settings": {**settings, "hidden": list(settings["hidden"])}, **facts, "numpy": np.__version__,
+    }

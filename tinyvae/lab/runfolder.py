@@ -1,0 +1,86 @@
+"""A run owns its output folder: every file in it belongs to that run, and nothing of another run
+is lost on the way.
+
+    claim(out, resume, overwrite)   the folder checked to be this run's; with overwrite, what it
+                                    held is moved into a hidden .replaced-* folder inside it
+    adopt(resume, out)              resuming into another folder: the checkpoint is copied there
+    discard_replaced(out)           once this run's checkpoint exists there, the moved files go
+    restore(out, aside)             this run failed before it had a checkpoint: they come back
+
+So --overwrite is crash-safe: until the new run's first checkpoint is on disk the previous run
+is still there (hidden, whole), and a crash loses nothing; after it, nothing of the old run is
+left beside the new one. A fresh run into a folder that holds files, or a resumed run into a
+folder that holds another run, is refused with a message saying what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .files import atomic_write, check_writable_folder
+from .runner import CHECKPOINT_NAME
+from .saved import UsageError
+
+ASIDE_PREFIX = ".replaced-"
+
+
+def claim(out: Path, resume: Path | None, overwrite: bool) -> tuple[Path, Path | None]:
+    """The output folder, created and checked to be writable and this run's to write; the hidden
+    folder its previous files were moved to (with overwrite), else None."""
+    out = check_writable_folder(out)  # fail now, not after an hour of training
+    existing = out / CHECKPOINT_NAME
+    if resume is not None and existing.exists() and os.path.samefile(existing, resume):
+        if overwrite:
+            raise UsageError(f"--overwrite would delete the run that --resume {resume} continues; "
+                             "leave out --overwrite")
+        return out, None  # the same run, continued in its own folder
+    held = sorted(p for p in out.iterdir() if not p.name.startswith("."))
+    if held and not overwrite:
+        what = f"another run ({existing})" if existing.exists() else f"{len(held)} files ({held[0].name}, ...)"
+        hint = f"continue it with --resume {existing}, " if existing.exists() and resume is None else ""
+        raise UsageError(f"{out} already holds {what}; {hint}replace it with --overwrite, or choose another --out")
+    if not held:
+        return out, None
+    folders = [p.name for p in held if p.is_dir() and not p.is_symlink()]
+    if folders:  # a run writes only files: this is someone's folder, not a run's
+        raise UsageError(f"not replacing {out}: it holds folders ({', '.join(folders)}), so it is not a "
+                         "run's folder; choose another --out")
+    aside = out / f"{ASIDE_PREFIX}{os.getpid()}-{time.time_ns()}"
+    aside.mkdir()
+    for path in held:
+        os.replace(path, aside / path.name)  # a rename within the folder: nothing is copied, nothing lost
+    return out, aside
+
+
+def adopt(resume: Path, out: Path) -> Path:
+    """The checkpoint to resume from, copied into `out` first if it lives elsewhere, so that the
+    folder holds its own run from the start."""
+    target = out / CHECKPOINT_NAME
+    if target.exists() and os.path.samefile(target, resume):
+        return resume
+    data = Path(resume).read_bytes()
+    atomic_write(target, lambda f: f.write(data))
+    return target
+
+
+def discard_replaced(out: Path) -> None:
+    """Delete what overwrite moved aside (this run's, and any a crash left), once `out` holds a checkpoint."""
+    if (Path(out) / CHECKPOINT_NAME).exists():
+        for folder in Path(out).glob(ASIDE_PREFIX + "*"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def restore(out: Path, aside: Path | None) -> None:
+    """Move the previous run back, if this run ends before it has a checkpoint of its own."""
+    if aside is None or not aside.is_dir() or (out / CHECKPOINT_NAME).exists():
+        return
+    for path in aside.iterdir():
+        if not (out / path.name).exists():
+            os.replace(path, out / path.name)
+    try:
+        aside.rmdir()
+    except OSError:  # something of this run had the same name: both are kept, nothing is lost
+        pass

@@ -1,0 +1,109 @@
+"""What the command lines on a saved model share: the CKPT argument, loading, writing, and errors.
+
+Each verb (evaluate, sample, reconstruct, figures, explore) is a `main(argv) -> int` built from
+these: a missing or invalid CKPT, or another file argument that cannot be used, is one line on
+stderr and exit status 2 (as argparse's own errors); a failure while working (a corrupt data
+file, a full disk) is one line and status 1; Ctrl-C is status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .checkpoint import CheckpointError
+from .files import OutputError, atomic_write
+from .model import Model, load
+from .progress import tolerant
+from .readers import DataError
+
+
+class UsageError(Exception):
+    """A file or value the user gave cannot be used: one line, exit status 2."""
+
+
+def parser(description: str, *, data: bool = False) -> argparse.ArgumentParser:
+    """A verb's parser with the CKPT argument (and --data-dir for verbs that read the test set)."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("checkpoint", type=Path, metavar="CKPT",
+                   help="a training run's checkpoint.npz (its settings are used) or a model file (Model.save)")
+    if data:
+        p.add_argument("--data-dir", type=Path, metavar="DIR", default=None,
+                       help="a data root holding <dataset>/ folders, used alone (default: $TINYVAE_DATA, "
+                            "then ~/.cache/tinyvae)")
+    return p
+
+
+def load_model(path: Path) -> Model:
+    """tinyvae.load(path), with a missing or invalid file refused as a usage error."""
+    if not path.exists():
+        raise UsageError(f"CKPT {path}: no such file (give a run's checkpoint.npz or a model file)")
+    try:
+        return load(path)
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_data_dir(path: Path | None) -> Path | None:
+    """An explicit --data-dir must exist: it is used alone, never silently replaced by another."""
+    if path is not None and not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise UsageError(f"--data-dir {path} {what} (leave it out to use $TINYVAE_DATA or ~/.cache/tinyvae)")
+    return path
+
+
+def check_output(path: Path | None, suffix: str, flag: str) -> Path | None:
+    """Refuse an output path of the wrong kind or in a missing folder before any work is done."""
+    if path is None:
+        return None
+    if path.suffix.lower() != suffix:
+        raise UsageError(f"{flag} {path}: expected a file name ending in {suffix}")
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {path.parent} does not exist")
+    return path
+
+
+def beside(model_path: Path, name: str) -> Path:
+    """A default output file next to the checkpoint (in the run's folder)."""
+    return model_path.parent / name
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> Path:
+    """Plain arrays in an .npz (readable with allow_pickle=False), written atomically."""
+    plain = {key: np.asarray(value) for key, value in arrays.items()}
+    return atomic_write(path, lambda f: np.savez(f, **plain))
+
+
+def describe(model: Model) -> str:
+    c = model.config
+    sizes = "-".join(map(str, (c.input_dim, *c.hidden_dims, c.latent_dim)))
+    trained = f", {model.epochs} epochs" if model.settings is not None else " (a model file: default protocol)"
+    return f"model: {sizes} {c.activation}, {c.likelihood} likelihood, β = {c.beta:g}{trained}"
+
+
+def run_verb(prog: str, body: Callable[[Callable[[str], None]], int]) -> int:
+    """Run body(say) with the verbs' error handling; say(text) prints a line to stdout, and a
+    closed stdout (`... | head -3`) only silences it."""
+    out = tolerant(sys.stdout)
+
+    def say(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+    say.stream = out
+
+    try:
+        return body(say)
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (DataError, OutputError, OSError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{os.linesep if sys.stderr.isatty() else ''}{prog}: interrupted", file=sys.stderr)
+        return 130
