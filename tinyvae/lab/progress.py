@@ -13,6 +13,7 @@ cannot be written (a closed pipe, `... | head -3`; a full disk) instead of raisi
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import time
 from typing import TextIO
@@ -117,9 +118,11 @@ class EpochProgress:
         self.epoch_seconds: list[float] = []  # the epochs finished in this process, for the run's ETA
 
     def _run_eta(self, epoch: int, epochs: int, this_epoch_left: float, this_epoch_total: float) -> float:
-        """Seconds until the whole run ends: this epoch's rest, then the others at the mean pace
-        of the epochs finished so far (this one's estimate while there are none)."""
-        per_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds) if self.epoch_seconds else this_epoch_total
+        """Seconds until the whole run ends: this epoch's rest, then the others at the median pace
+        of the epochs finished so far (this one's estimate while there are none). The median, not
+        the mean: a rare epoch that ends with a long evaluation (a recipe's stage end) must not
+        multiply the estimate of every ordinary epoch."""
+        per_epoch = statistics.median(self.epoch_seconds) if self.epoch_seconds else this_epoch_total
         return this_epoch_left + (epochs - epoch) * per_epoch
 
     def _show(self, text: str) -> None:
