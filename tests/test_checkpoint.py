@@ -22,7 +22,9 @@ from tinyvae.optim import make_optimizer
 from tinyvae.vae import VAEConfig, init_params, loss_and_grads
 
 CONFIG = VAEConfig(input_dim=13, hidden_dims=(7,), latent_dim=3)
-HISTORY = [{"epoch": 1, "beta": 1.0, "train_loss": 9.5}, {"epoch": 2, "beta": 1.0, "train_loss": 8.25}]
+HISTORY = [{"epoch": e, "beta": 1.0, "train_loss": loss, "train_recon": loss - 1, "train_kl": 1.0, "test_loss": None,
+            "test_recon": None, "test_kl": None, "seconds": 0.5, "samples_per_sec": 10.0, "elapsed": 0.5 * e}
+           for e, loss in [(1, 9.5), (2, 8.25)]]
 
 
 def make_state(seed=0, dtype=np.float32):

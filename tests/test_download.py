@@ -90,6 +90,7 @@ def tiny(monkeypatch, tmp_path):
     """Make "mnist" tiny; return {role: (DataFile, gzip-compressed content as served)}."""
     monkeypatch.delenv("TINYVAE_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "root").mkdir()  # a data_dir that is given must exist (it is never created silently)
     monkeypatch.setattr(data, "MIRRORS", {name: () for name in data.FILES})
     rng = np.random.default_rng(0)
     raw = {"train_images": idx_bytes(rng.integers(0, 256, (6, 28, 28))),

@@ -37,6 +37,21 @@ def finite_real(name: str, value, *, minimum: float | None = None, strict: bool 
     return float(value)
 
 
+def finite_params(params, what: str = "params") -> None:
+    """Refuse parameters holding NaN or inf, naming the key: every loss computed from them
+    would be NaN, and a NaN looks like a number until it is too late to say where it came from."""
+    for key, arr in params.items():
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{what}[{key!r}] contains NaN or inf; a model with such a parameter has no "
+                             "meaningful loss (was it saved from a diverged run?)")
+
+
+def nonempty(name: str, x) -> None:
+    """Refuse a batch of no examples: its mean loss is 0/0."""
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty; expected at least one example")
+
+
 def lookup(registry: dict, name, what: str):
     """registry[name], or a ValueError that lists what the registry knows.
 

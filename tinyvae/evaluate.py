@@ -27,9 +27,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import vae
-from ._checks import positive_int
+from ._checks import finite_params, positive_int
 from .losses import gaussian_log_density, kl_terms, log_mean_exp
 from .vae import VAEConfig
+
+Params = dict[str, np.ndarray]  # the model's parameters, keyed as config.param_shapes
 
 
 def _dtype(params) -> np.dtype:
@@ -50,7 +52,8 @@ def check_images(x, config: VAEConfig, name: str = "x") -> np.ndarray:
 # The test ELBO
 
 
-def test_elbo(params, x, config: VAEConfig, rng: np.random.Generator, *, batch_size: int = 1000) -> dict:
+def test_elbo(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.Generator, *,
+              batch_size: int = 1000) -> dict:
     """The training loss on a data set, per image: {"loss", "recon", "kl"} in nats.
 
         loss(x) = −log p(x|z) + β · KL(q(z|x) ‖ N(0, I)),   z = μ + σ ⊙ ε, one ε per image
@@ -62,6 +65,7 @@ def test_elbo(params, x, config: VAEConfig, rng: np.random.Generator, *, batch_s
     The ε are drawn in image order, so the result does not depend on batch_size.
     """
     x = check_images(x, config)
+    finite_params(params)  # else every number below is NaN, silently
     batch_size = positive_int("batch_size", batch_size)
     dtype = _dtype(params)
     totals = np.zeros(3)  # sums of loss, recon, kl over the images, in float64
@@ -86,7 +90,7 @@ def test_elbo(params, x, config: VAEConfig, rng: np.random.Generator, *, batch_s
 # are around e^−90, so the mean is taken in log space (losses.log_mean_exp).
 
 
-def log_importance_weights(params, x, eps, config: VAEConfig) -> np.ndarray:
+def log_importance_weights(params: Params, x: np.ndarray, eps: np.ndarray, config: VAEConfig) -> np.ndarray:
     """log w = log p(x|z) + log p(z) − log q(z|x) for z = μ + σ ⊙ ε; the reference version.
 
     This is the formula as written, using the model's own functions; iw_bound uses it, and
@@ -105,15 +109,20 @@ def log_importance_weights(params, x, eps, config: VAEConfig) -> np.ndarray:
     log_px_z = vae.log_likelihood(params, np.repeat(x, K, axis=0), z.reshape(B * K, Z), config)  # (B·K,)
     log_pz = gaussian_log_density(z, np.zeros_like(z), np.zeros_like(z))  # (B, K): the prior N(0, I)
     log_qz = gaussian_log_density(z, mu, log_var)  # (B, K)
-    return log_px_z.reshape(B, K) + log_pz - log_qz
+    log_w = log_px_z.reshape(B, K) + log_pz - log_qz  # (B, K)
+    if not np.all(np.isfinite(log_w)):
+        finite_params(params)  # a NaN parameter is named; checked only when something is amiss
+    return log_w
 
 
-# The readable bound decodes this many (image, sample) rows at a time, so its memory is a
-# few (rows, D) arrays whatever k and batch_size are.
+# The readable bound decodes this many (image, sample) rows at a time, and draws at most
+# EPS_PER_DRAW numbers of ε at once, so its memory is a few (rows, D) arrays whatever k and
+# batch_size are (k = 2·10⁹ included: then each image's samples stream through in pieces).
 ROWS_PER_PASS = 10_000
+EPS_PER_DRAW = 4_000_000
 
 
-def iw_bound(params, x, config: VAEConfig, rng: np.random.Generator, *, k: int = 1000,
+def iw_bound(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.Generator, *, k: int = 1000,
              batch_size: int = 100) -> float:
     """L_k averaged over the images: an estimate of the mean log p(x) from below, in nats.
 
@@ -124,7 +133,7 @@ def iw_bound(params, x, config: VAEConfig, rng: np.random.Generator, *, k: int =
     return float(np.mean(iw_bound_per_example(params, x, config, rng, k=k, batch_size=batch_size)))
 
 
-def iw_bound_per_example(params, x, config: VAEConfig, rng: np.random.Generator, *, k: int = 1000,
+def iw_bound_per_example(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.Generator, *, k: int = 1000,
                          batch_size: int = 100) -> np.ndarray:
     """L_k for every image, docs/02-variational-inference.md eq. (12): (N,) float64, nats.
 
@@ -135,12 +144,17 @@ def iw_bound_per_example(params, x, config: VAEConfig, rng: np.random.Generator,
     batch_size. tinyvae/speed/iw.py computes the same numbers much faster.
     """
     x = check_images(x, config)
+    finite_params(params)  # else every number below is NaN, silently
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
     dtype = _dtype(params)
     out = np.empty(len(x))  # (N,)
     for start in range(0, len(x), batch_size):
         xb = x[start:start + batch_size]  # (B, D)
+        if len(xb) * k * config.latent_dim > EPS_PER_DRAW:  # too many ε to hold: one image at a time
+            out[start:start + len(xb)] = [_streamed_iw_bound(params, xb[b:b + 1], config, rng, k)
+                                          for b in range(len(xb))]
+            continue
         # Drawn in one call, C-order: image b's k·Z numbers are consecutive in the stream.
         eps = rng.standard_normal((len(xb), k, config.latent_dim), dtype=dtype)  # (B, K, Z)
         per_pass = max(1, ROWS_PER_PASS // len(xb))  # samples per image in one pass
@@ -151,10 +165,28 @@ def iw_bound_per_example(params, x, config: VAEConfig, rng: np.random.Generator,
     return out
 
 
+def _streamed_iw_bound(params, x1, config: VAEConfig, rng: np.random.Generator, k: int) -> float:
+    """L_k of one image (1, D), its k samples drawn and weighed ROWS_PER_PASS at a time.
+
+    The same ε as one (1, K, Z) draw (a Generator's stream does not depend on how it is cut),
+    and log (1/k) Σ w_i kept as a running maximum m and a running Σ exp(log w_i − m).
+    """
+    m, total = -np.inf, 0.0
+    for s in range(0, k, ROWS_PER_PASS):
+        eps = rng.standard_normal((1, min(ROWS_PER_PASS, k - s), config.latent_dim), dtype=_dtype(params))
+        log_w = log_importance_weights(params, x1, eps, config)[0].astype(np.float64)  # (pass,)
+        m_new = max(m, float(log_w.max()))
+        if m_new == -np.inf:
+            continue  # every weight so far is 0
+        total = total * np.exp(m - m_new) + float(np.exp(log_w - m_new).sum())
+        m = m_new
+    return float(m + np.log(total / k))
+
+
 # How much of the latent space is used
 
 
-def kl_per_dimension(params, x, config: VAEConfig, *, batch_size: int = 1000) -> np.ndarray:
+def kl_per_dimension(params: Params, x: np.ndarray, config: VAEConfig, *, batch_size: int = 1000) -> np.ndarray:
     """KL(q(z_j|x) ‖ N(0, 1)) for each latent dimension j, averaged over the images: (Z,).
 
         KL_j = ½ (μ_j² + σ_j² − 1 − log σ_j²)      docs/02-variational-inference.md eq. (10)
@@ -164,6 +196,7 @@ def kl_per_dimension(params, x, config: VAEConfig, *, batch_size: int = 1000) ->
     "collapsed" to the prior), and the decoder learns to ignore it.
     """
     x = check_images(x, config)
+    finite_params(params)  # else every number below is NaN, silently
     batch_size = positive_int("batch_size", batch_size)
     total = np.zeros(config.latent_dim)
     for start in range(0, len(x), batch_size):
@@ -172,7 +205,7 @@ def kl_per_dimension(params, x, config: VAEConfig, *, batch_size: int = 1000) ->
     return total / len(x)
 
 
-def active_units(params, x, config: VAEConfig, *, threshold: float = 0.01,
+def active_units(params: Params, x: np.ndarray, config: VAEConfig, *, threshold: float = 0.01,
                  batch_size: int = 1000) -> tuple[int, np.ndarray]:
     """The number of active latent dimensions, and each dimension's activity: (n, (Z,)).
 
@@ -184,6 +217,7 @@ def active_units(params, x, config: VAEConfig, *, threshold: float = 0.01,
     over the given images, computed in float64.
     """
     x = check_images(x, config)
+    finite_params(params)  # else every number below is NaN, silently
     batch_size = positive_int("batch_size", batch_size)
     mus = [vae.encode(params, x[start:start + batch_size], config)[0]
            for start in range(0, len(x), batch_size)]

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._checks import positive_int
+from ._checks import nonempty, positive_int
 from ._moved import moved_names
 from .optim import Optimizer
 from .vae import VAEConfig, check_batch, loss_and_grads
@@ -106,6 +106,7 @@ def train_epochs(params: dict[str, np.ndarray], optimizer: Optimizer, config: VA
     """
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
     check_batch(x_train, config, "x_train")
+    nonempty("x_train", x_train)  # each epoch's loss is a mean over its images
     dtype = params["encoder.W_mu"].dtype
     losses = []
     for _ in range(epochs):

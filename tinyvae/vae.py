@@ -26,6 +26,7 @@ import numpy as np
 
 # VAEConfig, init_params and param_shapes live in config.py; they are importable from here too,
 # as they were before the model's shape had a file of its own.
+from ._checks import finite_params, finite_real, nonempty, nonnegative_int
 from .config import VAEConfig, init_params, param_shapes  # noqa: F401
 from .layers import activation, dense_backward, dense_forward, reparameterize_backward, reparameterize_forward
 from .losses import LIKELIHOODS, kl_standard_normal, likelihood  # noqa: F401
@@ -153,11 +154,12 @@ def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECo
     """
     if terms not in ("both", "recon", "kl"):
         raise ValueError(f"terms must be 'both', 'recon' or 'kl', got {terms!r}")
-    beta = config.beta if beta is None else beta
+    beta = finite_real("beta", config.beta if beta is None else beta, minimum=0)
     dtype = params["encoder.W_mu"].dtype  # the parameters' dtype decides the arithmetic
     x = np.asarray(x, dtype=dtype)
     eps = np.asarray(eps, dtype=dtype)
     check_batch(x, config)
+    nonempty("x", x)  # the loss is a mean over the batch
     _check_eps(eps, x, config)
     B = x.shape[0]
     w_recon = 0.0 if terms == "kl" else 1.0
@@ -170,6 +172,8 @@ def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECo
     recon, dout, dout_log_var = reconstruction_nll(out, out_log_var, x, config)  # (B,)
     kl, dmu_kl, dlog_var_kl = kl_standard_normal(mu, log_var)  # (B,)
     loss = float(np.mean(w_recon * recon + w_kl * kl))
+    if not np.isfinite(loss):
+        finite_params(params)  # a NaN parameter is named; finite ones that overflowed are the caller's to judge
 
     # The backward pass: the mirror of the forward, one step per line.
     # The loss is a batch mean, so every per-example gradient carries a 1/B: docs/04-gradients.md eq. (17).
@@ -196,7 +200,7 @@ def negative_elbo(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECon
 
     For evaluation: no caches kept, no gradients computed.
     """
-    beta = config.beta if beta is None else beta
+    beta = finite_real("beta", config.beta if beta is None else beta, minimum=0)
     dtype = params["encoder.W_mu"].dtype
     x = np.asarray(x, dtype=dtype)
     eps = np.asarray(eps, dtype=dtype)
@@ -207,7 +211,10 @@ def negative_elbo(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECon
     out, out_log_var, _ = decoder_forward(params, z, config)  # (B, D)
     recon, _, _ = reconstruction_nll(out, out_log_var, x, config)  # (B,)
     kl, _, _ = kl_standard_normal(mu, log_var)  # (B,)
-    return recon + beta * kl, recon, kl
+    loss = recon + beta * kl  # (B,)
+    if not np.all(np.isfinite(loss)):
+        finite_params(params)
+    return loss, recon, kl
 
 
 def encode(params: Params, x: np.ndarray, config: VAEConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -233,12 +240,15 @@ def log_likelihood(params: Params, x: np.ndarray, z: np.ndarray, config: VAEConf
     check_batch(x, config)
     out, out_log_var, _ = decoder_forward(params, np.asarray(z, dtype=dtype), config)
     nll, _, _ = reconstruction_nll(out, out_log_var, x, config)
+    if not np.all(np.isfinite(nll)):
+        finite_params(params)
     return -nll
 
 
 def sample(params: Params, n: int, rng: np.random.Generator, config: VAEConfig) -> np.ndarray:
     """Generate: z ~ N(0, I) from the prior, then the decoder's mean. (n, D)"""
     dtype = params["encoder.W_mu"].dtype
+    n = nonnegative_int("n", n)
     z = rng.standard_normal((n, config.latent_dim)).astype(dtype)  # (n, Z)
     return decode(params, z, config)
 

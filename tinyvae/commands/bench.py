@@ -4,6 +4,7 @@
     python -m tinyvae.commands.bench --random-data    # the same shapes, no dataset needed
     python -m tinyvae.commands.bench --path reference # time the readable path instead
     python -m tinyvae.commands.bench --float64-check  # 10 epochs in float32 and in float64, compare test ELBOs
+    python -m tinyvae.commands.bench --blas-threads 1 # OpenBLAS on one thread (set from inside)
 
 After a warm-up epoch the benchmark times `--repeats` training epochs and, interleaved with
 them, the same epochs' matrix multiplies alone (tinyvae/lab/bench.py measures; this file
@@ -37,11 +38,23 @@ import numpy as np
 from .. import vae
 from ..layers import ACTIVATIONS
 from ..lab import bench, data
-from ..lab.args import hidden_sizes, nonnegative_int, positive_float, positive_int
+from ..lab.args import hidden_sizes, nonnegative_int, positive_float, positive_int, seed
 from ..lab.progress import CountProgress
 from ..optim import OPTIMIZERS, make_optimizer
+from ..speed.blas_threads import blas_threads, get_blas_threads
 from ..speed.iw import iw_bound
 from ..speed.step import FastStep, make_step
+
+class Diverged(RuntimeError):
+    """The timed model's loss stopped being finite: its timings would describe nothing."""
+
+
+def check_finite(loss: float, when: str, args) -> None:
+    """Refuse to time a model whose training diverged (NaN arithmetic can run at another speed)."""
+    if not np.isfinite(loss):
+        raise Diverged(f"training diverged: the train loss is {loss} after the {when}; no timings are "
+                       f"reported for a diverged model (try a smaller --lr than {args.lr:g})")
+
 
 ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -69,7 +82,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--float64-check", action="store_true",
                    help="also train --check-epochs epochs in float32 and in float64 and compare the test ELBOs")
     p.add_argument("--check-epochs", type=positive_int, default=10)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--blas-threads", type=positive_int, default=None, metavar="N",
+                   help="OpenBLAS threads for the whole run, set from inside (default: as NumPy started)")
     return p.parse_args(argv)
 
 
@@ -108,6 +123,9 @@ def print_setup(args, config: vae.VAEConfig, data_text: str, out) -> None:
           + (" (random images: the times are real, the losses mean nothing)" if args.random_data else ""), file=out)
     print(f"numpy: {np.__version__}", file=out)
     print(f"blas: {bench.blas_description()}", file=out)
+    threads = get_blas_threads()
+    print(f"blas threads: {'unknown (not an OpenBLAS found by tinyvae.speed.blas_threads)' if threads is None else threads}"
+          + (" (--blas-threads)" if args.blas_threads is not None else ""), file=out)
     print(f"cpus: {cpus()}", file=out)
     print(f"environment: {env}", file=out)
     print(f"load average at start: {load_average()}", file=out, flush=True)
@@ -116,7 +134,8 @@ def print_setup(args, config: vae.VAEConfig, data_text: str, out) -> None:
 def time_epochs(args, step, x_train, rng, plan, batches, binarized, out) -> dict:
     """The warm-up, then the timed epochs interleaved with their matmuls alone; prints and returns the figures."""
     dtype, Z = np.dtype(args.dtype), step.config.latent_dim
-    warm, _ = bench.train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized)
+    warm, loss = bench.train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized)
+    check_finite(loss, "warm-up epoch", args)
     bench.matmul_epoch(plan, batches)
     print(f"warm-up epoch: {warm:.3f} s", file=out, flush=True)
     epoch_times, matmul_times, losses, faults = [], [], [], [0, 0]
@@ -128,6 +147,7 @@ def time_epochs(args, step, x_train, rng, plan, batches, binarized, out) -> dict
         faults[1] += after.ru_majflt - before.ru_majflt
         epoch_times.append(seconds)
         losses.append(loss)
+        check_finite(loss, f"timed epoch {len(losses)}", args)
         matmul_times.append(bench.matmul_epoch(plan, batches))  # interleaved: both see the same machine
     feed = statistics.median(bench.feed_epoch(x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized)
                              for _ in range(min(args.repeats, 3)))
@@ -195,6 +215,7 @@ def float64_gap(args, config, x_train, x_test, out) -> float:
     loss32, loss64 = bench.float64_check(config, x_train, x_test, path=args.path, optimizer=args.optimizer,
                                          lr=args.lr, batch_size=args.batch_size, binarize=args.binarize,
                                          epochs=args.check_epochs, seed=args.seed)
+    check_finite(loss32 + loss64, "float64 check's training (float32 or float64)", args)
     print(f"float64 check ({args.check_epochs} epochs, seed {args.seed}, {time.perf_counter() - start:.0f} s): "
           f"test ELBO float32 {-loss32:.3f}, float64 {-loss64:.3f}, difference {abs(loss32 - loss64):.3f} nat",
           file=out)
@@ -202,7 +223,23 @@ def float64_gap(args, config, x_train, x_test, out) -> float:
 
 
 def main(argv=None) -> int:
+    """Exit 0 with the figures; 1 if training diverged (no figures); 2 for bad input or too little memory."""
     args = parse_args(argv)
+    try:
+        # np.errstate: overflow is judged by check_finite, in one line, not by a page of warnings
+        with blas_threads(args.blas_threads), np.errstate(all="ignore"):
+            return run(args)
+    except Diverged as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"bench: not enough memory for {args.train_images if args.random_data else 'the'} training images "
+              f"with hidden sizes {args.hidden}, batch {args.batch_size} and k = {args.iw_samples}; "
+              "try smaller values", file=sys.stderr)
+        return 2
+
+
+def run(args) -> int:
     dtype, out = np.dtype(args.dtype), sys.stdout
     config = vae.VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, activation=args.activation,
                            likelihood=args.likelihood)

@@ -24,8 +24,24 @@ def _argument_type(cast, check, expected: str):
     return parse
 
 
-positive_int = _argument_type(int, _checks.positive_int, "an integer > 0")
-nonnegative_int = _argument_type(int, _checks.nonnegative_int, "an integer >= 0")
+# No count or size a command takes (epochs, images, units, samples) is meaningful beyond 2^31 - 1;
+# larger ones (10^20) only fail later, deep inside numpy, as an allocation or an overflow.
+MAX_INT = 2**31 - 1
+MAX_SEED = 2**63 - 1  # a seed is kept as an int64 (checkpoints, numpy's SeedSequence takes more)
+
+
+def _at_most(top: int, check):
+    def bounded(name, value):
+        value = check(name, value)
+        if value > top:
+            raise ValueError(f"{name} must be at most {top}, got {value}")
+        return value
+    return bounded
+
+
+positive_int = _argument_type(int, _at_most(MAX_INT, _checks.positive_int), f"an integer from 1 to {MAX_INT}")
+nonnegative_int = _argument_type(int, _at_most(MAX_INT, _checks.nonnegative_int), f"an integer from 0 to {MAX_INT}")
+seed = _argument_type(int, _at_most(MAX_SEED, _checks.nonnegative_int), "a seed, an integer from 0 to 2**63 - 1")
 positive_float = _argument_type(float, partial(_checks.finite_real, minimum=0.0, strict=True), "a number > 0")
 nonnegative_float = _argument_type(float, partial(_checks.finite_real, minimum=0.0), "a number >= 0")
 
@@ -36,8 +52,8 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
         sizes = ()
-    if not sizes or min(sizes) < 1:
+    if not sizes or min(sizes) < 1 or max(sizes) > MAX_INT:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated positive integers such as 400 or 200,200 "
-            f"(hidden sizes must be positive), got {text!r}")
+            f"(hidden sizes must be positive, at most {MAX_INT}), got {text!r}")
     return sizes

@@ -21,29 +21,36 @@ Layout of the .npz (plain arrays only; it is always read with ``allow_pickle=Fal
 
 Saving is atomic (files.py): a process killed at any moment leaves the old checkpoint or the
 new one, never half of one. Loading checks everything before returning anything and refuses a
-bad file with a CheckpointError that names the file and what is wrong with it.
+bad file with a CheckpointError that names the file and what is wrong with it: the zip's claims
+before anything is read (npz.py: a regular file, few members, no name twice, nothing compressed,
+no member larger than the file's own config allows), then the values (state_checks.py: a random
+state numpy can take, an optimizer memory a real run could have, a history of finite numbers).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import zipfile
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .files import OutputError, atomic_write, os_error_reason
+from .files import OutputError, atomic_write
+from .npz import NpzArchive
+from .state_checks import HISTORY_FIELDS, check_history_entries, check_optimizer_values, restore_rng
 from ..optim import Optimizer, make_optimizer
 from ..vae import VAEConfig, param_shapes
 
 FORMAT_VERSION = 1
 _JSON_FIELDS = ("config", "history", "rng_state", "optimizer", "extra")
 _REQUIRED = ("format_version", "epoch", *_JSON_FIELDS)
+_TOP_LEVEL = (*_REQUIRED, "kind")  # "kind": a model file (model.py)
 _PARAM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+MAX_JSON_BYTES = 64 * 2**20  # a 0-d unicode array takes 4 bytes a character: 16 M characters
+_NPY_HEADER_BYTES = 4096  # an .npy header is padded to 64 bytes; any real one fits in this
 
 
 class CheckpointError(OutputError):
@@ -132,7 +139,7 @@ def load_checkpoint(path: str | os.PathLike, config: VAEConfig | None = None, *,
     saved_config = saved_config_of(doc["config"], config, path, fail)
     params = checked_params(arrays, saved_config, dtype, fail)
     optimizer = _restore_optimizer(doc["optimizer"], arrays, params, fail)
-    rng = _restore_rng(doc["rng_state"], fail)
+    rng = restore_rng(doc["rng_state"], fail)
     _check_history_and_extra(arrays, doc, epoch, fail)
     return Checkpoint(path=path, config=saved_config, params=params, optimizer=optimizer, rng=rng,
                       epoch=epoch, history=doc["history"], extra=doc["extra"])
@@ -164,6 +171,7 @@ def _restore_optimizer(hparams: object, arrays: dict, params: dict[str, np.ndarr
         load_optimizer_state(optimizer, state, params)
     except (ValueError, TypeError) as exc:
         fail(f"optimizer state: {exc}")
+    check_optimizer_values(optimizer, fail)
     return optimizer
 
 
@@ -174,6 +182,7 @@ def _check_history_and_extra(arrays: dict[str, np.ndarray], doc: dict, epoch: in
         fail("'history' must be a JSON list of per-epoch objects")
     if len(history) != epoch:
         fail(f"'history' has {len(history)} entries but 'epoch' is {epoch}")
+    check_history_entries(history, fail)
     if not isinstance(doc["extra"], dict):
         fail("'extra' must be a JSON object")
     unexpected = [key for key in arrays if key not in _REQUIRED
@@ -191,58 +200,39 @@ def load_optimizer_state(optimizer: Optimizer, state: Mapping[str, np.ndarray],
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of an .npz, read with allow_pickle=False after checking that each array's
-    header agrees with the size of its bytes (so a corrupt header claiming billions of
-    elements is refused before numpy tries to allocate them)."""
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
-    except OSError as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {os_error_reason(exc)}") from exc
-    if magic == b"\x93NUMPY":
-        raise CheckpointError(f"{path} is a single .npy array, not a checkpoint .npz archive")
-    if not magic.startswith(b"PK"):
-        raise CheckpointError(f"{path} is not a checkpoint: not an .npz (zip) archive")
-    try:
-        _check_members(path)
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except ValueError as exc:
-        if "pickle" in str(exc):  # numpy's refusal to unpickle an object array
-            raise CheckpointError(f"{path} contains a pickled Python object; checkpoints hold "
-                                  "plain arrays only and are never unpickled (that could run code)") from exc
-        raise CheckpointError(f"{path} is corrupt: {exc}") from exc
-    # A damaged archive fails inside zipfile/zlib/numpy in several ways; all mean the same.
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, RuntimeError,
-            NotImplementedError) as exc:
-        raise CheckpointError(f"{path} is corrupt or truncated: {type(exc).__name__}: {exc}") from exc
+    """All arrays of a checkpoint or model file, each size checked before it is read (npz.py):
+    the JSON and scalar members within fixed caps, and the parameter and optimizer arrays within
+    what the file's own config needs, so nothing larger than the model is ever allocated."""
+    with NpzArchive(path, CheckpointError) as npz:
+        unexpected = [key for key in npz.members if key not in _TOP_LEVEL and not key.startswith(("param/", "optim/"))]
+        if unexpected:
+            raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: unexpected key(s) {unexpected}")
+        if "config" not in npz.members:
+            raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: missing key(s) ['config']")
+        config = npz.read("config", MAX_JSON_BYTES)
+        limits = _member_limits(path, config, npz.members)
+        arrays = {key: (config if key == "config" else npz.read(key, limits[key])) for key in npz.members}
+    return arrays
 
 
-def _check_members(path: Path) -> None:
-    size = path.stat().st_size
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            key = info.filename.removesuffix(".npy")
-            if not info.filename.endswith(".npy"):
-                raise CheckpointError(f"{path} holds {info.filename!r}, which is not an .npy array")
-            if info.compress_type == zipfile.ZIP_STORED and info.file_size > size:
-                raise CheckpointError(f"{path} is corrupt: {key!r} claims {info.file_size} bytes, "
-                                      f"the whole file has {size}")
-            with zf.open(info) as member:
-                version = np.lib.format.read_magic(member)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
-                shape, _, dtype = read_header(member)
-                if dtype.hasobject:
-                    raise CheckpointError(f"{path} contains a pickled Python object under {key!r}; "
-                                          "checkpoints hold plain arrays only and are never unpickled")
-                header_bytes = member.tell()
-            n_bytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-            if header_bytes + n_bytes != info.file_size:
-                raise CheckpointError(f"{path} is corrupt: {key!r} claims shape {shape} of {dtype} "
-                                      f"({n_bytes} bytes) but holds {info.file_size - header_bytes}")
+def _member_limits(path: Path, config: np.ndarray, keys) -> dict[str, int]:
+    """The most bytes each member may declare: fixed caps for the JSON and scalar members,
+    and for param/<key> and optim/<slot>/<key> the float64 size of that parameter in the config."""
+    def fail(what: str):
+        raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: {what}")
+    shapes = param_shapes(saved_config_of(json_scalar(config, "config", fail), None, path, fail))
+    limits = {}
+    for key in keys:
+        parameter = key.removeprefix("param/") if key.startswith("param/") else key.partition("/")[2].partition("/")[2]
+        if key in _JSON_FIELDS:
+            limits[key] = MAX_JSON_BYTES
+        elif parameter in shapes:
+            limits[key] = _NPY_HEADER_BYTES + 8 * math.prod(shapes[parameter])
+        elif key.startswith("param/"):
+            fail(f"'{key}' is not a parameter of the config's model")
+        else:  # format_version, epoch, kind, optim/step: scalars; an unknown optim/... key is named later
+            limits[key] = _NPY_HEADER_BYTES + 64
+    return limits
 
 
 def int_scalar(arr: np.ndarray, key: str, fail) -> int:
@@ -254,10 +244,16 @@ def int_scalar(arr: np.ndarray, key: str, fail) -> int:
 def json_scalar(arr: np.ndarray, key: str, fail):
     if arr.shape != () or arr.dtype.kind != "U":
         fail(f"{key!r} must be a JSON string (0-d unicode array), got shape {arr.shape} dtype {arr.dtype}")
-    try:
-        return json.loads(str(arr))
+    try:  # NaN and Infinity are not JSON (save_checkpoint never writes them)
+        return json.loads(str(arr), parse_constant=_no_constant)
     except ValueError as exc:
         fail(f"{key!r} is not valid JSON: {exc}")
+    except RecursionError:
+        fail(f"{key!r} is JSON nested too deeply to be anything tinyvae wrote")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def checked_params(arrays, config: VAEConfig, dtype, fail) -> dict[str, np.ndarray]:
@@ -285,16 +281,3 @@ def checked_params(arrays, config: VAEConfig, dtype, fail) -> dict[str, np.ndarr
             fail(f"'param/{key}' contains NaN or inf")
         params[key] = arr
     return params
-
-
-def _restore_rng(state, fail) -> np.random.Generator:
-    """A Generator whose bit generator is in the saved state (PCG64 unless another was used)."""
-    names = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
-    if not isinstance(state, dict) or state.get("bit_generator") not in names:
-        fail(f"'rng_state' must be a bit generator state with 'bit_generator' one of {list(names)}")
-    try:
-        bit_generator = getattr(np.random, state["bit_generator"])()
-        bit_generator.state = state
-    except (ValueError, TypeError, KeyError, OverflowError) as exc:
-        fail(f"'rng_state' cannot be restored: {exc}")
-    return np.random.Generator(bit_generator)

@@ -6,9 +6,12 @@ destination's own folder, verified by the caller's check, and only then renamed 
 destination. On any failure (and on Ctrl-C) the temporary file is deleted.
 
 A mirror counts as failed on a connection error, a timeout, an HTTP error status, a body
-shorter than its Content-Length, or a file that the check rejects; the next mirror is then
-tried. This module knows nothing about datasets: data.py says which URLs to try
-and how to verify what they return.
+shorter than its Content-Length, a body larger than the file can be (``max_bytes``: an
+endless body never fills the disk), a download that outlasts ``deadline`` (a trickle of a
+byte every few seconds never trips the per-read timeout, but it does trip this), or a file
+that the check rejects; the next mirror is then tried. This module knows nothing about
+datasets: data.py says which URLs to try, how to verify what they return and how large each
+file can be.
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ from __future__ import annotations
 import http.client
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .files import write_atomically
+from .files import writing_alone, write_atomically
 
 DEFAULT_TIMEOUT = 30.0  # seconds a socket may stay silent before the mirror counts as stalled
-_CHUNK = 1 << 20  # stream in 1 MiB pieces: memory stays flat whatever the file size
+DEFAULT_DEADLINE = 1800.0  # seconds for one file from one mirror: the largest (78 MB) at 45 kB/s
+MAX_DOWNLOAD_BYTES = 128 * 2**20  # more than any dataset file (78.4 MB); callers pass a file's own cap
+_CHUNK = 1 << 16  # one read returns at most this: memory stays flat, the deadline is checked often
 
 
 class DownloadError(OSError):
@@ -38,23 +44,38 @@ class DownloadError(OSError):
 
 
 def fetch(urls: Sequence[str], dest: str | os.PathLike, *, verify: Callable[[Path], None],
-          timeout: float = DEFAULT_TIMEOUT, log: bool = True) -> Path:
+          timeout: float = DEFAULT_TIMEOUT, log: bool = True, max_bytes: int = MAX_DOWNLOAD_BYTES,
+          deadline: float = DEFAULT_DEADLINE) -> Path:
     """Download the first of ``urls`` that succeeds and passes ``verify`` to ``dest``.
 
     ``verify(path)`` receives the complete temporary file and raises (ValueError or OSError)
-    to reject it. ``timeout`` bounds each network wait (connect, each read), not the total
-    time, so a slow but steady download is not cut off while a stalled one is.
+    to reject it. ``timeout`` bounds each network wait (connect, each read), so a stalled
+    mirror is left at once; ``deadline`` bounds the whole download from one mirror (give or
+    take one ``timeout``), and ``max_bytes`` its size, checked against the Content-Length
+    before the body is read and against the bytes as they arrive.
     Raises DownloadError (listing every mirror's failure) if none succeeds; an OSError if
     the destination folder cannot be created.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    with writing_alone(dest):  # another process fetching dest finishes first; orphaned .part files go
+        if dest.exists():  # that other process may have just fetched it
+            try:
+                verify(dest)
+                return dest
+            except (OSError, ValueError):
+                pass
+        return _fetch_first(urls, dest, verify, timeout, log, max_bytes, deadline)
+
+
+def _fetch_first(urls, dest: Path, verify, timeout: float, log: bool, max_bytes: int, deadline: float) -> Path:
+    """Try each mirror in turn; the first that delivers a file passing ``verify`` wins."""
     failures: list[tuple[str, str]] = []
     for url in urls:
         if log:
             print(f"tinyvae: downloading {url} -> {dest}", file=sys.stderr)
         try:
-            _fetch_one(url, dest, verify, timeout)
+            _fetch_one(url, dest, verify, timeout, max_bytes, deadline)
             return dest
         # Any of these means "this mirror did not deliver the file"; anything else (a bug,
         # KeyboardInterrupt) propagates, after _fetch_one has removed its temporary file.
@@ -68,16 +89,25 @@ def fetch(urls: Sequence[str], dest: str | os.PathLike, *, verify: Callable[[Pat
     raise DownloadError(dest, failures)
 
 
-def _fetch_one(url: str, dest: Path, verify: Callable[[Path], None], timeout: float) -> None:
+def _fetch_one(url: str, dest: Path, verify: Callable[[Path], None], timeout: float, max_bytes: int,
+               deadline: float) -> None:
     """Stream ``url`` to a temporary file beside ``dest``, verify it, then rename it into place."""
 
     def stream(out) -> None:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        start = time.monotonic()
+        with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as response:
             declared = response.headers.get("Content-Length")
+            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                raise OSError(f"the server announces {declared} bytes; the file has at most {max_bytes}")
+            read = getattr(response, "read1", response.read)  # read1: one network read, then return
             received = 0
-            while chunk := response.read(_CHUNK):
-                out.write(chunk)
+            while chunk := read(_CHUNK):
                 received += len(chunk)
+                if received > max_bytes:
+                    raise OSError(f"more than {max_bytes} bytes received; the file has at most {max_bytes}")
+                if time.monotonic() - start > deadline:
+                    raise OSError(f"gave up after {deadline:g} s with {received} bytes received (too slow)")
+                out.write(chunk)
         # http.client returns a short body without complaint when the server closes
         # the connection early, so the length is checked here.
         if declared is not None and received != int(declared):

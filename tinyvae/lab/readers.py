@@ -33,6 +33,10 @@ import numpy as np
 
 D = 784  # pixels per image (28 x 28)
 MAX_AMAT_BYTES = 256 * 2**20  # the largest real file, binarized_mnist_train.amat, is 78.4 MB
+# The exact size of every IDX file of the datasets (MNIST and Fashion-MNIST alike): header + data.
+IDX_BYTES = {"train-images-idx3-ubyte": 16 + 60_000 * D, "train-labels-idx1-ubyte": 8 + 60_000,
+             "t10k-images-idx3-ubyte": 16 + 10_000 * D, "t10k-labels-idx1-ubyte": 8 + 10_000}
+MAX_IDX_BYTES = max(IDX_BYTES.values())  # 47,040,016: no dataset file is larger
 _CHUNK = 1 << 20  # read in 1 MiB pieces: memory grows with the real data, never with a claim
 _IDX_TYPES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32",
               0x0D: "float32", 0x0E: "float64"}
@@ -105,8 +109,10 @@ def uncompressed_sha256(path: str | os.PathLike, *, label: str | None = None) ->
 def read_verified(path: str | os.PathLike, name: str, sha256: str) -> np.ndarray:
     """Read the file expected to be ``name`` (``*.amat`` or IDX) found at ``path``, and refuse it
     unless the SHA-256 of its uncompressed content is ``sha256``."""
-    read = _read_amat_and_sha256 if name.endswith(".amat") else _read_idx_and_sha256
-    array, actual = read(path)
+    if name.endswith(".amat"):
+        array, actual = _read_amat_and_sha256(path)
+    else:  # a known file may not declare more than its own size, an unknown one than the largest
+        array, actual = _read_idx_and_sha256(path, IDX_BYTES.get(name, MAX_IDX_BYTES), name)
     if actual != sha256:
         raise DataError(f"{path}: checksum mismatch: the SHA-256 of the uncompressed content is "
                         f"{actual}, expected {sha256}; the file is damaged or not "
@@ -116,12 +122,14 @@ def read_verified(path: str | os.PathLike, name: str, sha256: str) -> np.ndarray
 
 # ---- IDX --------------------------------------------------------------------------------
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file of unsigned bytes (plain or gzip) into a uint8 array of its declared shape."""
-    return _read_idx_and_sha256(path)[0]
+def read_idx(path: str | os.PathLike, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read an IDX file of unsigned bytes (plain or gzip) into a uint8 array of its declared shape;
+    a header declaring more than ``max_bytes`` in all is refused before anything is allocated."""
+    return _read_idx_and_sha256(path, max_bytes)[0]
 
 
-def _read_idx_and_sha256(path: str | os.PathLike) -> tuple[np.ndarray, str]:
+def _read_idx_and_sha256(path: str | os.PathLike, max_bytes: int = MAX_IDX_BYTES,
+                         name: str | None = None) -> tuple[np.ndarray, str]:
     """Parse an IDX file; return the uint8 array and the SHA-256 of the uncompressed bytes."""
     path = Path(path)
     digest = hashlib.sha256()
@@ -129,6 +137,9 @@ def _read_idx_and_sha256(path: str | os.PathLike) -> tuple[np.ndarray, str]:
         shape = _read_idx_header(stream, path, digest)
         n_data = math.prod(shape)  # exact Python int: no overflow however large the claim
         n_header = 4 + 4 * len(shape)
+        if n_header + n_data > max_bytes:  # before reading: a sparse or gzip file can back any claim
+            raise DataError(f"{path}: the header declares shape {shape}, {n_header + n_data} bytes, but "
+                            + (f"{name} has {max_bytes}" if name else f"no dataset file has more than {max_bytes}"))
         if size is not None and size != n_header + n_data:
             raise DataError(f"{path}: the header declares shape {shape}, which needs "
                             f"{n_header + n_data} bytes, but the file has {size}")

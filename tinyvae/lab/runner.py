@@ -20,15 +20,14 @@ nothing is copied back and forth. Around the steps it adds:
 - A learning-rate schedule (`lr_schedule`, piecewise constant: [[first epoch, lr], ...]) is
   kept in the checkpoint with the other settings, and `after_epoch(epoch, step)` may add
   numbers to an epoch's history record (an evaluation at the end of a stage) before it is saved.
-- Ctrl-C keeps the checkpoint of the last finished epoch and raises TrainingInterrupted,
-  which says where it is; a NaN or infinite loss raises TrainingDiverged naming the epoch
-  and batch, before anything bad is saved.
+- The output folder is the run's alone (files.run_folder: another run there is refused).
+  Ctrl-C or SIGTERM keeps the checkpoint of the last finished epoch and raises
+  TrainingInterrupted, which says where it is; a NaN or infinite loss (or parameter) raises
+  TrainingDiverged naming the epoch and batch, before anything bad is saved.
 
-History: one dict per epoch, nats per example (means over the epoch's examples for train,
-over the test set for test):
-    {"epoch", "beta", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon",
-     "test_kl", "seconds", "samples_per_sec", "elapsed"}
-"beta" is the β of the epoch's last batch; train_loss = recon + β·KL with the β of each batch.
+History: one dict per epoch (HISTORY_FIELDS), nats per example (means over the epoch's
+examples for train, over the test set for test). "beta" is the β of the epoch's last batch;
+train_loss = recon + β·KL with the β of each batch.
 "seconds" is the epoch's wall time (training and test ELBO), "samples_per_sec" counts the
 training part only, "elapsed" adds up "seconds" over all epochs, across resumes.
 
@@ -37,11 +36,14 @@ Shapes: B batch, D data, Z latent.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, TextIO
@@ -52,15 +54,13 @@ from .. import evaluate
 from .._checks import finite_real, nonnegative_int, positive_int
 from ..train import kl_weight
 from ..vae import check_batch
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .files import WRITE_TEST_NAME, OutputError, atomic_write, check_writable_folder, write_json
+from .checkpoint import HISTORY_FIELDS, CheckpointError, load_checkpoint, save_checkpoint
+from .files import OutputError, atomic_write, remove_stale_temporaries, run_folder, write_json
 from .data import binarization_buffer, minibatches
 from .progress import EpochProgress
 from .schedule import check_schedule, scheduled_lr
 
 CHECKPOINT_NAME = "checkpoint.npz"
-HISTORY_FIELDS = ("epoch", "beta", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon",
-                  "test_kl", "seconds", "samples_per_sec", "elapsed")
 
 
 class TrainingDiverged(RuntimeError):
@@ -100,14 +100,31 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     settings["lr_schedule"] = check_schedule(lr_schedule)
     if out_dir is None and resume is not None:
         out_dir = Path(resume).parent
-    run = _Run(step, rng, settings, extra, out_dir, stream, after_epoch)
-    if resume is not None:
-        run.history = _restore(resume, step, rng, settings)
-        run.saved_epoch = len(run.history)
-        run.log.line(f"resuming from {resume} after epoch {len(run.history)} of {epochs}")
-    elif run.checkpoint_path is not None:
-        run.save()  # epoch 0: a run interrupted in its first epoch can resume too
-    return run.train(x_train, x_test, epochs)
+    # np.errstate: overflow is judged by the explicit checks (TrainingDiverged), not by warnings
+    with (contextlib.nullcontext() if out_dir is None else run_folder(out_dir)) as folder, _sigterm_as_ctrl_c(), \
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        run = _Run(step, rng, settings, extra, folder, stream, after_epoch)
+        if resume is not None:
+            run.history = _restore(resume, step, rng, settings)
+            run.saved_epoch = len(run.history)
+            run.log.line(f"resuming from {resume} after epoch {len(run.history)} of {epochs}")
+        elif run.checkpoint_path is not None:
+            run.save()  # epoch 0: a run interrupted in its first epoch can resume too
+        return run.train(x_train, x_test, epochs)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """During fit, SIGTERM (what `kill` and batch schedulers send) stops the run as Ctrl-C does;
+    the previous handler is restored afterwards (only the main thread can handle signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup_epochs, eval_seed) -> dict:
@@ -136,12 +153,8 @@ class _Run:
     """One fit call's bookkeeping: the step, the history, what is saved where."""
 
     def __init__(self, step, rng, settings: dict, extra: dict | None, out_dir, stream, after_epoch=None):
-        self.step, self.rng, self.settings, self.extra = step, rng, settings, extra or {}
-        self.after_epoch = after_epoch
-        self.checkpoint_path = None
-        if out_dir is not None:
-            self.checkpoint_path = check_writable_folder(out_dir) / CHECKPOINT_NAME
-            remove_stale_temporaries(self.checkpoint_path.parent)
+        self.step, self.rng, self.settings, self.extra, self.after_epoch = step, rng, settings, extra or {}, after_epoch
+        self.checkpoint_path = None if out_dir is None else Path(out_dir) / CHECKPOINT_NAME
         self.log = EpochProgress(stream)
         self.history: list[dict] = []
         self.saved_epoch = 0  # finished epochs held by the checkpoint on disk
@@ -188,6 +201,7 @@ class _Run:
             self.log.end()
             raise TrainingDiverged(f"{exc} {self.last_good()} Try a smaller learning rate.") from None
         t_train = time.perf_counter() - t_start
+        self.refuse_diverged(record, epoch)  # before the test ELBO, which refuses NaN parameters
         if x_test is not None:
             test = evaluate.test_elbo(self.step.params, x_test, self.step.config,
                                       np.random.default_rng([self.settings["eval_seed"], epoch]))
@@ -197,15 +211,17 @@ class _Run:
         seconds = time.perf_counter() - t_start
         record.update(seconds=seconds, samples_per_sec=len(x_train) / t_train,
                       elapsed=(self.history[-1]["elapsed"] if self.history else 0.0) + seconds)
-        # A model that overflowed on the last step must not be saved over a good checkpoint.
-        bad = [key for key, value in record.items()
-               if isinstance(value, float) and not math.isfinite(value)]
+        self.refuse_diverged(record, epoch)
+        return record
+
+    def refuse_diverged(self, record: dict, epoch: int) -> None:
+        """A model that overflowed on the last step must not be saved over a good checkpoint."""
+        bad = [key for key, value in record.items() if isinstance(value, float) and not math.isfinite(value)]
         bad += [f"parameter {key}" for key, arr in self.step.params.items() if not np.all(np.isfinite(arr))]
         if bad:
             self.log.end()
             raise TrainingDiverged(f"training diverged: {', '.join(bad)} became NaN or inf at the end of "
                                    f"epoch {epoch}. {self.last_good()} Try a smaller learning rate.")
-        return record
 
     def interrupted(self, at_epoch_end: bool):
         """Ctrl-C: save a finished epoch that was not saved yet, then say where to resume from."""
@@ -242,7 +258,12 @@ def _train_epoch(step, x_train: np.ndarray, rng: np.random.Generator, *, epoch: 
     for i, x in enumerate(batches, start=1):
         beta = kl_weight((epoch - 1) * n_batches + i - 1, n_batches, settings["warmup_epochs"], config.beta)
         eps = rng.standard_normal((len(x), config.latent_dim), dtype=dtype)  # (B, Z)
-        stats = step.step(x, eps, beta)
+        try:
+            stats = step.step(x, eps, beta)
+        except ValueError:  # the core refuses NaN parameters by name: here that means divergence
+            if all(np.all(np.isfinite(arr)) for arr in step.params.values()):
+                raise
+            stats = {"loss": math.nan}
         if not math.isfinite(stats["loss"]):
             raise TrainingDiverged(f"training diverged: the loss became {stats['loss']} at epoch {epoch}, "
                                    f"batch {i}/{n_batches} (β = {beta:.3g}, lr = {step.optimizer.lr:g}).")
@@ -276,21 +297,6 @@ def _restore(path, step, rng: np.random.Generator, settings: dict) -> list[dict]
     step.load_optimizer_state_dict(ckpt.optimizer.state_dict())
     rng.bit_generator.state = ckpt.rng.bit_generator.state
     return ckpt.history
-
-
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete temporary files that a killed run left behind while writing its outputs.
-
-    atomic_write removes its temporary file on every failure it can see; only SIGKILL or a
-    power cut leaves one (".checkpoint.npz.<random>.tmp"), and the real file beside it is intact;
-    check_writable_folder's probe file likewise.
-    """
-    names = (CHECKPOINT_NAME, "history.json", "history.csv", WRITE_TEST_NAME)
-    stale = [path for name in names for path in folder.glob(f".{name}.*.tmp")]
-    stale += [path for path in [folder / WRITE_TEST_NAME] if path.exists()]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
 
 
 def write_history(folder: str | os.PathLike, history: list[dict]) -> None:
