@@ -24,6 +24,7 @@ from pathlib import Path
 from tinyvae.classroom.exercises import DEFAULT_FOLDER, EXERCISES, grade, path_of, start
 from tinyvae.classroom.ladder import LADDER
 from tinyvae.classroom.report import format_result, gradescope_results
+from tinyvae.lab.args import seed
 from tinyvae.lab.files import OutputError, write_json
 
 
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="exercises to grade (default: every exercise file in --dir)")
     check.add_argument("--dir", type=Path, default=Path(DEFAULT_FOLDER), help=folder_help)
     check.add_argument("--json", type=Path, metavar="PATH", help="also write the results as Gradescope's results.json")
-    check.add_argument("--seed", type=int, default=0,
+    check.add_argument("--seed", type=seed, default=0,
                        help="seed of the random model the backprop rungs are checked on (default 0, gradcheck's)")
     return parser
 

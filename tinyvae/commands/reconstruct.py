@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..lab import plots, protocol
-from ..lab.args import nonnegative_int, positive_int
+from ..lab.args import nonnegative_int, positive_int, seed
 from ..lab import saved
 
 
@@ -24,7 +24,7 @@ def build_parser():
     p = saved.parser("Test images and their reconstructions by a saved model.", data=True)
     p.add_argument("--n", type=positive_int, default=10, help="how many test images")
     p.add_argument("--start", type=nonnegative_int, default=0, help="the first test image (its row in the test set)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the ε of z = μ + σ ⊙ ε")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the ε of z = μ + σ ⊙ ε")
     p.add_argument("--png", type=Path, metavar="FILE", default=None,
                    help="the figure (default: reconstructions-<first>-<last>.png beside CKPT, unless --npz is given)")
     p.add_argument("--npz", type=Path, metavar="FILE", default=None, help="the images and reconstructions as an .npz")

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ..lab import plots
-from ..lab.args import nonnegative_int, positive_int
+from ..lab.args import positive_int, seed
 from ..lab import saved
 
 
 def build_parser():
     p = saved.parser("Images drawn from a saved model's prior: z ~ N(0, I), decoded.")
     p.add_argument("--n", type=positive_int, default=64, help="how many images")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the draws of z")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the draws of z")
     p.add_argument("--nrow", type=positive_int, default=8, help="images per row of the PNG grid")
     p.add_argument("--png", type=Path, metavar="FILE", default=None,
                    help="the grid as a PNG (default: samples-seed<SEED>.png beside CKPT, unless --npz is given)")

@@ -47,10 +47,10 @@ from ..speed.step import make_step
 from ..vae import LIKELIHOODS, VAEConfig, init_params
 from ..lab import protocol, runfolder
 from ..lab.figures import make_figures
-from ..lab.args import hidden_sizes, nonnegative_float, nonnegative_int, positive_float, positive_int
+from ..lab.args import hidden_sizes, nonnegative_float, nonnegative_int, positive_float, positive_int, seed
 from ..lab.checkpoint import CheckpointError, load_checkpoint
 from ..lab.data import FILES
-from ..lab.files import OutputError, write_json
+from ..lab.files import OutputError, hold_folder, write_json
 from ..lab.readers import DataError
 from ..lab.progress import CountProgress, clock, tolerant
 from ..lab.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=nonnegative_float, help="weight of the KL term (default 1: the ELBO)")
     p.add_argument("--warmup-epochs", type=nonnegative_float, metavar="E",
                    help="epochs over which beta rises linearly from 0, batch by batch (default 0: none)")
-    p.add_argument("--seed", type=nonnegative_int, help=f"random seed (default {d['seed']})")
+    p.add_argument("--seed", type=seed, help=f"random seed (default {d['seed']})")
     p.add_argument("--iw-samples", type=nonnegative_int, metavar="K",
                    help=f"k of the importance-weighted bound L_k (default {d['iw_samples']}; 5000 in the papers; "
                         "0 skips it)")
@@ -170,12 +170,15 @@ def settings_of(args) -> dict:
 
 def run(args, say) -> int:
     t_start = time.perf_counter()
-    out, aside = runfolder.claim(args.out, args.resume, args.overwrite)
-    try:
-        return _train(args, say, out, aside, t_start)
-    except BaseException:  # no checkpoint of this run yet: what --overwrite moved aside comes back
-        runfolder.restore(out, aside)
-        raise
+    # The run owns its folder from before it looks at what is there until the last figure is
+    # written: a second run on the same folder is refused, never interleaved (fit holds it again).
+    with hold_folder(args.out):
+        out, aside = runfolder.claim(args.out, args.resume, args.overwrite)
+        try:
+            return _train(args, say, out, aside, t_start)
+        except BaseException:  # no checkpoint of this run yet: what --overwrite moved aside comes back
+            runfolder.restore(out, aside)
+            raise
 
 
 def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
