@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .download import DEFAULT_TIMEOUT, DownloadError, fetch
-from .readers import D, DataError, read_verified, uncompressed_sha256
+from .readers import D, IDX_BYTES, MAX_AMAT_BYTES, DataError, read_verified, uncompressed_sha256
 from .._checks import lookup
 from .binarize import binarization_buffer, binarize_dynamic, fixed_binarization, minibatches
 
@@ -188,7 +188,10 @@ def _download_missing(name: str, found: dict, target: Path, bases: tuple, timeou
             continue
         urls = [base.rstrip("/") + "/" + file.remote for base in bases]
         try:
-            found[role] = fetch(urls, target / file.remote, verify=_verifier(file), timeout=timeout)
+            # No file is larger compressed than its known uncompressed size (plus gzip's few bytes):
+            # a body past that is refused while it streams, not after it filled the disk.
+            cap = IDX_BYTES.get(file.name, MAX_AMAT_BYTES) + 2**20
+            found[role] = fetch(urls, target / file.remote, verify=_verifier(file), timeout=timeout, max_bytes=cap)
         except DownloadError as error:
             return [f"  {url}: {reason}" for url, reason in error.failures] or \
                 [f"  no download mirrors are known for {name!r}"]
