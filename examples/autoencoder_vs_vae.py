@@ -20,6 +20,8 @@ With Z = 2 the latent space can be drawn as it is. The script writes to --out:
         95 % of the prior N(0, I) and the square [−3, 3]²; right: the decoder on a grid of z
         over that square, the region where draws from the prior fall
     ae_vs_vae_samples.png   both decoders at the same 64 draws z ~ N(0, I)
+    ae_vs_vae_ellipses.png  q(z|x) of 300 test images as 1-σ ellipses, for both models: the
+                            lecture's "a point or a distribution" picture
     numbers.json            the numbers printed at the end (below)
     ae/, vae/               each model's checkpoint.npz and history (tinyvae.train.fit); an
                             earlier run in --out is replaced
@@ -49,7 +51,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from matplotlib.patches import Circle, Rectangle
+from matplotlib.patches import Circle, Ellipse, Rectangle
 from PIL import Image
 
 from tinyvae import evaluate
@@ -183,6 +185,35 @@ def plot_samples_side_by_side(path: Path, mosaics: dict) -> Path:
     return compact_png(plots.save_png(fig, path, dpi=DPI))
 
 
+def plot_ellipses(path: Path, codes: dict, labels: np.ndarray, n: int = 300) -> Path:
+    """The lecture's "point versus distribution" picture, drawn from the two trained models.
+
+    For the first n test images, each q(z|x) = N(μ, diag σ²) as its 1-σ ellipse (half-axes σ_0
+    and σ_1 around μ), coloured by digit; the dashed circle is the prior's own 1-σ circle.
+    codes[name] = (mu (N, 2), sigma (N, 2)).
+    """
+    fig = plots.new_figure(10.5, 5.0, dpi=DPI)
+    for ax, (name, _, title) in zip(fig.subplots(1, 2), MODELS):
+        mu, sigma = codes[name][0][:n], codes[name][1][:n]
+        for (m0, m1), (s0, s1), digit in zip(mu, sigma, labels[:n]):
+            ax.add_patch(Ellipse((m0, m1), 2 * s0, 2 * s1, facecolor=f"C{digit}", edgecolor=f"C{digit}",
+                                 alpha=0.35, linewidth=0.6))
+        ax.scatter(mu[:, 0], mu[:, 1], s=2, c=[f"C{d}" for d in labels[:n]], linewidths=0)
+        ax.add_patch(Circle((0, 0), 1.0, fill=False, color="black", linestyle="--", linewidth=1.2))
+        reach = np.abs(mu).max() * 1.08 + sigma.max()
+        ax.set_xlim(-reach, reach)
+        ax.set_ylim(-reach, reach)
+        ax.set_aspect("equal")
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("z_0")
+        ax.set_ylabel("z_1")
+        ax.set_title(f"{title}\nmean σ = {sigma.mean():.3g}; dashed: the prior's 1-σ circle")
+    handles = [Ellipse((0, 0), 1, 1, facecolor=f"C{d}", alpha=0.5) for d in range(10)]
+    fig.legend(handles, [str(d) for d in range(10)], loc="outside right center", frameon=False, title="digit")
+    fig.suptitle(f"q(z|x) of {n} test images as 1-σ ellipses: a point per image, or a region")
+    return compact_png(plots.save_png(fig, path, dpi=DPI))
+
+
 def train_pair(args, x_train, x_test) -> dict:
     """Train the β = 0 and β = 1 models from identical starts; return their params by name."""
     params = {}
@@ -212,7 +243,7 @@ def analyse(args, params: dict, x_test: np.ndarray, y_test: np.ndarray, n_train:
     """The numbers and figures of the two trained models (params["ae"], params["vae"])."""
     rng = np.random.default_rng([args.seed, 7])
     z_prior = rng.standard_normal((10_000, args.latent_dim))  # (M, Z), the same draws for both
-    numbers, figures, mosaics = {}, [], {}
+    numbers, figures, mosaics, codes = {}, [], {}, {}
     for name, beta, title in MODELS:
         config = VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, beta=beta)
         p = params[name]
@@ -224,9 +255,12 @@ def analyse(args, params: dict, x_test: np.ndarray, y_test: np.ndarray, n_train:
                          "test_elbo": -(test["recon"] + test["kl"]),  # the ELBO, the same yardstick for both
                          **latent_numbers(mu, log_var, y_test, z_prior)}
         mosaics[name] = plots.mosaic(decode(p, z_prior[:64], config), ncol=8)
+        codes[name] = (mu, np.exp(0.5 * log_var))
         if args.latent_dim == 2:
             figures.append(plot_latent(args.out / f"{name}_latent.png", mu, y_test, decoded_grid(p, config), title))
     figures.append(plot_samples_side_by_side(args.out / "ae_vs_vae_samples.png", mosaics))
+    if args.latent_dim == 2:
+        figures.append(plot_ellipses(args.out / "ae_vs_vae_ellipses.png", codes, y_test))
     settings = {"epochs": args.epochs, "latent_dim": args.latent_dim, "hidden": list(args.hidden),
                 "seed": args.seed, "n_train": n_train, "n_test": len(x_test), "n_prior_draws": len(z_prior)}
     write_json(args.out / "numbers.json", {"settings": settings, **numbers})
@@ -271,13 +305,15 @@ def figures_from(args) -> int:
     x_rec = np.clip(reconstruct(params, x, rng, config), 0.0, 1.0)
     kl_per_dim = evaluate.kl_per_dimension(params, x_test, config)  # (Z,)
     top_six = [int(j) for j in np.argsort(-kl_per_dim, kind="stable")[:6]]  # the most informative dims
-    paths = [plots.plot_reconstructions(out / "reconstructions.png", x, x_rec),
-             plots.plot_samples(out / "vae_samples.png", np.clip(sample(params, 64, rng, config), 0.0, 1.0)),
-             latent_plots.plot_interpolation(out / "interpolation.png", params, config, x_test[:5], x_test[5:10]),
-             latent_plots.plot_traversal(out / "traversal.png", params, config, x_test[0], dims=top_six,
-                                  kl_per_dim=kl_per_dim)]
+    # Each plot function writes its PNG to the path it is given (and returns the Figure).
+    paths = [out / name for name in ("reconstructions.png", "vae_samples.png", "interpolation.png", "traversal.png")]
+    plots.plot_reconstructions(paths[0], x, x_rec)
+    plots.plot_samples(paths[1], np.clip(sample(params, 64, rng, config), 0.0, 1.0))
+    latent_plots.plot_interpolation(paths[2], params, config, x_test[:5], x_test[5:10])
+    latent_plots.plot_traversal(paths[3], params, config, x_test[0], dims=top_six, kl_per_dim=kl_per_dim)
     if config.latent_dim == 2:
-        paths.append(latent_plots.plot_manifold(out / "manifold.png", params, config, n=15))
+        paths.append(out / "manifold.png")
+        latent_plots.plot_manifold(paths[-1], params, config, n=15)
     for path in paths:
         compact_png(path)
     print(f"{ckpt.path}: Z = {config.latent_dim}, β = {config.beta:g}, epoch {ckpt.epoch}")

@@ -92,3 +92,29 @@ def test_committed_figures_are_small():
     figures = list((ROOT / "docs").rglob("*.png"))
     total = sum(f.stat().st_size for f in figures)
     assert total < 2_000_000, f"docs figures take {total} bytes; keep them to a few hundred KB"
+
+
+MARKER = re.compile(r"^<!-- (output of|numbers from): ([^>]+?) -->$", re.M)
+
+
+def test_every_pasted_output_and_committed_number_names_a_source_that_exists():
+    # docs/README.md: pasted output sits under "<!-- output of: python examples/X.py -->" and is
+    # checked by re-running X; a table under "<!-- numbers from: docs/results/Y.json -->" is
+    # checked against Y. Both must point at something real.
+    found = []
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for kind, source in MARKER.findall(page.read_text(encoding="utf-8")):
+            found.append(source)
+            if kind == "output of":
+                script = source.split()[1] if source.startswith("python ") else source
+                assert (ROOT / script).is_file(), f"{page.name}: {source} names no script"
+            else:
+                assert (ROOT / source).is_file(), f"{page.name}: {source} does not exist"
+    assert len(found) >= 8
+
+
+def test_committed_results_are_small_json():
+    for path in (ROOT / "docs" / "results").rglob("*"):
+        if path.is_file():
+            assert path.suffix == ".json", path
+            assert path.stat().st_size < 20_000, path

@@ -19,6 +19,7 @@ Shapes: B batch, D data, Z latent.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -29,7 +30,7 @@ from .layers import sigmoid
 LOG_2PI = math.log(2 * math.pi)
 
 
-def bernoulli_nll(logits: np.ndarray, x: np.ndarray):
+def bernoulli_nll(logits: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bernoulli negative log-likelihood from logits, summed over pixels.
 
         nll = −Σ_d [x log σ(l) + (1 − x) log(1 − σ(l))]
@@ -37,9 +38,11 @@ def bernoulli_nll(logits: np.ndarray, x: np.ndarray):
         dnll/dl = σ(l) − x                                    docs/04-gradients.md eq. (8)
 
     The second form never takes log(0) and never overflows, even at |l| = 1000,
-    where σ(l) rounds to exactly 0 or 1. It is valid for grayscale x in [0, 1]
-    as well as binary x (the "continuous Bernoulli" normaliser is not included,
-    as in the PyTorch example, so grayscale numbers compare with theirs).
+    where σ(l) rounds to exactly 0 or 1. For binary x it is −log of a probability.
+    Grayscale x in [0, 1] may be passed too (the cross-entropy PyTorch's example
+    trains on), but then it is no log-probability at all: it stays above zero even
+    for a perfect reconstruction, and without the "continuous Bernoulli" normaliser it
+    is not a density either. Such numbers compare only with other grayscale runs.
 
     logits (B, D), x (B, D) -> nll (B,), dlogits (B, D).
     """
@@ -48,15 +51,18 @@ def bernoulli_nll(logits: np.ndarray, x: np.ndarray):
     return nll.sum(axis=1), dlogits
 
 
-def gaussian_nll(mean: np.ndarray, x: np.ndarray, std: float):
+def gaussian_nll(mean: np.ndarray, x: np.ndarray, std: float) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian negative log-likelihood with a fixed standard deviation σ, summed over pixels.
 
         nll = Σ_d ½ [(x − m)²/σ² + log σ² + log 2π]           docs/04-gradients.md eq. (9)
         dnll/dm = (m − x)/σ²                                  docs/04-gradients.md eq. (10)
 
-    A true log-density (with the ½ log 2π term), so the numbers are in nats and
-    comparable across likelihoods; with σ fixed the constant does not change the
-    gradient.
+    A true log-density (with the ½ log 2π term), so the numbers are in nats; with σ
+    fixed the constant does not change the gradient. In nats is not the same as
+    comparable: this is a density of continuous pixel values, while bernoulli_nll is a
+    probability of binary pixels, so the two are different kinds of number (a density
+    can exceed 1, and its value moves with σ and with the pixels' scale). Compare runs
+    of one likelihood on the same data.
 
     mean (B, D), x (B, D), std > 0 -> nll (B,), dmean (B, D).
     """
@@ -67,7 +73,8 @@ def gaussian_nll(mean: np.ndarray, x: np.ndarray, std: float):
     return nll.sum(axis=1), dmean
 
 
-def gaussian_nll_learned(mean: np.ndarray, log_var: np.ndarray, x: np.ndarray):
+def gaussian_nll_learned(mean: np.ndarray, log_var: np.ndarray,
+                         x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gaussian negative log-likelihood with a per-pixel log-variance s from the decoder.
 
         nll = Σ_d ½ [(x − m)² e^(−s) + s + log 2π]            docs/04-gradients.md eq. (11)
@@ -76,7 +83,9 @@ def gaussian_nll_learned(mean: np.ndarray, log_var: np.ndarray, x: np.ndarray):
 
     Kingma & Welling (2014), Appendix C.2. Parameterising log σ² rather than σ keeps
     the variance positive without a constraint. Beware that the likelihood is
-    unbounded: on data with constant pixels (MNIST's borders) s → −∞ is rewarded.
+    unbounded: on data with constant pixels (MNIST's borders) s → −∞ is rewarded, and
+    the nll goes to −∞ with it, so its values say nothing when set beside a Bernoulli's
+    or a fixed-σ Gaussian's.
 
     mean (B, D), log_var (B, D), x (B, D) -> nll (B,), dmean (B, D), dlog_var (B, D).
     """
@@ -134,7 +143,7 @@ def likelihood(name: str) -> Likelihood:
     return lookup(LIKELIHOODS, name, "likelihood")
 
 
-def kl_standard_normal(mu: np.ndarray, log_var: np.ndarray):
+def kl_standard_normal(mu: np.ndarray, log_var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """KL( N(μ, diag σ²) ‖ N(0, I) ) in closed form, summed over latent dimensions.
 
         KL = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)   docs/02-variational-inference.md eq. (10)
@@ -191,7 +200,7 @@ def log_mean_exp(a: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.squeeze(out, axis=axis)
 
 
-def kl_divergence(p, q, base: float = math.e) -> float:
+def kl_divergence(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray, base: float = math.e) -> float:
     """The discrete KL divergence KL(P ‖ Q) = Σ_x P(x) log(P(x)/Q(x)), in the given base.
 
     docs/03-kl-worked-example.md works through the lecture's table with it. The
