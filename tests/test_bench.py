@@ -37,6 +37,7 @@ def test_the_benchmark_prints_every_figure():
                r"\(random images: the times are real, the losses mean nothing\)$")
     assert field(out, r"^numpy: (\S+)$").group(1) == np.__version__
     field(out, r"^blas: .+")
+    field(out, r"^blas threads: (\d+|unknown .*)$")
     field(out, r"^cpus: \d+$")
     field(out, r"^environment: .*OPENBLAS_CORETYPE=.*OPENBLAS_L2_SIZE=")
     field(out, r"^warm-up epoch: [\d.]+ s$")
@@ -73,6 +74,15 @@ def test_the_reference_path_and_the_float64_check():
     elbo32, elbo64, diff = (float(g) for g in match.groups())
     assert diff == pytest.approx(abs(elbo32 - elbo64), abs=2e-3)
     assert diff < 0.3  # one epoch of a tiny model: float32 rounding is far below a nat
+
+
+def test_blas_threads_are_set_from_inside_when_asked():
+    from tinyvae.speed.blas_threads import get_blas_threads
+    out = run_bench("--iw-samples", "0", "--blas-threads", "1", "--repeats", "1")
+    if get_blas_threads() is None:  # NumPy's BLAS is not an OpenBLAS this machine's NumPy exposes
+        field(out, r"^blas threads: unknown .* \(--blas-threads\)$")
+    else:
+        field(out, r"^blas threads: 1 \(--blas-threads\)$")
 
 
 def test_bad_arguments_are_refused_by_argparse():

@@ -142,6 +142,32 @@ def test_the_bound_does_not_depend_on_batch_or_chunk_size():
         np.testing.assert_allclose(other, runs[0], rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_an_image_whose_noise_exceeds_the_budget_streams_with_the_same_numbers(monkeypatch, likelihood):
+    # Issue 12: k·Z numbers of noise for one image beyond CHUNK_BYTES (as k = 2·10⁹ is for the
+    # real budget) are drawn chunk by chunk from the same stream: the readable bound's numbers.
+    config, params, x = tiny_model(latent_dim=3, likelihood=likelihood)
+    monkeypatch.setattr(iw, "CHUNK_BYTES", 256)  # 32 float64 numbers: k = 50 is "huge" here
+    fast = iw.iw_bound_per_example(params, x, config, np.random.default_rng(6), k=50)
+    readable = evaluate.iw_bound_per_example(params, x, config, np.random.default_rng(6), k=50)
+    assert fast == pytest.approx(readable, abs=1e-10)
+
+
+def test_the_memory_of_the_fast_bound_does_not_grow_with_k(monkeypatch):
+    import tracemalloc
+    config, params, x = tiny_model(latent_dim=3)
+    monkeypatch.setattr(iw, "CHUNK_BYTES", 4096)
+    peaks = []
+    for k in (2_000, 40_000):
+        tracemalloc.start()
+        iw.iw_bound(params, x[:1], config, np.random.default_rng(0), k=k)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    # 20 times the samples, the same memory: ~ a few chunks, far below the 40,000·3·8 bytes
+    # (960 kB) of noise that k = 40,000 draws in all.
+    assert peaks[1] < 1.5 * peaks[0] + 20_000 and peaks[1] < 200_000
+
+
 def test_l1_has_the_expectation_of_the_elbo():
     # L_1 = E_q[log p(x, z) − log q(z|x)] = ELBO, eq. (13): the same expectation, reached
     # with a sampled log p(z) − log q(z|x) in place of the closed-form −KL.

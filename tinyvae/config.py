@@ -104,18 +104,34 @@ def param_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def init_params(config: VAEConfig, rng: np.random.Generator, dtype=np.float64) -> dict[str, np.ndarray]:
-    """Random initial parameters: W and b uniform in ±1/√fan_in.
+INIT_SCHEMES = ("uniform", "glorot")
 
-    This is the default of PyTorch's nn.Linear, so that a run compares with its VAE
-    example like for like. The biases are random too: zero biases hide gradient bugs
-    in the checks (a wrong `db` multiplied by zero passes).
+
+def init_params(config: VAEConfig, rng: np.random.Generator, dtype: type | np.dtype = np.float64, *,
+                scheme: str = "uniform") -> dict[str, np.ndarray]:
+    """Random initial parameters, by `scheme`:
+
+    "uniform" (the default): W and b uniform in ±1/√fan_in. This is the default of PyTorch's
+        nn.Linear, so that a run compares with its VAE example like for like. The biases are
+        random too: zero biases hide gradient bugs in the checks (a wrong `db` multiplied by
+        zero passes).
+    "glorot": W uniform in ±√(6 / (fan_in + fan_out)), b = 0 (Glorot & Bengio 2010, their equation 16,
+        the "normalized initialization" for tanh layers; Burda et al. 2016 train with it).
+        Only the weights draw from rng, key by key in param_shapes order.
     """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"init_params scheme must be one of {list(INIT_SCHEMES)}, got {scheme!r}")
     shapes = param_shapes(config)
     params = {}
     for key, shape in shapes.items():
         # A bias takes the fan-in of its layer's weight: "decoder.b_out" -> "decoder.W_out".
         weight_shape = shapes[key.replace(".b", ".W", 1)]
-        bound = 1.0 / math.sqrt(weight_shape[0])
+        if scheme == "glorot" and len(shape) == 1:
+            params[key] = np.zeros(shape, dtype=dtype)  # Glorot & Bengio start the biases at zero
+            continue
+        if scheme == "glorot":
+            bound = math.sqrt(6.0 / (weight_shape[0] + weight_shape[1]))
+        else:
+            bound = 1.0 / math.sqrt(weight_shape[0])
         params[key] = rng.uniform(-bound, bound, size=shape).astype(dtype)
     return params

@@ -124,8 +124,8 @@ def print_setup(args, config: vae.VAEConfig, data_text: str, out) -> None:
     print(f"numpy: {np.__version__}", file=out)
     print(f"blas: {bench.blas_description()}", file=out)
     threads = get_blas_threads()
-    print(f"blas threads: {'unknown (not an OpenBLAS found by tinyvae.speed.blas_threads)' if threads is None else threads}"
-          + (" (--blas-threads)" if args.blas_threads is not None else ""), file=out)
+    threads = "unknown (not an OpenBLAS found by tinyvae.speed.blas_threads)" if threads is None else threads
+    print(f"blas threads: {threads}" + (" (--blas-threads)" if args.blas_threads is not None else ""), file=out)
     print(f"cpus: {cpus()}", file=out)
     print(f"environment: {env}", file=out)
     print(f"load average at start: {load_average()}", file=out, flush=True)

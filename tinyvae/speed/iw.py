@@ -72,7 +72,10 @@ def iw_bound_per_example(params, x, config: vae.VAEConfig, rng: np.random.Genera
     batch_size, and each batch's k samples through the decoder chunk_size at a time
     (default: as many as keep the chunk's logits within CHUNK_BYTES). Only the (B, k)
     log-weights of a batch are kept, and the noise of one batch; at k = 5000, for the
-    784-400-20 model in float32, the evaluation needs ~35 MB beyond the data.
+    784-400-20 model in float32, the evaluation needs ~35 MB beyond the data. When one
+    image's k·Z numbers of noise exceed CHUNK_BYTES (k = 2·10⁹ ...), images go one at a
+    time, their noise drawn chunk by chunk from the same stream and their weights summed
+    as they come (_streamed_bound): the memory is then a chunk's, not k's.
     progress(done_images, total_images), if given, is called after every batch
     (tinyvae.lab.progress.CountProgress draws a progress line).
     """
@@ -81,11 +84,15 @@ def iw_bound_per_example(params, x, config: vae.VAEConfig, rng: np.random.Genera
     batch_size = positive_int("batch_size", batch_size)
     dtype = params["encoder.W_mu"].dtype  # the parameters' dtype decides the arithmetic
     Z, D = config.latent_dim, config.input_dim
-    # A batch's noise (B, k, Z) must fit the budget too; fewer images per batch if not.
+    # A batch's noise (B, k, Z) must fit the budget too: fewer images per batch if not, and
+    # when one image's k·Z numbers alone exceed it, that image streams (_streamed_bound).
     batch_size = max(1, min(batch_size, CHUNK_BYTES // (k * Z * dtype.itemsize)))
     if chunk_size is None:
         chunk_size = max(1, CHUNK_BYTES // (batch_size * D * dtype.itemsize))
     chunk_size = min(positive_int("chunk_size", chunk_size), k)
+    stream = k * Z * dtype.itemsize > CHUNK_BYTES
+    if stream:  # one image at a time, its samples in chunks whose noise fits the budget too
+        chunk_size = min(chunk_size, max(1, CHUNK_BYTES // (Z * dtype.itemsize)))
 
     activation = fast_form(IN_PLACE, config.activation, "activation", ACTIVATIONS, USE_READABLE)
     if config.likelihood == "bernoulli":
@@ -95,18 +102,43 @@ def iw_bound_per_example(params, x, config: vae.VAEConfig, rng: np.random.Genera
     out = np.empty(len(x))
     for start in range(0, len(x), batch_size):
         xb = np.asarray(x[start:start + batch_size], dtype=dtype)  # (B, D)
-        # Drawn in one call, C-order: image b's k·Z numbers are consecutive in the stream.
-        eps = rng.standard_normal((len(xb), k, Z), dtype=dtype)  # (B, K, Z)
-        log_w = np.empty((len(xb), k), dtype=dtype)  # (B, K)
         mu, log_var = vae.encode(params, xb, config)  # (B, Z)
         decoder.set_images(xb)
-        for s in range(0, k, chunk_size):
-            log_w[:, s:s + chunk_size] = _log_weights(decoder, mu, log_var, eps[:, s:s + chunk_size])
-        # The mean of e^(log w) in float64: a sum of k weights wants the extra precision.
-        out[start:start + len(xb)] = log_mean_exp(log_w.astype(np.float64), axis=1)
+        if stream:
+            out[start] = _streamed_bound(decoder, mu, log_var, rng, k, chunk_size)
+        else:
+            # Drawn in one call, C-order: image b's k·Z numbers are consecutive in the stream.
+            eps = rng.standard_normal((len(xb), k, Z), dtype=dtype)  # (B, K, Z)
+            log_w = np.empty((len(xb), k), dtype=dtype)  # (B, K)
+            for s in range(0, k, chunk_size):
+                log_w[:, s:s + chunk_size] = _log_weights(decoder, mu, log_var, eps[:, s:s + chunk_size])
+            # The mean of e^(log w) in float64: a sum of k weights wants the extra precision.
+            out[start:start + len(xb)] = log_mean_exp(log_w.astype(np.float64), axis=1)
         if progress is not None:
             progress(start + len(xb), len(x))
     return out
+
+
+def _streamed_bound(decoder, mu, log_var, rng: np.random.Generator, k: int, chunk_size: int) -> float:
+    """L_k of one image (mu, log_var (1, Z)) whose k samples are too many to hold at once.
+
+    The noise is drawn chunk by chunk, in order, which is the same stream of numbers as one
+    draw of (1, k, Z); the mean of the weights is kept as a running log-sum-exp in float64:
+    with M the largest log w so far and S = Σ e^(log w − M), a new chunk with maximum m moves
+    M to max(M, m) and rescales S by e^(M_old − M_new). Memory: one chunk, whatever k.
+    """
+    Z = mu.shape[1]
+    top, total = -np.inf, 0.0
+    for s in range(0, k, chunk_size):
+        eps = rng.standard_normal((1, min(chunk_size, k - s), Z), dtype=mu.dtype)  # (1, C, Z)
+        log_w = _log_weights(decoder, mu, log_var, eps)[0].astype(np.float64)  # (C,)
+        m = float(log_w.max())
+        if not np.isfinite(m):
+            continue  # this chunk's weights are all 0 (−inf): nothing to add
+        new_top = max(top, m)
+        total = total * np.exp(top - new_top) + float(np.exp(log_w - new_top).sum())
+        top = new_top
+    return float(np.log(total / k) + top) if total > 0 else -np.inf
 
 
 def _log_weights(decoder, mu, log_var, eps) -> np.ndarray:

@@ -1,0 +1,207 @@
+"""The reproduction recipe (tinyvae/lab/recipes.py, `python -m tinyvae reproduce`) in miniature:
+Burda et al.'s schedule, the evaluations at the end of every stage, and exact resume mid-stage.
+
+The miniature is the real command on 100 training and 30 test images, stages 0-2 (1 + 3 + 9
+epochs of 5 steps), with L_10 instead of L_5000.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyvae import evaluate
+from tinyvae.commands import reproduce
+from tinyvae.config import VAEConfig, init_params, param_shapes
+from tinyvae.lab.checkpoint import load_checkpoint
+from tinyvae.lab.recipes import IWAE_VAE, load_data, markdown_rows, parse_stages
+from tinyvae.lab.schedule import iwae_stages, scheduled_lr, schedule_of_stages
+from tinyvae.speed import iw
+from tinyvae.speed.step import FastStep
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "06-results.md"
+SUMMARY = ROOT / "docs" / "results" / "iwae-vae-dynamic.json"  # written by `reproduce iwae-vae --summary`
+TABLE_HEADER = "| stage | passes, to |"
+MINI = ["iwae-vae", "--train-limit", "100", "--test-limit", "30", "--iw-samples", "10"]
+TIMING = ("seconds", "samples_per_sec", "elapsed", "eval_seconds")
+
+
+def run(out, stages, *extra):
+    return reproduce.main([*MINI, "--stages", stages, "--out", str(out), *extra])
+
+
+@pytest.fixture
+def lr_log(monkeypatch):
+    """Record the learning rate of every optimizer step the fast step takes."""
+    seen = []
+    original = FastStep.step
+
+    def step(self, x, eps, beta=None):
+        seen.append(self.optimizer.lr)
+        return original(self, x, eps, beta)
+
+    monkeypatch.setattr(FastStep, "step", step)
+    return seen
+
+
+def without_timing(history):
+    return [{k: v for k, v in record.items() if k not in TIMING} for record in history]
+
+
+def test_the_schedule_is_burdas_3_to_the_i_passes_at_a_tenfold_decay_over_seven_stages():
+    stages = iwae_stages(8)
+    assert [s["epochs"] for s in stages] == [3**i for i in range(8)]
+    assert sum(s["epochs"] for s in stages) == 3280 and stages[-1]["last_epoch"] == 3280
+    assert stages[0]["lr"] == 1e-3 and math.isclose(stages[7]["lr"], 1e-4, rel_tol=1e-12)
+    ratios = [b["lr"] / a["lr"] for a, b in zip(stages, stages[1:])]
+    assert np.allclose(ratios, 10 ** (-1 / 7), rtol=1e-12)
+    schedule = schedule_of_stages(stages)
+    for s in stages:  # every epoch of a stage trains at that stage's rate
+        assert scheduled_lr(schedule, s["first_epoch"]) == scheduled_lr(schedule, s["last_epoch"]) == s["lr"]
+
+
+def test_the_miniature_trains_each_epoch_at_its_stages_rate_and_evaluates_each_stage(tmp_path, lr_log):
+    assert run(tmp_path, "0-2") == 0
+    stages = IWAE_VAE.stages[:3]
+    steps_per_epoch = 100 // IWAE_VAE.batch_size
+    expected = [s["lr"] for s in stages for _ in range(s["epochs"] * steps_per_epoch)]
+    assert lr_log == expected
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history) == 13
+    ends = {s["last_epoch"]: s["stage"] for s in stages}
+    for record in history:
+        if record["epoch"] in ends:
+            assert record["stage"] == ends[record["epoch"]] and record["iw_k"] == 10
+            assert 0 <= record["active_units"] <= 50
+            # L_k is a tighter bound than the ELBO: above minus the test loss.
+            assert -record["test_loss"] < record["iw_bound"] < 0
+        else:
+            assert "iw_bound" not in record
+    summary = json.loads((tmp_path / "stages.json").read_text())
+    assert [row["stage"] for row in summary["stages"]] == [0, 1, 2] and not summary["complete"]
+    assert [row["iw_bound"] for row in summary["stages"]] == [history[e - 1]["iw_bound"] for e in ends]
+
+
+def test_the_recorded_bound_is_the_bound_of_the_saved_model(tmp_path):
+    assert run(tmp_path, "0-1") == 0
+    ckpt = load_checkpoint(tmp_path / "checkpoint.npz")
+    _, x_test, _, _ = load_data(IWAE_VAE, "dynamic", test_limit=30)
+    rng = np.random.default_rng([0, 1, 10])  # the stage's own Generator([seed, stage, k])
+    readable = evaluate.iw_bound(ckpt.params, x_test, IWAE_VAE.config, rng, k=10)
+    assert ckpt.history[-1]["iw_bound"] == pytest.approx(readable, abs=1e-3)
+
+
+def test_a_prefix_then_an_interruption_mid_stage_then_the_same_command_ends_bit_identical(tmp_path, monkeypatch):
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    assert run(straight, "0-2") == 0
+    assert run(pieces, "0-1") == 0  # a prefix of the stages ...
+    calls, original = [], FastStep.step
+
+    def interrupted(self, x, eps, beta=None):
+        calls.append(1)
+        if len(calls) == 12:  # ... then Ctrl-C in epoch 7 (5 steps each), the middle of stage 2
+            raise KeyboardInterrupt
+        return original(self, x, eps, beta)
+
+    monkeypatch.setattr(FastStep, "step", interrupted)
+    assert run(pieces, "0-2") == 130
+    assert len(load_checkpoint(pieces / "checkpoint.npz").history) == 6
+    monkeypatch.setattr(FastStep, "step", original)
+    assert run(pieces, "0-2") == 0  # the same command again resumes
+    a, b = load_checkpoint(straight / "checkpoint.npz"), load_checkpoint(pieces / "checkpoint.npz")
+    for key in a.params:
+        assert np.array_equal(a.params[key], b.params[key]), key
+    assert without_timing(a.history) == without_timing(b.history)
+
+
+def test_bad_requests_get_one_line_and_status_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run(tmp_path, "0-8")
+    assert exc.value.code == 2 and "--stages" in capsys.readouterr().err
+    assert run(tmp_path / "fresh", "2-3") == 2  # stages 0-1 never ran there
+    assert "no checkpoint" in capsys.readouterr().err
+    assert run(tmp_path / "other", "0") == 0
+    capsys.readouterr()
+    assert run(tmp_path / "other", "0-1", "--seed", "1") == 2  # another run's checkpoint
+    err = capsys.readouterr().err
+    assert "is not this run" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(ValueError, match="0 <= A <= B <= 7"):
+        parse_stages("5-2", IWAE_VAE)
+
+
+def test_the_fixed_variant_is_larochelle_and_murrays_binary_images_one_flag_away():
+    # `--binarization fixed` loads these (the command itself is the same code path as above).
+    x_train, x_test, binarize, _ = load_data(IWAE_VAE, "fixed")
+    assert binarize == "none" and set(np.unique(x_train)) == set(np.unique(x_test)) == {0.0, 1.0}
+    assert len(x_train) == IWAE_VAE.variants["fixed"].n_train == 50_000 and len(x_test) == 10_000
+    assert IWAE_VAE.variants["fixed"].paper_nll == 88.71
+
+
+def test_glorot_initialization_has_its_bounds_and_zero_biases():
+    config = VAEConfig(hidden_dims=(30, 20), latent_dim=7, activation="tanh")
+    params = init_params(config, np.random.default_rng(3), scheme="glorot")
+    for key, shape in param_shapes(config).items():
+        if len(shape) == 1:
+            assert not params[key].any(), key
+        else:
+            bound = math.sqrt(6.0 / sum(shape))
+            assert np.abs(params[key]).max() <= bound and np.abs(params[key]).max() > 0.9 * bound, key
+    with pytest.raises(ValueError, match="scheme"):
+        init_params(config, np.random.default_rng(0), scheme="xavier")
+
+
+def test_the_default_initialization_is_unchanged_by_the_scheme_option():
+    config = VAEConfig(hidden_dims=(30,), latent_dim=5)
+    default = init_params(config, np.random.default_rng(7))
+    rng = np.random.default_rng(7)  # the same draws, written out: ±1/√fan_in, key by key
+    shapes = param_shapes(config)
+    for key, shape in shapes.items():
+        bound = 1.0 / math.sqrt(shapes[key.replace(".b", ".W", 1)][0])
+        assert np.array_equal(default[key], rng.uniform(-bound, bound, size=shape)), key
+
+
+def test_the_fast_bound_of_the_recipe_uses_the_speed_wing():
+    # The stage evaluation is speed/iw.py's L_k, the same numbers as the readable one.
+    config = IWAE_VAE.config
+    params = init_params(config, np.random.default_rng(0), scheme="glorot")
+    x = (np.random.default_rng(1).random((6, 784)) < 0.3).astype(np.float64)
+    fast = iw.iw_bound(params, x, config, np.random.default_rng(2), k=7)
+    readable = evaluate.iw_bound(params, x, config, np.random.default_rng(2), k=7)
+    assert fast == pytest.approx(readable, abs=1e-9)
+
+
+def reproduction_section() -> str:
+    text = RESULTS.read_text(encoding="utf-8")
+    start = text.index("## 6. Reproducing Burda et al.")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def test_the_reproduction_table_in_the_docs_is_the_committed_summary_of_the_run():
+    summary = json.loads(SUMMARY.read_text(encoding="utf-8"))
+    section = reproduction_section()
+    lines = section.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(TABLE_HEADER))
+    table, after = [], None
+    for i, line in enumerate(lines[first + 2:], start=first + 2):  # after the header and its |---| line
+        if not line.startswith("|"):
+            after = next((rest for rest in lines[i:] if rest.strip()), "")  # the first line below the table
+            break
+        table.append(line)
+    pasted = [line for line in table if re.match(r"^\| \d+ \|", line)]
+    assert pasted and pasted == markdown_rows(summary["stages"])
+    # The summary is of this recipe: its stages are the recipe's, in order, from stage 0.
+    for row, stage in zip(summary["stages"], IWAE_VAE.stages):
+        assert (row["stage"], row["last_epoch"], row["lr"]) == (stage["stage"], stage["last_epoch"], stage["lr"])
+        assert row["iw_k"] == IWAE_VAE.iw_k
+    assert summary["paper"]["nll"] == IWAE_VAE.variants["dynamic"].paper_nll == 86.76
+    assert summary["complete"] == (len(summary["stages"]) == len(IWAE_VAE.stages))
+    if not summary["complete"]:  # a partial schedule is labelled as one, right below the table
+        n = len(summary["stages"])
+        assert after.startswith(f"(partial: {n} of {len(IWAE_VAE.stages)} stages"), after

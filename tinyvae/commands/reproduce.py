@@ -1,0 +1,201 @@
+"""`python -m tinyvae reproduce iwae-vae`: a paper's number, by its own protocol, resumable.
+
+    python -m tinyvae reproduce iwae-vae                     # all 8 stages (3,280 passes), dynamic MNIST
+    python -m tinyvae reproduce iwae-vae --stages 0-5        # the first 6 stages (364 passes)
+    python -m tinyvae reproduce iwae-vae --binarization fixed  # Larochelle & Murray's binary MNIST
+    python -m tinyvae reproduce iwae-vae --summary stages.json  # the completed stages' numbers, no training
+
+The recipe (tinyvae/lab/recipes.py) is Burda et al.'s VAE (IWAE paper, Table 1, k = 1): its
+model, Glorot initialization, Adam, batches of 20, and the schedule of stages i = 0..7 of 3^i
+passes at lr 0.001·10^(−i/7). At the end of every stage it evaluates L_5000 on the test set,
+the active units and the test ELBO, prints them and records them in the run's history.
+
+The run lives in --out (default ~/.cache/tinyvae/runs/iwae-vae-<binarization>/, outside any
+repository): checkpoint.npz and history.json after every epoch, stages.json when the asked
+stages are done. Running the same command again resumes from the checkpoint exactly (mid-stage
+included; Ctrl-C, a kill or a power cut loses at most the epoch under way); --stages 0-7
+after --stages 0-5 continues the same run. A checkpoint of another recipe, protocol or seed is
+refused. NumPy's OpenBLAS runs on one thread throughout (BLAS_THREADS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..lab.args import nonnegative_int, positive_int
+from ..lab.checkpoint import CheckpointError, load_checkpoint
+from ..lab.data import user_cache_dir
+from ..lab.files import OutputError, check_writable_folder, write_json
+from ..lab.readers import DataError
+from ..lab.recipes import (RECIPES, StageEvaluation, build_step, load_data, lr_schedule, markdown_rows, parse_stages,
+                           stage_summary)
+from ..lab.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
+from ..speed.blas_threads import blas_threads, get_blas_threads
+
+# OpenBLAS on one thread for the whole run: at a batch of 20 its threads cost more than they
+# save, and a run resumed with another thread count would not continue bit for bit
+# (tinyvae/speed/blas_threads.py). On a loaded 2-core machine one thread was faster for
+# L_5000 too (docs/06-results.md, "Reproducing Burda et al.").
+BLAS_THREADS = 1
+
+COMMAND = "python -m tinyvae reproduce"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=COMMAND, description="Reproduce a paper's result with its own protocol "
+                                "(resumable: run the same command again to continue).")
+    p.add_argument("recipe", choices=sorted(RECIPES), help="iwae-vae: Burda et al. 2016, Table 1, VAE k = 1")
+    p.add_argument("--binarization", choices=["dynamic", "fixed"], default="dynamic",
+                   help="dynamic: MNIST redrawn every epoch, 60,000 images (Table 1, 86.76 nats; default); "
+                        "fixed: Larochelle & Murray's binarized MNIST, 50,000 images (appendix D, 88.71)")
+    p.add_argument("--stages", default="0-7", metavar="A-B",
+                   help="run up to the end of stage B (stages before A must have run already; default 0-7)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="the run's folder (default ~/.cache/tinyvae/runs/<recipe>-<binarization>)")
+    p.add_argument("--resume", type=Path, metavar="CHECKPOINT",
+                   help="a checkpoint.npz to continue from (default: --out's, if there is one)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help="a data root holding <dataset>/ folders")
+    p.add_argument("--iw-samples", type=positive_int, metavar="K", help="k of L_k (default 5000, the paper's)")
+    p.add_argument("--step", choices=["fast", "reference"], default="fast",
+                   help="fast: tinyvae/speed/step.py (default); reference: tinyvae/train.py's (slower)")
+    p.add_argument("--train-limit", type=positive_int, metavar="N", help="only the first N training images (tests)")
+    p.add_argument("--test-limit", type=positive_int, metavar="N", help="only the first N test images (tests)")
+    p.add_argument("--summary", type=Path, metavar="FILE",
+                   help="write the completed stages' numbers of the run in --out to FILE (JSON) and stop")
+    return p
+
+
+def identity(args) -> dict:
+    """What makes two invocations the same run (kept in the checkpoint, compared on resume)."""
+    return {"recipe": args.recipe, "binarization": args.binarization, "seed": args.seed,
+            "train_limit": args.train_limit, "test_limit": args.test_limit, "iw_k": args.iw_samples}
+
+
+def resolve(args, parser) -> tuple[object, int, int]:
+    """(recipe, first stage, last stage); fills --out, --resume and --iw-samples."""
+    recipe = RECIPES[args.recipe]
+    try:
+        first, last = parse_stages(args.stages, recipe)
+    except ValueError as exc:
+        parser.error(f"argument --stages: {exc}")
+    args.iw_samples = recipe.iw_k if args.iw_samples is None else args.iw_samples
+    if args.out is None:
+        args.out = (args.resume.parent if args.resume is not None
+                    else user_cache_dir() / "runs" / f"{args.recipe}-{args.binarization}")
+    if args.resume is None and (args.out / CHECKPOINT_NAME).exists():
+        args.resume = args.out / CHECKPOINT_NAME  # the same command again continues the run
+    return recipe, first, last
+
+
+def check_resume(args, recipe, first: int) -> int:
+    """Refuse a checkpoint of another run, or one that lacks the stages before `first`; return its epochs."""
+    if args.resume is None:
+        if first > 0:
+            raise CheckpointError(f"--stages {args.stages}: no checkpoint in {args.out} holds stages 0-{first - 1}; "
+                                  f"start with --stages 0-{first - 1} or more")
+        return 0
+    ckpt = load_checkpoint(args.resume)
+    saved = ckpt.extra.get("recipe")
+    if saved != identity(args):
+        raise CheckpointError(f"{args.resume} is not this run (it holds {saved!r}, this is {identity(args)!r}); "
+                              "give another --out, or the same settings")
+    done = len(ckpt.history)
+    if first > 0 and done < recipe.stages[first - 1]["last_epoch"]:
+        raise CheckpointError(f"--stages {args.stages}: {args.resume} has {done} epochs, stages before {first} "
+                              f"end at epoch {recipe.stages[first - 1]['last_epoch']}")
+    return done
+
+
+def run(args, recipe, first: int, last: int) -> int:
+    out = check_writable_folder(args.out)
+    done = check_resume(args, recipe, first)
+    x_train, x_test, binarize, described = load_data(recipe, args.binarization, args.data_dir,
+                                                     train_limit=args.train_limit, test_limit=args.test_limit)
+    step, rng = build_step(recipe, x_train, args.seed, args.step)
+    epochs = recipe.stages[last]["last_epoch"]
+    cfg = recipe.config
+    print(f"{args.recipe}: {cfg.input_dim}-{'-'.join(map(str, cfg.hidden_dims))}-{cfg.latent_dim} {cfg.activation}, "
+          f"{recipe.init} init, {step.optimizer!r}, batch {recipe.batch_size}, {recipe.dtype}, seed {args.seed}")
+    print(f"data: {described}: {len(x_train)} train, {len(x_test)} test images; BLAS threads: {get_blas_threads()}")
+    print(f"stages {first}-{last}: epochs {done + 1}-{epochs} of {recipe.stages[-1]['last_epoch']}; "
+          f"L_{args.iw_samples} at the end of each stage; run folder {out}/")
+    sys.stdout.flush()
+    evaluation = StageEvaluation(recipe, x_test, seed=args.seed, last_epoch=epochs, iw_k=args.iw_samples,
+                                 stream=sys.stdout)
+    history = fit(step, x_train, rng=rng, epochs=epochs, x_test=x_test, batch_size=recipe.batch_size,
+                  binarize=binarize, out_dir=out, resume=args.resume, eval_seed=args.seed,
+                  extra={"recipe": identity(args)}, lr_schedule=lr_schedule(recipe), after_epoch=evaluation)
+    rows = stage_summary(recipe, history)
+    write_json(out / "stages.json", summary_document(args, recipe, rows))
+    print_table(args, recipe, rows)
+    return 0
+
+
+def summary_document(args, recipe, rows: list[dict]) -> dict:
+    variant = recipe.variants[args.binarization]
+    return {"recipe": args.recipe, "binarization": args.binarization, "seed": args.seed,
+            "paper": {"nll": variant.paper_nll, "active_units": variant.paper_active_units,
+                      "source": variant.paper_source},
+            "stages_in_recipe": len(recipe.stages), "complete": len(rows) == len(recipe.stages), "stages": rows}
+
+
+def print_table(args, recipe, rows: list[dict]) -> None:
+    variant = recipe.variants[args.binarization]
+    units = "active units not given" if variant.paper_active_units is None else \
+        f"{variant.paper_active_units} active units"
+    print(f"stage  epochs  wall clock  test ELBO  L_{args.iw_samples}  NLL = -L  active units   "
+          f"(paper, all stages: NLL {variant.paper_nll}, {units})")
+    for r in rows:
+        print(f"{r['stage']:>5}  {r['last_epoch']:>6}  {r['seconds'] / 60:8.1f} m  {r['test_elbo']:9.2f}  "
+              f"{r['iw_bound']:8.2f}  {-r['iw_bound']:8.2f}  {r['active_units']:>12}")
+    if len(rows) < len(recipe.stages):
+        print(f"partial: {len(rows)} of {len(recipe.stages)} stages done")
+
+
+def summarize(args, recipe) -> int:
+    """--summary FILE: the completed stages of the run in --out, from its checkpoint's history."""
+    path = args.resume or args.out / CHECKPOINT_NAME
+    ckpt = load_checkpoint(path)
+    if ckpt.extra.get("recipe") != identity(args):
+        raise CheckpointError(f"{path} is not this run (it holds {ckpt.extra.get('recipe')!r})")
+    rows = stage_summary(recipe, ckpt.history)
+    write_json(args.summary, summary_document(args, recipe, rows))
+    print_table(args, recipe, rows)
+    print("as docs/06-results.md's table rows:")
+    print("\n".join(markdown_rows(rows)))
+    print(f"wrote {args.summary}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    recipe, first, last = resolve(args, parser)
+    try:
+        if args.summary is not None:
+            return summarize(args, recipe)
+        with blas_threads(BLAS_THREADS):
+            return run(args, recipe, first, last)
+    except TrainingInterrupted as exc:
+        print(f"{COMMAND}: {exc}", file=sys.stderr)
+        if exc.checkpoint is not None:
+            print(f"resume with the same command: {COMMAND} {' '.join(argv if argv is not None else sys.argv[1:])}",
+                  file=sys.stderr)
+        return 130
+    except CheckpointError as exc:
+        print(f"{COMMAND}: error: {exc}", file=sys.stderr)
+        return 2
+    except (DataError, OutputError, TrainingDiverged, OSError) as exc:
+        print(f"{COMMAND}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # outside the epochs: loading the data, or the summary
+        print(f"\n{COMMAND}: interrupted; nothing of the run was lost (its checkpoint, if any, is in {args.out})",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

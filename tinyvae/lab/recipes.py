@@ -1,0 +1,230 @@
+"""A published protocol as data, and the evaluation it reports at the end of every stage.
+
+IWAE_VAE is the VAE row of Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders"
+(ICLR 2016), Table 1, MNIST, one stochastic layer, trained with k = 1: test NLL 86.76 nats,
+19 active units (appendix D: 88.71 nats on Larochelle & Murray's fixed binarization). Every
+choice is in the Recipe below; docs/06-results.md ("Reproducing Burda et al.") says where each
+comes from, and where the authors' public code (github.com/yburda/iwae) differs from the paper.
+
+The run itself is tinyvae.lab.runner.fit with the recipe's step, the whole schedule as its
+lr_schedule (so a run of the first stages and the full run are the same run, and resume
+into each other exactly) and a StageEvaluation as its after_epoch. commands/reproduce.py
+is the command line.
+
+Shapes: N images, D data, Z latent.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import numpy as np
+
+from .. import evaluate
+from ..config import VAEConfig, init_params
+from ..optim import make_optimizer
+from ..speed import iw
+from ..speed.step import make_step
+from .data import fixed_binarization, load_dataset
+from .progress import CountProgress, clock
+from .schedule import iwae_stages, schedule_of_stages
+
+TEST_BINARIZATION_SEED = 0  # the one draw of the dynamic protocol's test set (as the train command's)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One data protocol of a recipe and the number the paper reports for it."""
+    dataset: str  # a lab.data.FILES name
+    binarize: str  # "dynamic": redrawn every epoch; "fixed": the published binary images
+    n_train: int
+    paper_nll: float  # nats
+    paper_active_units: int | None
+    paper_source: str
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that fixes a reproduction: model, initialization, optimizer, schedule, evaluation."""
+    name: str
+    config: VAEConfig
+    init: str  # init_params scheme
+    output_bias_from_data: bool  # decoder.b_out = logit of the training images' mean pixel
+    optimizer: dict  # make_optimizer arguments, lr excluded (the schedule sets it)
+    batch_size: int
+    stages: list = field(default_factory=list)  # lab.schedule.iwae_stages
+    iw_k: int = 5000
+    active_threshold: float = 0.01
+    dtype: str = "float32"
+    variants: dict = field(default_factory=dict)
+
+
+IWAE_VAE = Recipe(
+    name="iwae-vae",
+    config=VAEConfig(input_dim=784, hidden_dims=(200, 200), latent_dim=50, activation="tanh",
+                     likelihood="bernoulli", beta=1.0),
+    init="glorot", output_bias_from_data=True,
+    optimizer={"name": "adam", "beta1": 0.9, "beta2": 0.999, "eps": 1e-4},
+    batch_size=20, stages=iwae_stages(8),
+    variants={
+        "dynamic": Variant("mnist", "dynamic", 60_000, 86.76, 19, "Burda et al. 2016, Table 1 (VAE, k = 1)"),
+        "fixed": Variant("binarized-mnist", "fixed", 50_000, 88.71, None, "Burda et al. 2016, appendix D"),
+    },
+)
+RECIPES = {IWAE_VAE.name: IWAE_VAE}
+
+
+def load_data(recipe: Recipe, binarization: str, data_dir=None, *, train_limit: int | None = None,
+              test_limit: int | None = None) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """(x_train (N, D), x_test (M, D) binary, binarize for fit, a sentence saying what was loaded).
+
+    Dynamic: MNIST's 60,000 intensities, redrawn every epoch by fit; the test set binarized
+    once (seed TEST_BINARIZATION_SEED), so that every stage and every run is scored on the same
+    bits. Fixed: Larochelle & Murray's binary images (50,000 train, 10,000 test).
+    """
+    variant = recipe.variants[binarization]
+    ds = load_dataset(variant.dataset, data_dir)
+    x_train, x_test = ds.x_train[:train_limit], ds.x_test[:test_limit]
+    if variant.binarize == "dynamic":
+        return (x_train, fixed_binarization(x_test, TEST_BINARIZATION_SEED), "dynamic",
+                f"{variant.dataset}, dynamically binarized (test set binarized once, seed {TEST_BINARIZATION_SEED})")
+    return x_train, x_test, "none", f"{variant.dataset} (Larochelle & Murray 2011, fixed binarization)"
+
+
+def initial_params(recipe: Recipe, x_train: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """init_params with the recipe's scheme; then, as the authors' code does, the decoder's output
+    bias at the log-odds of the mean training pixel, clipped to [0.001, 0.999], so that the first
+    decoder outputs the average image: b = log(p / (1 − p))."""
+    params = init_params(recipe.config, rng, np.dtype(recipe.dtype), scheme=recipe.init)
+    if recipe.output_bias_from_data:
+        p = np.clip(x_train.mean(axis=0, dtype=np.float64), 0.001, 0.999)  # (D,)
+        params["decoder.b_out"][...] = np.log(p / (1.0 - p))
+    return params
+
+
+def build_step(recipe: Recipe, x_train: np.ndarray, seed: int, path: str = "fast"):
+    """(step, rng): the recipe's model and optimizer in a step object, and the run's one Generator."""
+    rng = np.random.default_rng(seed)
+    kw = {key: value for key, value in recipe.optimizer.items() if key != "name"}
+    optimizer = make_optimizer(recipe.optimizer["name"], recipe.stages[0]["lr"], **kw)
+    return make_step(path, recipe.config, initial_params(recipe, x_train, rng), optimizer, recipe.batch_size), rng
+
+
+def lr_schedule(recipe: Recipe) -> list[list]:
+    """The whole recipe's schedule, whichever stages a call runs: a prefix resumes into the rest."""
+    return schedule_of_stages(recipe.stages)
+
+
+def stage_ending_at(recipe: Recipe, epoch: int) -> dict | None:
+    """The stage whose last epoch is `epoch`, or None."""
+    return next((s for s in recipe.stages if s["last_epoch"] == epoch), None)
+
+
+class StageEvaluation:
+    """fit's after_epoch: at the end of each stage, L_k (speed/iw.py, Burda et al.'s k = 5000),
+    the active units, and the time they took; these join the epoch's history record (whose
+    test_loss is the test ELBO's negative).
+
+    It prints a line per stage, and between stages at most one every `every` seconds, with the
+    recipe's ETA: the epochs left at this process's median training pace (evaluations
+    excluded), plus the stage evaluations left at the pace of the last one, each named, so
+    that a 20-minute evaluation neither hides in nor inflates the pace of the epochs.
+    """
+
+    def __init__(self, recipe: Recipe, x_test: np.ndarray, *, seed: int, last_epoch: int, iw_k: int | None = None,
+                 stream: TextIO | None = None, every: float = 600.0):
+        self.recipe, self.x_test, self.seed, self.last_epoch = recipe, x_test, seed, last_epoch
+        self.iw_k = recipe.iw_k if iw_k is None else iw_k
+        self.stream, self.every = stream, every
+        self.train_seconds: list[float] = []  # epochs measured in this process, evaluations excluded
+        self.eval_seconds: float | None = None
+        self.mark = self.said = time.perf_counter()
+
+    def __call__(self, epoch: int, step) -> dict | None:
+        now = time.perf_counter()
+        self.train_seconds.append(now - self.mark)
+        stage = stage_ending_at(self.recipe, epoch)
+        result = None
+        if stage is not None:
+            result = self.evaluate(stage, step.params)
+            self.eval_seconds = result["eval_seconds"]
+            self.say(f"stage {stage['stage']} done (epoch {epoch}, lr {stage['lr']:.3g}): L_{result['iw_k']} "
+                     f"{result['iw_bound']:.2f} nats, {result['active_units']} active units, "
+                     f"evaluation {result['eval_seconds']:.0f} s", epoch)
+        elif now - self.said >= self.every:
+            self.say(f"epoch {epoch}", epoch)
+        self.mark = time.perf_counter()
+        return result
+
+    def evaluate(self, stage: dict, params) -> dict:
+        """The stage's numbers; L_k's noise from its own Generator([seed, stage, k])."""
+        t0 = time.perf_counter()
+        config, k = self.recipe.config, self.iw_k
+        progress = CountProgress(f"stage {stage['stage']} L_{k}", self.stream) if self.stream is not None else None
+        bound = iw.iw_bound(params, self.x_test, config, np.random.default_rng([self.seed, stage["stage"], k]),
+                            k=k, progress=progress)
+        n_active, _ = evaluate.active_units(params, self.x_test, config, threshold=self.recipe.active_threshold)
+        return {"stage": stage["stage"], "iw_k": k, "iw_bound": float(bound), "active_units": int(n_active),
+                "eval_seconds": time.perf_counter() - t0}
+
+    def eta(self, epoch: int) -> str:
+        """The time to self.last_epoch, and what it is made of."""
+        pace = float(np.median(self.train_seconds))
+        evals_left = sum(1 for s in self.recipe.stages if epoch < s["last_epoch"] <= self.last_epoch)
+        text = f"{self.last_epoch - epoch} epochs at {pace:.1f} s"
+        if not evals_left:
+            return f"{clock((self.last_epoch - epoch) * pace)} ({text})"
+        if self.eval_seconds is None:
+            return f"{clock((self.last_epoch - epoch) * pace)} + {evals_left} stage evaluations not yet timed ({text})"
+        total = (self.last_epoch - epoch) * pace + evals_left * self.eval_seconds
+        return f"{clock(total)} ({text}, {evals_left} stage evaluations at {self.eval_seconds:.0f} s)"
+
+    def say(self, text: str, epoch: int) -> None:
+        self.said = time.perf_counter()
+        if self.stream is None:
+            return
+        if epoch < self.last_epoch:
+            text += f"; recipe ETA {self.eta(epoch)} to epoch {self.last_epoch}"
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def stage_summary(recipe: Recipe, history: list[dict]) -> list[dict]:
+    """One row per completed stage from a run's history: its epochs, lr, wall clock (training,
+    test ELBO each epoch and the stage's evaluation), test ELBO, L_k, active units."""
+    rows = []
+    for stage in recipe.stages:
+        if stage["last_epoch"] > len(history):
+            break
+        record = history[stage["last_epoch"] - 1]
+        seconds = sum(h["seconds"] for h in history[stage["first_epoch"] - 1:stage["last_epoch"]])
+        rows.append({"stage": stage["stage"], "epochs": stage["epochs"], "last_epoch": stage["last_epoch"],
+                     "lr": stage["lr"], "seconds": seconds, "elapsed": record["elapsed"],
+                     "test_elbo": -record["test_loss"], "iw_k": record.get("iw_k"),
+                     "iw_bound": record.get("iw_bound"), "active_units": record.get("active_units")})
+    return rows
+
+
+def parse_stages(text: str, recipe: Recipe) -> tuple[int, int]:
+    """"A-B" or "B" -> (A, B), stage numbers of the recipe, A <= B; ValueError otherwise."""
+    parts = text.split("-")
+    try:
+        first, last = (int(parts[0]), int(parts[-1])) if 1 <= len(parts) <= 2 else (None, None)
+    except ValueError:
+        first = last = None
+    if len(parts) == 1 and last is not None:
+        first = 0
+    n = len(recipe.stages)
+    if first is None or not 0 <= first <= last < n:
+        raise ValueError(f"expected stages as A-B or B with 0 <= A <= B <= {n - 1} (e.g. 0-5), got {text!r}")
+    return first, last
+
+
+def markdown_rows(rows: list[dict]) -> list[str]:
+    """stage_summary's rows as the lines of docs/06-results.md's reproduction table (the test
+    tests/test_recipe.py checks the pasted lines against the committed summary with this)."""
+    return [f"| {r['stage']} | {r['last_epoch']:,} | {r['lr']:.3g} | {r['seconds'] / 60:.1f} min | "
+            f"{r['test_elbo']:.2f} | {r['iw_bound']:.2f} | **{-r['iw_bound']:.2f}** | {r['active_units']} |"
+            for r in rows]

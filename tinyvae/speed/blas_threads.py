@@ -1,0 +1,76 @@
+"""How many threads NumPy's BLAS uses, set from inside the program.
+
+At a batch of 20 every product of the fast step is small (20 × 784 × 200 at most), and
+OpenBLAS's threads cost more than they save: on a 2-core machine shared with other work a
+20 × 200 × 200 product took 4.3 ms with 2 threads against 0.06 ms with one (the threads spin
+waiting for a core; docs/06-results.md, "Reproducing Burda et al.", has the measurement). One
+thread is also a question of bits: OpenBLAS splits some products differently with more
+threads, so a run resumed with another thread count does not continue bit for bit.
+
+OPENBLAS_NUM_THREADS does the same, but only if set before NumPy is imported; this sets it
+at any time, through OpenBLAS's own openblas_set_num_threads (found by ctypes in the library
+NumPy loaded, under the names NumPy's and SciPy's builds give it). With another BLAS, or none
+found, nothing is changed and `blas_threads` says so by returning None.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import glob
+import os
+
+import numpy as np
+
+# (set, get) symbol pairs: plain OpenBLAS, 64-bit-integer builds, NumPy's scipy-openblas wheels.
+_SYMBOLS = [("openblas_set_num_threads", "openblas_get_num_threads"),
+            ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+            ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+            ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads")]
+_found: list | None = None
+
+
+def _openblas():
+    """(set, get) functions of the OpenBLAS NumPy uses, or None."""
+    global _found
+    if _found is None:
+        _found = [None]
+        root = os.path.dirname(os.path.dirname(np.__file__))
+        candidates = sorted(glob.glob(os.path.join(root, "numpy.libs", "*openblas*")))
+        candidates += sorted(glob.glob(os.path.join(os.path.dirname(np.__file__), ".dylibs", "*openblas*")))
+        for path in candidates:
+            try:
+                lib = ctypes.CDLL(path)  # already loaded by NumPy: the same library, not a second copy
+            except OSError:
+                continue
+            for set_name, get_name in _SYMBOLS:
+                if hasattr(lib, set_name) and hasattr(lib, get_name):
+                    _found = [(getattr(lib, set_name), getattr(lib, get_name))]
+                    break
+            if _found[0] is not None:
+                break
+    return _found[0]
+
+
+def get_blas_threads() -> int | None:
+    """The number of threads OpenBLAS uses now, or None if NumPy's BLAS is not a known OpenBLAS."""
+    found = _openblas()
+    return None if found is None else int(found[1]())
+
+
+@contextlib.contextmanager
+def blas_threads(n: int | None):
+    """Within the block, OpenBLAS uses n threads (None: leave it as it is); restored after.
+
+    Yields the number in force (None when no OpenBLAS was found, and nothing changed).
+    """
+    found = _openblas()
+    if n is None or found is None:
+        yield get_blas_threads()
+        return
+    before = int(found[1]())
+    found[0](int(n))
+    try:
+        yield int(found[1]())
+    finally:
+        found[0](before)
