@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyvae.lab.args import output_file, positive_float, positive_int, seed
 from tinyvae import layers, losses, vae
 from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint
 from tinyvae.lab.data import fixed_binarization, load_dataset
@@ -206,17 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="The approximation and amortization gaps of a trained VAE (tinyvae).")
     p.add_argument("--checkpoint", type=Path, help="a trained MNIST model (examples/mnist.py's checkpoint.npz)")
     p.add_argument("--data-dir", type=Path, help="a data root holding mnist/ (default: $TINYVAE_DATA)")
-    p.add_argument("--images", type=int, default=10, help="test images (default 10)")
-    p.add_argument("--steps", type=int, default=300, help="Adam steps for each q* (default 300)")
-    p.add_argument("--samples", type=int, default=16, help="samples of z per step (default 16)")
-    p.add_argument("--lr", type=float, default=0.01, help="Adam's learning rate for q* (default 0.01)")
-    p.add_argument("--eval-samples", type=int, default=1000, help="samples for each ELBO (default 1000)")
-    p.add_argument("--k", type=int, default=2000, help="importance samples for log p(x) (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--epochs", type=int, default=10, help="without --checkpoint: epochs to train (default 10)")
-    p.add_argument("--train-limit", type=int, default=60_000, help="without --checkpoint: training images")
-    p.add_argument("--plot", help="save the figure to this PNG")
-    p.add_argument("--json", type=Path, help="save the numbers to this JSON file")
+    p.add_argument("--images", type=positive_int, default=10, help="test images (default 10)")
+    p.add_argument("--steps", type=positive_int, default=300, help="Adam steps for each q* (default 300)")
+    p.add_argument("--samples", type=positive_int, default=16, help="samples of z per step (default 16)")
+    p.add_argument("--lr", type=positive_float, default=0.01, help="Adam's learning rate for q* (default 0.01)")
+    p.add_argument("--eval-samples", type=positive_int, default=1000, help="samples for each ELBO (default 1000)")
+    p.add_argument("--k", type=positive_int, default=2000, help="importance samples for log p(x) (default 2000)")
+    p.add_argument("--seed", type=seed, default=0, help="seed (default 0)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="without --checkpoint: epochs to train (default 10)")
+    p.add_argument("--train-limit", type=positive_int, default=60_000, help="without --checkpoint: training images")
+    p.add_argument("--plot", type=output_file, help="save the figure to this PNG")
+    p.add_argument("--json", type=output_file, help="save the numbers to this JSON file")
     args = p.parse_args(argv)
     for name in ("images", "steps", "samples", "eval_samples", "k", "epochs", "train_limit"):
         if getattr(args, name) < 1:

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyvae.lab.args import output_file, positive_float, positive_int, seed
 from tinyvae import evaluate, vae
 from tinyvae.lab.data import load_dataset
 from tinyvae.lab.files import OutputError, write_json
@@ -117,15 +118,15 @@ def plot(res: dict, path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Decoder σ as β, and posterior collapse (tinyvae).")
     p.add_argument("--data-dir", type=Path, help="a data root holding mnist/ (default: $TINYVAE_DATA)")
-    p.add_argument("--sigmas", type=float, nargs="+", default=SIGMAS, help=f"decoder σ values (default {SIGMAS})")
-    p.add_argument("--as-beta", type=float, nargs="*", default=AS_BETA,
+    p.add_argument("--sigmas", type=positive_float, nargs="+", default=SIGMAS, help=f"decoder σ values (default {SIGMAS})")
+    p.add_argument("--as-beta", type=positive_float, nargs="*", default=AS_BETA,
                    help=f"σ values also trained as σ = 1, β = σ² (default {AS_BETA})")
-    p.add_argument("--epochs", type=int, default=3, help="epochs per model (default 3)")
-    p.add_argument("--train-limit", type=int, default=5_000, help="training images (default 5000)")
-    p.add_argument("--test-limit", type=int, default=1_000, help="test images measured (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed, shared by every run (default 0)")
-    p.add_argument("--plot", help="save the figure to this PNG")
-    p.add_argument("--json", type=Path, help="save the numbers to this JSON file")
+    p.add_argument("--epochs", type=positive_int, default=3, help="epochs per model (default 3)")
+    p.add_argument("--train-limit", type=positive_int, default=5_000, help="training images (default 5000)")
+    p.add_argument("--test-limit", type=positive_int, default=1_000, help="test images measured (default 1000)")
+    p.add_argument("--seed", type=seed, default=0, help="seed, shared by every run (default 0)")
+    p.add_argument("--plot", type=output_file, help="save the figure to this PNG")
+    p.add_argument("--json", type=output_file, help="save the numbers to this JSON file")
     args = p.parse_args(argv)
     for name in ("epochs", "train_limit", "test_limit"):
         if getattr(args, name) < 1:

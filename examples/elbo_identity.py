@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 
+from tinyvae.lab.args import output_file, positive_int, seed
 from tinyvae.losses import log_mean_exp
 
 LOG_2PI = math.log(2 * math.pi)
@@ -309,9 +310,9 @@ def plot(res: dict, path: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the model, the observation and the sampling")
-    parser.add_argument("--repeats", type=int, default=500, help="repetitions averaged for each L_k")
-    parser.add_argument("--plot", metavar="PATH", help="save the two-panel figure to PATH (PNG)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the model, the observation and the sampling")
+    parser.add_argument("--repeats", type=positive_int, default=500, help="repetitions averaged for each L_k")
+    parser.add_argument("--plot", type=output_file, metavar="PATH", help="save the two-panel figure to PATH (PNG)")
     args = parser.parse_args(argv)
 
     res = run(seed=args.seed, repeats=args.repeats)

@@ -33,9 +33,10 @@ Shapes: R repetitions, S samples, Z latent.
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
+
+from tinyvae.lab.args import output_file, positive_int, seed
 
 MU, SIGMA, A = 0.5, 0.5, 2.0  # every coordinate: q = N(0.5, 0.5²), f pulls z towards 2
 SAMPLES = (1, 10, 100, 1000)
@@ -134,9 +135,9 @@ def plot(rows: list[dict], path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
-    parser.add_argument("--repeats", type=int, default=2000, help="estimates per (Z, S, estimator) (default 2000)")
-    parser.add_argument("--plot", metavar="PATH", help="save the figure to PATH (PNG)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the draws (default 0)")
+    parser.add_argument("--repeats", type=positive_int, default=2000, help="estimates per (Z, S, estimator) (default 2000)")
+    parser.add_argument("--plot", type=output_file, metavar="PATH", help="save the figure to PATH (PNG)")
     args = parser.parse_args(argv)
     if args.repeats < 2:
         parser.error(f"--repeats must be at least 2 (a variance needs two estimates), got {args.repeats}")

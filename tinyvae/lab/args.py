@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
+from pathlib import Path
 
 from .. import _checks
 
@@ -57,3 +58,11 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
             f"expected comma-separated positive integers such as 400 or 200,200 "
             f"(hidden sizes must be positive, at most {MAX_INT}), got {text!r}")
     return sizes
+
+
+def output_file(text: str) -> Path:
+    """A file to write (a figure, a JSON): its folder must exist now, before any work is done."""
+    path = Path(text)
+    if not text or path.is_dir() or not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a file path in an existing folder, got {text!r}")
+    return path

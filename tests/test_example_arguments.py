@@ -1,0 +1,26 @@
+"""The lesson examples refuse nonsense arguments with one argparse line and exit 2, before any
+work: a negative seed, a count of 10^20, a figure in a folder that does not exist."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CASES = [("amortization_gap.py", "--seed", "-1"), ("amortization_gap.py", "--steps", "1e20"),
+         ("decoder_sigma_as_beta.py", "--sigmas", "inf"), ("decoder_sigma_as_beta.py", "--json", "/nonexistent/a.json"),
+         ("elbo_identity.py", "--repeats", "100000000000000000000"), ("elbo_identity.py", "--plot", "/nonexistent/a.png"),
+         ("reparameterization_vs_score_function.py", "--seed", "-1"),
+         ("reparameterization_vs_score_function.py", "--repeats", "0")]
+
+
+@pytest.mark.parametrize("script, flag, value", CASES)
+def test_a_nonsense_argument_is_one_line_and_exit_2(script, flag, value):
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), flag, value], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"argument {flag}: expected" in result.stderr.strip().splitlines()[-1]
