@@ -24,3 +24,11 @@ def test_a_nonsense_argument_is_one_line_and_exit_2(script, flag, value):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"argument {flag}: expected" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("verb", ["train", "gradcheck"])
+def test_a_gaussian_std_whose_variance_would_underflow_is_refused_on_the_command_line(verb):
+    result = subprocess.run([sys.executable, "-m", "tinyvae", verb, "--likelihood", "gaussian",
+                             "--gaussian-std", "1e-200"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "argument --gaussian-std: expected" in result.stderr

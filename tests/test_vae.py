@@ -194,3 +194,9 @@ def test_encode_and_log_likelihood_refuse_pixels_outside_0_1_for_bernoulli():
         vae.encode(params, raw, config)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         vae.log_likelihood(params, raw, np.zeros((2, 3)), config)
+
+
+@pytest.mark.parametrize("std", [1e-200, 1e-101, 1e150])
+def test_a_gaussian_std_whose_variance_under_or_overflows_is_refused(std):
+    with pytest.raises(ValueError, match="gaussian_std must lie in"):
+        VAEConfig(likelihood="gaussian", gaussian_std=std)

@@ -61,6 +61,9 @@ class VAEConfig:
             raise ValueError(f"VAEConfig.likelihood must be one of {list(LIKELIHOODS)}, got {self.likelihood!r}")
         put("beta", finite_real("VAEConfig.beta", self.beta, minimum=0))
         put("gaussian_std", finite_real("VAEConfig.gaussian_std", self.gaussian_std, minimum=0, strict=True))
+        # The loss divides by σ² and takes log σ²: outside this range σ² under- or overflows.
+        if not 1e-100 <= self.gaussian_std <= 1e100:
+            raise ValueError(f"VAEConfig.gaussian_std must lie in [1e-100, 1e100], got {self.gaussian_std!r}")
 
     def to_dict(self) -> dict:
         """A JSON-able dict (tuples become lists), for checkpoints and metrics files."""

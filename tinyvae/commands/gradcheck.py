@@ -21,7 +21,7 @@ from tinyvae.classroom.breaks import BREAKS, broken
 from tinyvae.classroom.diagnosis import explain_vae_failures, vae_relu_margin
 from tinyvae.classroom.report import format_model_table
 from tinyvae.gradcheck import DEFAULT_H, DEFAULT_THRESHOLD, check_vae
-from tinyvae.lab.args import hidden_sizes, nonnegative_float, positive_float, positive_int, seed
+from tinyvae.lab.args import gaussian_std, hidden_sizes, nonnegative_float, positive_float, positive_int, seed
 
 DEFAULT_SEED = 0
 
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-dim", type=positive_int, default=5, help="D (default 5)")
     parser.add_argument("--batch-size", type=positive_int, default=2, help="B (default 2)")
     parser.add_argument("--beta", type=nonnegative_float, default=1.0, help="weight of the KL in the full loss (default 1)")
-    parser.add_argument("--gaussian-std", type=positive_float, default=0.5,
+    parser.add_argument("--gaussian-std", type=gaussian_std, default=0.5,
                         help="σ of the fixed-variance Gaussian (default 0.5: σ = 1 would hide a missing 1/σ²)")
     parser.add_argument("--seed", type=seed, default=DEFAULT_SEED,
                         help=f"seed of the random model and data (default {DEFAULT_SEED})")

@@ -47,7 +47,7 @@ from ..speed.step import make_step
 from ..vae import LIKELIHOODS, VAEConfig, init_params
 from ..lab import protocol, runfolder
 from ..lab.figures import make_figures
-from ..lab.args import hidden_sizes, nonnegative_float, nonnegative_int, positive_float, positive_int, seed
+from ..lab.args import gaussian_std, hidden_sizes, nonnegative_float, nonnegative_int, positive_float, positive_int, seed
 from ..lab.checkpoint import CheckpointError, load_checkpoint
 from ..lab.data import FILES
 from ..lab.files import OutputError, hold_folder, write_json
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent-dim", type=positive_int, metavar="Z", help=f"Z, the latent size (default {d['latent_dim']})")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help=f"(default {d['activation']})")
     p.add_argument("--likelihood", choices=list(LIKELIHOODS), help=f"p(x|z) (default {d['likelihood']})")
-    p.add_argument("--gaussian-std", type=positive_float, metavar="SIGMA",
+    p.add_argument("--gaussian-std", type=gaussian_std, metavar="SIGMA",
                    help=f"σ of --likelihood gaussian, on pixels in [0, 1] (default {protocol.DEFAULT_GAUSSIAN_STD:g})")
     p.add_argument("--beta", type=nonnegative_float, help="weight of the KL term (default 1: the ELBO)")
     p.add_argument("--warmup-epochs", type=nonnegative_float, metavar="E",

@@ -66,3 +66,13 @@ def output_file(text: str) -> Path:
     if not text or path.is_dir() or not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"expected a file path in an existing folder, got {text!r}")
     return path
+
+
+def _std_in_range(name, value):
+    value = _checks.finite_real(name, value, minimum=0.0, strict=True)
+    if not 1e-100 <= value <= 1e100:  # VAEConfig's range: σ² neither under- nor overflows
+        raise ValueError(f"{name} out of range")
+    return value
+
+
+gaussian_std = _argument_type(float, _std_in_range, "a standard deviation from 1e-100 to 1e100")
