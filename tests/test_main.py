@@ -41,3 +41,13 @@ def test_every_verb_is_a_command_with_a_main_and_help(verb):
     assert callable(module.main)
     result = run(verb, "--help")
     assert result.returncode == 0 and "usage:" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_a_reader_that_stops_early_is_no_error():
+    # `python -m tinyvae --help | head -3`: here the reader is gone before anything is written
+    process = subprocess.Popen([sys.executable, "-m", "tinyvae", "--help"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # verb -> (module with main(argv), one line of help). Modules are imported only when their
@@ -56,5 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     return module.main(rest)
 
 
+def run() -> int:
+    """main(), and a reader that stops early (`python -m tinyvae --help | head`) is no error."""
+    try:
+        return main()
+    except BrokenPipeError:
+        # Point stdout at nothing, so that Python's own flush at exit does not fail once more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -68,8 +68,9 @@ def start_exercise(name: str, folder: Path) -> int:
     if not written:
         print(f"{path} exists already; it is left as it is (delete it yourself to start over)")
         return 0
+    where = "" if folder == Path(DEFAULT_FOLDER) else f" --dir {folder}"
     print(f"wrote {path}: fill in {EXERCISES[name].function}(), then run "
-          f"`python -m tinyvae exercise check {name}`" + ("" if folder == Path(DEFAULT_FOLDER) else f" --dir {folder}"))
+          f"`python -m tinyvae exercise check {name}{where}`")
     return 0
 
 
