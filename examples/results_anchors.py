@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyvae.lab.args import output_file, positive_int, seed
 from tinyvae import evaluate
 from tinyvae.lab.data import fixed_binarization, load_dataset
 from tinyvae.lab.files import OutputError, write_json
@@ -91,12 +92,10 @@ def report(res: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Baselines for the default run's numbers (tinyvae).")
     p.add_argument("--data-dir", type=Path, help="a data root holding mnist/ (default: $TINYVAE_DATA)")
-    p.add_argument("--epochs", type=int, default=2, help="epochs of the default model to train (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0, as examples/mnist.py)")
-    p.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    p.add_argument("--epochs", type=positive_int, default=2, help="epochs of the default model to train (default 2)")
+    p.add_argument("--seed", type=seed, default=0, help="seed (default 0, as examples/mnist.py)")
+    p.add_argument("--json", type=output_file, help="also write the numbers to this JSON file")
     args = p.parse_args(argv)
-    if args.epochs < 1:
-        p.error(f"--epochs must be a positive integer, got {args.epochs}")
     try:
         res = measure(args)
         if args.json:
