@@ -25,18 +25,26 @@ def bernoulli(logits, x, a, config) -> float:
     """Σ [max(l, 0) − x·l + log(1 + e)] and σ(l) − x from one e = exp(−|l|): the loss computed once.
 
     The loss is docs/04-gradients.md eq. (7), the gradient docs/04-gradients.md eq. (8); one
-    exponential serves both. σ(l) = 1/(1 + e) where l ≥ 0 and e/(1 + e) where l < 0; since
-    0 < e ≤ 1, the numerator is max(e, 1[l ≥ 0]), which keeps σ(l) accurate even where it is tiny.
+    exponential serves both, and so does 1 + e: it is the argument of the loss's logarithm
+    and the denominator of σ(l). σ(l) = 1/(1 + e) where l ≥ 0 and e/(1 + e) where l < 0;
+    since 0 < e ≤ 1, the numerator is max(e, 1[l ≥ 0]), which keeps σ(l) accurate even
+    where it is tiny.
+
+    log(1 + e) rather than log1p(e): NumPy's log1p is ~7× slower than its log here (it
+    was a third of the whole step at batch 20). The price is the rounding of 1 + e, at
+    most half an ulp of 1 per pixel (6e−8 nats in float32, 1e−16 in float64) in the loss
+    alone; the gradient does not use it.
     """
     e, t, pos, c = a.e, a.t, a.pos, a.c  # (B, D) scratch
     np.greater_equal(logits, 0, out=pos)  # 1[l ≥ 0]
     np.abs(logits, out=e)
     np.negative(e, out=e)
     np.exp(e, out=e)  # e = exp(−|l|) ∈ (0, 1]: the one exponential
-    np.log1p(e, out=t)
     np.subtract(pos, x, out=c)  # max(l, 0) − x·l = (1[l ≥ 0] − x)·l
-    nll = float(np.vdot(c, logits)) + float(t.sum())
-    np.add(e, 1, out=t)  # the denominator 1 + e
+    nll = float(np.vdot(c, logits))
+    np.add(e, 1, out=t)  # 1 + e: the logarithm's argument and σ's denominator
+    np.log(t, out=c)
+    nll += float(c.sum())
     np.maximum(e, pos, out=e)  # the numerator: 1 where l ≥ 0, e where l < 0
     np.divide(e, t, out=a.d_out)  # σ(l)
     a.d_out -= x  # σ(l) − x
