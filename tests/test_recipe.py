@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +208,37 @@ def test_the_reproduction_table_in_the_docs_is_the_committed_summary_of_the_run(
     if not summary["complete"]:  # a partial schedule is labelled as one, right below the table
         n = len(summary["stages"])
         assert after.startswith(f"(partial: {n} of {len(IWAE_VAE.stages)} stages"), after
+
+
+def test_a_second_invocation_on_a_held_run_folder_is_refused_and_changes_nothing(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert run(out, "0-0") == 0
+    real_load_data = reproduce.load_data
+
+    def load_data(*args, **kwargs):
+        loaded.append(True)
+        return real_load_data(*args, **kwargs)
+
+    loaded = []
+    monkeypatch.setattr(reproduce, "load_data", load_data)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from tinyvae.lab.files import hold_folder
+        with hold_folder({str(out)!r}):
+            print("held", flush=True)
+            time.sleep(600)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        capsys.readouterr()
+        assert run(out, "0-1") == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "in use" in err and str(holder.pid) in err
+        assert not loaded  # refused at once, before the data or the model were built
+        after = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".tinyvae.lock"}
+        assert after == before
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert run(out, "0-1") == 0  # free again once the holder is gone

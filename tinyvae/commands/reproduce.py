@@ -15,7 +15,8 @@ repository): checkpoint.npz and history.json after every epoch, stages.json when
 stages are done. Running the same command again resumes from the checkpoint exactly (mid-stage
 included; Ctrl-C, a kill or a power cut loses at most the epoch under way); --stages 0-7
 after --stages 0-5 continues the same run. A checkpoint of another recipe, protocol or seed is
-refused. NumPy's OpenBLAS runs on one thread throughout (BLAS_THREADS).
+refused, and a second invocation on a folder that a running one holds is refused at once.
+NumPy's OpenBLAS runs on one thread throughout (BLAS_THREADS).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from ..lab.args import nonnegative_int, positive_int
 from ..lab.checkpoint import CheckpointError, load_checkpoint
 from ..lab.data import user_cache_dir
-from ..lab.files import OutputError, check_writable_folder, write_json
+from ..lab.files import OutputError, check_writable_folder, hold_folder, write_json
 from ..lab.readers import DataError
 from ..lab.recipes import (RECIPES, StageEvaluation, build_step, load_data, lr_schedule, markdown_rows, parse_stages,
                            stage_summary)
@@ -110,7 +111,15 @@ def check_resume(args, recipe, first: int) -> int:
 
 
 def run(args, recipe, first: int, last: int) -> int:
+    # The run owns its folder from before it reads the checkpoint there until stages.json is
+    # written: a second invocation on the same folder is refused at once, naming the process
+    # that holds it, never interleaved (fit holds it again, re-entrantly).
     out = check_writable_folder(args.out)
+    with hold_folder(out):
+        return _run(args, recipe, first, last, out)
+
+
+def _run(args, recipe, first: int, last: int, out: Path) -> int:
     done = check_resume(args, recipe, first)
     x_train, x_test, binarize, described = load_data(recipe, args.binarization, args.data_dir,
                                                      train_limit=args.train_limit, test_limit=args.test_limit)
