@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tinyvae import optim, vae
-from tinyvae.lab import bench
+from tinyvae.lab import bench, bench_iw
 from tinyvae.speed.step import FastStep
 
 TINY = ["--random-data", "--train-images", "700", "--hidden", "16", "--latent-dim", "3", "--repeats", "2"]
@@ -39,6 +39,7 @@ def test_the_benchmark_prints_every_figure():
     field(out, r"^blas: .+")
     field(out, r"^blas threads: (\d+|unknown .*)$")
     field(out, r"^cpus: \d+$")
+    field(out, r"^optimizer update: [12] thread\(s\)$")
     field(out, r"^environment: .*OPENBLAS_CORETYPE=.*OPENBLAS_L2_SIZE=")
     field(out, r"^warm-up epoch: [\d.]+ s$")
     assert len(field(out, r"^epochs \(s\): (.+)$").group(1).split()) == 2
@@ -58,7 +59,11 @@ def test_the_benchmark_prints_every_figure():
     field(out, r"^outside the matmuls: [\d.]+ s = [\d.]+ x this epoch's own matmuls, of which the optimizer [\d.]+ x$")
     field(out, r"^load average at end: ")
     field(out, r"^L_4: the decoder's products for 30 x 4 samples are [\d,.]+ GFLOP, [\d.e-]+ s at the blas peak$")
-    value = float(field(out, r"^L_4: (-?[\d.]+) nats on 30 test images in [\d.]+ s$").group(1))
+    floor = field(out, r"^L_4: its passes over every sample at NumPy's measured speed: softplus of the logits "
+                       r"([\d.e-]+) s, the hidden \w+ ([\d.e-]+) s \(= [\d.]+ x the products at the blas peak\)$")
+    assert float(floor.group(1)) > 0 and float(floor.group(2)) > 0
+    value = float(field(out, r"^L_4: (-?[\d.]+) nats on 30 test images in [\d.]+ s = [\d.]+ x its decoder's "
+                             r"products at the blas peak$").group(1))
     assert value < 0  # a log-likelihood
 
 
@@ -174,7 +179,7 @@ def test_a_copy_of_the_step_trains_on_without_touching_the_original():
 ])
 def test_the_decoder_flops_of_l_k_count_every_product(hidden, likelihood, per_sample):
     config = vae.VAEConfig(hidden_dims=hidden, latent_dim=20, likelihood=likelihood)
-    assert bench.iw_decoder_flops(config, 3, 7) == per_sample * 3 * 7
+    assert bench_iw.iw_decoder_flops(config, 3, 7) == per_sample * 3 * 7
 
 
 def test_the_targets_are_judged_at_their_limits_and_unmeasured_ones_say_how():
@@ -191,3 +196,11 @@ def test_the_targets_are_judged_at_their_limits_and_unmeasured_ones_say_how():
 
 def test_the_targets_are_printed_only_for_the_model_they_were_set_for():
     assert "issue 5's targets" not in run_bench("--iw-samples", "0")  # TINY is 784-16-3
+
+
+def test_the_elementwise_floor_of_l_k_counts_what_the_model_has():
+    bernoulli = vae.VAEConfig(input_dim=20, hidden_dims=(8, 4), latent_dim=2, activation="tanh")
+    floor = bench_iw.elementwise_floor(bernoulli, 3, 1000, np.float32)
+    assert floor["softplus"] > 0 and floor["activation"] > 0
+    gaussian = vae.VAEConfig(input_dim=20, hidden_dims=(), latent_dim=2, likelihood="gaussian")
+    assert bench_iw.elementwise_floor(gaussian, 3, 1000, np.float32) == {"softplus": 0.0, "activation": 0.0}

@@ -325,3 +325,61 @@ def test_make_step_switches_between_the_two_paths():
     assert fast.step(x, eps).keys() == reference.step(x, eps).keys() == {"loss", "recon", "kl"}
     with pytest.raises(ValueError, match="'fast' or 'reference'"):
         make_step("quick", config, params, optim.Adam(), max_batch=5)
+
+
+OPTIMIZERS_FOR_HALVES = {
+    "adam": lambda: optim.Adam(lr=1e-2),
+    "adam-clipped": lambda: optim.Adam(lr=1e-2, clip_norm=0.5),
+    "adagrad": lambda: optim.Adagrad(lr=1e-2),
+    "sgd": lambda: optim.SGD(lr=1e-2),
+    "sgd-momentum": lambda: optim.SGD(lr=1e-2, momentum=0.9),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", OPTIMIZERS_FOR_HALVES)
+def test_the_update_in_two_halves_is_the_same_bit_for_bit(name, dtype):
+    # speed/halves.py: the optimizer's passes over two halves at once, on two threads,
+    # compute every number exactly as one thread does. P is odd and not a multiple of the
+    # split's alignment, so the halves are unequal.
+    config, params, batch_of = problem("bernoulli", "tanh", (37, 23), dtype, input_dim=29, latent_dim=4)
+    steps = {threads: FastStep(config, params, OPTIMIZERS_FOR_HALVES[name](), max_batch=6, threads=threads)
+             for threads in (1, 2)}
+    assert steps[1].n_params % 2 == 1
+    for _ in range(7):
+        x, eps = batch_of(6)
+        stats = {threads: step.step(x, eps) for threads, step in steps.items()}
+        assert stats[1] == stats[2]
+    for key in params:
+        np.testing.assert_array_equal(steps[2].params[key], steps[1].params[key], err_msg=key)
+    one, two = steps[1].optimizer_state_dict(), steps[2].optimizer_state_dict()
+    assert one.keys() == two.keys()
+    for key in one:
+        np.testing.assert_array_equal(two[key], one[key], err_msg=key)
+    # and the update did move every block of parameters, the worker's half included
+    for key in params:
+        assert not np.array_equal(steps[2].params[key], params[key]), key
+
+
+def test_threads_other_than_one_or_two_are_refused():
+    config, params, _ = problem()
+    for bad in (0, 3, -1, 1.5):
+        with pytest.raises(ValueError, match="threads must be 1 or 2"):
+            FastStep(config, params, optim.Adam(), max_batch=4, threads=bad)
+
+
+def test_an_error_in_the_second_half_reaches_the_caller_and_the_worker_goes_on():
+    from tinyvae.speed import halves
+
+    def update(a, value):
+        if a[0] == -1:  # only the second half starts with -1
+            raise FloatingPointError("second half")
+        a += value
+
+    arrays = (np.concatenate([np.zeros(64), -np.ones(64)]),)
+    with pytest.raises(FloatingPointError, match="second half"):
+        halves.run(update, arrays, 1.0, threads=2)
+    assert np.all(arrays[0][:64] == 1.0)  # the first half was done all the same
+    ok = np.zeros(100)
+    halves.run(update, (ok,), 2.0, threads=2)
+    assert np.all(ok == 2.0)

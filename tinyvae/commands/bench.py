@@ -37,11 +37,12 @@ import numpy as np
 
 from .. import vae
 from ..layers import ACTIVATIONS
-from ..lab import bench, data
+from ..lab import bench, bench_iw, data
 from ..lab.args import hidden_sizes, nonnegative_int, positive_float, positive_int, seed
 from ..lab.progress import CountProgress
 from ..optim import OPTIMIZERS, make_optimizer
 from ..speed.blas_threads import blas_threads, get_blas_threads
+from ..speed.halves import available_cores
 from ..speed.iw import iw_bound
 from ..speed.step import FastStep, make_step
 
@@ -85,14 +86,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--blas-threads", type=positive_int, default=None, metavar="N",
                    help="OpenBLAS threads for the whole run, set from inside (default: as NumPy started)")
+    p.add_argument("--update-threads", type=int, choices=(1, 2), default=None,
+                   help="threads of the fast step's optimizer update (default: 2 where a second core is "
+                        "available); the same numbers either way")
     return p.parse_args(argv)
-
-
-def cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def load_average() -> str:
@@ -126,7 +123,7 @@ def print_setup(args, config: vae.VAEConfig, data_text: str, out) -> None:
     threads = get_blas_threads()
     threads = "unknown (not an OpenBLAS found by tinyvae.speed.blas_threads)" if threads is None else threads
     print(f"blas threads: {threads}" + (" (--blas-threads)" if args.blas_threads is not None else ""), file=out)
-    print(f"cpus: {cpus()}", file=out)
+    print(f"cpus: {available_cores()}", file=out)
     print(f"environment: {env}", file=out)
     print(f"load average at start: {load_average()}", file=out, flush=True)
 
@@ -192,20 +189,27 @@ def print_bounds(args, step, x_train, binarized, flops: float, out) -> float:
 
 
 def time_iw_bound(args, step, x_test, peak: float, out) -> tuple[float, int]:
-    """L_k on the test images with the fast bound; prints its FLOPs and value, returns (seconds, images)."""
+    """L_k on the test images with the fast bound; prints its FLOPs, what bounds it and its value.
+
+    Returns (seconds, images)."""
     config = step.config
     images = x_test[:args.iw_images] if args.iw_images else x_test
-    decoder_flops = bench.iw_decoder_flops(config, len(images), args.iw_samples)
+    decoder_flops = bench_iw.iw_decoder_flops(config, len(images), args.iw_samples)
+    at_peak = decoder_flops / 1e9 / peak
     print(f"L_{args.iw_samples}: the decoder's products for {len(images):,} x {args.iw_samples:,} samples are "
-          f"{decoder_flops / 1e9:,.1f} GFLOP, {decoder_flops / 1e9 / peak:.3g} s at the blas peak", file=out)
+          f"{decoder_flops / 1e9:,.1f} GFLOP, {at_peak:.3g} s at the blas peak", file=out)
+    floor = bench_iw.elementwise_floor(config, len(images), args.iw_samples, step.dtype)
+    print(f"L_{args.iw_samples}: its passes over every sample at NumPy's measured speed: softplus of the logits "
+          f"{floor['softplus']:.3g} s, the hidden {config.activation} {floor['activation']:.3g} s "
+          f"(= {sum(floor.values()) / at_peak:.2f} x the products at the blas peak)", file=out, flush=True)
     if args.binarize == "dynamic":
         images = data.binarize_dynamic(images, np.random.default_rng(args.seed + 2))
     start = time.perf_counter()
     value = iw_bound(step.params, images, config, np.random.default_rng(args.seed + 5), k=args.iw_samples,
                      progress=CountProgress(f"L_{args.iw_samples}"))
     seconds = time.perf_counter() - start
-    print(f"L_{args.iw_samples}: {value:.2f} nats on {len(images)} test images in {seconds:.1f} s",
-          file=out, flush=True)
+    print(f"L_{args.iw_samples}: {value:.2f} nats on {len(images)} test images in {seconds:.1f} s "
+          f"= {seconds / at_peak:.2f} x its decoder's products at the blas peak", file=out, flush=True)
     return seconds, len(images)
 
 
@@ -255,6 +259,11 @@ def run(args) -> int:
     rng = np.random.default_rng(args.seed)  # the parameters, then every training epoch's batches and ε
     params = vae.init_params(config, rng, dtype=dtype)
     step = make_step(args.path, config, params, make_optimizer(args.optimizer, args.lr), args.batch_size)
+    if args.path == "fast":
+        if args.update_threads is not None:
+            step.threads = args.update_threads
+        print(f"optimizer update: {step.threads} thread(s)" + (" (--update-threads)" if args.update_threads else ""),
+              file=out)
     n = len(x_train)
     batches = [args.batch_size] * (n // args.batch_size) + ([n % args.batch_size] if n % args.batch_size else [])
     plan = bench.matmul_plan(config, params, make_optimizer(args.optimizer, args.lr), sorted(set(batches)), dtype,

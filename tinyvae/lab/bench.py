@@ -6,8 +6,8 @@ same epoch's products alone: the shapes, layouts and calls of a real fast step, 
 (matmul_plan) and replayed on preallocated arrays with `out=`. Their ratio is the overhead.
 What bounds the epoch: blas_peak, the BLAS's rate on one large square product, at which
 the epoch's FLOPs (plan_flops) take a time no code on this BLAS can beat; breakdown_epoch,
-one epoch timed phase by phase; iw_decoder_flops, the bulk of L_k; float64_check; and
-issue 5's targets (target_lines). tinyvae/commands/bench.py prints them; nothing here
+one epoch timed phase by phase; float64_check; and issue 5's targets (target_lines).
+L_k's share is lab/bench_iw.py. tinyvae/commands/bench.py prints them; nothing here
 prints, and tests never assert times.
 
 Shapes: B batch, D data, H hidden, Z latent."""
@@ -15,7 +15,6 @@ Shapes: B batch, D data, H hidden, Z latent."""
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 
 import numpy as np
@@ -156,7 +155,8 @@ def blas_peak(dtype, n: int = 2048, repeats: int = 3) -> float:
 def copy_step(step: FastStep) -> FastStep:
     """A FastStep with its own copy of `step`'s parameters and optimizer state."""
     optimizer = make_optimizer(**step.optimizer.hparams())
-    twin = FastStep(step.config, {k: v.copy() for k, v in step.params.items()}, optimizer, step.max_batch)
+    twin = FastStep(step.config, {k: v.copy() for k, v in step.params.items()}, optimizer, step.max_batch,
+                    threads=step.threads)
     twin.load_optimizer_state_dict(step.optimizer_state_dict())
     return twin
 
@@ -222,22 +222,6 @@ def breakdown_epoch(step: FastStep, x: np.ndarray, batch_size: int, binarize: st
     seconds["other"] = total - seconds["matmuls"] - seconds["optimizer"] - seconds["likelihood"]
     seconds["total"] = total
     return seconds
-
-
-def iw_decoder_flops(config: vae.VAEConfig, n_images: int, k: int) -> float:
-    """FLOPs of the decoder's matrix multiplies in L_k: every layer for each of the n·k samples.
-
-    These are the bulk of L_k's cost: the encoder runs once per image, not per sample.
-    Every decoder weight matrix counts (a learned variance's second head too); for the
-    Bernoulli likelihood, speed/iw.py's output product has one more row (the bias), its row
-    sums are a product with ones, and its x·l shortcut is one dot product per sample.
-    """
-    shapes = vae.param_shapes(config)
-    per_sample = sum(2 * math.prod(shape) for key, shape in shapes.items() if key.startswith("decoder.W"))
-    if config.likelihood == "bernoulli":
-        H, D = shapes["decoder.W_out"]
-        per_sample += 2 * D + 2 * D + 2 * H  # the bias row, the sum over pixels, x·l
-    return float(per_sample) * n_images * k
 
 
 # The model and settings the targets were set for: PyTorch's example model in float32.

@@ -13,7 +13,9 @@ corrections into the step size and ε:
 the same numbers as η m̂ / (√v̂ + ε) with two fewer passes.
 
 The optimizer object supplies the hyperparameters, read at every step (a changed `lr`
-takes effect), and its `t` is the step counter: update() advances it.
+takes effect), and its `t` is the step counter: update() advances it. With threads=2 the
+passes run over the two halves of the buffers at once, on two cores (speed/halves.py):
+the same numbers, bit for bit.
 
 Shapes: P the number of parameters.
 """
@@ -25,6 +27,7 @@ import math
 import numpy as np
 
 from ..optim import SGD, Adagrad, Adam, Optimizer
+from . import halves
 
 SUPPORTED = (SGD, Adagrad, Adam)
 
@@ -41,21 +44,28 @@ def clip(optimizer: Optimizer, grad: np.ndarray) -> None:
         grad *= optimizer.clip_norm / norm
 
 
-def update(optimizer: Optimizer, theta: np.ndarray, grad: np.ndarray, slots: dict, scratch: np.ndarray) -> None:
-    """Clip (if asked), advance optimizer.t, then one step of `optimizer`'s rule on theta (P,)."""
+def update(optimizer: Optimizer, theta: np.ndarray, grad: np.ndarray, slots: dict, scratch: np.ndarray,
+           threads: int = 1) -> None:
+    """Clip (if asked), advance optimizer.t, then one step of `optimizer`'s rule on theta (P,).
+
+    threads: 1, or 2 to run the two halves of the passes at once (speed/halves.py).
+    """
     if optimizer.clip_norm is not None:
-        clip(optimizer, grad)
+        clip(optimizer, grad)  # needs the whole gradient: before the halves part
     optimizer.t += 1
     t = optimizer.t
     if isinstance(optimizer, Adam):
         b1, b2 = optimizer.beta1, optimizer.beta2
         alpha = optimizer.lr * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)  # both bias corrections folded in
         eps_hat = optimizer.eps * math.sqrt(1.0 - b2**t)
-        adam(theta, grad, slots["m"], slots["v"], scratch, b1, b2, alpha, eps_hat)
+        halves.run(adam, (theta, grad, slots["m"], slots["v"], scratch), b1, b2, alpha, eps_hat, threads=threads)
     elif isinstance(optimizer, Adagrad):
-        adagrad(theta, grad, slots["sum_sq"], scratch, optimizer.lr, optimizer.eps)
+        halves.run(adagrad, (theta, grad, slots["sum_sq"], scratch), optimizer.lr, optimizer.eps, threads=threads)
+    elif optimizer.momentum > 0.0:
+        halves.run(sgd_momentum, (theta, grad, slots["velocity"], scratch), optimizer.lr, optimizer.momentum,
+                   threads=threads)
     else:
-        sgd(theta, grad, slots.get("velocity"), scratch, optimizer.lr, optimizer.momentum)
+        halves.run(sgd, (theta, grad, scratch), optimizer.lr, threads=threads)
 
 
 def adam(theta, g, m, v, tmp, b1, b2, alpha, eps_hat) -> None:
@@ -85,12 +95,15 @@ def adagrad(theta, g, G, tmp, lr, eps) -> None:
     theta -= tmp
 
 
-def sgd(theta, g, v, tmp, lr, momentum) -> None:
-    """θ ← θ − η g, or with momentum v ← μ v − η g;  θ ← θ + v. All (P,)."""
+def sgd(theta, g, tmp, lr) -> None:
+    """θ ← θ − η g. All (P,)."""
     np.multiply(g, lr, out=tmp)
-    if momentum > 0.0:
-        v *= momentum
-        v -= tmp
-        theta += v
-    else:
-        theta -= tmp
+    theta -= tmp
+
+
+def sgd_momentum(theta, g, v, tmp, lr, momentum) -> None:
+    """v ← μ v − η g;  θ ← θ + v. All (P,)."""
+    np.multiply(g, lr, out=tmp)
+    v *= momentum
+    v -= tmp
+    theta += v

@@ -17,7 +17,8 @@ differences, and why each one pays (each is written where it lives):
    batch uses the first rows.
 5. The Bernoulli loss computed once: one exponential for the loss and its gradient
    (speed/likelihood.py).
-6. The optimizer in place, in few passes over the flat buffer (speed/flat_optim.py).
+6. The optimizer in place, in few passes over the flat buffer (speed/flat_optim.py),
+   its two halves at once on two cores where there are two (speed/halves.py).
 7. float32: half the memory traffic of float64 and twice the SIMD width. Float64 works
    too, for checks against the reference.
 
@@ -44,7 +45,7 @@ from ..layers import ACTIVATIONS
 from ..optim import Optimizer
 from ..train import ReferenceStep
 from .._checks import positive_int
-from . import flat_optim, layout
+from . import flat_optim, halves, layout
 from .decoder import IN_PLACE, fast_form, hidden_backward, hidden_forward
 from .likelihood import FAST_LIKELIHOODS, kl
 
@@ -58,7 +59,9 @@ class FastStep:
     `.params` is a dict with the keys of vae.param_shapes whose values are views into it
     (use it for checkpoints and evaluation: the dict passed in is not updated). `.grads`
     views the gradient of the last step, as applied (after clipping). The optimizer may
-    be optim.SGD, optim.Adagrad or optim.Adam; `clip_norm` is honoured.
+    be optim.SGD, optim.Adagrad or optim.Adam; `clip_norm` is honoured. `threads` (1 or 2;
+    default 2 where a second core is available) runs the optimizer's update in that many
+    halves at once: the same numbers either way, bit for bit.
 
     step(x, eps, beta=None) -> {"loss", "recon", "kl"}: batch means as in
     vae.loss_and_grads (the KL unweighted), after which the parameters have taken one
@@ -67,7 +70,7 @@ class FastStep:
     """
 
     def __init__(self, config: vae.VAEConfig, params: dict[str, np.ndarray], optimizer: Optimizer,
-                 max_batch: int):
+                 max_batch: int, *, threads: int | None = None):
         self._activation = fast_form(IN_PLACE, config.activation, "activation", ACTIVATIONS, USE_REFERENCE)
         self._likelihood = fast_form(FAST_LIKELIHOODS, config.likelihood, "likelihood", vae.LIKELIHOODS, USE_REFERENCE)
         if not isinstance(optimizer, flat_optim.SUPPORTED):
@@ -76,6 +79,9 @@ class FastStep:
         self.config = config
         self.optimizer = optimizer
         self.max_batch = positive_int("max_batch", max_batch)
+        self.threads = halves.default_threads() if threads is None else threads
+        if self.threads not in (1, 2):
+            raise ValueError(f"threads must be 1 or 2, got {threads!r}")
         self.dtype = layout.check_params(config, params)
         key_order = list(vae.param_shapes(config))
         blocks = layout.blocks(config)
@@ -197,7 +203,7 @@ class FastStep:
     def _update(self) -> None:
         """Clip (if asked), then one optimizer step over the flat buffers (trick 6)."""
         self._home_optimizer_state(create=True)
-        flat_optim.update(self.optimizer, self._theta, self._grad, self._slots, self._scratch)
+        flat_optim.update(self.optimizer, self._theta, self._grad, self._slots, self._scratch, self.threads)
 
     def _home_optimizer_state(self, create: bool) -> None:
         """Make optimizer.state[slot] the views of the flat slot buffers, moving in what it holds.
