@@ -9,6 +9,7 @@ after several optimizer steps, the same optimizer state, to float32 precision (a
 """
 
 import itertools
+import re
 import tracemalloc
 
 import numpy as np
@@ -383,3 +384,23 @@ def test_an_error_in_the_second_half_reaches_the_caller_and_the_worker_goes_on()
     ok = np.zeros(100)
     halves.run(update, (ok,), 2.0, threads=2)
     assert np.all(ok == 2.0)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1.5, -0.25])
+def test_the_fast_step_refuses_what_the_reference_refuses_before_any_update(likelihood, bad):
+    config, params, batch_of = problem(likelihood)
+    x, eps = batch_of()
+    x[2, 3] = bad
+    fast = FastStep(config, params, optim.Adam(), max_batch=8)
+    try:
+        vae.loss_and_grads(params, x, eps, config)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc)[:20])):
+            fast.step(x, eps)
+        for key in params:  # refused before the update: nothing moved
+            np.testing.assert_array_equal(fast.params[key], params[key])
+        assert fast.optimizer.t == 0
+    else:  # the Gaussian takes finite pixels outside [0, 1]: so does the fast step
+        assert likelihood == "gaussian" and np.isfinite(bad)
+        assert np.isfinite(fast.step(x, eps)["loss"])

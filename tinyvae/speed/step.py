@@ -124,6 +124,9 @@ class FastStep:
         if x.ndim != 2 or x.shape[1] != cfg.input_dim or not 1 <= x.shape[0] <= self.max_batch:
             raise ValueError(f"x must have shape (B, {cfg.input_dim}) with 1 <= B <= max_batch = "
                              f"{self.max_batch}, got {x.shape}")
+        lo, hi = x.min(), x.max()  # NaN reaches both: two reductions see NaN, inf and the range
+        if not (0 <= lo and hi <= 1):
+            vae.check_batch(x, cfg)  # the reference's refusal and message (data outside [0, 1] may be fine)
         B = x.shape[0]
         if eps.shape != (B, cfg.latent_dim):
             raise ValueError(f"eps must have shape (batch, latent_dim) = {(B, cfg.latent_dim)}, got {eps.shape}")
