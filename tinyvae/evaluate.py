@@ -98,15 +98,17 @@ def log_importance_weights(params: Params, x: np.ndarray, eps: np.ndarray, confi
 
     x (B, D), eps (B, K, Z) -> log w (B, K).
     """
-    x = check_images(x, config)
+    x = check_images(x, config)  # once: the model's own functions below take it as checked
     dtype = _dtype(params)
     x = np.asarray(x, dtype=dtype)
     eps = np.asarray(eps, dtype=dtype)
     B, K, Z = eps.shape
-    mu, log_var = vae.encode(params, x, config)  # (B, Z)
+    mu, log_var, _ = vae.encoder_forward(params, x, config)  # (B, Z)
     mu, log_var = mu[:, None, :], log_var[:, None, :]  # (B, 1, Z): broadcast over the K samples
     z = mu + np.exp(0.5 * log_var) * eps  # (B, K, Z)
-    log_px_z = vae.log_likelihood(params, np.repeat(x, K, axis=0), z.reshape(B * K, Z), config)  # (B·K,)
+    out, out_log_var, _ = vae.decoder_forward(params, z.reshape(B * K, Z), config)  # (B·K, D)
+    recon, _, _ = vae.reconstruction_nll(out, out_log_var, np.repeat(x, K, axis=0), config)  # (B·K,)
+    log_px_z = -recon  # log p(x|z), each image against each of its K samples
     log_pz = gaussian_log_density(z, np.zeros_like(z), np.zeros_like(z))  # (B, K): the prior N(0, I)
     log_qz = gaussian_log_density(z, mu, log_var)  # (B, K)
     log_w = log_px_z.reshape(B, K) + log_pz - log_qz  # (B, K)
