@@ -36,12 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body(say) -> int:
-        saved.check_data_dir(args.data_dir)
-        json_path = saved.check_output(args.json, ".json", "--json")
-        model = saved.load_model(args.checkpoint)
+        model, json_path, data = saved.model_and_test_set(args, args.json, ".json", "--json")
         settings = model.run_protocol()
         k = settings["iw_samples"] if args.iw_samples is None else args.iw_samples
-        data = protocol.load_run_data(settings, args.data_dir, test_only=True)
         say(saved.describe(model))
         say(f"data: {data.described}: {len(data.x_test)} test images")
         seconds = protocol.estimate_seconds(model.params, model.config, len(data.x_test), k)

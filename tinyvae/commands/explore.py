@@ -17,7 +17,7 @@ from pathlib import Path
 import matplotlib
 
 from .. import evaluate
-from ..lab import latent_plots, protocol
+from ..lab import latent_plots
 from ..lab.args import nonnegative_int, positive_int
 from ..lab.explorer import Explorer, dims_by_kl, has_display
 from ..lab import saved
@@ -39,10 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body(say) -> int:
-        saved.check_data_dir(args.data_dir)
-        png = saved.check_output(args.png, ".png", "--png")
-        model = saved.load_model(args.checkpoint)
-        x_test = protocol.load_run_data(model.run_protocol(), args.data_dir, test_only=True).x_test
+        model, png, data = saved.model_and_test_set(args, args.png, ".png", "--png")
+        x_test = data.x_test
         for flag, i in (("--image", args.image), ("--other", args.other)):
             if i >= len(x_test):
                 raise saved.UsageError(f"{flag} {i}: the test set has {len(x_test)} images (0..{len(x_test) - 1})")

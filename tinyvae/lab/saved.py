@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import protocol
 from .checkpoint import CheckpointError
 from .files import OutputError, atomic_write
 from .model import Model, load
@@ -66,6 +67,19 @@ def check_output(path: Path | None, suffix: str, flag: str) -> Path | None:
     if not path.parent.is_dir():
         raise UsageError(f"{flag} {path}: the folder {path.parent} does not exist")
     return path
+
+
+def model_and_test_set(args, output: Path | None, suffix: str, flag: str):
+    """(model, output, test data): the prologue of the verbs that look at a model on its run's test set.
+
+    The arguments are checked first (--data-dir, then the output file `flag`), so a bad one
+    costs nothing; then the model is loaded, then its run's test set, as the run read it
+    (protocol.load_run_data: .x_test, .described).
+    """
+    check_data_dir(args.data_dir)
+    output = check_output(output, suffix, flag)
+    model = load_model(args.checkpoint)
+    return model, output, protocol.load_run_data(model.run_protocol(), args.data_dir, test_only=True)
 
 
 def beside(model_path: Path, name: str) -> Path:
