@@ -200,3 +200,16 @@ def test_encode_and_log_likelihood_refuse_pixels_outside_0_1_for_bernoulli():
 def test_a_gaussian_std_whose_variance_under_or_overflows_is_refused(std):
     with pytest.raises(ValueError, match="gaussian_std must lie in"):
         VAEConfig(likelihood="gaussian", gaussian_std=std)
+
+
+def test_the_range_check_follows_the_registrys_unit_interval_not_a_name(monkeypatch):
+    # A likelihood registered under a new name says itself whether its data must lie in [0, 1].
+    from tinyvae import losses
+    bernoulli = losses.LIKELIHOODS["bernoulli"]
+    monkeypatch.setitem(losses.LIKELIHOODS, "bernoulli-too", bernoulli)
+    monkeypatch.setitem(losses.LIKELIHOODS, "unbounded", bernoulli._replace(unit_interval=False))
+    x = np.full((2, 4), 0.5)
+    x[1, 2] = 1.5
+    with pytest.raises(ValueError, match=r"needs pixels in \[0, 1\]"):
+        vae.check_batch(x, vae.VAEConfig(input_dim=4, hidden_dims=(), latent_dim=2, likelihood="bernoulli-too"))
+    vae.check_batch(x, vae.VAEConfig(input_dim=4, hidden_dims=(), latent_dim=2, likelihood="unbounded"))

@@ -36,6 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._moved import moved_names
+from .losses import likelihood
 from .vae import VAEConfig, init_params, loss_and_grads
 
 DEFAULT_H = 1e-5
@@ -156,7 +157,7 @@ def random_problem(config: VAEConfig, batch_size: int, rng: np.random.Generator)
     for key in params:
         params[key] = 2.0 * params[key] + 0.1 * rng.standard_normal(params[key].shape)
     shape = (batch_size, config.input_dim)
-    if config.likelihood == "bernoulli":
+    if likelihood(config.likelihood).unit_interval:
         x = (rng.uniform(size=shape) < 0.5).astype(np.float64)
     else:
         x = rng.standard_normal(shape)

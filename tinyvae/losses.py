@@ -106,11 +106,13 @@ class Likelihood(NamedTuple):
         output `out` (and its per-pixel log σ² when the variance is learned)
     mean(out) -> (B, D): E[x|z], the picture a sample or a reconstruction shows
     learned_variance: the decoder has a second head, a per-pixel log σ²
+    unit_interval: x must lie in [0, 1] (a Bernoulli's mean); elsewhere it is not a density
     """
 
     nll: Callable
     mean: Callable
     learned_variance: bool
+    unit_interval: bool = False
 
 
 def _bernoulli(out, out_log_var, x, std):
@@ -132,7 +134,7 @@ def _identity(out):
 # The one registry of likelihoods: the model, the fast paths, evaluation and the command
 # lines' choices all read it, and an unknown name is refused everywhere.
 LIKELIHOODS: dict[str, Likelihood] = {
-    "bernoulli": Likelihood(_bernoulli, sigmoid, learned_variance=False),
+    "bernoulli": Likelihood(_bernoulli, sigmoid, learned_variance=False, unit_interval=True),
     "gaussian": Likelihood(_gaussian, _identity, learned_variance=False),
     "gaussian-learned-variance": Likelihood(_gaussian_learned, _identity, learned_variance=True),
 }

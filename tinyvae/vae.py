@@ -127,7 +127,7 @@ def check_batch(x: np.ndarray, config: VAEConfig, name: str = "x") -> None:
         raise ValueError(f"{name} must have shape (batch, {config.input_dim}) for this model, got {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or infinite values")
-    if config.likelihood == "bernoulli" and x.size and (x.min() < 0 or x.max() > 1):
+    if likelihood(config.likelihood).unit_interval and x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"{name} has values in [{x.min():.4g}, {x.max():.4g}]; the Bernoulli likelihood "
                          "needs pixels in [0, 1] (scale images by 1/255)")
 

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from ..losses import likelihood
 from ..vae import VAEConfig, param_shapes
 
 
@@ -42,7 +43,7 @@ def blocks(config: VAEConfig) -> list[tuple[str, tuple[int, ...], dict]]:
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         out.append((f"decoder.W{i}", (fan_in, fan_out), {f"decoder.W{i}": ...}))
         out.append((f"decoder.b{i}", (fan_out,), {f"decoder.b{i}": ...}))
-    if config.likelihood == "gaussian-learned-variance":
+    if likelihood(config.likelihood).learned_variance:
         # the mean and the per-pixel log-variance side by side: (H, 2D)
         out.append(("decoder.W_head", (sizes[-1], 2 * D),
                     {"decoder.W_out": np.s_[:, :D], "decoder.W_logvar": np.s_[:, D:]}))

@@ -42,6 +42,7 @@ import numpy as np
 
 from .. import vae
 from ..layers import ACTIVATIONS
+from ..losses import likelihood
 from ..optim import Optimizer
 from ..train import ReferenceStep
 from .._checks import positive_int
@@ -101,7 +102,7 @@ class FastStep:
             self.load_optimizer_state_dict(optimizer.state_dict())  # resume where it stands
 
         # Trick 4: every activation and gradient array, allocated once.
-        n_out = 2 * config.input_dim if config.likelihood == "gaussian-learned-variance" else config.input_dim
+        n_out = 2 * config.input_dim if likelihood(config.likelihood).learned_variance else config.input_dim
         self._full = layout.Buffers(config, self.max_batch, self.dtype, n_out)
         self._cut = {self.max_batch: self._full}  # views for each batch size met so far
 
