@@ -404,3 +404,15 @@ def test_the_fast_step_refuses_what_the_reference_refuses_before_any_update(like
     else:  # the Gaussian takes finite pixels outside [0, 1]: so does the fast step
         assert likelihood == "gaussian" and np.isfinite(bad)
         assert np.isfinite(fast.step(x, eps)["loss"])
+
+
+
+def test_the_update_uses_a_second_thread_only_beside_a_one_thread_blas(monkeypatch):
+    from tinyvae.speed import halves
+    monkeypatch.setattr(halves, "available_cores", lambda: 2)
+    for blas, expected in ((1, 2), (2, 1), (None, 1)):
+        monkeypatch.setattr(halves, "get_blas_threads", lambda: blas)
+        assert halves.default_threads() == expected
+    monkeypatch.setattr(halves, "available_cores", lambda: 1)
+    monkeypatch.setattr(halves, "get_blas_threads", lambda: 1)
+    assert halves.default_threads() == 1

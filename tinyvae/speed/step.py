@@ -61,8 +61,8 @@ class FastStep:
     (use it for checkpoints and evaluation: the dict passed in is not updated). `.grads`
     views the gradient of the last step, as applied (after clipping). The optimizer may
     be optim.SGD, optim.Adagrad or optim.Adam; `clip_norm` is honoured. `threads` (1 or 2;
-    default 2 where a second core is available) runs the optimizer's update in that many
-    halves at once: the same numbers either way, bit for bit.
+    default: halves.default_threads(), 2 where a second core is free) runs the optimizer's
+    update in that many halves at once: the same numbers either way, bit for bit.
 
     step(x, eps, beta=None) -> {"loss", "recon", "kl"}: batch means as in
     vae.loss_and_grads (the KL unweighted), after which the parameters have taken one
