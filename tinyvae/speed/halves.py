@@ -42,8 +42,8 @@ def default_threads() -> int:
 
     With OpenBLAS on several threads, its threads keep the other cores busy waiting for the
     next product, and a second thread of ours only competes with them: for the default
-    model (784-400-20, batch 128, two BLAS threads) the update took 0.71 s per epoch in two
-    halves against 0.60 s in one (docs/06-results.md, section 6).
+    model (784-400-20, batch 128, two BLAS threads) an epoch took 2.44 s with the update in
+    two halves against 2.39 s in one (medians of three rounds, docs/06-results.md section 6).
     """
     return 2 if available_cores() >= 2 and get_blas_threads() == 1 else 1
 
