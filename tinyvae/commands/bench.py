@@ -88,7 +88,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="OpenBLAS threads for the whole run, set from inside (default: as NumPy started)")
     p.add_argument("--update-threads", type=int, choices=(1, 2), default=None,
                    help="threads of the fast step's optimizer update (default: 2 where a second core is "
-                        "available); the same numbers either way")
+                        "available and OpenBLAS runs on one thread, else 1); the same numbers either way")
     return p.parse_args(argv)
 
 
