@@ -257,6 +257,36 @@ def test_docs_06_quote_the_committed_default_run():
     assert_quoted("06-results.md", f"between {min(variances):.2f} and {max(variances):.2f}")
 
 
+def test_docs_06_and_the_readme_quote_the_committed_runs_at_pytorchs_settings():
+    # docs/06 section 2: examples/mnist.py at PyTorch's example settings for seeds 0, 1, 2; their
+    # metrics.json files are committed as the runs wrote them.
+    losses = []
+    for seed in (0, 1, 2):
+        metrics = committed(f"pytorch-settings/seed{seed}/metrics.json")
+        s = metrics["settings"]
+        assert (s["seed"], s["binarize"], s["hidden"], s["latent_dim"], s["batch_size"], s["lr"], s["epochs"]) == \
+            (seed, "none", [400], 20, 128, 0.001, 10)
+        assert metrics["epochs"] == 10
+        losses.append(f"{metrics['test_loss']:.2f}")
+    assert_quoted("06-results.md", *(f"| {seed} | {loss} |" for seed, loss in enumerate(losses)))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quoted = f"{losses[0]}, {losses[1]} and {losses[2]} nats for seeds 0, 1 and 2"
+    assert quoted in " ".join(readme.split()), f"README.md does not quote {quoted!r}"
+
+
+def test_docs_06_quote_the_committed_float64_check():
+    # docs/06 section 3 pastes the benchmark's float64 line; docs/results/float64_check.json keeps
+    # the command and the line it printed.
+    res = committed("float64_check.json")
+    assert res["command"].split("python ", 1)[1].startswith("-m tinyvae bench --float64-check")
+    line = re.fullmatch(r"float64 check \(10 epochs, seed 0, \d+ s\): test ELBO float32 (-[\d.]+), "
+                        r"float64 (-[\d.]+), difference ([\d.]+) nat", res["output"])
+    assert line, res["output"]
+    f32, f64, gap = (float(v) for v in line.groups())
+    assert abs(abs(f32 - f64) - gap) <= 0.0015  # the printed difference is the two printed numbers'
+    assert_quoted("06-results.md", res["command"], res["output"])
+
+
 # ---- the results page's anchors ----
 
 
