@@ -198,9 +198,19 @@ def test_the_targets_are_printed_only_for_the_model_they_were_set_for():
     assert "issue 5's targets" not in run_bench("--iw-samples", "0")  # TINY is 784-16-3
 
 
-def test_the_elementwise_floor_of_l_k_counts_what_the_model_has():
+def test_the_elementwise_floor_of_l_k_counts_what_the_model_has(monkeypatch):
     bernoulli = vae.VAEConfig(input_dim=20, hidden_dims=(8, 4), latent_dim=2, activation="tanh")
     floor = bench_iw.elementwise_floor(bernoulli, 3, 1000, np.float32)
-    assert floor["softplus"] > 0 and floor["activation"] > 0
+    assert floor["softplus"] > 0 and floor["activation"] > 0  # measured: some time, whatever it is
+    # the counts: D logits and every hidden unit of each of the n·k samples
+    monkeypatch.setattr(bench_iw, "seconds_per_element", lambda operations, dtype: 1.0)
+    assert bench_iw.elementwise_floor(bernoulli, 3, 1000, np.float32) == {"softplus": 3 * 1000 * 20,
+                                                                           "activation": 3 * 1000 * 12}
     gaussian = vae.VAEConfig(input_dim=20, hidden_dims=(), latent_dim=2, likelihood="gaussian")
     assert bench_iw.elementwise_floor(gaussian, 3, 1000, np.float32) == {"softplus": 0.0, "activation": 0.0}
+
+
+def test_update_threads_is_refused_off_the_fast_path():
+    result = subprocess.run([sys.executable, "-m", "tinyvae", "bench", "--path", "reference", "--update-threads", "2"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "only the fast path" in result.stderr and result.stdout == ""

@@ -364,7 +364,7 @@ def test_the_update_in_two_halves_is_the_same_bit_for_bit(name, dtype):
 
 def test_threads_other_than_one_or_two_are_refused():
     config, params, _ = problem()
-    for bad in (0, 3, -1, 1.5):
+    for bad in (0, 3, -1, 1.5, 2.0, True):
         with pytest.raises(ValueError, match="threads must be 1 or 2"):
             FastStep(config, params, optim.Adam(), max_batch=4, threads=bad)
 
@@ -406,7 +406,6 @@ def test_the_fast_step_refuses_what_the_reference_refuses_before_any_update(like
         assert np.isfinite(fast.step(x, eps)["loss"])
 
 
-
 def test_the_update_uses_a_second_thread_only_beside_a_one_thread_blas(monkeypatch):
     from tinyvae.speed import halves
     monkeypatch.setattr(halves, "available_cores", lambda: 2)
@@ -416,3 +415,27 @@ def test_the_update_uses_a_second_thread_only_beside_a_one_thread_blas(monkeypat
     monkeypatch.setattr(halves, "available_cores", lambda: 1)
     monkeypatch.setattr(halves, "get_blas_threads", lambda: 1)
     assert halves.default_threads() == 1
+
+
+def test_an_interrupt_in_this_half_returns_only_once_the_other_half_is_done():
+    # Ctrl-C (or SIGTERM, which training turns into one) during this thread's half: run()
+    # re-raises it only after the second core has finished writing its half.
+    import time
+    from tinyvae.speed import halves
+    finished = []
+
+    def update(a):
+        if a[0] == 1:  # the second half
+            time.sleep(0.2)
+            a += 1
+            finished.append(True)
+        else:
+            raise KeyboardInterrupt
+
+    a = np.concatenate([np.zeros(64), np.ones(64)])
+    with pytest.raises(KeyboardInterrupt):
+        halves.run(update, (a,), threads=2)
+    assert finished == [True] and np.all(a[64:] == 2)
+    b = np.concatenate([np.full(64, 5.0), np.ones(64)])
+    halves.run(lambda arr: np.add(arr, 0.5, out=arr) if arr[0] == 5 else update(arr), (b,), threads=2)
+    assert np.all(b[:64] == 5.5) and np.all(b[64:] == 2) and finished == [True, True]

@@ -89,7 +89,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--update-threads", type=int, choices=(1, 2), default=None,
                    help="threads of the fast step's optimizer update (default: 2 where a second core is "
                         "available and OpenBLAS runs on one thread, else 1); the same numbers either way")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.update_threads is not None and args.path != "fast":
+        p.error("argument --update-threads: only the fast path (--path fast) splits its update")
+    return args
 
 
 def load_average() -> str:

@@ -76,7 +76,8 @@ def identity(args) -> dict:
 
 
 def resolve(args, parser) -> tuple[object, int, int]:
-    """(recipe, first stage, last stage); fills --out, --resume and --iw-samples."""
+    """(recipe, first stage, last stage); fills --out and --iw-samples (--resume is found
+    under the folder's hold, in _run)."""
     recipe = RECIPES[args.recipe]
     try:
         first, last = parse_stages(args.stages, recipe)
@@ -86,8 +87,6 @@ def resolve(args, parser) -> tuple[object, int, int]:
     if args.out is None:
         args.out = (args.resume.parent if args.resume is not None
                     else user_cache_dir() / "runs" / f"{args.recipe}-{args.binarization}")
-    if args.resume is None and (args.out / CHECKPOINT_NAME).exists():
-        args.resume = args.out / CHECKPOINT_NAME  # the same command again continues the run
     return recipe, first, last
 
 
@@ -120,6 +119,8 @@ def run(args, recipe, first: int, last: int) -> int:
 
 
 def _run(args, recipe, first: int, last: int, out: Path) -> int:
+    if args.resume is None and (out / CHECKPOINT_NAME).exists():
+        args.resume = out / CHECKPOINT_NAME  # the same command again continues the run
     done = check_resume(args, recipe, first)
     x_train, x_test, binarize, described = load_data(recipe, args.binarization, args.data_dir,
                                                      train_limit=args.train_limit, test_limit=args.test_limit)

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from . import protocol
+from .protocol import RunData
 from .checkpoint import CheckpointError
 from .files import OutputError, atomic_write
 from .model import Model, load
@@ -69,7 +70,8 @@ def check_output(path: Path | None, suffix: str, flag: str) -> Path | None:
     return path
 
 
-def model_and_test_set(args, output: Path | None, suffix: str, flag: str):
+def model_and_test_set(args, output: Path | None, suffix: str,
+                       flag: str) -> tuple[Model, Path | None, RunData]:
     """(model, output, test data): the prologue of the verbs that look at a model on its run's test set.
 
     The arguments are checked first (--data-dir, then the output file `flag`), so a bad one

@@ -24,8 +24,9 @@ import numpy as np
 
 from .blas_threads import get_blas_threads
 
-# The halves split at a multiple of this many elements, so that the two threads never
-# write into the same 64-byte cache line (which would make each core wait for the other's).
+# The halves split at a multiple of this many elements (64 bytes of float32), so that the
+# two threads share at most one 64-byte cache line per array, where both writing would make
+# each core wait for the other's.
 ALIGN = 16
 
 
@@ -49,40 +50,62 @@ def default_threads() -> int:
 
 
 class _Worker:
-    """One daemon thread that runs a job when handed one; the caller waits for it with join()."""
+    """One daemon thread that runs the jobs handed to it, one at a time.
+
+    It counts the jobs started and finished under one Condition, so that waiting is exact
+    whatever happened before: a caller interrupted (Ctrl-C, or SIGTERM during training)
+    between start() and join() leaves a job that the next start() waits for, never a stray
+    count that would let a later join() return while the worker still writes.
+    """
 
     def __init__(self):
-        self._go = threading.Semaphore(0)
-        self._done = threading.Semaphore(0)
+        self._changed = threading.Condition()
         self._job: Callable[[], None] | None = None
+        self._started = self._finished = 0
         self._error: BaseException | None = None
         threading.Thread(target=self._loop, name="tinyvae-second-half", daemon=True).start()
 
     def _loop(self) -> None:
         while True:
-            self._go.acquire()
+            with self._changed:
+                while self._job is None:
+                    self._changed.wait()
+                job = self._job
+            error = None
             try:
-                self._job()
+                job()
             except BaseException as exc:  # handed to the caller by join()
-                self._error = exc
-            finally:
-                self._job = None
-                self._done.release()
+                error = exc
+            with self._changed:
+                self._job, self._error = None, error
+                self._finished += 1
+                self._changed.notify_all()
 
     def start(self, job: Callable[[], None]) -> None:
-        self._job = job
-        self._go.release()
+        with self._changed:
+            while self._finished < self._started:  # a job an interrupted caller left running
+                self._changed.wait()
+            self._job, self._error = job, None
+            self._started += 1
+            self._changed.notify_all()
 
     def join(self) -> None:
-        """Wait for the job; re-raise its error. A Ctrl-C while waiting still waits, then re-raises:
-        the worker must not go on writing into arrays the caller believes settled."""
-        try:
-            self._done.acquire()
-        except BaseException:
-            self._done.acquire()
-            raise
-        if self._error is not None:
-            error, self._error = self._error, None
+        """Wait until every job started has finished; re-raise the last one's error. A Ctrl-C
+        while waiting still waits, then re-raises: the worker must not go on writing into
+        arrays the caller believes settled."""
+        interrupted = None
+        while True:
+            try:
+                with self._changed:
+                    while self._finished < self._started:
+                        self._changed.wait()
+                    error, self._error = self._error, None
+                break
+            except BaseException as exc:  # interrupted while waiting: wait again
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
+        if error is not None:
             raise error
 
 
@@ -105,8 +128,8 @@ def run(update: Callable[..., None], arrays: tuple[np.ndarray, ...], *scalars, t
     with _lock:
         if _worker is None:
             _worker = _Worker()
-        _worker.start(lambda: update(*(a[mid:] for a in arrays), *scalars))
         try:
+            _worker.start(lambda: update(*(a[mid:] for a in arrays), *scalars))
             update(*(a[:mid] for a in arrays), *scalars)
         finally:
-            _worker.join()
+            _worker.join()  # also when start() was interrupted: it then waits for what did start

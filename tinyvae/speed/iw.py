@@ -188,7 +188,8 @@ class BernoulliLogLikelihood:
         rather than the stable max(l, 0) + log(1 + e^(−|l|)): e^l can only go wrong by
         overflowing to inf (for l > 88 in float32), which makes the row's sum inf, and
         those rare rows are redone with the stable form. log of 1 + e^l rather than log1p
-        of e^l, because NumPy's log1p costs ~7 times its log: rounding 1 + e^l costs at most
+        of e^l, because NumPy's log1p costs several times its log (docs/06-results.md
+        section 6): rounding 1 + e^l costs at most
         a relative half ulp inside the logarithm, an absolute 6e−8 nats per pixel in float32
         (1e−16 in float64), negligible in a sum of ~100 nats;
       * the sum over the D pixels is a product too, softplus(l)·1 (a matrix times a vector of

@@ -18,7 +18,8 @@ differences, and why each one pays (each is written where it lives):
 5. The Bernoulli loss computed once: one exponential for the loss and its gradient
    (speed/likelihood.py).
 6. The optimizer in place, in few passes over the flat buffer (speed/flat_optim.py),
-   its two halves at once on two cores where there are two (speed/halves.py).
+   its two halves at once on two cores where a second core is available and OpenBLAS
+   runs on one thread (speed/halves.py).
 7. float32: half the memory traffic of float64 and twice the SIMD width. Float64 works
    too, for checks against the reference.
 
@@ -61,7 +62,8 @@ class FastStep:
     (use it for checkpoints and evaluation: the dict passed in is not updated). `.grads`
     views the gradient of the last step, as applied (after clipping). The optimizer may
     be optim.SGD, optim.Adagrad or optim.Adam; `clip_norm` is honoured. `threads` (1 or 2;
-    default: halves.default_threads(), 2 where a second core is free) runs the optimizer's
+    default: halves.default_threads(), 2 where a second core is available and OpenBLAS
+    runs on one thread) runs the optimizer's
     update in that many halves at once: the same numbers either way, bit for bit.
 
     step(x, eps, beta=None) -> {"loss", "recon", "kl"}: batch means as in
@@ -81,7 +83,7 @@ class FastStep:
         self.optimizer = optimizer
         self.max_batch = positive_int("max_batch", max_batch)
         self.threads = halves.default_threads() if threads is None else threads
-        if self.threads not in (1, 2):
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads not in (1, 2):
             raise ValueError(f"threads must be 1 or 2, got {threads!r}")
         self.dtype = layout.check_params(config, params)
         key_order = list(vae.param_shapes(config))
