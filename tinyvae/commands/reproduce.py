@@ -156,11 +156,12 @@ def print_table(args, recipe, rows: list[dict]) -> None:
     variant = recipe.variants[args.binarization]
     units = "active units not given" if variant.paper_active_units is None else \
         f"{variant.paper_active_units} active units"
-    print(f"stage  epochs  wall clock  test ELBO  L_{args.iw_samples}  NLL = -L  active units   "
-          f"(paper, all stages: NLL {variant.paper_nll}, {units})")
+    print(f"stage  epochs  wall clock  median epoch  evaluation  test ELBO  L_{args.iw_samples}  NLL = -L  "
+          f"active units   (paper, all stages: NLL {variant.paper_nll}, {units})")
     for r in rows:
-        print(f"{r['stage']:>5}  {r['last_epoch']:>6}  {r['seconds'] / 60:8.1f} m  {r['test_elbo']:9.2f}  "
-              f"{r['iw_bound']:8.2f}  {-r['iw_bound']:8.2f}  {r['active_units']:>12}")
+        print(f"{r['stage']:>5}  {r['last_epoch']:>6}  {r['seconds'] / 60:8.1f} m  {r['median_epoch_seconds']:10.1f} s  "
+              f"{r['eval_seconds']:8.0f} s  {r['test_elbo']:9.2f}  {r['iw_bound']:8.2f}  {-r['iw_bound']:8.2f}  "
+              f"{r['active_units']:>12}")
     if len(rows) < len(recipe.stages):
         print(f"partial: {len(rows)} of {len(recipe.stages)} stages done")
 
