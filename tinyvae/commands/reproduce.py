@@ -159,9 +159,9 @@ def print_table(args, recipe, rows: list[dict]) -> None:
     print(f"stage  epochs  wall clock  median epoch  evaluation  test ELBO  L_{args.iw_samples}  NLL = -L  "
           f"active units   (paper, all stages: NLL {variant.paper_nll}, {units})")
     for r in rows:
-        print(f"{r['stage']:>5}  {r['last_epoch']:>6}  {r['seconds'] / 60:8.1f} m  {r['median_epoch_seconds']:10.1f} s  "
-              f"{r['eval_seconds']:8.0f} s  {r['test_elbo']:9.2f}  {r['iw_bound']:8.2f}  {-r['iw_bound']:8.2f}  "
-              f"{r['active_units']:>12}")
+        print(f"{r['stage']:>5}  {r['last_epoch']:>6}  {r['seconds'] / 60:8.1f} m  "
+              f"{r['median_epoch_seconds']:10.1f} s  {r['eval_seconds']:8.0f} s  {r['test_elbo']:9.2f}  "
+              f"{r['iw_bound']:8.2f}  {-r['iw_bound']:8.2f}  {r['active_units']:>12}")
     if len(rows) < len(recipe.stages):
         print(f"partial: {len(rows)} of {len(recipe.stages)} stages done")
 
