@@ -46,7 +46,7 @@ PROGRAMS = {
     "bench": (TINYVAE + ["bench"], ["--random-data", "--train-images", "256", "--hidden", "8", "--latent-dim", "2",
                                     "--batch-size", "64", "--repeats", "1", "--iw-samples", "0"],
               ["--train-images", "--hidden", "--latent-dim", "--batch-size", "--lr", "--repeats", "--iw-samples",
-               "--iw-images", "--check-epochs", "--seed", "--blas-threads"], ["--data-dir"]),
+               "--iw-images", "--check-epochs", "--seed", "--blas-threads", "--update-threads"], ["--data-dir"]),
     "evaluate": (TINYVAE + ["evaluate", "{ckpt}"], ["--iw-samples", "5"], ["--iw-samples"], ["--json", "--data-dir"]),
     "sample": (TINYVAE + ["sample", "{ckpt}"], ["--png", "{tmp}/s.png"], ["--n", "--seed", "--nrow"],
                ["--png", "--npz"]),
