@@ -40,8 +40,7 @@ from tinyvae.lab.args import output_file, positive_float, positive_int, seed
 from tinyvae import layers, losses, vae
 from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint
 from tinyvae.lab.data import fixed_binarization, load_dataset
-from tinyvae.lab.files import OutputError, write_json
-from tinyvae.lab.readers import DataError
+from tinyvae.lab.lesson import run_lesson
 from tinyvae.lab.runner import fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
@@ -219,18 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", type=output_file, help="save the figure to this PNG")
     p.add_argument("--json", type=output_file, help="save the numbers to this JSON file")
     args = p.parse_args(argv)  # the lab's argparse types have refused nonsense already
-    try:
-        res = measure(args)
-        if args.json:
-            write_json(args.json, res)
-    except (DataError, OutputError, OSError) as exc:
-        print(f"{p.prog}: error: {exc}", file=sys.stderr)
-        return 1
-    print(report(res))
-    if args.plot:
-        plot(res, args.plot)
-        print(f"figure written to {args.plot}")
-    return 0
+    return run_lesson(p.prog, args, measure, report, plot)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,7 @@ import numpy as np
 from tinyvae.lab.args import output_file, positive_int, seed
 from tinyvae import evaluate
 from tinyvae.lab.data import fixed_binarization, load_dataset
-from tinyvae.lab.files import OutputError, write_json
-from tinyvae.lab.readers import DataError
+from tinyvae.lab.lesson import run_lesson
 from tinyvae.lab.runner import fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
@@ -96,15 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=seed, default=0, help="seed (default 0, as examples/mnist.py)")
     p.add_argument("--json", type=output_file, help="also write the numbers to this JSON file")
     args = p.parse_args(argv)
-    try:
-        res = measure(args)
-        if args.json:
-            write_json(args.json, res)
-    except (DataError, OutputError, OSError) as exc:
-        print(f"{p.prog}: error: {exc}", file=sys.stderr)
-        return 1
-    print(report(res))
-    return 0
+    return run_lesson(p.prog, args, measure, report)
 
 
 if __name__ == "__main__":

@@ -32,3 +32,22 @@ def test_a_gaussian_std_whose_variance_would_underflow_is_refused_on_the_command
                              "--gaussian-std", "1e-200"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "argument --gaussian-std: expected" in result.stderr
+
+
+def test_the_lessons_shared_ending_reports_one_line_or_writes_and_draws(tmp_path, capsys):
+    import argparse
+    from tinyvae.lab.lesson import run_lesson
+    from tinyvae.lab.readers import DataError
+
+    def missing(args):
+        raise DataError("mnist/t10k-images-idx3-ubyte.gz: no such file")
+
+    args = argparse.Namespace(json=tmp_path / "res.json", plot=tmp_path / "fig.png")
+    assert run_lesson("lesson", args, missing, str) == 1
+    assert capsys.readouterr().err == "lesson: error: mnist/t10k-images-idx3-ubyte.gz: no such file\n"
+    assert not args.json.exists()
+    drawn = []
+    assert run_lesson("lesson", args, lambda a: {"gap": 1.5}, lambda r: f"gap {r['gap']}",
+                      lambda r, path: drawn.append(path)) == 0
+    assert capsys.readouterr().out == f"gap 1.5\nfigure written to {args.plot}\n"
+    assert args.json.read_text().strip().startswith("{") and drawn == [args.plot]

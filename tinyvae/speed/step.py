@@ -83,7 +83,7 @@ class FastStep:
         self.optimizer = optimizer
         self.max_batch = positive_int("max_batch", max_batch)
         self.threads = halves.default_threads() if threads is None else threads
-        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads not in (1, 2):
+        if type(self.threads) is not int or self.threads not in (1, 2):  # not True, not 2.0
             raise ValueError(f"threads must be 1 or 2, got {threads!r}")
         self.dtype = layout.check_params(config, params)
         key_order = list(vae.param_shapes(config))
