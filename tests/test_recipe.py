@@ -21,8 +21,9 @@ import pytest
 from tinyvae import evaluate
 from tinyvae.commands import reproduce
 from tinyvae.config import VAEConfig, init_params, param_shapes
+from tinyvae.lab import plots
 from tinyvae.lab.checkpoint import load_checkpoint
-from tinyvae.lab.recipes import IWAE_VAE, load_data, markdown_rows, parse_stages
+from tinyvae.lab.recipes import IWAE_VAE, load_data, markdown_rows, parse_stages, stage_summary
 from tinyvae.lab.schedule import iwae_stages, scheduled_lr, schedule_of_stages
 from tinyvae.speed import iw
 from tinyvae.speed.step import FastStep
@@ -177,6 +178,54 @@ def test_the_fast_bound_of_the_recipe_uses_the_speed_wing():
     fast = iw.iw_bound(params, x, config, np.random.default_rng(2), k=7)
     readable = evaluate.iw_bound(params, x, config, np.random.default_rng(2), k=7)
     assert fast == pytest.approx(readable, abs=1e-9)
+
+
+def test_the_plot_shows_the_runs_own_numbers_beside_the_papers(tmp_path, capsys):
+    assert run(tmp_path, "0-1") == 0
+    png, summary = tmp_path / "run.png", tmp_path / "s.json"
+    assert run(tmp_path, "0-1", "--plot", str(png), "--summary", str(summary)) == 0  # both, no training
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and json.loads(summary.read_text())["stages"]
+    assert "2 of 8 stages" in capsys.readouterr().out
+    history = load_checkpoint(tmp_path / "checkpoint.npz").history
+    assert len(history) == 4  # the plot read the run, and trained nothing more
+    rows = stage_summary(IWAE_VAE, history)
+    ends = [s["last_epoch"] for s in IWAE_VAE.stages]
+    fig = plots.plot_reproduction(None, history, rows, stage_ends=ends, paper_nll=86.76, paper_active_units=19,
+                                  title="mini")
+    left, right = fig.axes[:2]
+    lines = {line.get_label(): line for line in left.lines}
+    nll = next(line for label, line in lines.items() if label.startswith("test NLL"))
+    assert list(nll.get_xdata()) == [1, 4] and list(nll.get_ydata()) == [-r["iw_bound"] for r in rows]
+    assert list(lines["test −ELBO"].get_ydata()) == [h["test_loss"] for h in history]
+    paper = lines["paper, after all 8 stages: 86.76"]
+    assert set(paper.get_ydata()) == {86.76}
+    assert [tuple(line.get_xdata()) for line in left.lines if line.get_label().startswith("_")] == \
+        [(e, e) for e in ends]  # a thin line at the end of every stage of the schedule, run or not
+    assert left.get_xlim()[1] > ends[-1]  # the whole schedule, so a partial run shows what is left
+    ours = next(line for line in right.lines if line.get_label() == "this run")
+    assert list(ours.get_ydata()) == [r["active_units"] for r in rows]
+    assert fig._suptitle.get_text() == "mini: 2 of 8 stages (partial)"
+    with pytest.raises(ValueError, match="history is empty"):
+        plots.plot_reproduction(None, [], [], stage_ends=ends, paper_nll=86.76, paper_active_units=19, title="")
+
+
+def test_what_docs_06_says_of_the_gap_between_elbo_and_nll_holds_for_the_committed_run():
+    # "The distance between the test −ELBO and the NLL ... narrows at every stage": so it does
+    # in the committed summary, and the bound is above the ELBO at every stage (L_k >= ELBO).
+    section = " ".join(reproduction_section().split())
+    assert "narrows at every stage" in section
+    rows = json.loads(SUMMARY.read_text(encoding="utf-8"))["stages"]
+    gaps = [r["iw_bound"] - r["test_elbo"] for r in rows]
+    assert all(gap > 0 for gap in gaps) and all(b < a for a, b in zip(gaps, gaps[1:])), gaps
+
+
+@pytest.mark.parametrize("where", ["run.txt", "missing/run.png"])
+def test_a_plot_path_that_cannot_be_a_png_is_refused_before_anything_is_read(tmp_path, capsys, where):
+    with pytest.raises(SystemExit) as exc:
+        run(tmp_path / "none", "0", "--plot", str(tmp_path / where))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "argument --plot" in err and where in err
+    assert not (tmp_path / "none").exists()
 
 
 def reproduction_section() -> str:

@@ -4,6 +4,7 @@
     python -m tinyvae reproduce iwae-vae --stages 0-5        # the first 6 stages (364 passes)
     python -m tinyvae reproduce iwae-vae --binarization fixed  # Larochelle & Murray's binary MNIST
     python -m tinyvae reproduce iwae-vae --summary stages.json  # the completed stages' numbers, no training
+    python -m tinyvae reproduce iwae-vae --plot run.png        # the run beside the paper, as a figure, no training
 
 The recipe (tinyvae/lab/recipes.py) is Burda et al.'s VAE (IWAE paper, Table 1, k = 1): its
 model, Glorot initialization, Adam, batches of 20, and the schedule of stages i = 0..7 of 3^i
@@ -25,6 +26,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..lab import plots
 from ..lab.args import nonnegative_int, positive_int
 from ..lab.checkpoint import CheckpointError, load_checkpoint
 from ..lab.data import user_cache_dir
@@ -66,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-limit", type=positive_int, metavar="N", help="only the first N test images (tests)")
     p.add_argument("--summary", type=Path, metavar="FILE",
                    help="write the completed stages' numbers of the run in --out to FILE (JSON) and stop")
+    p.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="draw the run in --out (-ELBO per epoch, each stage's NLL and active units, beside the "
+                        "paper's) to FILE.png and stop; with --summary, both")
     return p
 
 
@@ -83,6 +88,8 @@ def resolve(args, parser) -> tuple[object, int, int]:
         first, last = parse_stages(args.stages, recipe)
     except ValueError as exc:
         parser.error(f"argument --stages: {exc}")
+    if args.plot is not None and (args.plot.suffix.lower() != ".png" or not args.plot.parent.is_dir()):
+        parser.error(f"argument --plot: expected a file name ending in .png in an existing folder, got '{args.plot}'")
     args.iw_samples = recipe.iw_k if args.iw_samples is None else args.iw_samples
     if args.out is None:
         args.out = (args.resume.parent if args.resume is not None
@@ -166,18 +173,30 @@ def print_table(args, recipe, rows: list[dict]) -> None:
         print(f"partial: {len(rows)} of {len(recipe.stages)} stages done")
 
 
-def summarize(args, recipe) -> int:
-    """--summary FILE: the completed stages of the run in --out, from its checkpoint's history."""
+def report(args, recipe) -> int:
+    """--summary FILE and/or --plot FILE.png: the run in --out, from its checkpoint's history.
+
+    Reads only: a run that is training in that folder meanwhile is not disturbed (its
+    checkpoint is replaced atomically after every epoch, so what is read is a whole one).
+    """
     path = args.resume or args.out / CHECKPOINT_NAME
     ckpt = load_checkpoint(path)
     if ckpt.extra.get("recipe") != identity(args):
         raise CheckpointError(f"{path} is not this run (it holds {ckpt.extra.get('recipe')!r})")
     rows = stage_summary(recipe, ckpt.history)
-    write_json(args.summary, summary_document(args, recipe, rows))
-    print_table(args, recipe, rows)
-    print("as docs/06-results.md's table rows:")
-    print("\n".join(markdown_rows(rows)))
-    print(f"wrote {args.summary}")
+    if args.summary is not None:
+        write_json(args.summary, summary_document(args, recipe, rows))
+        print_table(args, recipe, rows)
+        print("as docs/06-results.md's table rows:")
+        print("\n".join(markdown_rows(rows)))
+        print(f"wrote {args.summary}")
+    if args.plot is not None:
+        variant = recipe.variants[args.binarization]
+        plots.plot_reproduction(args.plot, ckpt.history, rows, paper_nll=variant.paper_nll,
+                                paper_active_units=variant.paper_active_units,
+                                stage_ends=[stage["last_epoch"] for stage in recipe.stages],
+                                title=f"{args.recipe} ({args.binarization} binarization) beside {variant.paper_source}")
+        print(f"wrote {args.plot}: {len(ckpt.history)} epochs, {len(rows)} of {len(recipe.stages)} stages")
     return 0
 
 
@@ -186,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     recipe, first, last = resolve(args, parser)
     try:
-        if args.summary is not None:
-            return summarize(args, recipe)
+        if args.summary is not None or args.plot is not None:
+            return report(args, recipe)
         with blas_threads(BLAS_THREADS):
             return run(args, recipe, first, last)
     except TrainingInterrupted as exc:
