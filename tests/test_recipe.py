@@ -185,7 +185,8 @@ def test_the_plot_shows_the_runs_own_numbers_beside_the_papers(tmp_path, capsys)
     png, summary = tmp_path / "run.png", tmp_path / "s.json"
     assert run(tmp_path, "0-1", "--plot", str(png), "--summary", str(summary)) == 0  # both, no training
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and json.loads(summary.read_text())["stages"]
-    assert "2 of 8 stages" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 of 8 stages" in out and "partial: 2 of 8 stages done; the run has trained 4 of 3,280 epochs" in out
     history = load_checkpoint(tmp_path / "checkpoint.npz").history
     assert len(history) == 4  # the plot read the run, and trained nothing more
     rows = stage_summary(IWAE_VAE, history)

@@ -147,7 +147,7 @@ def _run(args, recipe, first: int, last: int, out: Path) -> int:
                   extra={"recipe": identity(args)}, lr_schedule=lr_schedule(recipe), after_epoch=evaluation)
     rows = stage_summary(recipe, history)
     write_json(out / "stages.json", summary_document(args, recipe, rows))
-    print_table(args, recipe, rows)
+    print_table(args, recipe, rows, len(history))
     return 0
 
 
@@ -159,7 +159,7 @@ def summary_document(args, recipe, rows: list[dict]) -> dict:
             "stages_in_recipe": len(recipe.stages), "complete": len(rows) == len(recipe.stages), "stages": rows}
 
 
-def print_table(args, recipe, rows: list[dict]) -> None:
+def print_table(args, recipe, rows: list[dict], epochs_done: int) -> None:
     variant = recipe.variants[args.binarization]
     units = "active units not given" if variant.paper_active_units is None else \
         f"{variant.paper_active_units} active units"
@@ -170,7 +170,8 @@ def print_table(args, recipe, rows: list[dict]) -> None:
               f"{r['median_epoch_seconds']:10.1f} s  {r['eval_seconds']:8.0f} s  {r['test_elbo']:9.2f}  "
               f"{r['iw_bound']:8.2f}  {-r['iw_bound']:8.2f}  {r['active_units']:>12}")
     if len(rows) < len(recipe.stages):
-        print(f"partial: {len(rows)} of {len(recipe.stages)} stages done")
+        print(f"partial: {len(rows)} of {len(recipe.stages)} stages done; the run has trained "
+              f"{epochs_done:,} of {recipe.stages[-1]['last_epoch']:,} epochs")
 
 
 def report(args, recipe) -> int:
@@ -186,7 +187,7 @@ def report(args, recipe) -> int:
     rows = stage_summary(recipe, ckpt.history)
     if args.summary is not None:
         write_json(args.summary, summary_document(args, recipe, rows))
-        print_table(args, recipe, rows)
+        print_table(args, recipe, rows, len(ckpt.history))
         print("as docs/06-results.md's table rows:")
         print("\n".join(markdown_rows(rows)))
         print(f"wrote {args.summary}")
