@@ -231,7 +231,7 @@ def parse_stages(text: str, recipe: Recipe) -> tuple[int, int]:
 def markdown_rows(rows: list[dict]) -> list[str]:
     """stage_summary's rows as the lines of docs/06-results.md's reproduction table (the test
     tests/test_recipe.py checks the pasted lines against the committed summary with this)."""
-    return [f"| {r['stage']} | {r['last_epoch']:,} | {r['lr']:.3g} | {r['seconds'] / 60:.1f} min | "
+    return [f"| {r['stage']} | {r['last_epoch']:,} | {r['lr']:.4g} | {r['seconds'] / 60:.1f} min | "
             f"{r['median_epoch_seconds']:.1f} s | {r['eval_seconds']:,.0f} s | {r['test_elbo']:.2f} | "
             f"{r['iw_bound']:.2f} | **{-r['iw_bound']:.2f}** | {r['active_units']} |"
             for r in rows]
