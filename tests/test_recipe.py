@@ -180,34 +180,56 @@ def test_the_fast_bound_of_the_recipe_uses_the_speed_wing():
     assert fast == pytest.approx(readable, abs=1e-9)
 
 
-def test_the_plot_shows_the_runs_own_numbers_beside_the_papers(tmp_path, capsys):
+def test_summary_and_plot_read_the_run_and_train_nothing(tmp_path, capsys):
     assert run(tmp_path, "0-1") == 0
-    png, summary = tmp_path / "run.png", tmp_path / "s.json"
-    assert run(tmp_path, "0-1", "--plot", str(png), "--summary", str(summary)) == 0  # both, no training
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and json.loads(summary.read_text())["stages"]
+    capsys.readouterr()
+    png, summary = tmp_path / "run.PNG", tmp_path / "s.json"  # any case of .png
+    assert run(tmp_path, "0-3", "--plot", str(png), "--summary", str(summary)) == 0  # 0-3 is not trained
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(json.loads(summary.read_text())["stages"]) == 2
     out = capsys.readouterr().out
-    assert "2 of 8 stages" in out and "partial: 2 of 8 stages done; the run has trained 4 of 3,280 epochs" in out
+    assert "partial: 2 of 8 stages done; the run has trained 4 of 3,280 epochs" in out
+    assert f"wrote {png}: 4 epochs, 2 of 8 stages" in out
+    assert len(load_checkpoint(tmp_path / "checkpoint.npz").history) == 4
+
+
+def test_the_commands_figure_shows_the_runs_own_numbers_beside_the_papers(tmp_path, monkeypatch):
+    assert run(tmp_path, "0-1") == 0
+    drawn, real = [], plots.plot_reproduction
+    monkeypatch.setattr(plots, "plot_reproduction", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
+    assert run(tmp_path, "0-1", "--plot", str(tmp_path / "run.png")) == 0
     history = load_checkpoint(tmp_path / "checkpoint.npz").history
-    assert len(history) == 4  # the plot read the run, and trained nothing more
     rows = stage_summary(IWAE_VAE, history)
     ends = [s["last_epoch"] for s in IWAE_VAE.stages]
-    fig = plots.plot_reproduction(None, history, rows, stage_ends=ends, paper_nll=86.76, paper_active_units=19,
-                                  title="mini")
+    fig, = drawn
     left, right = fig.axes[:2]
     lines = {line.get_label(): line for line in left.lines}
     nll = next(line for label, line in lines.items() if label.startswith("test NLL"))
     assert list(nll.get_xdata()) == [1, 4] and list(nll.get_ydata()) == [-r["iw_bound"] for r in rows]
+    assert list(lines["test −ELBO"].get_xdata()) == [1, 2, 3, 4]
     assert list(lines["test −ELBO"].get_ydata()) == [h["test_loss"] for h in history]
-    paper = lines["paper, after all 8 stages: 86.76"]
-    assert set(paper.get_ydata()) == {86.76}
+    train = next(line for label, line in lines.items() if label.startswith("train −ELBO"))
+    assert list(train.get_ydata()) == [h["train_loss"] for h in history]
+    assert set(lines["paper, after all 8 stages: 86.76"].get_ydata()) == {IWAE_VAE.variants["dynamic"].paper_nll}
     assert [tuple(line.get_xdata()) for line in left.lines if line.get_label().startswith("_")] == \
         [(e, e) for e in ends]  # a thin line at the end of every stage of the schedule, run or not
     assert left.get_xlim()[1] > ends[-1]  # the whole schedule, so a partial run shows what is left
     ours = next(line for line in right.lines if line.get_label() == "this run")
     assert list(ours.get_ydata()) == [r["active_units"] for r in rows]
-    assert fig._suptitle.get_text() == "mini: 2 of 8 stages (partial)"
+    assert fig.get_suptitle().endswith(": 2 of 8 stages (partial)") and "Burda" in fig.get_suptitle()
+
+
+def test_a_run_stopped_in_its_first_epoch_has_nothing_to_plot_and_says_so(tmp_path, capsys, monkeypatch):
+    def interrupted(self, x, eps, beta=None):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(FastStep, "step", interrupted)
+    assert run(tmp_path, "0") == 130
+    capsys.readouterr()
+    assert run(tmp_path, "0", "--plot", str(tmp_path / "run.png")) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no finished epoch" in err
+    assert not (tmp_path / "run.png").exists()
     with pytest.raises(ValueError, match="history is empty"):
-        plots.plot_reproduction(None, [], [], stage_ends=ends, paper_nll=86.76, paper_active_units=19, title="")
+        plots.plot_reproduction(None, [], [], stage_ends=[1, 4], paper_nll=86.76, paper_active_units=19, title="")
 
 
 def test_what_docs_06_says_of_the_gap_between_elbo_and_nll_holds_for_the_committed_run():
@@ -220,13 +242,13 @@ def test_what_docs_06_says_of_the_gap_between_elbo_and_nll_holds_for_the_committ
     assert all(gap > 0 for gap in gaps) and all(b < a for a, b in zip(gaps, gaps[1:])), gaps
 
 
-@pytest.mark.parametrize("where", ["run.txt", "missing/run.png"])
+@pytest.mark.parametrize("where", ["run.txt", "missing/run.png", "folder.png"])
 def test_a_plot_path_that_cannot_be_a_png_is_refused_before_anything_is_read(tmp_path, capsys, where):
+    (tmp_path / "folder.png").mkdir()
     with pytest.raises(SystemExit) as exc:
-        run(tmp_path / "none", "0", "--plot", str(tmp_path / where))
+        run(tmp_path, "0", "--plot", str(tmp_path / where))  # no checkpoint there: it was not read
     err = capsys.readouterr().err
-    assert exc.value.code == 2 and "argument --plot" in err and where in err
-    assert not (tmp_path / "none").exists()
+    assert exc.value.code == 2 and "argument --plot: expected a file name ending in .png" in err and where in err
 
 
 def reproduction_section() -> str:

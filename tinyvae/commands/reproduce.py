@@ -88,8 +88,10 @@ def resolve(args, parser) -> tuple[object, int, int]:
         first, last = parse_stages(args.stages, recipe)
     except ValueError as exc:
         parser.error(f"argument --stages: {exc}")
-    if args.plot is not None and (args.plot.suffix.lower() != ".png" or not args.plot.parent.is_dir()):
-        parser.error(f"argument --plot: expected a file name ending in .png in an existing folder, got '{args.plot}'")
+    if args.plot is not None and (args.plot.suffix.lower() != ".png" or args.plot.is_dir()
+                                  or not args.plot.parent.is_dir()):
+        parser.error(f"argument --plot: expected a file name ending in .png in an existing folder, "
+                     f"got {str(args.plot)!r}")
     args.iw_samples = recipe.iw_k if args.iw_samples is None else args.iw_samples
     if args.out is None:
         args.out = (args.resume.parent if args.resume is not None
@@ -183,7 +185,10 @@ def report(args, recipe) -> int:
     path = args.resume or args.out / CHECKPOINT_NAME
     ckpt = load_checkpoint(path)
     if ckpt.extra.get("recipe") != identity(args):
-        raise CheckpointError(f"{path} is not this run (it holds {ckpt.extra.get('recipe')!r})")
+        raise CheckpointError(f"{path} is not this run (it holds {ckpt.extra.get('recipe')!r}, "
+                              f"this is {identity(args)!r})")
+    if args.plot is not None and not ckpt.history:
+        raise CheckpointError(f"{path} holds no finished epoch yet: there is nothing to plot")
     rows = stage_summary(recipe, ckpt.history)
     if args.summary is not None:
         write_json(args.summary, summary_document(args, recipe, rows))

@@ -207,7 +207,7 @@ def plot_loss_curves(path, history, *, beta: float | None = None) -> Figure:
     return finish(fig, path)
 
 
-def plot_reproduction(path, history, stages, *, stage_ends: list[int], paper_nll: float,
+def plot_reproduction(path, history, rows, *, stage_ends: list[int], paper_nll: float,
                       paper_active_units: int | None, title: str) -> Figure:
     """A staged run beside its paper: −ELBO per epoch, NLL = −L_k and active units per stage.
 
@@ -219,63 +219,71 @@ def plot_reproduction(path, history, stages, *, stage_ends: list[int], paper_nll
     (docs/02-variational-inference.md eq. (12)); and the paper's NLL, a dashed line, which
     is its value after all the stages. Right: the active units after each stage beside the
     paper's count. `history` is the run's per-epoch list (epochs beyond the last completed
-    stage are drawn too: they ran); `stages` are recipes.stage_summary's rows. The title
-    says how many of the stages ran.
+    stage are drawn too: they ran); `rows` are recipes.stage_summary's, one per completed
+    stage. The title says how many of the stages ran.
     """
     history = list(history)
     if not history:
         raise ValueError("history is empty; there is nothing to plot before the first epoch")
+    n_stages = len(stage_ends)
     fig = new_figure(11.0, 4.4)
     left, right = fig.subplots(1, 2, width_ratios=[3, 1])
-    _draw_passes(left, history, stages, stage_ends, paper_nll)
-    _draw_active_units(right, stages, len(stage_ends), paper_active_units)
-    done, n_stages = len(stages), len(stage_ends)
-    fig.suptitle(f"{title}: {done} of {n_stages} stages" + ("" if done == n_stages else " (partial)"))
+    _draw_passes(left, history, rows, paper_nll, n_stages)
+    _mark_stage_ends(left, stage_ends, max(int(h["epoch"]) for h in history))
+    _draw_active_units(right, rows, n_stages, paper_active_units)
+    fig.suptitle(f"{title}: {len(rows)} of {n_stages} stages" + ("" if len(rows) == n_stages else " (partial)"))
     return finish(fig, path)
 
 
-def _draw_passes(ax, history, stages, stage_ends, paper_nll) -> None:
+def _draw_passes(ax, history, rows, paper_nll: float, n_stages: int) -> None:
     """plot_reproduction's left panel: the −ELBO per epoch and the NLL per stage, on log passes."""
-    n_stages = len(stage_ends)
-    for e in stage_ends:  # where each stage ends and the next one's lower rate begins
-        ax.axvline(e, color="0.8", linewidth=0.8, zorder=0)
     epochs = [int(h["epoch"]) for h in history]
+    train = [h["train_loss"] for h in history]
     test = [(e, h["test_loss"]) for e, h in zip(epochs, history) if h.get("test_loss") is not None]
-    ax.plot(epochs, [h["train_loss"] for h in history], color="0.6", linewidth=0.8,
-            label="train −ELBO (mean over the epoch's batches)")
+    ax.plot(epochs, train, color="0.6", linewidth=0.8, label="train −ELBO (mean over the epoch's batches)")
     if test:
         ax.plot(*zip(*test), color="tab:blue", linewidth=0.8, label="test −ELBO")
-    if stages:
-        ends, nll = [r["last_epoch"] for r in stages], [-r["iw_bound"] for r in stages]
+    nll = [-r["iw_bound"] for r in rows]
+    if rows:
+        ends = [r["last_epoch"] for r in rows]
         ax.plot(ends, nll, "o-", color="black", markersize=5,
-                label=f"test NLL = $-\\mathcal{{L}}_{{{stages[-1]['iw_k']}}}$ at the end of each stage")
-        for e, v in zip(ends, nll):
-            ax.annotate(f"{v:.2f}", (e, v), textcoords="offset points", xytext=(4, -12), fontsize=8)
+                label=f"test NLL = $-\\mathcal{{L}}_{{{rows[-1]['iw_k']}}}$ at the end of each stage")
+        for e, v in zip(ends, nll):  # above and to the right: the line falls away below, the ELBO is higher
+            ax.annotate(f"{v:.2f}", (e, v), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.axhline(paper_nll, color="tab:red", linestyle="--", linewidth=1.2,
                label=f"paper, after all {n_stages} stages: {paper_nll:g}")
     ax.set_xscale("log")
-    ax.set_xlim(0.8, max(stage_ends[-1], max(epochs)) * 1.3)
-    top = ax.twiny()  # the stages' numbers above their ends, on the same logarithmic axis
-    top.set_xscale("log")
-    top.set_xlim(ax.get_xlim())
-    top.xaxis.set_major_locator(FixedLocator(stage_ends))
-    top.xaxis.set_major_formatter(FixedFormatter([str(i) for i in range(n_stages)]))
-    top.xaxis.set_minor_locator(NullLocator())
-    top.tick_params(labelsize=8)
-    top.set_xlabel("end of stage", fontsize=8)
-    low = min([paper_nll, *(-r["iw_bound"] for r in stages), *(v for _, v in test)])
-    high = max(v for _, v in test) if test else max(h["train_loss"] for h in history)
-    ax.set_ylim(low - 2.0, high + 2.0)  # the first epochs' train −ELBO may lie above: it is cut off
+    # Every number drawn is in range, except the first epochs' train −ELBO above the test
+    # curve, cut off at the top so that the stages' differences are not squeezed flat.
+    low = min([paper_nll, *nll, *train, *(v for _, v in test)])
+    high = max([paper_nll, *nll, *(v for _, v in test)] if test else [paper_nll, *nll, *train])
+    ax.set_ylim(low - 2.0, high + 2.0)
     ax.set_xlabel("passes over the training data (epochs), log scale")
     ax.set_ylabel("nats per image")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, loc="upper right")  # the upper right is empty: the curves fall
 
 
-def _draw_active_units(ax, stages, n_stages: int, paper_active_units: int | None) -> None:
+def _mark_stage_ends(ax, stage_ends: list[int], last_epoch: int) -> None:
+    """A thin line at the end of every stage of the schedule, numbered on a top axis; the x range
+    runs to the schedule's end (or the history's, if longer), so a partial run shows what is left."""
+    for e in stage_ends:  # where each stage ends and the next one's lower rate begins
+        ax.axvline(e, color="0.8", linewidth=0.8, zorder=0)
+    ax.set_xlim(0.8, max(stage_ends[-1], last_epoch) * 1.3)
+    top = ax.twiny()  # the same logarithmic axis, with the stages' numbers for ticks
+    top.set_xscale("log")
+    top.set_xlim(ax.get_xlim())
+    top.xaxis.set_major_locator(FixedLocator(stage_ends))
+    top.xaxis.set_major_formatter(FixedFormatter([str(i) for i in range(len(stage_ends))]))
+    top.xaxis.set_minor_locator(NullLocator())
+    top.tick_params(labelsize=8)
+    top.set_xlabel("end of stage", fontsize=8)
+
+
+def _draw_active_units(ax, rows, n_stages: int, paper_active_units: int | None) -> None:
     """plot_reproduction's right panel: the active units after each stage, and the paper's."""
-    if stages:
-        ax.plot([r["stage"] for r in stages], [r["active_units"] for r in stages], "o-", color="black",
+    if rows:
+        ax.plot([r["stage"] for r in rows], [r["active_units"] for r in rows], "o-", color="black",
                 markersize=5, label="this run")
     if paper_active_units is not None:
         ax.axhline(paper_active_units, color="tab:red", linestyle="--", linewidth=1.2,
@@ -286,4 +294,5 @@ def _draw_active_units(ax, stages, n_stages: int, paper_active_units: int | None
     ax.set_xlabel("stage")
     ax.set_title("active units", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # nothing to name before stage 0 ends, without a paper count
+        ax.legend(fontsize=8)

@@ -151,7 +151,7 @@ class StageEvaluation:
         if stage is not None:
             result = self.evaluate(stage, step.params)
             self.eval_seconds = result["eval_seconds"]
-            self.say(f"stage {stage['stage']} done (epoch {epoch}, lr {stage['lr']:.3g}): L_{result['iw_k']} "
+            self.say(f"stage {stage['stage']} done (epoch {epoch}, lr {stage['lr']:.4g}): L_{result['iw_k']} "
                      f"{result['iw_bound']:.2f} nats, {result['active_units']} active units, "
                      f"evaluation {result['eval_seconds']:.0f} s", epoch)
         elif now - self.said >= self.every:
