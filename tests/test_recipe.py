@@ -232,6 +232,24 @@ def test_a_run_stopped_in_its_first_epoch_has_nothing_to_plot_and_says_so(tmp_pa
         plots.plot_reproduction(None, [], [], stage_ends=[1, 4], paper_nll=86.76, paper_active_units=19, title="")
 
 
+def test_the_numbers_docs_06_and_the_readme_quote_of_the_run_are_the_committed_summarys():
+    summary = json.loads(SUMMARY.read_text(encoding="utf-8"))
+    last = summary["stages"][-1]
+    nll, units = -last["iw_bound"], last["active_units"]
+    section = " ".join(reproduction_section().split())
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    if summary["complete"]:
+        assert f"the test NLL is **{nll:.2f} nats**, {abs(nll - 86.76):.2f} nat" in section
+        assert f"with {units} active units where the paper reports 19, and a test ELBO of " \
+               f"{last['test_elbo']:.2f}" in section
+        assert f"gave {nll:.2f} nats and {units} active units" in readme
+    else:
+        assert f"After stage {last['stage']} ({last['last_epoch']:,} of the 3,280 passes) the test NLL stands at " \
+               f"{nll:.2f} nats" in section
+        assert f"the run has {units} active units" in section
+        assert "a partial schedule" in readme
+
+
 def test_what_docs_06_says_of_the_gap_between_elbo_and_nll_holds_for_the_committed_run():
     # "The distance between the test −ELBO and the NLL ... narrows at every stage": so it does
     # in the committed summary, and the bound is above the ELBO at every stage (L_k >= ELBO).
