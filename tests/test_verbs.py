@@ -50,6 +50,35 @@ def test_evaluate_takes_another_k_and_writes_json(tiny_run, data_env, tmp_path):
         assert numbers[key] == metrics[key], key
 
 
+def test_evaluate_on_another_draw_of_the_test_images(tiny_run, data_env, tmp_path):
+    out, trained = tiny_run
+    own = verb("evaluate", str(out / "checkpoint.npz"), "--test-binarization-seed", "0", env=data_env)
+    assert own.returncode == 0, own.stderr
+    assert report(own.stdout) == report(trained.stdout)  # seed 0 is the run's own draw
+    other = verb("evaluate", str(out / "checkpoint.npz"), "--test-binarization-seed", "1", "--iw-samples", "0",
+                 "--json", str(tmp_path / "m1.json"), env=data_env)
+    assert other.returncode == 0, other.stderr
+    assert "binarized once, seed 1" in other.stdout and "binarized once, seed 0" in own.stdout
+    numbers = json.loads((tmp_path / "m1.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "seed 1" in numbers["data"] and numbers["test_elbo"] != metrics["test_elbo"]  # other bits, other ELBO
+    x0 = protocol.load_run_data(protocol.complete({"test_limit": 500}), test_only=True).x_test
+    x1 = protocol.load_run_data(protocol.complete({"test_limit": 500}), test_only=True, test_seed=1).x_test
+    gray = protocol.load_run_data(protocol.complete({"likelihood": "gaussian", "test_limit": 500}),
+                                  test_only=True).x_test
+    assert set(np.unique(x1)) == {0.0, 1.0} and not np.array_equal(x0, x1)
+    # Another draw of the same images: where the intensity is 0 or 1 every draw agrees with it.
+    for x in (x0, x1):
+        assert np.all(x[gray == 0] == 0) and np.all(x[gray == 1] == 1)
+
+
+@pytest.mark.parametrize("settings, what", [({"likelihood": "gaussian"}, "grayscale"),
+                                            ({"binarize": "fixed"}, "the published binarized-mnist")])
+def test_a_test_set_that_is_not_a_seeded_draw_has_no_other_draw(settings, what):
+    with pytest.raises(ValueError, match=f"it is {what}"):
+        protocol.load_run_data(protocol.complete(settings), test_only=True, test_seed=1)
+
+
 def test_the_model_from_python_gives_the_same_numbers(tiny_run):
     out, _ = tiny_run
     model = tinyvae.load(out / "checkpoint.npz")

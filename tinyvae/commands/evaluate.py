@@ -2,10 +2,13 @@
 
     python -m tinyvae evaluate runs/mnist/checkpoint.npz                   # what training printed
     python -m tinyvae evaluate runs/mnist/checkpoint.npz --iw-samples 5000 # L_5000, as the papers
+    python -m tinyvae evaluate runs/mnist/checkpoint.npz --test-binarization-seed 1  # another test draw
 
 The test set, its binarization and every seed come from the checkpoint (tinyvae/lab/protocol.py,
 the code the training command uses), so the test ELBO, L_k and the active units printed here are
-exactly the ones the training run printed. A model file (Model.save) keeps no settings: it is
+exactly the ones the training run printed. --test-binarization-seed scores the model on another
+Bernoulli draw of the same test images instead (a binarized run's test set is one draw, made
+once): how much the numbers owe to that draw. A model file (Model.save) keeps no settings: it is
 scored by the defaults for its likelihood, and says so.
 """
 
@@ -15,7 +18,7 @@ import sys
 from pathlib import Path
 
 from ..lab import protocol
-from ..lab.args import nonnegative_int
+from ..lab.args import nonnegative_int, seed
 from ..lab.files import write_json
 from ..lab.progress import CountProgress, clock
 from ..lab import saved
@@ -26,6 +29,9 @@ def build_parser():
                       "model, on the test set and by the protocol its training run used.", data=True)
     p.add_argument("--iw-samples", type=nonnegative_int, metavar="K", default=None,
                    help="k of L_k; 0 skips it (default: the run's --iw-samples, 1000 for a model file)")
+    p.add_argument("--test-binarization-seed", type=seed, metavar="S", default=None,
+                   help="score on the test images' Bernoulli draw of seed S instead of the run's own (seed "
+                        f"{protocol.TEST_BINARIZATION_SEED}); binarized runs only")
     p.add_argument("--json", type=Path, metavar="FILE", default=None,
                    help="also write the numbers (as metrics.json holds them) to FILE")
     return p
@@ -36,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body(say) -> int:
-        model, json_path, data = saved.model_and_test_set(args, args.json, ".json", "--json")
+        model, json_path, data = saved.model_and_test_set(args, args.json, ".json", "--json",
+                                                          test_seed=args.test_binarization_seed)
         settings = model.run_protocol()
         k = settings["iw_samples"] if args.iw_samples is None else args.iw_samples
         say(saved.describe(model))

@@ -82,12 +82,24 @@ class RunData:
     label_kind: str  # "digit" or "class", the legend's title
 
 
-def load_run_data(settings: dict, data_dir: str | os.PathLike | None = None, *, test_only: bool = False) -> RunData:
+def load_run_data(settings: dict, data_dir: str | os.PathLike | None = None, *, test_only: bool = False,
+                  test_seed: int | None = None) -> RunData:
     """Load the dataset of `settings` (complete()d) and prepare it as the run did; test_only:
-    only the test set (x_train is empty), which is all that scoring a saved model needs."""
+    only the test set (x_train is empty), which is all that scoring a saved model needs.
+
+    test_seed: the seed of the test set's one Bernoulli draw, TEST_BINARIZATION_SEED (the run's
+    own) by default. Another seed scores the model on another draw of the same test images,
+    which shows how much the draw itself moves the numbers; a ValueError where the test set
+    is not a seeded draw (grayscale, or Larochelle & Murray's published binarization).
+    """
     name = settings["dataset"]
     if settings["binarize"] == "fixed" and name == "mnist":
         name = "binarized-mnist"  # Larochelle & Murray's published fixed binarization
+    if test_seed is not None and (name == "binarized-mnist" or settings["binarize"] not in ("fixed", "dynamic")):
+        raise ValueError("this run's test set is not a seeded Bernoulli draw (it is "
+                         f"{'the published binarized-mnist' if name == 'binarized-mnist' else 'grayscale'}); "
+                         "there is no other draw to score it on")
+    seed = TEST_BINARIZATION_SEED if test_seed is None else test_seed
     ds = load_dataset(name, data_dir, test_only=test_only)
     x_train, x_test, y_test = ds.x_train, ds.x_test, ds.y_test
     if settings["train_limit"] is not None:
@@ -104,11 +116,11 @@ def load_run_data(settings: dict, data_dir: str | os.PathLike | None = None, *, 
     if name == "binarized-mnist":
         return data(x_train, x_test, "none", "Larochelle & Murray's fixed binarization")
     if settings["binarize"] == "fixed":
-        return data(fixed_binarization(x_train, FIXED_TRAIN_SEED), fixed_binarization(x_test, TEST_BINARIZATION_SEED),
-                    "none", f"one fixed binarization (seeds {FIXED_TRAIN_SEED} train, {TEST_BINARIZATION_SEED} test)")
+        return data(fixed_binarization(x_train, FIXED_TRAIN_SEED), fixed_binarization(x_test, seed),
+                    "none", f"one fixed binarization (seeds {FIXED_TRAIN_SEED} train, {seed} test)")
     if settings["binarize"] == "dynamic":
-        return data(x_train, fixed_binarization(x_test, TEST_BINARIZATION_SEED), "dynamic",
-                    f"dynamically binarized (test set binarized once, seed {TEST_BINARIZATION_SEED})")
+        return data(x_train, fixed_binarization(x_test, seed), "dynamic",
+                    f"dynamically binarized (test set binarized once, seed {seed})")
     return data(x_train, x_test, "none", "grayscale")
 
 

@@ -70,18 +70,22 @@ def check_output(path: Path | None, suffix: str, flag: str) -> Path | None:
     return path
 
 
-def model_and_test_set(args, output: Path | None, suffix: str,
-                       flag: str) -> tuple[Model, Path | None, RunData]:
+def model_and_test_set(args, output: Path | None, suffix: str, flag: str, *,
+                       test_seed: int | None = None) -> tuple[Model, Path | None, RunData]:
     """(model, output, test data): the prologue of the verbs that look at a model on its run's test set.
 
     The arguments are checked first (--data-dir, then the output file `flag`), so a bad one
     costs nothing; then the model is loaded, then its run's test set, as the run read it
-    (protocol.load_run_data: .x_test, .described).
+    (protocol.load_run_data: .x_test, .described), with the test draw of `test_seed` if given.
     """
     check_data_dir(args.data_dir)
     output = check_output(output, suffix, flag)
     model = load_model(args.checkpoint)
-    return model, output, protocol.load_run_data(model.run_protocol(), args.data_dir, test_only=True)
+    try:
+        return model, output, protocol.load_run_data(model.run_protocol(), args.data_dir, test_only=True,
+                                                     test_seed=test_seed)
+    except ValueError as exc:  # a test seed for a test set that is not a draw
+        raise UsageError(f"--test-binarization-seed: {exc}") from None
 
 
 def beside(model_path: Path, name: str) -> Path:
