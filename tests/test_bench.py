@@ -67,6 +67,14 @@ def test_the_benchmark_prints_every_figure():
     assert value < 0  # a log-likelihood
 
 
+def test_l_k_on_two_threads_prints_the_same_bound():
+    one = run_bench("--iw-samples", "40", "--iw-images", "250")
+    two = run_bench("--iw-samples", "40", "--iw-images", "250", "--iw-threads", "2")
+    pattern = r"^L_40: (-?[\d.]+) nats on 250 test images in [\d.]+ s{} = [\d.]+ x its decoder's products"
+    assert field(one, pattern.format("")).group(1) == \
+        field(two, pattern.format(r" on 2 threads \(two batches at once\)")).group(1)
+
+
 def test_the_reference_path_and_the_float64_check():
     out = run_bench("--path", "reference", "--iw-samples", "0", "--likelihood", "gaussian", "--activation", "tanh",
                     "--binarize", "dynamic", "--float64-check", "--check-epochs", "1")

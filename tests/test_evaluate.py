@@ -142,6 +142,30 @@ def test_the_bound_does_not_depend_on_batch_or_chunk_size():
         np.testing.assert_allclose(other, runs[0], rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("likelihood, dtype", [("bernoulli", np.float32), ("bernoulli", np.float64),
+                                               ("gaussian", np.float64)])
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 100])  # pairs, a batch left alone at the end, one batch
+def test_two_batches_at_once_give_the_same_bound_bit_for_bit(likelihood, dtype, batch_size):
+    # speed/iw.py, 4.: with threads=2 two batches run at once on two threads, each with its own
+    # buffers; the noise is drawn in the same order, so every image's bound is the same bits.
+    config, params, x = tiny_model(latent_dim=3, hidden_dims=(7, 5), activation="tanh", likelihood=likelihood,
+                                   dtype=dtype)
+    one, two = (iw.iw_bound_per_example(params, x, config, np.random.default_rng(8), k=41, batch_size=batch_size,
+                                        chunk_size=6, threads=t) for t in (1, 2))
+    assert np.array_equal(one, two) and np.all(np.isfinite(one))
+    seen = []
+    iw.iw_bound_per_example(params, x, config, np.random.default_rng(8), k=41, batch_size=batch_size, threads=2,
+                            progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (len(x), len(x)) and seen == sorted(seen)  # rises to the end, in order
+
+
+@pytest.mark.parametrize("threads", [0, 3, True, 2.0])
+def test_threads_of_the_bound_are_one_or_two(threads):
+    config, params, x = tiny_model(latent_dim=3)
+    with pytest.raises(ValueError, match="threads must be 1 or 2"):
+        iw.iw_bound_per_example(params, x, config, np.random.default_rng(0), k=3, threads=threads)
+
+
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_an_image_whose_noise_exceeds_the_budget_streams_with_the_same_numbers(monkeypatch, likelihood):
     # Issue 12: k·Z numbers of noise for one image beyond CHUNK_BYTES (as k = 2·10⁹ is for the

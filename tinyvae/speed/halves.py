@@ -119,17 +119,25 @@ def run(update: Callable[..., None], arrays: tuple[np.ndarray, ...], *scalars, t
     With 2, the worker thread takes update(*(a[mid:] ...), *scalars) while this thread does
     update(*(a[:mid] ...), *scalars); both are done when run() returns.
     """
-    global _worker
     P = len(arrays[0])
     mid = (P // 2) // ALIGN * ALIGN
     if threads == 1 or mid == 0:
         update(*arrays, *scalars)
         return
+    both(lambda: update(*(a[:mid] for a in arrays), *scalars),
+         lambda: update(*(a[mid:] for a in arrays), *scalars))
+
+
+def both(here: Callable[[], None], there: Callable[[], None]) -> None:
+    """here() on this thread while the worker runs there(), on another core; both are done when
+    both() returns. The two must share nothing they write (speed/iw.py runs two batches of
+    images so, each with its own buffers)."""
+    global _worker
     with _lock:
         if _worker is None:
             _worker = _Worker()
         try:
-            _worker.start(lambda: update(*(a[mid:] for a in arrays), *scalars))
-            update(*(a[:mid] for a in arrays), *scalars)
+            _worker.start(there)
+            here()
         finally:
             _worker.join()  # also when start() was interrupted: it then waits for what did start

@@ -21,7 +21,14 @@ ValueError, never replaced by another; evaluate.iw_bound takes every model the c
 
 The ε of each image are drawn from rng in image order, k·Z numbers per image, exactly as
 evaluate.iw_bound draws them, so the result depends on the seed alone: not on batch_size,
-not on chunk_size.
+not on chunk_size, not on threads.
+
+4. Two batches at once, with threads=2: the noise of two batches is drawn in turn, as one
+   thread would draw it, then the second batch runs on another core (speed/halves.py's
+   worker) with decoder buffers of its own while this thread runs the first. Each image's
+   numbers go through the same operations as with one thread, so L_k is the same, bit for
+   bit; on a machine whose OpenBLAS runs on one thread (the reproduction recipe) the
+   second core is otherwise idle during an evaluation that is mostly elementwise passes.
 
 Shapes: B batch, D data, H hidden, Z latent, K importance samples, C samples in a chunk,
 R = B·C rows through the decoder.
@@ -38,6 +45,7 @@ from .._checks import positive_int
 from ..evaluate import check_images
 from ..layers import ACTIVATIONS, softplus
 from ..losses import LOG_2PI, log_mean_exp
+from . import halves
 from .decoder import IN_PLACE, fast_form, hidden_forward
 
 # Memory per decoder pass of L_k: the largest temporary is the (rows, D) array of
@@ -51,7 +59,7 @@ USE_READABLE = "tinyvae.evaluate.iw_bound (the readable bound)"
 
 def iw_bound(params, x, config: vae.VAEConfig, rng: np.random.Generator, *, k: int = 1000,
              batch_size: int = 100, chunk_size: int | None = None,
-             progress: Callable[[int, int], None] | None = None) -> float:
+             progress: Callable[[int, int], None] | None = None, threads: int = 1) -> float:
     """L_k averaged over the images: an estimate of the mean log p(x) from below, in nats.
 
     docs/02-variational-inference.md eq. (12); Burda et al. report k = 5000. Negative,
@@ -59,13 +67,13 @@ def iw_bound(params, x, config: vae.VAEConfig, rng: np.random.Generator, *, k: i
     Arguments as iw_bound_per_example.
     """
     per_example = iw_bound_per_example(params, x, config, rng, k=k, batch_size=batch_size,
-                                       chunk_size=chunk_size, progress=progress)
+                                       chunk_size=chunk_size, progress=progress, threads=threads)
     return float(np.mean(per_example))
 
 
 def iw_bound_per_example(params, x, config: vae.VAEConfig, rng: np.random.Generator, *, k: int = 1000,
                          batch_size: int = 100, chunk_size: int | None = None,
-                         progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                         progress: Callable[[int, int], None] | None = None, threads: int = 1) -> np.ndarray:
     """L_k for every image, docs/02-variational-inference.md eq. (12): (N,) float64, nats.
 
     Memory stays bounded whatever k: the images go through in batches of at most
@@ -77,46 +85,79 @@ def iw_bound_per_example(params, x, config: vae.VAEConfig, rng: np.random.Genera
     time, their noise drawn chunk by chunk from the same stream and their weights summed
     as they come (_streamed_bound): the memory is then a chunk's, not k's.
     progress(done_images, total_images), if given, is called after every batch
-    (tinyvae.lab.progress.CountProgress draws a progress line).
+    (tinyvae.lab.progress.CountProgress draws a progress line). threads: 1, or 2 to run two
+    batches at once on two cores (4. above): the same numbers.
     """
     x = check_images(x, config)
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
+    if type(threads) is not int or threads not in (1, 2):
+        raise ValueError(f"threads must be 1 or 2, got {threads!r}")
     dtype = params["encoder.W_mu"].dtype  # the parameters' dtype decides the arithmetic
-    Z, D = config.latent_dim, config.input_dim
-    # A batch's noise (B, k, Z) must fit the budget too: fewer images per batch if not, and
-    # when one image's k·Z numbers alone exceed it, that image streams (_streamed_bound).
-    batch_size = max(1, min(batch_size, CHUNK_BYTES // (k * Z * dtype.itemsize)))
-    if chunk_size is None:
-        chunk_size = max(1, CHUNK_BYTES // (batch_size * D * dtype.itemsize))
-    chunk_size = min(positive_int("chunk_size", chunk_size), k)
-    stream = k * Z * dtype.itemsize > CHUNK_BYTES
-    if stream:  # one image at a time, its samples in chunks whose noise fits the budget too
-        chunk_size = min(chunk_size, max(1, CHUNK_BYTES // (Z * dtype.itemsize)))
-
+    Z = config.latent_dim
+    batch_size, chunk_size, stream = _within_budget(k, Z, config.input_dim, dtype.itemsize, batch_size, chunk_size)
     activation = fast_form(IN_PLACE, config.activation, "activation", ACTIVATIONS, USE_READABLE)
-    if config.likelihood == "bernoulli":
-        decoder = BernoulliLogLikelihood(params, config, activation, max_rows=batch_size * chunk_size)
-    else:
-        decoder = CoreLogLikelihood(params, config)
+
+    def new_decoder():
+        if config.likelihood == "bernoulli":
+            return BernoulliLogLikelihood(params, config, activation, max_rows=batch_size * chunk_size)
+        return CoreLogLikelihood(params, config)
+
+    threads = 1 if stream else threads  # a streamed image is one long sequence: nothing to pair
+    decoders = [new_decoder() for _ in range(threads)]
     out = np.empty(len(x))
+    waiting = []  # a batch whose noise is drawn, waiting for a second one to run beside it
     for start in range(0, len(x), batch_size):
         xb = np.asarray(x[start:start + batch_size], dtype=dtype)  # (B, D)
         mu, log_var = vae.encode(params, xb, config)  # (B, Z)
-        decoder.set_images(xb)
         if stream:
-            out[start] = _streamed_bound(decoder, mu, log_var, rng, k, chunk_size)
+            decoders[0].set_images(xb)
+            out[start] = _streamed_bound(decoders[0], mu, log_var, rng, k, chunk_size)
         else:
             # Drawn in one call, C-order: image b's k·Z numbers are consecutive in the stream.
             eps = rng.standard_normal((len(xb), k, Z), dtype=dtype)  # (B, K, Z)
-            log_w = np.empty((len(xb), k), dtype=dtype)  # (B, K)
-            for s in range(0, k, chunk_size):
-                log_w[:, s:s + chunk_size] = _log_weights(decoder, mu, log_var, eps[:, s:s + chunk_size])
-            # The mean of e^(log w) in float64: a sum of k weights wants the extra precision.
-            out[start:start + len(xb)] = log_mean_exp(log_w.astype(np.float64), axis=1)
+            waiting.append((out[start:start + len(xb)], xb, mu, log_var, eps))
+            if len(waiting) < threads and start + batch_size < len(x):
+                continue  # draw the next batch's noise first, then run the two at once
+            jobs = [lambda d=decoder, w=batch: _batch_bound(d, *w, chunk_size)
+                    for decoder, batch in zip(decoders, waiting)]
+            if len(jobs) == 2:
+                halves.both(*jobs)
+            else:
+                jobs[0]()
+            waiting = []
         if progress is not None:
             progress(start + len(xb), len(x))
     return out
+
+
+def _within_budget(k: int, Z: int, D: int, itemsize: int, batch_size: int,
+                   chunk_size: int | None) -> tuple[int, int, bool]:
+    """(batch_size, chunk_size, stream) that keep a batch's noise and a chunk's logits in CHUNK_BYTES.
+
+    A batch's noise (B, k, Z) must fit: fewer images per batch if not, and when one image's
+    k·Z numbers alone exceed it, that image streams (_streamed_bound), its samples in chunks
+    whose noise fits too. The chunk's logits (B·C, D) fit by default.
+    """
+    batch_size = max(1, min(batch_size, CHUNK_BYTES // (k * Z * itemsize)))
+    if chunk_size is None:
+        chunk_size = max(1, CHUNK_BYTES // (batch_size * D * itemsize))
+    chunk_size = min(positive_int("chunk_size", chunk_size), k)
+    stream = k * Z * itemsize > CHUNK_BYTES
+    if stream:
+        chunk_size = min(chunk_size, max(1, CHUNK_BYTES // (Z * itemsize)))
+    return batch_size, chunk_size, stream
+
+
+def _batch_bound(decoder, out, xb, mu, log_var, eps, chunk_size: int) -> None:
+    """L_k of each image of the batch xb (B, D) into out (B,): its k samples eps (B, K, Z), in chunks."""
+    B, k = eps.shape[:2]
+    decoder.set_images(xb)
+    log_w = np.empty((B, k), dtype=eps.dtype)  # (B, K)
+    for s in range(0, k, chunk_size):
+        log_w[:, s:s + chunk_size] = _log_weights(decoder, mu, log_var, eps[:, s:s + chunk_size])
+    # The mean of e^(log w) in float64: a sum of k weights wants the extra precision.
+    out[...] = log_mean_exp(log_w.astype(np.float64), axis=1)
 
 
 def _streamed_bound(decoder, mu, log_var, rng: np.random.Generator, k: int, chunk_size: int) -> float:
