@@ -67,12 +67,23 @@ def test_the_benchmark_prints_every_figure():
     assert value < 0  # a log-likelihood
 
 
-def test_l_k_on_two_threads_prints_the_same_bound():
-    one = run_bench("--iw-samples", "40", "--iw-images", "250")
-    two = run_bench("--iw-samples", "40", "--iw-images", "250", "--iw-threads", "2")
+def test_l_k_on_two_threads_prints_the_same_bound(monkeypatch, capsys):
+    from tinyvae.commands import bench as command
+    seen, real = [], command.iw_bound
+
+    def iw_bound(*args, **kwargs):
+        seen.append(kwargs["threads"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(command, "iw_bound", iw_bound)
+    printed = []
+    for threads in ("1", "2"):
+        assert command.main([*TINY, "--iw-samples", "40", "--iw-images", "250", "--iw-threads", threads]) == 0
+        printed.append(capsys.readouterr().out)
+    assert seen == [1, 2]  # the flag reaches the bound
     pattern = r"^L_40: (-?[\d.]+) nats on 250 test images in [\d.]+ s{} = [\d.]+ x its decoder's products"
-    assert field(one, pattern.format("")).group(1) == \
-        field(two, pattern.format(r" on 2 threads \(two batches at once\)")).group(1)
+    assert field(printed[0], pattern.format("")).group(1) == \
+        field(printed[1], pattern.format(r" on 2 threads \(two batches at once\)")).group(1)
 
 
 def test_the_reference_path_and_the_float64_check():

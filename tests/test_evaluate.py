@@ -11,6 +11,7 @@ and depth; its own tricks (chunks, the overflow fallback, progress) are tested o
 
 import io
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -157,6 +158,22 @@ def test_two_batches_at_once_give_the_same_bound_bit_for_bit(likelihood, dtype, 
     iw.iw_bound_per_example(params, x, config, np.random.default_rng(8), k=41, batch_size=batch_size, threads=2,
                             progress=lambda done, total: seen.append((done, total)))
     assert seen and seen[-1] == (len(x), len(x)) and seen == sorted(seen)  # rises to the end, in order
+
+
+def test_two_at_once_hands_every_second_batch_to_the_other_thread(monkeypatch):
+    from tinyvae.speed import halves
+    config, params, x = tiny_model(latent_dim=3)  # 5 images: batches of 1 pair up as (0, 1), (2, 3), then 4 alone
+    threads_seen, real = [], halves.both
+
+    def both(here, there):
+        def recorded():
+            threads_seen.append(threading.current_thread().name)
+            there()
+        real(here, recorded)
+
+    monkeypatch.setattr(halves, "both", both)
+    iw.iw_bound_per_example(params, x, config, np.random.default_rng(8), k=5, batch_size=1, threads=2)
+    assert threads_seen == ["tinyvae-second-half"] * 2
 
 
 @pytest.mark.parametrize("threads", [0, 3, True, 2.0])

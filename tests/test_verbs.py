@@ -14,7 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import tinyvae
-from conftest import cli
+from conftest import TINY, cli
 from tinyvae.lab import protocol
 from tinyvae.lab.explorer import MODES, Explorer, dims_by_kl, has_display
 from tinyvae.lab.figures import FIGURE_NAMES
@@ -70,6 +70,21 @@ def test_evaluate_on_another_draw_of_the_test_images(tiny_run, data_env, tmp_pat
     # Another draw of the same images: where the intensity is 0 or 1 every draw agrees with it.
     for x in (x0, x1):
         assert np.all(x[gray == 0] == 0) and np.all(x[gray == 1] == 1)
+
+
+def test_a_grayscale_run_has_no_other_test_draw_and_a_data_error_stays_a_data_error(tiny_run, data_env, tmp_path):
+    gray = tmp_path / "gray"
+    trained = cli(*TINY, "--binarize", "none", "--iw-samples", "0", "--out", str(gray), env=data_env)
+    assert trained.returncode == 0, trained.stderr
+    refused = verb("evaluate", str(gray / "checkpoint.npz"), "--test-binarization-seed", "1", env=data_env)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "--test-binarization-seed" in refused.stderr and "grayscale" in refused.stderr
+    empty = tmp_path / "empty-data"
+    empty.mkdir()
+    out, _ = tiny_run
+    for extra in ([], ["--test-binarization-seed", "1"]):  # missing data: status 1, named as missing data
+        missing = verb("evaluate", str(out / "checkpoint.npz"), "--data-dir", str(empty), *extra, env=data_env)
+        assert missing.returncode == 1 and "--test-binarization-seed" not in missing.stderr, missing.stderr
 
 
 @pytest.mark.parametrize("settings, what", [({"likelihood": "gaussian"}, "grayscale"),

@@ -82,6 +82,21 @@ class RunData:
     label_kind: str  # "digit" or "class", the legend's title
 
 
+def dataset_of(settings: dict) -> str:
+    """The dataset a run read: MNIST with --binarize fixed is Larochelle & Murray's binarized-mnist."""
+    name = settings["dataset"]
+    return "binarized-mnist" if settings["binarize"] == "fixed" and name == "mnist" else name
+
+
+def check_test_seed(settings: dict) -> None:
+    """A ValueError unless the run's test set is a seeded Bernoulli draw, which another seed can replace."""
+    name = dataset_of(settings)
+    if name == "binarized-mnist" or settings["binarize"] not in ("fixed", "dynamic"):
+        raise ValueError("this run's test set is not a seeded Bernoulli draw (it is "
+                         f"{'the published binarized-mnist' if name == 'binarized-mnist' else 'grayscale'}); "
+                         "there is no other draw to score it on")
+
+
 def load_run_data(settings: dict, data_dir: str | os.PathLike | None = None, *, test_only: bool = False,
                   test_seed: int | None = None) -> RunData:
     """Load the dataset of `settings` (complete()d) and prepare it as the run did; test_only:
@@ -92,13 +107,9 @@ def load_run_data(settings: dict, data_dir: str | os.PathLike | None = None, *, 
     which shows how much the draw itself moves the numbers; a ValueError where the test set
     is not a seeded draw (grayscale, or Larochelle & Murray's published binarization).
     """
-    name = settings["dataset"]
-    if settings["binarize"] == "fixed" and name == "mnist":
-        name = "binarized-mnist"  # Larochelle & Murray's published fixed binarization
-    if test_seed is not None and (name == "binarized-mnist" or settings["binarize"] not in ("fixed", "dynamic")):
-        raise ValueError("this run's test set is not a seeded Bernoulli draw (it is "
-                         f"{'the published binarized-mnist' if name == 'binarized-mnist' else 'grayscale'}); "
-                         "there is no other draw to score it on")
+    name = dataset_of(settings)
+    if test_seed is not None:
+        check_test_seed(settings)
     seed = TEST_BINARIZATION_SEED if test_seed is None else test_seed
     ds = load_dataset(name, data_dir, test_only=test_only)
     x_train, x_test, y_test = ds.x_train, ds.x_test, ds.y_test

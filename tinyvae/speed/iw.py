@@ -79,12 +79,14 @@ def iw_bound_per_example(params, x, config: vae.VAEConfig, rng: np.random.Genera
     Memory stays bounded whatever k: the images go through in batches of at most
     batch_size, and each batch's k samples through the decoder chunk_size at a time
     (default: as many as keep the chunk's logits within CHUNK_BYTES). Only the (B, k)
-    log-weights of a batch are kept, and the noise of one batch; at k = 5000, for the
-    784-400-20 model in float32, the evaluation needs ~35 MB beyond the data. When one
+    log-weights of a batch are kept, and the noise of one batch (of two, with threads=2); at
+    k = 5000, for the 784-400-20 model in float32, the evaluation needs ~35 MB beyond the data
+    (about twice that with threads=2). When one
     image's k·Z numbers of noise exceed CHUNK_BYTES (k = 2·10⁹ ...), images go one at a
     time, their noise drawn chunk by chunk from the same stream and their weights summed
     as they come (_streamed_bound): the memory is then a chunk's, not k's.
-    progress(done_images, total_images), if given, is called after every batch
+    progress(done_images, total_images), if given, is called after every batch (every pair
+    with threads=2)
     (tinyvae.lab.progress.CountProgress draws a progress line). threads: 1, or 2 to run two
     batches at once on two cores (4. above): the same numbers.
     """
