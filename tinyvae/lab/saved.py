@@ -81,13 +81,13 @@ def model_and_test_set(args, output: Path | None, suffix: str, flag: str, *,
     check_data_dir(args.data_dir)
     output = check_output(output, suffix, flag)
     model = load_model(args.checkpoint)
+    settings = model.run_protocol()
     if test_seed is not None:
         try:
-            protocol.check_test_seed(model.run_protocol())
+            protocol.check_test_seed(settings)
         except ValueError as exc:  # a test seed for a test set that is not a draw
             raise UsageError(f"--test-binarization-seed: {exc}") from None
-    return model, output, protocol.load_run_data(model.run_protocol(), args.data_dir, test_only=True,
-                                                 test_seed=test_seed)
+    return model, output, protocol.load_run_data(settings, args.data_dir, test_only=True, test_seed=test_seed)
 
 
 def beside(model_path: Path, name: str) -> Path:
