@@ -64,7 +64,8 @@ from tinyvae.lab.readers import DataError
 from tinyvae.optim import make_optimizer
 from tinyvae.lab.runner import fit
 from tinyvae.speed.step import make_step
-from tinyvae.vae import VAEConfig, decode, encode, init_params, reconstruct, sample
+from tinyvae.vae import decode, encode, reconstruct, sample
+from tinyvae.config import VAEConfig, init_params
 
 PRIOR_95 = math.sqrt(-2 * math.log(0.05))  # radius of the disc holding 95 % of N(0, I) in 2-D: 2.448
 DPI = 90

@@ -44,7 +44,7 @@ from tinyvae.lab.lesson import run_lesson
 from tinyvae.lab.runner import fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
-from tinyvae.vae import VAEConfig, init_params
+from tinyvae.config import VAEConfig, init_params
 
 SIGMAS = (0.05, 0.1, 0.2, 0.4, 1.0, 2.0, 4.0)
 AS_BETA = (0.2,)

@@ -40,7 +40,7 @@ from tinyvae.lab.lesson import run_lesson
 from tinyvae.lab.runner import fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
-from tinyvae.vae import VAEConfig, init_params
+from tinyvae.config import VAEConfig, init_params
 
 
 def independent_pixels_nll(x_train: np.ndarray, x_test: np.ndarray) -> float:

@@ -13,6 +13,7 @@ import pytest
 from tinyvae import optim, vae
 from tinyvae.lab import bench, bench_iw
 from tinyvae.speed.step import FastStep
+from tinyvae.config import VAEConfig, init_params
 
 TINY = ["--random-data", "--train-images", "700", "--hidden", "16", "--latent-dim", "3", "--repeats", "2"]
 
@@ -119,8 +120,8 @@ def test_bad_arguments_are_refused_by_argparse():
 def test_the_matmul_plan_is_the_fast_steps_own_and_skips_the_image_gradient(hidden):
     # Recorded from a real step: 6L + 5 multiplies per batch, and the FLOPs of exactly
     # the layers' forward, dW and dx products, minus dx of the first layer (the images).
-    config = vae.VAEConfig(hidden_dims=hidden, latent_dim=20)
-    params = vae.init_params(config, np.random.default_rng(0), dtype=np.float32)
+    config = VAEConfig(hidden_dims=hidden, latent_dim=20)
+    params = init_params(config, np.random.default_rng(0), dtype=np.float32)
     plan = bench.matmul_plan(config, params, optim.Adam(), [128, 96], np.float32, np.random.default_rng(1))
     assert {B: len(calls) for B, calls in plan.items()} == {128: 6 * len(hidden) + 5, 96: 6 * len(hidden) + 5}
     for calls in plan.values():
@@ -141,11 +142,11 @@ def test_the_matmul_plan_is_the_fast_steps_own_and_skips_the_image_gradient(hidd
 def test_timing_the_phases_sees_every_phase_and_changes_nothing():
     # The instrumented epoch must train exactly as a plain one, with time in each phase it
     # times (a wrapper never called would leave 0) and none double-counted ("other" >= 0).
-    config = vae.VAEConfig(hidden_dims=(16,), latent_dim=3)
+    config = VAEConfig(hidden_dims=(16,), latent_dim=3)
     x = np.random.default_rng(0).random((300, 784), dtype=np.float32)
     results, real_matmul = [], np.matmul
     for timed in (False, True):
-        params = vae.init_params(config, np.random.default_rng(1), dtype=np.float32)
+        params = init_params(config, np.random.default_rng(1), dtype=np.float32)
         step = FastStep(config, params, optim.Adam(), 64)
         rng = np.random.default_rng(2)
         if timed:
@@ -161,8 +162,8 @@ def test_timing_the_phases_sees_every_phase_and_changes_nothing():
 
 
 def test_timing_the_phases_puts_everything_back_when_the_step_fails():
-    config = vae.VAEConfig(hidden_dims=(16,), latent_dim=3)
-    params = vae.init_params(config, np.random.default_rng(1), dtype=np.float32)
+    config = VAEConfig(hidden_dims=(16,), latent_dim=3)
+    params = init_params(config, np.random.default_rng(1), dtype=np.float32)
     step = FastStep(config, params, optim.Adam(), 8)
     real_matmul, seconds = np.matmul, dict.fromkeys(bench.PHASES, 0.0)
     with pytest.raises(ValueError, match="x must have shape"):
@@ -173,8 +174,8 @@ def test_timing_the_phases_puts_everything_back_when_the_step_fails():
 
 
 def test_a_copy_of_the_step_trains_on_without_touching_the_original():
-    config = vae.VAEConfig(hidden_dims=(16,), latent_dim=3)
-    params = vae.init_params(config, np.random.default_rng(1), dtype=np.float32)
+    config = VAEConfig(hidden_dims=(16,), latent_dim=3)
+    params = init_params(config, np.random.default_rng(1), dtype=np.float32)
     step = FastStep(config, params, optim.Adam(), 8)
     x, eps = np.full((8, 784), 0.5, np.float32), np.ones((8, 3), np.float32)
     step.step(x, eps)
@@ -197,7 +198,7 @@ def test_a_copy_of_the_step_trains_on_without_touching_the_original():
     ((), "bernoulli", 2 * 20 * 784 + 2 * 784 + 2 * 784 + 2 * 20),
 ])
 def test_the_decoder_flops_of_l_k_count_every_product(hidden, likelihood, per_sample):
-    config = vae.VAEConfig(hidden_dims=hidden, latent_dim=20, likelihood=likelihood)
+    config = VAEConfig(hidden_dims=hidden, latent_dim=20, likelihood=likelihood)
     assert bench_iw.iw_decoder_flops(config, 3, 7) == per_sample * 3 * 7
 
 
@@ -218,14 +219,14 @@ def test_the_targets_are_printed_only_for_the_model_they_were_set_for():
 
 
 def test_the_elementwise_floor_of_l_k_counts_what_the_model_has(monkeypatch):
-    bernoulli = vae.VAEConfig(input_dim=20, hidden_dims=(8, 4), latent_dim=2, activation="tanh")
+    bernoulli = VAEConfig(input_dim=20, hidden_dims=(8, 4), latent_dim=2, activation="tanh")
     floor = bench_iw.elementwise_floor(bernoulli, 3, 1000, np.float32)
     assert floor["softplus"] > 0 and floor["activation"] > 0  # measured: some time, whatever it is
     # the counts: D logits and every hidden unit of each of the n·k samples
     monkeypatch.setattr(bench_iw, "seconds_per_element", lambda operations, dtype: 1.0)
     assert bench_iw.elementwise_floor(bernoulli, 3, 1000, np.float32) == {"softplus": 3 * 1000 * 20,
                                                                            "activation": 3 * 1000 * 12}
-    gaussian = vae.VAEConfig(input_dim=20, hidden_dims=(), latent_dim=2, likelihood="gaussian")
+    gaussian = VAEConfig(input_dim=20, hidden_dims=(), latent_dim=2, likelihood="gaussian")
     assert bench_iw.elementwise_floor(gaussian, 3, 1000, np.float32) == {"softplus": 0.0, "activation": 0.0}
 
 

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tinyvae.lab.files import OutputError, atomic_write, check_writable_folder
 from tinyvae.optim import make_optimizer
-from tinyvae.vae import VAEConfig, init_params, loss_and_grads
+from tinyvae.vae import loss_and_grads
+from tinyvae.config import VAEConfig, init_params
 
 CONFIG = VAEConfig(input_dim=13, hidden_dims=(7,), latent_dim=3)
 HISTORY = [{"epoch": e, "beta": 1.0, "train_loss": loss, "train_recon": loss - 1, "train_kl": 1.0, "test_loss": None,
@@ -335,7 +336,7 @@ def test_a_full_disk_gives_checkpoint_error_and_keeps_the_old_file(tmp_path):
         import numpy as np
         from tinyvae.lab.checkpoint import CheckpointError, save_checkpoint
         from tinyvae.optim import make_optimizer
-        from tinyvae.vae import VAEConfig, init_params
+        from tinyvae.config import VAEConfig, init_params
         big = VAEConfig(input_dim=784, hidden_dims=(64,), latent_dim=8)  # ~0.8 MB of float32
         rng = np.random.default_rng(0)
         params = init_params(big, rng, np.float32)

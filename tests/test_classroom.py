@@ -1,6 +1,6 @@
 """docs/05-classroom.md, checked: its outputs are what the commands print, and its claims hold.
 
-* every `python -m tinyvae.gradcheck ...` output pasted in the page is (a trimmed copy of) what the
+* every `python -m tinyvae gradcheck ...` output pasted in the page is (a trimmed copy of) what the
   command prints now, and every `python - <<'EOF'` snippet prints the output shown under it;
 * the numerical claims: central differences gain 100x per decade of h and forward ones 10x,
   rounding takes over below h = 1e-5, float32 cannot take the step, rel_error against the
@@ -8,7 +8,7 @@
 * each `--break` fails exactly the rows the page says (and the exercise 2 answers);
 * the answer key of the exercises that change the code, run on an edited copy of tinyvae/.
 
-The command line runs in a subprocess, as `python -m tinyvae.gradcheck ARGS` does (through runpy),
+The command line runs in a subprocess, as `python -m tinyvae gradcheck ARGS` does (through runpy),
 all runs in one process so that the file stays fast; the exercises' edits run on copies of tinyvae/.
 """
 
@@ -28,14 +28,15 @@ import pytest
 
 from tinyvae.gradcheck import numerical_gradient, random_problem, rel_error
 from tinyvae.layers import relu_backward, relu_forward, sigmoid, softplus
-from tinyvae.vae import VAEConfig, encode, init_params, loss_and_grads, param_shapes
+from tinyvae.vae import encode, loss_and_grads
+from tinyvae.config import VAEConfig, init_params, param_shapes
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "05-classroom.md"
 ROW = re.compile(r"^(full|recon|kl)\s+(\S+)\s+\([\d, ]*\)\s+(\S+)\s+(\S+)\s+(\S+)\s+(PASS|FAIL)$")
 NOTE = re.compile(r"analytic (\S+), numerical (\S+),")
 
-# The model of `python -m tinyvae.gradcheck` with its defaults.
+# The model of `python -m tinyvae gradcheck` with its defaults.
 DEFAULT = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2, gaussian_std=0.5)
 
 
@@ -74,7 +75,7 @@ def make_copy(name: str, base: Path) -> Path:
     return target
 
 
-# Runs the command line exactly as `python -m tinyvae.gradcheck ARGS` does (runpy), all the runs in one
+# Runs the command line exactly as `python -m tinyvae gradcheck ARGS` does (runpy), all the runs in one
 # fresh process: a new interpreter per run would cost more than the checks. Each edited copy is
 # imported afresh (its own tinyvae package first on sys.path, the previous one forgotten).
 DRIVER = """
@@ -86,10 +87,10 @@ for tree, argv in json.load(sys.stdin):
     sys.path.insert(0, tree)
     out, err, code = io.StringIO(), io.StringIO(), 0
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        sys.argv = ["gradcheck", *argv]
+        sys.argv = ["tinyvae", "gradcheck", *argv]
         try:
             assert importlib.import_module("tinyvae").__file__.startswith(tree + "/"), "imported the wrong tinyvae"
-            runpy.run_module("tinyvae.gradcheck", run_name="__main__", alter_sys=True)
+            runpy.run_module("tinyvae", run_name="__main__", alter_sys=True)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
         except Exception:
@@ -116,7 +117,7 @@ def all_runs(tmp_path_factory):
 
 
 def cli(*args, copy=None):
-    """The result (stdout, stderr, returncode) of `python -m tinyvae.gradcheck ARGS` on a tree."""
+    """The result (stdout, stderr, returncode) of `python -m tinyvae gradcheck ARGS` on a tree."""
     key = (copy, tuple(args))
     assert key in _results, f"add {key} to RUNS"
     return _results[key]
@@ -203,8 +204,8 @@ def cli_blocks():
     found = []
     for lang, body in fenced_blocks():
         first, _, rest = body.partition("\n")
-        if lang == "text" and first.startswith("$ python -m tinyvae.gradcheck"):
-            found.append(pytest.param(tuple(shlex.split(first[2:])[3:]), rest, id=first[2:]))
+        if lang == "text" and first.startswith("$ python -m tinyvae gradcheck"):
+            found.append(pytest.param(tuple(shlex.split(first[2:])[4:]), rest, id=first[2:]))
     return found
 
 
@@ -225,7 +226,7 @@ def test_the_page_shows_commands_and_snippets():
 @pytest.mark.parametrize("args, block", cli_blocks())
 def test_every_gradcheck_output_on_the_page_is_what_the_command_prints(args, block):
     result = cli(*args)
-    assert_shows(block, result.stdout, "python -m tinyvae.gradcheck " + " ".join(args))
+    assert_shows(block, result.stdout, "python -m tinyvae gradcheck " + " ".join(args))
 
 
 def run_snippet(code: str) -> str:

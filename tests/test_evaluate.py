@@ -22,7 +22,8 @@ from tinyvae.layers import ACTIVATIONS
 from tinyvae.speed import iw
 from tinyvae.speed.decoder import IN_PLACE
 from tinyvae.losses import log_mean_exp
-from tinyvae.vae import VAEConfig
+from tinyvae.config import VAEConfig, init_params
+from tinyvae.losses import LIKELIHOODS
 
 
 def tiny_model(latent_dim=2, likelihood="bernoulli", input_dim=12, seed=0, dtype=np.float64, decoder_scale=3.0,
@@ -32,7 +33,7 @@ def tiny_model(latent_dim=2, likelihood="bernoulli", input_dim=12, seed=0, dtype
     config = VAEConfig(input_dim=input_dim, hidden_dims=hidden_dims, latent_dim=latent_dim, likelihood=likelihood,
                        activation=activation)
     rng = np.random.default_rng(seed)
-    params = vae.init_params(config, rng)
+    params = init_params(config, rng)
     params = {k: (decoder_scale * v if k.startswith("decoder.") else v).astype(dtype) for k, v in params.items()}
     x = (rng.random((5, input_dim)) < 0.4).astype(dtype)  # binary images
     return config, params, x
@@ -75,7 +76,7 @@ def test_test_elbo_uses_the_models_beta():
 # ---- the importance-weighted bound ----
 
 
-@pytest.mark.parametrize("likelihood", vae.LIKELIHOODS)
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_the_chunked_bound_equals_the_reference_formula(likelihood, dtype, activation):
@@ -91,7 +92,7 @@ def test_the_chunked_bound_equals_the_reference_formula(likelihood, dtype, activ
 
 
 @pytest.mark.parametrize("hidden_dims", [(), (9,), (9, 6)])
-@pytest.mark.parametrize("likelihood", vae.LIKELIHOODS)
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_the_fast_bound_equals_the_readable_bound_on_the_same_seed(likelihood, dtype, activation, hidden_dims):

@@ -15,15 +15,19 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from tinyvae.lab.optimizer_state import load_checked
+
 from tinyvae import optim, vae
 from tinyvae.speed.step import FastStep, make_step
 from tinyvae.train import ReferenceStep
+from tinyvae.config import VAEConfig, init_params, param_shapes
+from tinyvae.losses import LIKELIHOODS
 
 # The tolerance of each comparison, by dtype: float32 carries ~7 digits, float64 ~16.
 GRAD_TOL = {np.float32: 1e-5, np.float64: 1e-12}
 PARAM_RTOL = {np.float32: 1e-5, np.float64: 1e-10}
 
-CASES = list(itertools.product(vae.LIKELIHOODS, ("relu", "tanh"), ((7,), (6, 5))))
+CASES = list(itertools.product(LIKELIHOODS, ("relu", "tanh"), ((7,), (6, 5))))
 CASE_IDS = [f"{lik}-{act}-{len(hidden)}layer" for lik, act, hidden in CASES]
 
 
@@ -36,10 +40,10 @@ def rel_error(a, b) -> float:
 def problem(likelihood="bernoulli", activation="relu", hidden=(7,), dtype=np.float64, seed=0,
             batch=5, input_dim=11, latent_dim=3):
     """A small odd-shaped model with random parameters, and a function drawing batches."""
-    config = vae.VAEConfig(input_dim=input_dim, hidden_dims=hidden, latent_dim=latent_dim,
+    config = VAEConfig(input_dim=input_dim, hidden_dims=hidden, latent_dim=latent_dim,
                            activation=activation, likelihood=likelihood)
     rng = np.random.default_rng(seed)
-    params = vae.init_params(config, rng, dtype=dtype)
+    params = init_params(config, rng, dtype=dtype)
 
     def batch_of(n=batch):
         x = rng.random((n, input_dim)).astype(dtype)  # (B, D) in [0, 1]
@@ -223,17 +227,17 @@ def test_loading_a_state_restores_it_exactly():
     assert not np.any(target._slots["m"]) and not np.any(target._slots["v"])
 
 
-def test_a_state_that_does_not_fit_is_refused_with_the_reference_checks():
+def test_a_saved_state_that_does_not_fit_the_fast_step_is_refused_where_checkpoints_are_read():
     config, params, batch_of = problem(dtype=np.float32)
     fast = FastStep(config, params, optim.Adam(), max_batch=5)
     fast.step(*batch_of())
     state = fast.optimizer_state_dict()
     wrong_shape = dict(state, **{"m/encoder.W0": np.zeros((2, 2), np.float32)})
     with pytest.raises(ValueError, match="encoder.W0"):
-        fast.load_optimizer_state_dict(wrong_shape)
+        load_checked(fast.optimizer, wrong_shape, fast.params)
     wrong_dtype = {key: (arr.astype(np.float64) if key != "step" else arr) for key, arr in state.items()}
     with pytest.raises(ValueError, match="dtype"):
-        fast.load_optimizer_state_dict(wrong_dtype)
+        load_checked(fast.optimizer, wrong_dtype, fast.params)
 
 
 def test_same_seed_gives_the_same_parameters_bit_for_bit():
@@ -255,7 +259,7 @@ def test_same_seed_gives_the_same_parameters_bit_for_bit():
 def test_params_are_views_of_one_flat_buffer_with_fused_heads():
     config, params, _ = problem(likelihood="gaussian-learned-variance", hidden=(6, 5))
     fast = FastStep(config, params, optim.Adam(), max_batch=5)
-    assert list(fast.params) == list(vae.param_shapes(config))
+    assert list(fast.params) == list(param_shapes(config))
     assert fast.n_params == sum(p.size for p in params.values())
     for key, view in fast.params.items():
         assert view.shape == params[key].shape and np.array_equal(view, params[key])
@@ -276,9 +280,9 @@ def test_a_step_allocates_no_batch_sized_arrays():
     # Trick 4: after the first step the buffers are reused. The (B, H) and (B, D) arrays here
     # are 64 KB and 200 KB; what may remain are NumPy's own iteration buffers (at most
     # 8192 elements, 32 KB, for a broadcast bias add) and a few small Python objects.
-    config = vae.VAEConfig(input_dim=784, hidden_dims=(256,), latent_dim=8)
+    config = VAEConfig(input_dim=784, hidden_dims=(256,), latent_dim=8)
     rng = np.random.default_rng(0)
-    fast = FastStep(config, vae.init_params(config, rng, np.float32), optim.Adam(), max_batch=64)
+    fast = FastStep(config, init_params(config, rng, np.float32), optim.Adam(), max_batch=64)
     x = rng.random((64, 784), dtype=np.float32)
     eps = rng.standard_normal((64, 8), dtype=np.float32)
     fast.step(x, eps)

@@ -34,7 +34,7 @@ DRIVER = textwrap.dedent("""
     from tinyvae.optim import make_optimizer
     from tinyvae.lab.runner import fit
     from tinyvae.speed.step import make_step
-    from tinyvae.vae import VAEConfig, init_params
+    from tinyvae.config import VAEConfig, init_params
 
     if sys.argv[2:] == ["stall"]:
         real_savez = np.savez

@@ -144,7 +144,8 @@ def test_check_params_rejects_grads_with_other_keys():
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "gaussian-learned-variance"])
 def test_the_vae_checker_catches_one_perturbed_gradient_entry_in_exactly_that_row(likelihood):
     from tinyvae.gradcheck import random_problem
-    from tinyvae.vae import VAEConfig, loss_and_grads
+    from tinyvae.config import VAEConfig
+    from tinyvae.vae import loss_and_grads
 
     config = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2, likelihood=likelihood, gaussian_std=0.5)
     params, x, eps = random_problem(config, 2, np.random.default_rng(54))
@@ -159,7 +160,7 @@ def test_a_broken_backward_is_caught_and_the_real_one_restored():
     from tinyvae import layers
     from tinyvae.classroom.breaks import broken
     from tinyvae.gradcheck import check_vae
-    from tinyvae.vae import VAEConfig
+    from tinyvae.config import VAEConfig
 
     config = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2, activation="tanh")
     original = layers.ACTIVATIONS["tanh"]
@@ -179,7 +180,7 @@ def test_a_broken_backward_is_caught_and_the_real_one_restored():
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "tinyvae.gradcheck", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tinyvae", "gradcheck", *args], capture_output=True, text=True,
                           timeout=60)
 
 

@@ -9,7 +9,7 @@ what is below it. Read from the import statements themselves, so the rule outliv
     front door tinyvae/__init__.py, tinyvae/__main__.py
 
 An import under `if __name__ == "__main__":` is not counted: it runs only when that file is
-itself the program (`python -m tinyvae.gradcheck` hands over to its command that way).
+itself the program (`python -m tinyvae gradcheck` hands over to its command that way).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from tinyvae import vae
 from tinyvae.lab import latent_plots, plots
-from tinyvae.vae import VAEConfig
+from tinyvae.config import VAEConfig, init_params
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -37,7 +37,7 @@ def assert_png(fig, path, min_side=100, max_side=3000):
 
 def model(latent_dim=2):
     config = VAEConfig(input_dim=784, hidden_dims=(16,), latent_dim=latent_dim)
-    params = vae.init_params(config, np.random.default_rng(0), np.float32)
+    params = init_params(config, np.random.default_rng(0), np.float32)
     return config, params
 
 

@@ -24,7 +24,8 @@ from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint, save_checkp
 from tinyvae.lab.model import load
 from tinyvae.lab.state_checks import HISTORY_FIELDS, MAX_GRADIENT
 from tinyvae.optim import make_optimizer
-from tinyvae.vae import VAEConfig, init_params, loss_and_grads
+from tinyvae.vae import loss_and_grads
+from tinyvae.config import VAEConfig, init_params
 
 CONFIG = VAEConfig(input_dim=13, hidden_dims=(7,), latent_dim=3)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

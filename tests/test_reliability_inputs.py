@@ -19,7 +19,7 @@ from tinyvae import evaluate, train, vae
 from tinyvae.commands import bench
 from tinyvae.lab import args
 from tinyvae.optim import make_optimizer
-from tinyvae.vae import VAEConfig, init_params
+from tinyvae.config import VAEConfig, init_params
 
 NONSENSE = ["0", "-1", "-0", "1e20", "100000000000000000000", "2147483648", "nan", "NaN", "inf", "-inf", "1.5",
             "abc", "", " ", "0x10", "1e-400", "9" * 5000, "--", "None"]
@@ -181,7 +181,7 @@ def test_iw_bound_memory_does_not_grow_with_k():
         import resource
         import numpy as np
         from tinyvae import evaluate
-        from tinyvae.vae import VAEConfig, init_params
+        from tinyvae.config import VAEConfig, init_params
         config = VAEConfig(input_dim=3, hidden_dims=(2,), latent_dim=60)
         params = init_params(config, np.random.default_rng(0), np.float64)
         x = np.array([[0.0, 1.0, 1.0]])

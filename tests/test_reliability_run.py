@@ -21,7 +21,7 @@ from tinyvae.lab.files import LOCK_NAME, OutputError, hold_folder, remove_stale_
 from tinyvae.lab.runner import TrainingInterrupted, fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
-from tinyvae.vae import VAEConfig, init_params
+from tinyvae.config import VAEConfig, init_params
 
 CONFIG = VAEConfig(input_dim=9, hidden_dims=(5,), latent_dim=2)
 X = np.random.default_rng(3).random((60, CONFIG.input_dim)).astype(np.float32)
@@ -33,7 +33,7 @@ RUN = textwrap.dedent("""
     from tinyvae.lab.runner import TrainingInterrupted, fit
     from tinyvae.optim import make_optimizer
     from tinyvae.speed.step import make_step
-    from tinyvae.vae import VAEConfig, init_params
+    from tinyvae.config import VAEConfig, init_params
     folder, epochs, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     config = VAEConfig(input_dim=9, hidden_dims=(5,), latent_dim=2)
     x = np.random.default_rng(3).random((60, 9)).astype(np.float32)

@@ -1,6 +1,6 @@
 """The speed wing refuses what it has no fast form for; it never substitutes another.
 
-The core's registries (layers.ACTIVATIONS, losses.LIKELIHOODS) decide what a model may be.
+The core's registry of activations (layers.ACTIVATIONS) decides what a model may use.
 The speed wing keeps in-place forms of some of them under the same names; a model using one
 it lacks must be refused with a message that names it, lists what the fast path supports and
 points to the readable path, which handles it. (The old fast step treated every activation
@@ -17,6 +17,8 @@ from tinyvae.speed.decoder import IN_PLACE
 from tinyvae.speed.likelihood import FAST_LIKELIHOODS
 from tinyvae.speed.step import FastStep, make_step
 from tinyvae.train import ReferenceStep
+from tinyvae.config import VAEConfig, init_params
+from tinyvae.losses import LIKELIHOODS
 
 
 @pytest.fixture
@@ -25,20 +27,14 @@ def sigmoid_registered(monkeypatch):
                                                                           layers.sigmoid_backward))
 
 
-@pytest.fixture
-def unit_gaussian_registered(monkeypatch):
-    # a likelihood the core computes (the Gaussian under another name) but the fast step has no form of
-    monkeypatch.setitem(losses.LIKELIHOODS, "unit-gaussian", losses.LIKELIHOODS["gaussian"])
-
-
 def model(**kw):
-    config = vae.VAEConfig(input_dim=11, hidden_dims=(7,), latent_dim=3, **kw)
-    return config, vae.init_params(config, np.random.default_rng(0))
+    config = VAEConfig(input_dim=11, hidden_dims=(7,), latent_dim=3, **kw)
+    return config, init_params(config, np.random.default_rng(0))
 
 
 def test_the_fast_tables_use_the_core_registries_names():
     assert set(IN_PLACE) <= set(layers.ACTIVATIONS)
-    assert set(FAST_LIKELIHOODS) <= set(vae.LIKELIHOODS)
+    assert set(FAST_LIKELIHOODS) <= set(LIKELIHOODS)
 
 
 def test_the_fast_step_refuses_an_activation_it_has_no_in_place_form_for(sigmoid_registered):
@@ -53,32 +49,11 @@ def test_the_fast_step_refuses_an_activation_it_has_no_in_place_form_for(sigmoid
         make_step("fast", config, params, optim.Adam(), max_batch=2)
 
 
-def test_the_fast_step_refuses_a_likelihood_it_has_no_fast_form_for(unit_gaussian_registered):
-    config, params = model(likelihood="unit-gaussian")
-    ReferenceStep(config, params, optim.Adam()).step(np.full((2, 11), 0.5), np.zeros((2, 3)))
-    with pytest.raises(ValueError) as info:
-        FastStep(config, params, optim.Adam(), max_batch=2)
-    message = str(info.value)
-    assert "'unit-gaussian'" in message and str(sorted(FAST_LIKELIHOODS)) in message
-    assert "step='reference'" in message and "ReferenceStep" in message
-
-
 def test_the_fast_bound_refuses_an_activation_it_has_no_in_place_form_for(sigmoid_registered):
     config, params = model(activation="sigmoid")
     x = np.full((2, 11), 0.5)
     with pytest.raises(ValueError, match=r"'sigmoid'.*\['relu', 'tanh'\]"):
         iw.iw_bound(params, x, config, np.random.default_rng(0), k=3)
-
-
-def test_the_fast_bound_takes_a_likelihood_without_a_fast_form_from_the_core(unit_gaussian_registered):
-    # Not a substitute: the core's own log-likelihood for that name, so the numbers are the
-    # readable bound's (here they must equal the Gaussian's, which it is under another name).
-    config, params = model(likelihood="unit-gaussian")
-    gaussian, _ = model(likelihood="gaussian")
-    x = np.random.default_rng(1).random((4, 11))
-    got = iw.iw_bound_per_example(params, x, config, np.random.default_rng(2), k=9)
-    want = iw.iw_bound_per_example(params, x, gaussian, np.random.default_rng(2), k=9)
-    np.testing.assert_array_equal(got, want)
 
 
 def test_an_unknown_name_is_refused_as_unknown():

@@ -13,12 +13,13 @@ import pytest
 from tinyvae import optim, vae
 from tinyvae.speed.step import FastStep
 from tinyvae.train import ReferenceStep
+from tinyvae.config import VAEConfig, init_params
 
 
 def problem(dtype=np.float32, seed=0):
-    config = vae.VAEConfig(input_dim=11, hidden_dims=(6, 5), latent_dim=3)
+    config = VAEConfig(input_dim=11, hidden_dims=(6, 5), latent_dim=3)
     rng = np.random.default_rng(seed)
-    params = vae.init_params(config, rng, dtype=dtype)
+    params = init_params(config, rng, dtype=dtype)
 
     def batch_of(n=5):
         return rng.random((n, 11)).astype(dtype), rng.standard_normal((n, 3)).astype(dtype)
@@ -66,7 +67,7 @@ def test_a_state_loaded_into_the_optimizer_object_is_what_the_next_step_uses():
 
     optimizer = optim.Adam(lr=1e-2)
     resumed = FastStep(config, saved_params, optimizer, max_batch=5)
-    optimizer.load_state_dict(saved_state, resumed.params)  # behind the step's back
+    optimizer.load_state_dict(saved_state)  # behind the step's back
     for x, eps in batches[2:]:
         resumed.step(x, eps)
     for key in params:

@@ -19,7 +19,7 @@ from tinyvae.lab.runner import TrainingDiverged, TrainingInterrupted, fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed import step as speed_step
 from tinyvae.train import ReferenceStep, kl_weight
-from tinyvae.vae import VAEConfig, init_params
+from tinyvae.config import VAEConfig, init_params
 
 CONFIG = VAEConfig(input_dim=17, hidden_dims=(11,), latent_dim=3)
 N_TRAIN, BATCH = 150, 32  # 5 batches per epoch, the last one smaller (22)

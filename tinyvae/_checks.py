@@ -61,3 +61,41 @@ def lookup(registry: dict, name, what: str):
     if isinstance(name, str) and name in registry:
         return registry[name]
     raise ValueError(f"unknown {what} {name!r}; choose one of {sorted(registry)}")
+
+
+# The model's preconditions, checked once at the door of each public function of the core
+
+
+def check_batch(x, config, name: str = "x", *, one_image_ok: bool = False, empty_ok: bool = True) -> np.ndarray:
+    """x as an array (B, D) the model can score, else one ValueError naming `name`.
+
+    Refuses a wrong shape, NaN or inf, and pixels outside [0, 1] for the Bernoulli likelihood
+    (its log-likelihood is not a density there). With one_image_ok, a single image (D,)
+    becomes (1, D); without empty_ok, a batch of no images is refused (its mean is 0/0).
+    """
+    x = np.asarray(x)
+    if one_image_ok and x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] != config.input_dim:
+        raise ValueError(f"{name} must have shape (batch, {config.input_dim}) for this model, got {x.shape}")
+    if not empty_ok and len(x) == 0:
+        raise ValueError(f"{name} is empty; expected at least one example")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if config.likelihood == "bernoulli" and x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"{name} has values in [{x.min():.4g}, {x.max():.4g}]; the Bernoulli likelihood "
+                         "needs pixels in [0, 1] (scale images by 1/255)")
+    return x
+
+
+def check_noise(eps, batch: int, config, name: str = "eps") -> np.ndarray:
+    """ε as (B, K, Z) for the config's k samples per image: (B, Z) is taken for k = 1."""
+    eps = np.asarray(eps)
+    if config.k == 1 and eps.shape == (batch, config.latent_dim):
+        return eps[:, None, :]
+    if eps.shape != (batch, config.k, config.latent_dim):
+        expected = f"(batch, k, latent_dim) = {(batch, config.k, config.latent_dim)}"
+        if config.k == 1:
+            expected += f" or (batch, latent_dim) = {(batch, config.latent_dim)}"
+        raise ValueError(f"{name} must have shape {expected}, got {eps.shape}")
+    return eps

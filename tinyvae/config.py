@@ -5,7 +5,7 @@ them, checked, and `param_shapes` turns them into the flat dict of parameters th
 other piece walks by key: `encoder.W0`, `encoder.b0`, ..., `encoder.W_mu`, `encoder.W_logvar`,
 `decoder.W0`, ..., `decoder.W_out` (and `decoder.W_logvar` for a learned variance).
 
-Shapes: D data, H hidden, Z latent.
+Shapes: D data, H hidden, Z latent, K samples of z per image.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ import numpy as np
 
 from ._checks import finite_real, positive_int
 from .layers import ACTIVATIONS
-from .losses import LIKELIHOODS, likelihood
+from .losses import LIKELIHOODS
+
+Params = dict[str, np.ndarray]  # the flat dict of parameters (and of their gradients), by key
+
+# What a training step maximizes for each image (docs/04-gradients.md section 7):
+#   "elbo"  the ELBO, its reconstruction term averaged over k samples, the KL in closed form
+#   "iwae"  L_k = log (1/k) Σ_i p(x, z_i)/q(z_i|x) (Burda et al. 2016, eq. 8), every term sampled
+OBJECTIVES = ("elbo", "iwae")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,9 @@ class VAEConfig:
     beta         weight of the KL term (1 is the ELBO; β-VAE otherwise; 0 is a plain
                  autoencoder with a noisy code)
     gaussian_std σ of the fixed-variance Gaussian likelihood
+    k            samples of z per image in the training loss (1: the classic VAE)
+    objective    "elbo" or "iwae", see OBJECTIVES (the same number when k = 1, but for
+                 how the KL is computed: in closed form, or sampled)
     """
 
     input_dim: int = 784
@@ -43,6 +53,8 @@ class VAEConfig:
     likelihood: str = "bernoulli"
     beta: float = 1.0
     gaussian_std: float = 1.0
+    k: int = 1
+    objective: str = "elbo"
 
     def __post_init__(self):
         # A frozen dataclass may still normalise its own fields while being built: plain ints,
@@ -64,6 +76,18 @@ class VAEConfig:
         # The loss divides by σ² and takes log σ²: outside this range σ² under- or overflows.
         if not 1e-100 <= self.gaussian_std <= 1e100:
             raise ValueError(f"VAEConfig.gaussian_std must lie in [1e-100, 1e100], got {self.gaussian_std!r}")
+        put("k", positive_int("VAEConfig.k", self.k))
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"VAEConfig.objective must be one of {list(OBJECTIVES)}, got {self.objective!r}")
+        if self.objective == "iwae" and self.beta != 1:
+            # L_k bounds log p(x) only with every term at weight 1: there is no β-IWAE to refuse silently.
+            raise ValueError(f"VAEConfig.objective 'iwae' needs beta = 1 (L_k has no KL term to weigh), "
+                             f"got beta = {self.beta!r}")
+
+    @property
+    def learned_variance(self) -> bool:
+        """The decoder has a second head, a per-pixel log σ² (docs/04-gradients.md eq. (11))."""
+        return self.likelihood == "gaussian-learned-variance"
 
     def to_dict(self) -> dict:
         """A JSON-able dict (tuples become lists), for checkpoints and metrics files."""
@@ -101,17 +125,22 @@ def param_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
         shapes[f"decoder.b{i}"] = (fan_out,)
     shapes["decoder.W_out"] = (sizes[-1], config.input_dim)
     shapes["decoder.b_out"] = (config.input_dim,)
-    if likelihood(config.likelihood).learned_variance:
+    if config.learned_variance:
         shapes["decoder.W_logvar"] = (sizes[-1], config.input_dim)
         shapes["decoder.b_logvar"] = (config.input_dim,)
     return shapes
+
+
+def dtype_of(params: Params) -> np.dtype:
+    """The parameters' dtype, which decides the arithmetic: float32 to train, float64 to check."""
+    return params["encoder.W_mu"].dtype
 
 
 INIT_SCHEMES = ("uniform", "glorot")
 
 
 def init_params(config: VAEConfig, rng: np.random.Generator, dtype: type | np.dtype = np.float64, *,
-                scheme: str = "uniform") -> dict[str, np.ndarray]:
+                scheme: str = "uniform") -> Params:
     """Random initial parameters, by `scheme`:
 
     "uniform" (the default): W and b uniform in ±1/√fan_in. This is the default of PyTorch's

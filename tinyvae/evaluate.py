@@ -17,7 +17,8 @@ in order, so the numbers do not depend on batch sizes, only on the seed.
 
 This is the readable evaluation, written with the model's own functions. The speed wing's
 tinyvae/speed/iw.py computes the same L_k (the same ε from the same seed) with a decoder
-arranged for BLAS, which is what L_5000 on 10,000 images needs; the tests compare the two.
+arranged for BLAS and in bounded memory for any k, which is what L_5000 on 10,000 images
+needs and what the commands run; the tests compare the two.
 
 Shapes: B batch, D data, Z latent, K importance samples.
 """
@@ -27,26 +28,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import vae
-from ._checks import finite_params, positive_int
-from .losses import gaussian_log_density, kl_terms, log_mean_exp
-from .vae import VAEConfig
-
-Params = dict[str, np.ndarray]  # the model's parameters, keyed as config.param_shapes
-
-
-def _dtype(params) -> np.dtype:
-    return params["encoder.W_mu"].dtype  # the parameters' dtype decides the arithmetic
+from ._checks import check_batch, finite_params, positive_int
+from .config import Params, VAEConfig, dtype_of
+from .losses import kl_terms, log_mean_exp, log_posterior, log_prior
 
 
 def check_images(x, config: VAEConfig, name: str = "x") -> np.ndarray:
-    """x as an array of images (N, D), one image (D,) becoming (1, D); refuses what the model cannot score."""
-    x = np.asarray(x)
-    if x.ndim == 1:
-        x = x[None, :]
-    vae.check_batch(x, config, name)
-    if len(x) == 0:
-        raise ValueError(f"{name} is empty; expected at least one image")
-    return x
+    """x as images (N, D) to score, one image (D,) becoming (1, D): refuses what the model cannot score."""
+    return check_batch(x, config, name, one_image_ok=True, empty_ok=False)
 
 
 # The test ELBO
@@ -67,7 +56,7 @@ def test_elbo(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.G
     x = check_images(x, config)
     finite_params(params)  # else every number below is NaN, silently
     batch_size = positive_int("batch_size", batch_size)
-    dtype = _dtype(params)
+    dtype = dtype_of(params)
     totals = np.zeros(3)  # sums of loss, recon, kl over the images, in float64
     for start in range(0, len(x), batch_size):
         xb = x[start:start + batch_size]
@@ -91,15 +80,13 @@ def test_elbo(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.G
 
 
 def log_importance_weights(params: Params, x: np.ndarray, eps: np.ndarray, config: VAEConfig) -> np.ndarray:
-    """log w = log p(x|z) + log p(z) − log q(z|x) for z = μ + σ ⊙ ε; the reference version.
+    """log w = log p(x|z) + log p(z) − log q(z|x) for z = μ + σ ⊙ ε: x (B, D), eps (B, K, Z) -> (B, K).
 
-    This is the formula as written, using the model's own functions; iw_bound uses it, and
+    The formula as written, with the model's own functions; iw_bound uses it, and
     tinyvae/speed/iw.py computes the same numbers with a faster decoder (the tests compare them).
-
-    x (B, D), eps (B, K, Z) -> log w (B, K).
     """
     x = check_images(x, config)  # once: the model's own functions below take it as checked
-    dtype = _dtype(params)
+    dtype = dtype_of(params)
     x = np.asarray(x, dtype=dtype)
     eps = np.asarray(eps, dtype=dtype)
     B, K, Z = eps.shape
@@ -108,20 +95,18 @@ def log_importance_weights(params: Params, x: np.ndarray, eps: np.ndarray, confi
     z = mu + np.exp(0.5 * log_var) * eps  # (B, K, Z)
     out, out_log_var, _ = vae.decoder_forward(params, z.reshape(B * K, Z), config)  # (B·K, D)
     recon, _, _ = vae.reconstruction_nll(out, out_log_var, np.repeat(x, K, axis=0), config)  # (B·K,)
-    log_px_z = -recon  # log p(x|z), each image against each of its K samples
-    log_pz = gaussian_log_density(z, np.zeros_like(z), np.zeros_like(z))  # (B, K): the prior N(0, I)
-    log_qz = gaussian_log_density(z, mu, log_var)  # (B, K)
-    log_w = log_px_z.reshape(B, K) + log_pz - log_qz  # (B, K)
+    log_pz, _ = log_prior(z)  # (B, K): the prior N(0, I)
+    log_qz = log_posterior(eps, log_var)  # (B, K)
+    log_w = -recon.reshape(B, K) + log_pz - log_qz  # (B, K)
     if not np.all(np.isfinite(log_w)):
         finite_params(params)  # a NaN parameter is named; checked only when something is amiss
     return log_w
 
 
-# The readable bound decodes this many (image, sample) rows at a time, and draws at most
-# EPS_PER_DRAW numbers of ε at once, so its memory is a few (rows, D) arrays whatever k and
-# batch_size are (k = 2·10⁹ included: then each image's samples stream through in pieces).
+# The readable bound decodes about this many (image, sample) rows at a time, so that its memory
+# is a few (rows, D) arrays. Its noise (B, k, Z) it draws whole: for k in the millions, use
+# tinyvae/speed/iw.py, whose memory is bounded whatever k is.
 ROWS_PER_PASS = 10_000
-EPS_PER_DRAW = 4_000_000
 
 
 def iw_bound(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.Generator, *, k: int = 1000,
@@ -143,20 +128,16 @@ def iw_bound_per_example(params: Params, x: np.ndarray, config: VAEConfig, rng: 
     log_importance_weights, a few samples at a time (ROWS_PER_PASS rows through the
     decoder), and take the log of their mean. The ε of each image are drawn from rng in
     image order, k·Z numbers per image, so the result depends on the seed alone, not on
-    batch_size. tinyvae/speed/iw.py computes the same numbers much faster.
+    batch_size.
     """
     x = check_images(x, config)
     finite_params(params)  # else every number below is NaN, silently
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
-    dtype = _dtype(params)
+    dtype = dtype_of(params)
     out = np.empty(len(x))  # (N,)
     for start in range(0, len(x), batch_size):
         xb = x[start:start + batch_size]  # (B, D)
-        if len(xb) * k * config.latent_dim > EPS_PER_DRAW:  # too many ε to hold: one image at a time
-            out[start:start + len(xb)] = [_streamed_iw_bound(params, xb[b:b + 1], config, rng, k)
-                                          for b in range(len(xb))]
-            continue
         # Drawn in one call, C-order: image b's k·Z numbers are consecutive in the stream.
         eps = rng.standard_normal((len(xb), k, config.latent_dim), dtype=dtype)  # (B, K, Z)
         per_pass = max(1, ROWS_PER_PASS // len(xb))  # samples per image in one pass
@@ -165,24 +146,6 @@ def iw_bound_per_example(params: Params, x: np.ndarray, config: VAEConfig, rng: 
         # The weights are ~e^−90: their mean is taken in log space, in float64 (a sum of k terms).
         out[start:start + len(xb)] = log_mean_exp(log_w.astype(np.float64), axis=1)
     return out
-
-
-def _streamed_iw_bound(params, x1, config: VAEConfig, rng: np.random.Generator, k: int) -> float:
-    """L_k of one image (1, D), its k samples drawn and weighed ROWS_PER_PASS at a time.
-
-    The same ε as one (1, K, Z) draw (a Generator's stream does not depend on how it is cut),
-    and log (1/k) Σ w_i kept as a running maximum m and a running Σ exp(log w_i − m).
-    """
-    m, total = -np.inf, 0.0
-    for s in range(0, k, ROWS_PER_PASS):
-        eps = rng.standard_normal((1, min(ROWS_PER_PASS, k - s), config.latent_dim), dtype=_dtype(params))
-        log_w = log_importance_weights(params, x1, eps, config)[0].astype(np.float64)  # (pass,)
-        m_new = max(m, float(log_w.max()))
-        if m_new == -np.inf:
-            continue  # every weight so far is 0
-        total = total * np.exp(m - m_new) + float(np.exp(log_w - m_new).sum())
-        m = m_new
-    return float(m + np.log(total / k))
 
 
 # How much of the latent space is used

@@ -10,7 +10,7 @@ With h = 1e-5 in float64 the truncation error (≈ h² f''' / 6) and the roundin
 to a relative 1e-9 or so, while a wrong one (a flipped sign, a missing factor) is off by 1e-3 or
 far more. Anything in float32 is too coarse for this: the checks run in float64.
 
-Run ``python -m tinyvae.gradcheck`` to see the whole VAE checked, parameter by parameter, for the
+Run ``python -m tinyvae gradcheck`` to see the whole VAE checked, parameter by parameter, for the
 full loss and for its two terms separately; ``--break relu`` (or tanh, dense, kl, bernoulli,
 gaussian-logvar) plants a deliberate bug in one backward pass to show what a failing check looks
 like. The command line is tinyvae/commands/gradcheck.py; the planted bugs and the notes on a
@@ -29,15 +29,13 @@ entry next to that rounding floor, so the two cases can be told apart.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NamedTuple
 
 import numpy as np
 
-from ._moved import moved_names
-from .losses import likelihood
-from .vae import VAEConfig, init_params, loss_and_grads
+from .vae import loss_and_grads
+from .config import VAEConfig, init_params
 
 DEFAULT_H = 1e-5
 DEFAULT_THRESHOLD = 1e-7
@@ -157,7 +155,7 @@ def random_problem(config: VAEConfig, batch_size: int, rng: np.random.Generator)
     for key in params:
         params[key] = 2.0 * params[key] + 0.1 * rng.standard_normal(params[key].shape)
     shape = (batch_size, config.input_dim)
-    if likelihood(config.likelihood).unit_interval:
+    if config.likelihood == "bernoulli":
         x = (rng.uniform(size=shape) < 0.5).astype(np.float64)
     else:
         x = rng.standard_normal(shape)
@@ -191,11 +189,3 @@ def check_vae(config: VAEConfig, batch_size: int, seed: int, h: float = DEFAULT_
         # analytic gradient is zero (and the numerical one is then exactly zero too).
         rows += [(term, row) for row in check_params(loss_fn, params, grads, h, threshold)]
     return rows
-
-
-# Names that moved to a wing (fit, the planted bugs, ...) say where when imported from here.
-__getattr__ = moved_names("tinyvae.gradcheck")
-
-if __name__ == "__main__":  # python -m tinyvae.gradcheck: the command line lives with the other commands
-    from tinyvae.commands.gradcheck import main
-    sys.exit(main())

@@ -22,8 +22,6 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ._checks import lookup
-
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) = 1 / (1 + e^(-x)), without overflow for any x.
@@ -154,14 +152,9 @@ class Activation(NamedTuple):
     backward: Callable
 
 
-# The one registry of activations: every path (the readable model, the fast step, the fast
-# L_k, the command lines' choices) looks names up here, and an unknown name is refused.
+# The activations by name: the model looks its config's name up here once per pass, and the
+# command lines offer these names (VAEConfig refuses any other).
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation(relu_forward, relu_backward),
     "tanh": Activation(tanh_forward, tanh_backward),
 }
-
-
-def activation(name: str) -> Activation:
-    """The registered activation `name`; a ValueError listing the known ones otherwise."""
-    return lookup(ACTIVATIONS, name, "activation")

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ._checks import lookup
 from .layers import sigmoid
+
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -98,51 +97,8 @@ def gaussian_nll_learned(mean: np.ndarray, log_var: np.ndarray,
     return nll.sum(axis=1), dmean, dlog_var
 
 
-class Likelihood(NamedTuple):
-    """p(x|z) as the decoder's output layer sees it: how to score x, and what to draw.
-
-    nll(out, out_log_var, x, std) -> (nll (B,), dout (B, D), dout_log_var (B, D) or None):
-        −log p(x|z) per example and the gradient of its batch sum, from the decoder's
-        output `out` (and its per-pixel log σ² when the variance is learned)
-    mean(out) -> (B, D): E[x|z], the picture a sample or a reconstruction shows
-    learned_variance: the decoder has a second head, a per-pixel log σ²
-    unit_interval: x must lie in [0, 1] (a Bernoulli's mean); elsewhere it is not a density
-    """
-
-    nll: Callable
-    mean: Callable
-    learned_variance: bool
-    unit_interval: bool = False
-
-
-def _bernoulli(out, out_log_var, x, std):
-    return (*bernoulli_nll(out, x), None)
-
-
-def _gaussian(out, out_log_var, x, std):
-    return (*gaussian_nll(out, x, std), None)
-
-
-def _gaussian_learned(out, out_log_var, x, std):
-    return gaussian_nll_learned(out, out_log_var, x)
-
-
-def _identity(out):
-    return out
-
-
-# The one registry of likelihoods: the model, the fast paths, evaluation and the command
-# lines' choices all read it, and an unknown name is refused everywhere.
-LIKELIHOODS: dict[str, Likelihood] = {
-    "bernoulli": Likelihood(_bernoulli, sigmoid, learned_variance=False, unit_interval=True),
-    "gaussian": Likelihood(_gaussian, _identity, learned_variance=False),
-    "gaussian-learned-variance": Likelihood(_gaussian_learned, _identity, learned_variance=True),
-}
-
-
-def likelihood(name: str) -> Likelihood:
-    """The registered likelihood `name`; a ValueError listing the known ones otherwise."""
-    return lookup(LIKELIHOODS, name, "likelihood")
+# The likelihoods p(x|z) a model may have; vae.reconstruction_nll calls the function of each.
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned-variance")
 
 
 def kl_standard_normal(mu: np.ndarray, log_var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -186,6 +142,40 @@ def gaussian_log_density(z: np.ndarray, mu: np.ndarray, log_var: np.ndarray) -> 
     """
     diff = z - mu
     return -0.5 * np.sum(diff * diff * np.exp(-log_var) + log_var + LOG_2PI, axis=-1)
+
+
+def log_prior(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log p(z) for the prior N(0, I), summed over the last axis, and its gradient.
+
+        log p(z) = −½ Σ_j (z_j² + log 2π),   d log p(z)/dz = −z
+
+    z (B, K, Z) -> log p (B, K), dlog_p (B, K, Z).
+    """
+    return -0.5 * np.sum(z * z + LOG_2PI, axis=-1), -z
+
+
+def log_posterior(eps: np.ndarray, log_var: np.ndarray) -> np.ndarray:
+    """log q(z|x) at z = μ + σ ⊙ ε, summed over the last axis.
+
+        log q(z|x) = −½ Σ_j [(z_j − μ_j)²/σ_j² + log σ_j² + log 2π]
+                   = −½ Σ_j [ε_j² + log σ_j² + log 2π]          since z − μ = σ ⊙ ε
+        ∂ log q / ∂ log σ_j² = −½                               (ε held fixed: z moves instead)
+
+    Written in ε, it has no path into μ at all and none of the cancellation of (z − μ)/σ for
+    small σ; the path through z is the reparameterization's (docs/04-gradients.md eq. (20)).
+    eps (B, K, Z), log_var (B, 1, Z) -> log q (B, K).
+    """
+    return -0.5 * np.sum(eps * eps + log_var + LOG_2PI, axis=-1)
+
+
+def normalized_weights(log_w: np.ndarray, axis: int = -1) -> np.ndarray:
+    """w̃_i = w_i / Σ_j w_j from log w, along `axis`: the softmax, computed stably.
+
+    The same shift by the maximum as log_mean_exp, whose gradient this is:
+    d/d log w_i of log (1/k) Σ_j w_j = w̃_i (docs/04-gradients.md eq. (19)).
+    """
+    shifted = np.exp(log_w - np.max(log_w, axis=axis, keepdims=True))
+    return shifted / np.sum(shifted, axis=axis, keepdims=True)
 
 
 def log_mean_exp(a: np.ndarray, axis: int = 0) -> np.ndarray:

@@ -3,7 +3,7 @@
 One step is the whole algorithm of Kingma & Welling (2014), Algorithm 1:
 
     x  ← a minibatch of B images                  (B, D)
-    ε  ← N(0, I), one row per image               (B, Z)
+    ε  ← N(0, I), K rows per image                (B, K, Z)
     g  ← ∇θ [recon + β·KL](x, ε)                  vae.loss_and_grads, docs/02-variational-inference.md eq. (11)
     θ  ← an optimizer step with g                 optim.py
 
@@ -30,15 +30,15 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._checks import nonempty, positive_int
-from ._moved import moved_names
+from ._checks import check_batch, positive_int
+from .config import Params, VAEConfig, dtype_of
 from .optim import Optimizer
-from .vae import VAEConfig, check_batch, loss_and_grads
+from .vae import loss_and_grads
 
 
-def train_step(params: dict[str, np.ndarray], optimizer: Optimizer, x: np.ndarray, eps: np.ndarray,
+def train_step(params: Params, optimizer: Optimizer, x: np.ndarray, eps: np.ndarray,
                config: VAEConfig, beta: float | None = None) -> dict[str, float]:
-    """One gradient step on the minibatch x (B, D) with noise eps (B, Z); params change in place.
+    """One gradient step on the minibatch x (B, D) with noise eps (B, K, Z); params change in place.
 
     Returns the batch means {"loss", "recon", "kl"} measured before the step.
     """
@@ -54,7 +54,7 @@ class ReferenceStep:
     its own state, as it always does. FastStep has the same interface.
     """
 
-    def __init__(self, config: VAEConfig, params: dict[str, np.ndarray], optimizer: Optimizer):
+    def __init__(self, config: VAEConfig, params: Params, optimizer: Optimizer):
         self.config = config
         self.params = params
         self.optimizer = optimizer
@@ -67,9 +67,8 @@ class ReferenceStep:
         return self.optimizer.state_dict()
 
     def load_optimizer_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Restore the optimizer's state; a never-stepped one ({"step": 0} alone) fits any params."""
-        fits = self.params if any(key != "step" for key in state) else None
-        self.optimizer.load_state_dict(state, fits)
+        """Restore the optimizer's state (a checkpoint's is checked where it is read)."""
+        self.optimizer.load_state_dict(state)
 
     @property
     def last_grad_norm(self) -> float | None:
@@ -97,7 +96,7 @@ def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator) -> Itera
         yield order[start:start + batch_size]
 
 
-def train_epochs(params: dict[str, np.ndarray], optimizer: Optimizer, config: VAEConfig, x_train: np.ndarray,
+def train_epochs(params: Params, optimizer: Optimizer, config: VAEConfig, x_train: np.ndarray,
                  rng: np.random.Generator, *, epochs: int, batch_size: int = 128) -> list[float]:
     """Algorithm 1 of Kingma & Welling (2014), as plainly as it can be written.
 
@@ -105,15 +104,14 @@ def train_epochs(params: dict[str, np.ndarray], optimizer: Optimizer, config: VA
     checkpoints, no warm-up, no progress: tinyvae/lab/runner.py's `fit` adds those.
     """
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
-    check_batch(x_train, config, "x_train")
-    nonempty("x_train", x_train)  # each epoch's loss is a mean over its images
-    dtype = params["encoder.W_mu"].dtype
+    check_batch(x_train, config, "x_train", empty_ok=False)  # each epoch's loss is a mean over its images
+    dtype = dtype_of(params)
     losses = []
     for _ in range(epochs):
         total = 0.0
         for index in shuffled_batches(len(x_train), batch_size, rng):
             x = x_train[index]  # (B, D)
-            eps = rng.standard_normal((len(x), config.latent_dim), dtype=dtype)  # (B, Z)
+            eps = rng.standard_normal((len(x), config.k, config.latent_dim), dtype=dtype)  # (B, K, Z)
             stats = train_step(params, optimizer, x, eps, config)
             total += stats["loss"] * len(x)
             if not math.isfinite(stats["loss"]):
@@ -121,6 +119,3 @@ def train_epochs(params: dict[str, np.ndarray], optimizer: Optimizer, config: VA
         losses.append(total / len(x_train))
     return losses
 
-
-# Names that moved to a wing (fit, the planted bugs, ...) say where when imported from here.
-__getattr__ = moved_names("tinyvae.train")

@@ -1,6 +1,6 @@
 """Deliberate bugs, planted for the length of a ``with``, so that students see the check fail.
 
-``python -m tinyvae.gradcheck --break NAME`` runs the whole-VAE check inside ``broken(NAME)``.
+``python -m tinyvae gradcheck --break NAME`` runs the whole-VAE check inside ``broken(NAME)``.
 Each bug is a classic of hand-written backward passes (a flipped sign, a missing square, a
 mean where a sum belongs); docs/05-classroom.md §2 works out which rows each one fails.
 The code on disk is never touched: the wrong function is swapped in memory and swapped back.

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..gradcheck import GradCheckRow, numerical_gradient, random_problem, rel_error, term_losses
 from ..layers import dense_forward, relu_forward, reparameterize_forward
-from ..vae import VAEConfig, encode
+from ..vae import encode
+from ..config import VAEConfig
 
 
 def relu_margin(params, x, eps, config: VAEConfig) -> float:

@@ -24,6 +24,7 @@ from ..gradcheck import (DEFAULT_H, DEFAULT_THRESHOLD, TERMS, GradCheckRow, nume
 from .diagnosis import error_pattern, explain_entry
 from .ladder import Exercise
 from .student import NotImplementedYet, StudentError, students_code
+from ..config import VAEConfig, param_shapes
 
 # The model every rung is checked on (gradcheck's defaults); a rung's setting changes one field.
 MODEL = {"input_dim": 5, "hidden_dims": (4, 3), "latent_dim": 2, "gaussian_std": 0.5}
@@ -45,8 +46,8 @@ class Graded(NamedTuple):
     config: object = None
 
 
-def model_config(exercise: Exercise, **overrides) -> vae.VAEConfig:
-    return vae.VAEConfig(**{**MODEL, **exercise.setting, **overrides})
+def model_config(exercise: Exercise, **overrides) -> VAEConfig:
+    return VAEConfig(**{**MODEL, **exercise.setting, **overrides})
 
 
 def term_loss(params, x, eps, config, terms: str):
@@ -146,7 +147,7 @@ def _loss_grads(fn):
         if not isinstance(out, tuple) or len(out) != 3:
             raise StudentError("loss_and_grads must return (loss, grads, stats)")
         grads = out[1]
-        shapes = vae.param_shapes(config)
+        shapes = param_shapes(config)
         if not isinstance(grads, dict) or set(grads) != set(shapes):
             got = sorted(grads) if isinstance(grads, dict) else type(grads).__name__
             raise StudentError(f"loss_and_grads' grads must have exactly the keys {list(shapes)}, got {got}")
@@ -163,5 +164,5 @@ def _library_grads(params, x, eps, config, terms):
 
 
 def _columns(row: GradCheckRow, config) -> dict:
-    return {"shape": str(vae.param_shapes(config)[row.name]), "analytic_norm": row.analytic_norm,
+    return {"shape": str(param_shapes(config)[row.name]), "analytic_norm": row.analytic_norm,
             "numerical_norm": row.numerical_norm, "rel_error": row.rel_error}

@@ -21,6 +21,7 @@ import numpy as np
 from .. import layers, losses, vae
 from .student import StudentError
 from .swap import registered, swapped
+from ..config import param_shapes
 
 
 class Exercise(NamedTuple):
@@ -132,7 +133,7 @@ def _keys(what: str, grads, expected) -> dict:
 
 
 def _part(config, prefix: str) -> dict:
-    return {k: s for k, s in vae.param_shapes(config).items() if k.startswith(prefix)}
+    return {k: s for k, s in param_shapes(config).items() if k.startswith(prefix)}
 
 
 def plug_encoder(fn):

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import optim, vae
 from ..gradcheck import random_problem
+from ..config import VAEConfig
 
 LECTURE_P, UNIFORM = [0.36, 0.48, 0.16], [1 / 3, 1 / 3, 1 / 3]  # docs/03-kl-worked-example.md
 
@@ -82,7 +83,7 @@ def _student_adam(update, lr, b1, b2, eps) -> optim.Adam:
 
 def _vae_descends(update) -> tuple:
     """30 steps of the student's Adam on one batch of a small VAE: the loss must fall by a third."""
-    config = vae.VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2)
+    config = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2)
     params, x, eps = random_problem(config, 8, np.random.default_rng(1))
     opt = _student_adam(update, 0.01, 0.9, 0.999, 1e-8)
     start = vae.loss_and_grads(params, x, eps, config)[0]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from .. import layers, losses, vae
 
 MODULES = (layers, losses, vae)
-REGISTRIES = (layers.ACTIVATIONS, losses.LIKELIHOODS)
+REGISTRIES = (layers.ACTIVATIONS,)
 
 
 @contextlib.contextmanager

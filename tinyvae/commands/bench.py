@@ -45,6 +45,8 @@ from ..speed.blas_threads import blas_threads, get_blas_threads
 from ..speed.halves import available_cores
 from ..speed.iw import iw_bound
 from ..speed.step import FastStep, make_step
+from ..config import VAEConfig, init_params
+from ..losses import LIKELIHOODS
 
 class Diverged(RuntimeError):
     """The timed model's loss stopped being finite: its timings would describe nothing."""
@@ -72,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--hidden", type=hidden_sizes, default=(400,), help="hidden sizes, e.g. 400 or 200,200")
     p.add_argument("--latent-dim", type=positive_int, default=20)
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
-    p.add_argument("--likelihood", choices=list(vae.LIKELIHOODS), default="bernoulli")
+    p.add_argument("--likelihood", choices=list(LIKELIHOODS), default="bernoulli")
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
@@ -117,7 +119,7 @@ def load_images(args) -> tuple[np.ndarray, np.ndarray, str]:
     return ds.x_train, ds.x_test, f"{args.dataset}, {len(ds.x_train)} training images"
 
 
-def print_setup(args, config: vae.VAEConfig, data_text: str, out) -> None:
+def print_setup(args, config: VAEConfig, data_text: str, out) -> None:
     """The model, the data and the machine: what the figures below were measured on."""
     sizes = "-".join(str(n) for n in (config.input_dim, *config.hidden_dims, config.latent_dim))
     env = " ".join(f"{name}={os.environ.get(name, '(unset)')}" for name in ENV_VARS)
@@ -253,7 +255,7 @@ def main(argv=None) -> int:
 
 def run(args) -> int:
     dtype, out = np.dtype(args.dtype), sys.stdout
-    config = vae.VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, activation=args.activation,
+    config = VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, activation=args.activation,
                            likelihood=args.likelihood)
     try:
         x_train, x_test, data_text = load_images(args)
@@ -265,7 +267,7 @@ def run(args) -> int:
     print_setup(args, config, data_text, out)
 
     rng = np.random.default_rng(args.seed)  # the parameters, then every training epoch's batches and ε
-    params = vae.init_params(config, rng, dtype=dtype)
+    params = init_params(config, rng, dtype=dtype)
     step = make_step(args.path, config, params, make_optimizer(args.optimizer, args.lr), args.batch_size)
     if args.path == "fast":
         if args.update_threads is not None:

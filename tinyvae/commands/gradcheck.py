@@ -1,4 +1,4 @@
-"""python -m tinyvae.gradcheck: the whole VAE checked against central differences, as a table.
+"""python -m tinyvae gradcheck: the whole VAE checked against central differences, as a table.
 
 One row per (term, parameter): the full loss, the reconstruction term and the KL term, each
 checked parameter by parameter (tinyvae/gradcheck.py does the checking). Under a FAIL row, a
@@ -22,17 +22,19 @@ from tinyvae.classroom.diagnosis import explain_vae_failures, vae_relu_margin
 from tinyvae.classroom.report import format_model_table
 from tinyvae.gradcheck import DEFAULT_H, DEFAULT_THRESHOLD, check_vae
 from tinyvae.lab.args import gaussian_std, hidden_sizes, nonnegative_float, positive_float, positive_int, seed
+from ..config import VAEConfig, param_shapes
+from ..losses import LIKELIHOODS
 
 DEFAULT_SEED = 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tinyvae.gradcheck",
+        prog="python -m tinyvae gradcheck",
         description="Check the VAE's analytic gradients against central finite differences, "
         "parameter by parameter, in float64.",
     )
-    parser.add_argument("--likelihood", choices=list(vae.LIKELIHOODS), help="p(x|z) (default bernoulli)")
+    parser.add_argument("--likelihood", choices=list(LIKELIHOODS), help="p(x|z) (default bernoulli)")
     parser.add_argument("--activation", choices=sorted(layers.ACTIVATIONS), help="hidden activation (default relu)")
     parser.add_argument("--hidden", type=hidden_sizes, default=(4, 3), help="hidden sizes, e.g. 7 or 7,5 (default 4,3)")
     parser.add_argument("--latent-dim", type=positive_int, default=2, help="Z (default 2)")
@@ -61,7 +63,7 @@ def models_to_check(args, parser) -> list[tuple[str, str]]:
     if args.break_ and args.all:
         parser.error("--break checks one model; leave out --all")
     if args.all:
-        return [(lik, act) for lik in vae.LIKELIHOODS for act in sorted(layers.ACTIVATIONS)]
+        return [(lik, act) for lik in LIKELIHOODS for act in sorted(layers.ACTIVATIONS)]
     setting = {"likelihood": args.likelihood, "activation": args.activation}
     if args.break_:
         for field, value in BREAKS[args.break_][1].items():
@@ -82,7 +84,7 @@ def format_table(rows, shapes, notes=None) -> str:
     return format_model_table(table, notes)
 
 
-def print_header(config: vae.VAEConfig, args, margin: float) -> None:
+def print_header(config: VAEConfig, args, margin: float) -> None:
     """What was checked, how, and (for ReLU) how close the random model comes to a kink."""
     print("gradcheck: tinyvae.vae.loss_and_grads against central differences, float64")
     print(f"  model: likelihood={config.likelihood} activation={config.activation} input_dim={args.input_dim} "
@@ -100,12 +102,12 @@ def print_header(config: vae.VAEConfig, args, margin: float) -> None:
         print(f"  BROKEN ON PURPOSE (--break {args.break_}): {BREAKS[args.break_][0]}")
 
 
-def check_and_print(config: vae.VAEConfig, args) -> tuple[int, int]:
+def check_and_print(config: VAEConfig, args) -> tuple[int, int]:
     """Check one model, print its header and table; returns (rows checked, rows failed)."""
     rows = check_vae(config, args.batch_size, args.seed, args.h, args.threshold)
     notes = explain_vae_failures(config, args.batch_size, args.seed, args.h, rows)
     print_header(config, args, vae_relu_margin(config, args.batch_size, args.seed))
-    print(format_table(rows, vae.param_shapes(config), notes))
+    print(format_table(rows, param_shapes(config), notes))
     print()
     return len(rows), sum(not r.passed for _, r in rows)
 
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     with broken(args.break_) if args.break_ else contextlib.nullcontext():
         for likelihood, activation in combos:
             try:
-                config = vae.VAEConfig(input_dim=args.input_dim, hidden_dims=args.hidden,
+                config = VAEConfig(input_dim=args.input_dim, hidden_dims=args.hidden,
                                        latent_dim=args.latent_dim, activation=activation, likelihood=likelihood,
                                        beta=args.beta, gaussian_std=args.gaussian_std)
             except ValueError as exc:

@@ -23,6 +23,7 @@ from .. import evaluate, vae
 from ..optim import make_optimizer
 from ..speed.step import FastStep, make_step
 from . import data
+from ..config import VAEConfig, init_params
 
 
 def blas_description() -> str:
@@ -92,7 +93,7 @@ def _like(arr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return new
 
 
-def matmul_plan(config: vae.VAEConfig, params, optimizer, batch_sizes, dtype, rng) -> dict[int, list]:
+def matmul_plan(config: VAEConfig, params, optimizer, batch_sizes, dtype, rng) -> dict[int, list]:
     """For each batch size, the (a, b, out) of every matrix multiply of one fast step, as new arrays.
 
     Recorded from a real FastStep on a copy of the parameters; operands that were the same
@@ -255,7 +256,7 @@ def target_lines(measured: dict) -> list[str]:
     return lines
 
 
-def float64_check(config: vae.VAEConfig, x_train: np.ndarray, x_test: np.ndarray, *, path: str,
+def float64_check(config: VAEConfig, x_train: np.ndarray, x_test: np.ndarray, *, path: str,
                   optimizer: str, lr: float, batch_size: int, binarize: str, epochs: int,
                   seed: int) -> tuple[float, float]:
     """Train the same run in float32 and in float64 and return both test −ELBOs.
@@ -269,7 +270,7 @@ def float64_check(config: vae.VAEConfig, x_train: np.ndarray, x_test: np.ndarray
     binarized = data.binarization_buffer(x_train, binarize)
     for dtype in (np.float32, np.float64):
         rng = np.random.default_rng(seed)
-        params = {k: v.astype(dtype) for k, v in vae.init_params(config, rng, np.float64).items()}
+        params = {k: v.astype(dtype) for k, v in init_params(config, rng, np.float64).items()}
         step = make_step(path, config, params, make_optimizer(optimizer, lr), batch_size)
         for _ in range(epochs):
             for xb in data.minibatches(x_train, batch_size, rng, binarize=binarize, out=binarized):

@@ -19,9 +19,10 @@ import numpy as np
 
 from .. import vae
 from ..speed.decoder import IN_PLACE
+from ..config import VAEConfig, param_shapes
 
 
-def iw_decoder_flops(config: vae.VAEConfig, n_images: int, k: int) -> float:
+def iw_decoder_flops(config: VAEConfig, n_images: int, k: int) -> float:
     """FLOPs of the decoder's matrix multiplies in L_k: every layer for each of the n·k samples.
 
     These are the bulk of L_k's cost: the encoder runs once per image, not per sample.
@@ -29,7 +30,7 @@ def iw_decoder_flops(config: vae.VAEConfig, n_images: int, k: int) -> float:
     Bernoulli likelihood, speed/iw.py's output product has one more row (the bias), its row
     sums are a product with ones, and its x·l shortcut is one dot product per sample.
     """
-    shapes = vae.param_shapes(config)
+    shapes = param_shapes(config)
     per_sample = sum(2 * math.prod(shape) for key, shape in shapes.items() if key.startswith("decoder.W"))
     if config.likelihood == "bernoulli":
         H, D = shapes["decoder.W_out"]
@@ -55,7 +56,7 @@ def _softplus(a):
     np.log(a, out=a)
 
 
-def elementwise_floor(config: vae.VAEConfig, n_images: int, k: int, dtype) -> dict[str, float]:
+def elementwise_floor(config: VAEConfig, n_images: int, k: int, dtype) -> dict[str, float]:
     """Seconds of L_k's elementwise passes at NumPy's measured speed: {"softplus", "activation"}.
 
     "softplus": exp, + 1 and log over the D logits of every sample (Bernoulli only, else 0);

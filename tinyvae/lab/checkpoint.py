@@ -4,6 +4,7 @@ A checkpoint holds the parameters, the optimizer's memory, the model config, the
 finished epochs, the history of those epochs and the state of the random generator. Restoring
 all of them makes a resumed run the same run: the next epoch shuffles, binarizes and draws ε
 from the very same random stream, and Adam takes the very same steps, so the final parameters
+from ..config import param_shapes
 agree bit for bit with a run that was never interrupted.
 
 Layout of the .npz (plain arrays only; it is always read with ``allow_pickle=False``):
@@ -16,7 +17,7 @@ Layout of the .npz (plain arrays only; it is always read with ``allow_pickle=Fal
                                           are plain JSON integers; Python's json keeps them exact)
     optimizer        0-d str, JSON        optimizer.hparams(): its name, lr, ...
     extra            0-d str, JSON        anything else the caller wants kept (training settings)
-    param/<key>      the parameter arrays, keys as in vae.param_shapes
+    param/<key>      the parameter arrays, keys as in param_shapes
     optim/<key>      optimizer.state_dict(): "optim/step", "optim/m/encoder.W0", ...
 
 Saving is atomic (files.py): a process killed at any moment leaves the old checkpoint or the
@@ -40,9 +41,10 @@ import numpy as np
 
 from .files import OutputError, atomic_write
 from .npz import NpzArchive
+from .optimizer_state import load_checked
 from .state_checks import HISTORY_FIELDS, check_history_entries, check_optimizer_values, restore_rng
 from ..optim import Optimizer, make_optimizer
-from ..vae import VAEConfig, param_shapes
+from ..config import VAEConfig, param_shapes
 
 FORMAT_VERSION = 1
 _JSON_FIELDS = ("config", "history", "rng_state", "optimizer", "extra")
@@ -195,8 +197,8 @@ def load_optimizer_state(optimizer: Optimizer, state: Mapping[str, np.ndarray],
                          params: Mapping[str, np.ndarray]) -> None:
     """optimizer.load_state_dict, checked against params, including the state of an optimizer
     that has not stepped yet ({"step": 0} and no arrays: a checkpoint saved before the first
-    epoch), which Optimizer.load_state_dict refuses when given params to check against."""
-    optimizer.load_state_dict(state, params if set(state) != {"step"} else None)
+    epoch), which fits any params."""
+    load_checked(optimizer, state, params if set(state) != {"step"} else None)
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..vae import VAEConfig, encode, reconstruct, sample
+from ..vae import encode, reconstruct, sample
 from . import latent_plots, plots
+from ..config import VAEConfig
 
 FIGURE_NAMES = ("reconstructions.png", "samples.png", "loss_curves.png", "latent_scatter.png",
                 "latent_ellipses.png", "manifold.png", "interpolation.png", "traversal.png")  # manifold: Z = 2 only

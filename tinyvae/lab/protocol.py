@@ -28,8 +28,8 @@ import numpy as np
 
 from .. import evaluate
 from ..speed import iw
-from ..vae import VAEConfig
 from .data import CLASS_NAMES, fixed_binarization, load_dataset
+from ..config import VAEConfig
 
 # The settings that define a run, with their defaults; a checkpoint keeps them in extra["cli"].
 # binarize and gaussian_std default by likelihood (default_binarize, DEFAULT_GAUSSIAN_STD).

@@ -53,12 +53,12 @@ import numpy as np
 from .. import evaluate
 from .._checks import finite_real, nonnegative_int, positive_int
 from ..train import kl_weight
-from ..vae import check_batch
 from .checkpoint import HISTORY_FIELDS, CheckpointError, load_checkpoint, save_checkpoint
 from .files import OutputError, atomic_write, remove_stale_temporaries, run_folder, write_json
 from .data import binarization_buffer, minibatches
 from .progress import EpochProgress
 from .schedule import check_schedule, scheduled_lr
+from .._checks import check_batch
 
 CHECKPOINT_NAME = "checkpoint.npz"
 

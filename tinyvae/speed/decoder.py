@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
+from ..losses import LIKELIHOODS
 
 
 class InPlaceActivation(NamedTuple):
@@ -70,7 +71,7 @@ IN_PLACE: dict[str, InPlaceActivation] = {
 def fast_form(table: dict, name, what: str, known: Iterable, instead: str):
     """table[name], the fast path's form of a registered name; else a ValueError that says why.
 
-    `known` is the core's registry (layers.ACTIVATIONS, vae.LIKELIHOODS): a name it lacks is
+    `known` is the core's registry (layers.ACTIVATIONS, LIKELIHOODS): a name it lacks is
     unknown everywhere; a name it has but `table` lacks has no fast form, and the message says
     what the fast path supports and what to use `instead`. Never a substitute.
     """

@@ -47,6 +47,7 @@ from ..layers import ACTIVATIONS, softplus
 from ..losses import LOG_2PI, log_mean_exp
 from . import halves
 from .decoder import IN_PLACE, fast_form, hidden_forward
+from ..config import VAEConfig
 
 # Memory per decoder pass of L_k: the largest temporary is the (rows, D) array of
 # logits; this many bytes bounds it, and also the noise drawn for one batch of images.
@@ -57,7 +58,7 @@ CHUNK_BYTES = 8 * 2**20
 USE_READABLE = "tinyvae.evaluate.iw_bound (the readable bound)"
 
 
-def iw_bound(params, x, config: vae.VAEConfig, rng: np.random.Generator, *, k: int = 1000,
+def iw_bound(params, x, config: VAEConfig, rng: np.random.Generator, *, k: int = 1000,
              batch_size: int = 100, chunk_size: int | None = None,
              progress: Callable[[int, int], None] | None = None, threads: int = 1) -> float:
     """L_k averaged over the images: an estimate of the mean log p(x) from below, in nats.
@@ -71,7 +72,7 @@ def iw_bound(params, x, config: vae.VAEConfig, rng: np.random.Generator, *, k: i
     return float(np.mean(per_example))
 
 
-def iw_bound_per_example(params, x, config: vae.VAEConfig, rng: np.random.Generator, *, k: int = 1000,
+def iw_bound_per_example(params, x, config: VAEConfig, rng: np.random.Generator, *, k: int = 1000,
                          batch_size: int = 100, chunk_size: int | None = None,
                          progress: Callable[[int, int], None] | None = None, threads: int = 1) -> np.ndarray:
     """L_k for every image, docs/02-variational-inference.md eq. (12): (N,) float64, nats.
@@ -202,7 +203,7 @@ def _log_weights(decoder, mu, log_var, eps) -> np.ndarray:
 class CoreLogLikelihood:
     """log p(x|z) for many z per image through the core's vae.log_likelihood: any likelihood it knows."""
 
-    def __init__(self, params, config: vae.VAEConfig):
+    def __init__(self, params, config: VAEConfig):
         self.params, self.config = params, config
 
     def set_images(self, x) -> None:
@@ -243,7 +244,7 @@ class BernoulliLogLikelihood:
         faulted in again for every chunk.
     """
 
-    def __init__(self, params, config: vae.VAEConfig, activation, max_rows: int):
+    def __init__(self, params, config: VAEConfig, activation, max_rows: int):
         self.params, self.config, self.activation = params, config, activation
         dtype = params["encoder.W_mu"].dtype
         widths = config.hidden_dims[::-1]  # the decoder mirrors the encoder

@@ -3,7 +3,7 @@
 Two of the fast step's tricks are memory layouts (speed/step.py lists them all):
 
 1. One flat parameter buffer. Every parameter lives in one contiguous (P,) array and the
-   usual keys of vae.param_shapes are views into it, so an optimizer updates all ~650,000
+   usual keys of param_shapes are views into it, so an optimizer updates all ~650,000
    numbers of the default model with a handful of whole-array operations instead of a dozen
    small ones per key. The gradients and the optimizer's moments have the same layout.
 2. Fused heads. W_mu and W_logvar are the two column halves of one (H, 2Z) block, so μ and
@@ -19,14 +19,13 @@ import math
 
 import numpy as np
 
-from ..losses import likelihood
-from ..vae import VAEConfig, param_shapes
+from ..config import VAEConfig, param_shapes
 
 
 def blocks(config: VAEConfig) -> list[tuple[str, tuple[int, ...], dict]]:
     """The arrays of the flat buffer, in order: (block name, shape, {parameter key: index}).
 
-    A block is a whole matrix the step multiplies by; the parameter keys of vae.param_shapes
+    A block is a whole matrix the step multiplies by; the parameter keys of param_shapes
     are views of the blocks. Only the fused heads hold two keys each.
     """
     D, Z = config.input_dim, config.latent_dim
@@ -43,7 +42,7 @@ def blocks(config: VAEConfig) -> list[tuple[str, tuple[int, ...], dict]]:
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         out.append((f"decoder.W{i}", (fan_in, fan_out), {f"decoder.W{i}": ...}))
         out.append((f"decoder.b{i}", (fan_out,), {f"decoder.b{i}": ...}))
-    if likelihood(config.likelihood).learned_variance:
+    if config.learned_variance:
         # the mean and the per-pixel log-variance side by side: (H, 2D)
         out.append(("decoder.W_head", (sizes[-1], 2 * D),
                     {"decoder.W_out": np.s_[:, :D], "decoder.W_logvar": np.s_[:, D:]}))
@@ -70,7 +69,7 @@ def check_params(config: VAEConfig, params) -> np.dtype:
     """The parameters' dtype, after checking they have exactly the keys and shapes of the model."""
     shapes = param_shapes(config)
     if set(params) != set(shapes):
-        raise ValueError(f"params must have exactly the keys of vae.param_shapes(config): "
+        raise ValueError(f"params must have exactly the keys of param_shapes(config): "
                          f"missing {sorted(set(shapes) - set(params))}, unexpected {sorted(set(params) - set(shapes))}")
     dtype = np.asarray(params["encoder.W_mu"]).dtype
     if dtype not in (np.float32, np.float64):

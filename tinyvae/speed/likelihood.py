@@ -3,7 +3,7 @@
 The same numbers as losses.py (tests/test_fast.py holds them to it), computed in few passes
 over the (B, D) arrays and with no temporaries: every scratch array is a buffer of
 layout.Buffers. FAST_LIKELIHOODS is keyed by the names of the core's registry
-(vae.LIKELIHOODS); a likelihood missing here has no fast form and the fast step refuses it.
+(LIKELIHOODS); a likelihood missing here has no fast form and the fast step refuses it.
 
 Each likelihood is f(out, x, a, config) -> Σ over the batch of −log p(x|z), writing
 d(Σ)/d out into a.d_out. out is the decoder's output (B, D), or (B, 2D) for the fused
@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ..losses import LOG_2PI
+from ..losses import LIKELIHOODS
 
 
 def bernoulli(logits, x, a, config) -> float:
@@ -80,7 +81,7 @@ def gaussian_learned_variance(out, x, a, config) -> float:
     return total
 
 
-# The likelihoods of vae.LIKELIHOODS that the fast step has in-place forms of, by the same names.
+# The likelihoods of LIKELIHOODS that the fast step has in-place forms of, by the same names.
 FAST_LIKELIHOODS = {
     "bernoulli": bernoulli,
     "gaussian": gaussian,

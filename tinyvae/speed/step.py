@@ -43,13 +43,15 @@ import numpy as np
 
 from .. import vae
 from ..layers import ACTIVATIONS
-from ..losses import likelihood
 from ..optim import Optimizer
 from ..train import ReferenceStep
 from .._checks import positive_int
 from . import flat_optim, halves, layout
 from .decoder import IN_PLACE, fast_form, hidden_backward, hidden_forward
 from .likelihood import FAST_LIKELIHOODS, kl
+from .._checks import check_batch
+from ..config import VAEConfig, param_shapes
+from ..losses import LIKELIHOODS
 
 USE_REFERENCE = "step='reference' (tinyvae.train.ReferenceStep)"
 
@@ -58,7 +60,7 @@ class FastStep:
     """One training step of the VAE on a batch, with everything preallocated.
 
     FastStep(config, params, optimizer, max_batch) copies `params` into one flat buffer;
-    `.params` is a dict with the keys of vae.param_shapes whose values are views into it
+    `.params` is a dict with the keys of param_shapes whose values are views into it
     (use it for checkpoints and evaluation: the dict passed in is not updated). `.grads`
     views the gradient of the last step, as applied (after clipping). The optimizer may
     be optim.SGD, optim.Adagrad or optim.Adam; `clip_norm` is honoured. `threads` (1 or 2;
@@ -72,10 +74,10 @@ class FastStep:
     x and eps of another dtype than the parameters are converted (a copy per step).
     """
 
-    def __init__(self, config: vae.VAEConfig, params: dict[str, np.ndarray], optimizer: Optimizer,
+    def __init__(self, config: VAEConfig, params: dict[str, np.ndarray], optimizer: Optimizer,
                  max_batch: int, *, threads: int | None = None):
         self._activation = fast_form(IN_PLACE, config.activation, "activation", ACTIVATIONS, USE_REFERENCE)
-        self._likelihood = fast_form(FAST_LIKELIHOODS, config.likelihood, "likelihood", vae.LIKELIHOODS, USE_REFERENCE)
+        self._likelihood = fast_form(FAST_LIKELIHOODS, config.likelihood, "likelihood", LIKELIHOODS, USE_REFERENCE)
         if not isinstance(optimizer, flat_optim.SUPPORTED):
             raise ValueError(f"FastStep supports optim.SGD, optim.Adagrad and optim.Adam, got "
                              f"{type(optimizer).__name__}; use {USE_REFERENCE} for other optimizers")
@@ -86,7 +88,7 @@ class FastStep:
         if type(self.threads) is not int or self.threads not in (1, 2):  # not True, not 2.0
             raise ValueError(f"threads must be 1 or 2, got {threads!r}")
         self.dtype = layout.check_params(config, params)
-        key_order = list(vae.param_shapes(config))
+        key_order = list(param_shapes(config))
         blocks = layout.blocks(config)
         self.n_params = sum(p.size for p in params.values())  # P
 
@@ -104,7 +106,7 @@ class FastStep:
             self.load_optimizer_state_dict(optimizer.state_dict())  # resume where it stands
 
         # Trick 4: every activation and gradient array, allocated once.
-        n_out = 2 * config.input_dim if likelihood(config.likelihood).learned_variance else config.input_dim
+        n_out = 2 * config.input_dim if config.learned_variance else config.input_dim
         self._full = layout.Buffers(config, self.max_batch, self.dtype, n_out)
         self._cut = {self.max_batch: self._full}  # views for each batch size met so far
 
@@ -129,7 +131,7 @@ class FastStep:
                              f"{self.max_batch}, got {x.shape}")
         lo, hi = x.min(), x.max()  # NaN reaches both: two reductions see NaN, inf and the range
         if not (0 <= lo and hi <= 1):
-            vae.check_batch(x, cfg)  # the reference's refusal and message (data outside [0, 1] may be fine)
+            check_batch(x, cfg)  # the reference's refusal and message (data outside [0, 1] may be fine)
         B = x.shape[0]
         if eps.shape != (B, cfg.latent_dim):
             raise ValueError(f"eps must have shape (batch, latent_dim) = {(B, cfg.latent_dim)}, got {eps.shape}")
@@ -239,17 +241,14 @@ class FastStep:
         return self.optimizer.state_dict()
 
     def load_optimizer_state_dict(self, state) -> None:
-        """Restore a state of optim.Optimizer.state_dict()'s format, as the optimizer object checks it.
-
-        The optimizer validates `state` against these parameters (a state without arrays, of
-        an optimizer that never stepped, is checked without them, as the lab's
-        checkpoint.load_optimizer_state does); then its arrays move into the flat buffers.
+        """Restore a state of optim.Optimizer.state_dict()'s format (a checkpoint's is checked where
+        it is read, tinyvae/lab/optimizer_state.py); its arrays move into the flat buffers.
         """
-        self.optimizer.load_state_dict(state, self.params if any(key != "step" for key in state) else None)
+        self.optimizer.load_state_dict(state)
         self._home_optimizer_state(create=False)
 
 
-def make_step(path: str, config: vae.VAEConfig, params: dict[str, np.ndarray], optimizer: Optimizer,
+def make_step(path: str, config: VAEConfig, params: dict[str, np.ndarray], optimizer: Optimizer,
               max_batch: int):
     """FastStep ("fast") or tinyvae.train.ReferenceStep ("reference"): .config, .params, .optimizer, .step."""
     if path == "fast":

@@ -1,8 +1,9 @@
-"""Checking what an optimizer is handed: params and grads that fit, and a saved state before it is restored.
+"""A saved optimizer state, checked before an optimizer restores it.
 
-Not a chapter of the lecture (optim.py is): the bookkeeping that lets a checkpoint's
-``"step"`` and ``"<slot>/<parameter key>"`` arrays be trusted, so that a resumed run takes
-exactly the steps it would have taken, or is refused with a message naming the key.
+optim.Optimizer.load_state_dict takes a state as it is; this is the bookkeeping that lets a
+checkpoint's ``"step"`` and ``"<slot>/<parameter key>"`` arrays be trusted first, so that a
+resumed run takes exactly the steps it would have taken, or is refused with a message naming
+the key.
 """
 
 from __future__ import annotations
@@ -78,16 +79,10 @@ def check_state_fits_params(slots: Mapping[str, Mapping], params: Mapping, what:
                 raise ValueError(f"{what} '{slot}/{key}' has dtype {arr.dtype}, the parameter has {params[key].dtype}")
 
 
-def check_params_and_grads(params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
-    """The same keys, float arrays to update in place, and gradients of the parameters' shapes."""
-    if params.keys() != grads.keys():
-        missing = sorted(params.keys() - grads.keys())
-        extra = sorted(grads.keys() - params.keys())
-        raise ValueError(f"grads must have exactly the keys of params: missing {missing}, unexpected {extra}")
-    for key, theta in params.items():
-        if not isinstance(theta, np.ndarray) or not np.issubdtype(theta.dtype, np.floating):
-            raise ValueError(f"params[{key!r}] must be a floating-point ndarray (it is updated in place)")
-        if np.shape(grads[key]) != theta.shape:
-            raise ValueError(
-                f"grads[{key!r}] has shape {np.shape(grads[key])}, params[{key!r}] has shape {theta.shape}"
-            )
+def load_checked(optimizer, state: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray] | None) -> None:
+    """optimizer.load_state_dict(state) after parse_state has checked all of it (against params,
+    unless it is the state of an optimizer that never stepped); a ValueError naming the key otherwise,
+    with the optimizer unchanged."""
+    current = optimizer.state[optimizer.slots[0]] if optimizer.slots else None
+    parse_state(optimizer.name, optimizer.slots, state, params, current)
+    optimizer.load_state_dict(state)
