@@ -10,7 +10,6 @@ Drawn and saved with the tools of tinyvae/lab/plots.py (image mosaics on an Agg 
 written atomically); each function returns the matplotlib Figure, written to `path` unless
 that is None. A latent dimension is named z_j with j its index in the code vector, counting
 from 0.
-from ..config import VAEConfig
 
 Shapes: N images, P pairs, T steps, D pixels (a square, 784 = 28 × 28), Z latent.
 """
@@ -24,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
 
 from .. import vae
+from ..config import VAEConfig
 from .plots import CELL_INCHES, as_images, finish, grid_ticks, mosaic, new_figure, show_grid, square_side
 
 
