@@ -20,7 +20,7 @@ from tinyvae import evaluate, vae
 from tinyvae.lab.progress import CountProgress
 from tinyvae.layers import ACTIVATIONS
 from tinyvae.speed import iw
-from tinyvae.speed.decoder import IN_PLACE
+from tinyvae.speed.mlp import IN_PLACE
 from tinyvae.losses import log_mean_exp
 from tinyvae.config import VAEConfig, init_params
 from tinyvae.losses import LIKELIHOODS

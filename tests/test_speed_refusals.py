@@ -13,8 +13,7 @@ import pytest
 
 from tinyvae import layers, losses, optim, vae
 from tinyvae.speed import iw
-from tinyvae.speed.decoder import IN_PLACE
-from tinyvae.speed.likelihood import FAST_LIKELIHOODS
+from tinyvae.speed.mlp import IN_PLACE
 from tinyvae.speed.step import FastStep, make_step
 from tinyvae.train import ReferenceStep
 from tinyvae.config import VAEConfig, init_params
@@ -34,7 +33,6 @@ def model(**kw):
 
 def test_the_fast_tables_use_the_core_registries_names():
     assert set(IN_PLACE) <= set(layers.ACTIVATIONS)
-    assert set(FAST_LIKELIHOODS) <= set(LIKELIHOODS)
 
 
 def test_the_fast_step_refuses_an_activation_it_has_no_in_place_form_for(sigmoid_registered):

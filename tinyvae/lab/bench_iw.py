@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from .. import vae
-from ..speed.decoder import IN_PLACE
+from ..speed.mlp import IN_PLACE
 from ..config import VAEConfig, param_shapes
 
 

@@ -38,7 +38,8 @@ def clip(optimizer: Optimizer, grad: np.ndarray) -> None:
     ‖g‖ of all gradients as one vector, accumulated in float64 as optim does, so that both
     paths clip alike; g ← g · max_norm / ‖g‖ if ‖g‖ > max_norm (and finite).
     """
-    norm = math.sqrt(math.fsum(np.square(grad, dtype=np.float64)))
+    g64 = grad.astype(np.float64, copy=False)  # float32 gradients neither overflow nor lose small terms
+    norm = math.sqrt(float(np.dot(g64, g64)))
     optimizer.last_grad_norm = norm
     if math.isfinite(norm) and norm > optimizer.clip_norm:
         grad *= optimizer.clip_norm / norm
@@ -102,7 +103,7 @@ def sgd(theta, g, tmp, lr) -> None:
 
 
 def sgd_momentum(theta, g, v, tmp, lr, momentum) -> None:
-    """v ← μ v − η g;  θ ← θ + v. All (P,)."""
+    """v ← ρ v − η g;  θ ← θ + v, with ρ the momentum (optim.SGD says why not μ). All (P,)."""
     np.multiply(g, lr, out=tmp)
     v *= momentum
     v -= tmp

@@ -10,13 +10,13 @@ rearranged here:
 
 1. Bounded memory, any k: the images go through in batches and each batch's k samples
    through the decoder chunk_size at a time, every layer into a buffer allocated once
-   (speed/decoder.py's hidden_forward and in-place activations, shared with the fast step).
+   (speed/mlp.py's mlp_forward and in-place activations, shared with the fast step).
 2. The Gaussian terms through ε: since (z − μ)/σ = ε, log q(z|x) needs no division.
 3. For the Bernoulli likelihood, log p(x|z) = Σ_d [x_d l_d − softplus(l_d)] with the tricks
    of BernoulliLogLikelihood below. Other likelihoods use the core's vae.log_likelihood:
    correct for every likelihood the core knows, only not faster.
 
-An activation without an in-place form (speed/decoder.py's IN_PLACE) is refused with a
+An activation without an in-place form (speed/mlp.py's IN_PLACE) is refused with a
 ValueError, never replaced by another; evaluate.iw_bound takes every model the core knows.
 
 The ε of each image are drawn from rng in image order, k·Z numbers per image, exactly as
@@ -46,7 +46,7 @@ from ..evaluate import check_images
 from ..layers import ACTIVATIONS, softplus
 from ..losses import LOG_2PI, log_mean_exp
 from . import halves
-from .decoder import IN_PLACE, fast_form, hidden_forward
+from .mlp import IN_PLACE, fast_form, mlp_forward
 from ..config import VAEConfig
 
 # Memory per decoder pass of L_k: the largest temporary is the (rows, D) array of
@@ -239,7 +239,7 @@ class BernoulliLogLikelihood:
       * the sum over the D pixels is a product too, softplus(l)·1 (a matrix times a vector of
         ones), which BLAS does on every core, where NumPy's sum along rows runs on one (in
         float32 its rounding differs from NumPy's pairwise sum by a few 1e−4 nats at most);
-      * the hidden layers run through speed/decoder.py's hidden_forward, each into a buffer
+      * the hidden layers run through speed/mlp.py's mlp_forward, each into a buffer
         allocated once, so the memory is not handed back to the operating system and
         faulted in again for every chunk.
     """
@@ -272,7 +272,7 @@ class BernoulliLogLikelihood:
         """
         R = len(z)
         outs = [buffer[:R, :len(self.params[f"decoder.b{i}"])] for i, buffer in enumerate(self.hidden_buffers)]
-        return hidden_forward(self.params, "decoder", z, outs, self.activation)
+        return mlp_forward(self.params, "decoder", z, outs, self.activation)
 
     def log_likelihood(self, z) -> np.ndarray:
         """log p(x|z): z (B, C, Z) -> (B, C), x the image each row of z belongs to."""

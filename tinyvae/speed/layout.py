@@ -83,46 +83,60 @@ def check_params(config: VAEConfig, params) -> np.dtype:
 
 
 class Buffers:
-    """The preallocated arrays of one step, for `rows` rows; `.first(B)` gives views of B rows.
+    """The preallocated arrays of one step, for `rows` images; `.first(B)` gives views of B images.
 
     Names follow vae.py: enc[i] / dec[i] hold a hidden layer's activation, *_mask[i] its
-    ReLU mask 1[a > 0] (or, for tanh, scratch for 1 − h²), *_d and d_* the gradients.
+    ReLU mask 1[a > 0] (or, for tanh, scratch for 1 − h²), *_d and d_* the gradients. The
+    encoder's arrays have a row per image; from z on, a row per sample, K = config.k per image
+    (R = B·K rows). Each likelihood has scratch arrays of its own, named for what they hold.
     """
 
     def __init__(self, config: VAEConfig, rows: int, dtype, n_out: int):
-        H, Z, D = config.hidden_dims, config.latent_dim, config.input_dim
+        H, Z, D, K = config.hidden_dims, config.latent_dim, config.input_dim, config.k
         new = lambda *shape: np.zeros((rows, *shape), dtype=dtype)  # noqa: E731
+        new_r = lambda *shape: np.zeros((rows * K, *shape), dtype=dtype)  # noqa: E731
         self.enc = [new(h) for h in H]  # (B, H_i) encoder activations
         self.enc_mask = [new(h) for h in H]
         self.enc_d = [new(h) for h in H]  # (B, H_i) their gradients
         self.head = new(2 * Z)  # (B, 2Z) [μ | log σ²]
         self.d_head = new(2 * Z)  # (B, 2Z) [dμ | d log σ²]
         self.std = new(Z)  # (B, Z) σ
-        self.z = new(Z)  # (B, Z)
-        self.dz = new(Z)  # (B, Z)
-        self.kl = new(Z)  # (B, Z) scratch for the KL
+        self.kl = new(Z)  # (B, Z) the KL's terms
         self.mu_sq = new(Z)  # (B, Z) μ²
         self.var_m1 = new(Z)  # (B, Z) σ² − 1
-        self.dec = [new(h) for h in reversed(H)]  # (B, H_i) decoder activations
-        self.dec_mask = [new(h) for h in reversed(H)]
-        self.dec_d = [new(h) for h in reversed(H)]
-        self.out = new(n_out)  # (B, D) logits or mean, or (B, 2D) [mean | log σ²]
-        self.d_out = new(n_out)  # (B, D) or (B, 2D)
-        self.e = new(D)  # (B, D) scratch for the likelihood
-        self.t = new(D)  # (B, D) scratch
-        self.c = new(D)  # (B, D) scratch
-        self.pos = new(D)  # (B, D) scratch
-        self.rows = rows
+        self.z = new_r(Z)  # (R, Z)
+        self.dz = new_r(Z)  # (R, Z)
+        self.dlog_var_z = new_r(Z)  # (R, Z) each sample's path into log σ², before the sum over K
+        self.x_rows = new_r(D) if K > 1 else None  # (R, D) each image repeated for its K samples
+        self.dec = [new_r(h) for h in reversed(H)]  # (R, H_i) decoder activations
+        self.dec_mask = [new_r(h) for h in reversed(H)]
+        self.dec_d = [new_r(h) for h in reversed(H)]
+        self.out = new_r(n_out)  # (R, D) logits or mean, or (R, 2D) [mean | log σ²]
+        self.d_out = new_r(n_out)  # (R, D) or (R, 2D)
+        if config.likelihood == "bernoulli":  # speed/losses.bernoulli_nll's scratch
+            self.exp_neg_abs = new_r(D)  # (R, D) e = exp(−|l|)
+            self.one_plus_exp = new_r(D)  # (R, D) 1 + e
+            self.terms = new_r(D)  # (R, D) the terms of the sum over pixels
+            self.nonneg = new_r(D)  # (R, D) 1[l ≥ 0]
+        elif config.learned_variance:  # speed/losses.gaussian_nll_learned's scratch
+            self.diff = new_r(D)  # (R, D) m − x
+            self.inv_var = new_r(D)  # (R, D) e^(−s)
+            self.sq_err = new_r(D)  # (R, D) (x − m)² e^(−s)
+        self.rows, self.k = rows, K
 
     def first(self, B: int) -> "Buffers":
-        """The same arrays cut to their first B rows (views: nothing is copied)."""
+        """The same arrays cut to their first B images, B·K samples (views: nothing is copied)."""
         if B == self.rows:
             return self
         view = object.__new__(Buffers)
+        per_image = {"enc", "enc_mask", "enc_d", "head", "d_head", "std", "kl", "mu_sq", "var_m1"}
         for name, value in vars(self).items():
+            n = B if name in per_image else B * self.k
             if isinstance(value, list):
-                setattr(view, name, [a[:B] for a in value])
+                setattr(view, name, [a[:n] for a in value])
             elif isinstance(value, np.ndarray):
-                setattr(view, name, value[:B])
+                setattr(view, name, value[:n])
+            else:
+                setattr(view, name, value)
         view.rows = B
         return view

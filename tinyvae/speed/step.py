@@ -13,10 +13,10 @@ differences, and why each one pays (each is written where it lives):
    (B, H) × (H, D) multiply whose result nobody uses, so it is skipped (here).
 4. No temporaries: every activation, gradient and scratch array is allocated once, for
    `max_batch` rows (layout.Buffers), and reused on every step through `out=` arguments
-   and in-place operators (speed/decoder.py runs the hidden layers so); a smaller last
+   and in-place operators (speed/mlp.py runs the hidden layers so); a smaller last
    batch uses the first rows.
 5. The Bernoulli loss computed once: one exponential for the loss and its gradient
-   (speed/likelihood.py).
+   (speed/losses.py).
 6. The optimizer in place, in few passes over the flat buffer (speed/flat_optim.py),
    its two halves at once on two cores where a second core is available and OpenBLAS
    runs on one thread (speed/halves.py).
@@ -30,8 +30,8 @@ the first step, or a load), `optimizer.state[slot][key]` ARE views of the flat s
 buffers and `optimizer.t` is the step counter, so `optimizer.state_dict()` is always
 current and checkpoints written by either path resume on either path.
 
-An activation or a likelihood without a fast form (speed/decoder.py's IN_PLACE,
-speed/likelihood.py's FAST_LIKELIHOODS) is refused with a ValueError; the readable step,
+An activation or a likelihood without a fast form (speed/mlp.py's IN_PLACE,
+speed/losses.py's FAST_LIKELIHOODS) is refused with a ValueError; the readable step,
 tinyvae.train.ReferenceStep, takes every model the core knows.
 
 Shapes: B batch, D data, H hidden, Z latent; P the number of parameters.
@@ -41,17 +41,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import vae
+from .._checks import check_batch, check_noise, positive_int
+from ..config import VAEConfig, param_shapes
 from ..layers import ACTIVATIONS
+from ..losses import LOG_2PI, log_mean_exp, normalized_weights
 from ..optim import Optimizer
 from ..train import ReferenceStep
-from .._checks import positive_int
 from . import flat_optim, halves, layout
-from .decoder import IN_PLACE, fast_form, hidden_backward, hidden_forward
-from .likelihood import FAST_LIKELIHOODS, kl
-from .._checks import check_batch
-from ..config import VAEConfig, param_shapes
-from ..losses import LIKELIHOODS
+from . import losses as fast
+from .mlp import IN_PLACE, fast_form, mlp_backward, mlp_forward
 
 USE_REFERENCE = "step='reference' (tinyvae.train.ReferenceStep)"
 
@@ -70,14 +68,14 @@ class FastStep:
 
     step(x, eps, beta=None) -> {"loss", "recon", "kl"}: batch means as in
     vae.loss_and_grads (the KL unweighted), after which the parameters have taken one
-    optimizer step. x (B, D) with B <= max_batch, eps (B, Z); β defaults to config.beta.
+    optimizer step. x (B, D) with B <= max_batch, eps (B, K, Z) (or (B, Z) when K = 1);
+    β defaults to config.beta. Both objectives, "elbo" and "iwae", at any K = config.k.
     x and eps of another dtype than the parameters are converted (a copy per step).
     """
 
     def __init__(self, config: VAEConfig, params: dict[str, np.ndarray], optimizer: Optimizer,
                  max_batch: int, *, threads: int | None = None):
         self._activation = fast_form(IN_PLACE, config.activation, "activation", ACTIVATIONS, USE_REFERENCE)
-        self._likelihood = fast_form(FAST_LIKELIHOODS, config.likelihood, "likelihood", LIKELIHOODS, USE_REFERENCE)
         if not isinstance(optimizer, flat_optim.SUPPORTED):
             raise ValueError(f"FastStep supports optim.SGD, optim.Adagrad and optim.Adam, got "
                              f"{type(optimizer).__name__}; use {USE_REFERENCE} for other optimizers")
@@ -125,16 +123,16 @@ class FastStep:
         cfg = self.config
         beta = cfg.beta if beta is None else float(beta)
         x = np.ascontiguousarray(x, dtype=self.dtype)  # no copy when it already is
-        eps = np.asarray(eps, dtype=self.dtype)
         if x.ndim != 2 or x.shape[1] != cfg.input_dim or not 1 <= x.shape[0] <= self.max_batch:
             raise ValueError(f"x must have shape (B, {cfg.input_dim}) with 1 <= B <= max_batch = "
                              f"{self.max_batch}, got {x.shape}")
         lo, hi = x.min(), x.max()  # NaN reaches both: two reductions see NaN, inf and the range
         if not (0 <= lo and hi <= 1):
             check_batch(x, cfg)  # the reference's refusal and message (data outside [0, 1] may be fine)
-        B = x.shape[0]
-        if eps.shape != (B, cfg.latent_dim):
-            raise ValueError(f"eps must have shape (batch, latent_dim) = {(B, cfg.latent_dim)}, got {eps.shape}")
+        B, K, Z = x.shape[0], cfg.k, cfg.latent_dim
+        eps = check_noise(np.asarray(eps, dtype=self.dtype), B, cfg)  # (B, K, Z)
+        if cfg.objective == "iwae" and beta != 1:
+            raise ValueError(f"the 'iwae' objective takes no beta (got {beta!r})")
         if B not in self._cut:
             self._cut[B] = self._full.first(B)
         a = self._cut[B]
@@ -143,35 +141,77 @@ class FastStep:
         mu, log_var = self._encode(x, a)  # (B, Z), (B, Z)
         np.multiply(log_var, 0.5, out=a.std)
         np.exp(a.std, out=a.std)  # σ = exp(½ log σ²)
-        np.multiply(a.std, eps, out=a.z)
-        a.z += mu  # z = μ + σ ⊙ ε, docs/04-gradients.md eq. (14)
-        out = self._decode(a.z, a)  # (B, D) or (B, 2D)
-        recon_sum = self._recon(out, x, a)  # fills a.d_out with d(Σ recon)/d out
-        kl_sum = kl(mu, log_var, a)
+        z = a.z.reshape(B, K, Z)  # the same memory, (B, K, Z)
+        np.multiply(a.std[:, None], eps, out=z)
+        z += mu[:, None]  # z = μ + σ ⊙ ε, docs/04-gradients.md eq. (14)
+        out = self._decode(a.z, a)  # (R, D) or (R, 2D), R = B·K
+        if K > 1:
+            a.x_rows.reshape(B, K, -1)[...] = x[:, None]  # each image beside each of its samples
+        x_rows = x if K == 1 else a.x_rows  # (R, D)
+        if cfg.objective == "iwae":
+            return self._iwae(mu, log_var, eps, out, x_rows, a, x)
 
-        # ---- backward: the loss is a batch mean, docs/04-gradients.md eq. (17) ----
-        a.d_out *= 1.0 / B
+        recon_sum = self._recon(out, x_rows, a)  # fills a.d_out with d(Σ recon)/d out
+        kl_sum = fast.kl_standard_normal(mu, log_var, a)
+
+        # ---- backward: the loss is a batch mean, each sample's recon a mean over K: docs/04 eq. (17) ----
+        a.d_out *= 1.0 / (B * K)
         self._decode_backward(a)  # fills a.dz
-        Z = cfg.latent_dim
         dmu, dlog_var = a.d_head[:, :Z], a.d_head[:, Z:]
         # Two paths into μ: through z and through the KL; docs/04-gradients.md eq. (16).
         np.multiply(mu, beta / B, out=dmu)  # β/B · dKL/dμ, dKL/dμ = μ
-        dmu += a.dz
+        dmu += a.dz if K == 1 else a.dz.reshape(B, K, Z).sum(axis=1)  # μ fed all K samples
         # Two paths into log σ²: through z (½ σ ε, docs/04-gradients.md eq. (15)) and through
         # the KL (½ (σ² − 1)), summed as in docs/04-gradients.md eq. (16).
-        np.multiply(a.dz, 0.5, out=dlog_var)
-        dlog_var *= a.std
-        dlog_var *= eps
+        self._path_into_log_var(eps, dlog_var, a)
         np.multiply(a.var_m1, 0.5 * beta / B, out=a.kl)
         dlog_var += a.kl
         self._encode_backward(x, a)
 
         self._update()
-        return {"loss": (recon_sum + beta * kl_sum) / B, "recon": recon_sum / B, "kl": kl_sum / B}
+        R = B * K
+        return {"loss": recon_sum / R + beta * kl_sum / B, "recon": recon_sum / R, "kl": kl_sum / B} if K > 1 \
+            else {"loss": (recon_sum + beta * kl_sum) / B, "recon": recon_sum / B, "kl": kl_sum / B}
+
+    def _path_into_log_var(self, eps, dlog_var, a) -> None:
+        """dlog_var ← Σ_k dz ⊙ ½ σ ⊙ ε: the path through z, summed over each image's K samples."""
+        B, K, Z = eps.shape
+        d = dlog_var if K == 1 else a.dlog_var_z.reshape(B, K, Z)
+        np.multiply(a.dz.reshape(B, K, Z) if K > 1 else a.dz, 0.5, out=d)
+        d *= a.std[:, None] if K > 1 else a.std
+        d *= eps if K > 1 else eps[:, 0]
+        if K > 1:
+            np.sum(d, axis=1, out=dlog_var)
+
+    def _iwae(self, mu, log_var, eps, out, x_rows, a, x) -> dict[str, float]:
+        """The rest of the step for the objective L_K: vae.iwae_loss_and_grads, arranged for speed."""
+        cfg = self.config
+        B, K, Z = eps.shape
+        recon = self._recon(out, x_rows, a, per_row=True).reshape(B, K)  # −log p(x|z); a.d_out its gradient
+        z = a.z.reshape(B, K, Z)
+        log_p = -0.5 * (np.einsum("bkz,bkz->bk", z, z) + Z * LOG_2PI)  # log N(z; 0, I)
+        log_q = -0.5 * (np.einsum("bkz,bkz->bk", eps, eps) + log_var.sum(axis=1)[:, None] + Z * LOG_2PI)
+        log_w = -recon + log_p - log_q  # (B, K)
+        bound = log_mean_exp(log_w, axis=1)  # (B,)
+
+        # ---- backward: d(−(1/B) Σ L_K)/d log w = −w̃/B, docs/04-gradients.md eq. (19) ----
+        weight = normalized_weights(log_w, axis=1) / B  # (B, K): w̃/B = −dlog_w
+        a.d_out *= weight.reshape(B * K, 1)
+        self._decode_backward(a)  # fills a.dz
+        dz = a.dz.reshape(B, K, Z)
+        dz += weight[..., None] * z  # the path through log p(z): −dlog_w · (−z)
+        dmu, dlog_var = a.d_head[:, :Z], a.d_head[:, Z:]
+        np.sum(dz, axis=1, out=dmu)
+        self._path_into_log_var(eps, dlog_var, a)
+        dlog_var -= 0.5 / B  # the path through log q: ½ Σ_k dlog_w = −½ Σ_k w̃/B = −1/(2B)
+        self._encode_backward(x, a)
+
+        self._update()
+        return {"loss": -float(bound.mean()), "recon": float(recon.mean()), "kl": float(np.mean(log_q - log_p))}
 
     def _encode(self, x, a):
         """The encoder's MLP and its fused head: [μ | log σ²] = h · [W_mu | W_logvar] + [b_mu | b_logvar]."""
-        h = hidden_forward(self.W, "encoder", x, a.enc, self._activation, a.enc_mask)  # (B, H)
+        h = mlp_forward(self.W, "encoder", x, a.enc, self._activation, a.enc_mask)  # (B, H)
         np.matmul(h, self.W["encoder.W_head"], out=a.head)  # (B, 2Z): trick 2, one multiply for both heads
         a.head += self.W["encoder.b_head"]
         Z = self.config.latent_dim
@@ -179,14 +219,20 @@ class FastStep:
 
     def _decode(self, z, a):
         """The decoder's MLP and its output layer (for a learned variance, the fused [mean | log σ²])."""
-        h = hidden_forward(self.W, "decoder", z, a.dec, self._activation, a.dec_mask)  # (B, H)
+        h = mlp_forward(self.W, "decoder", z, a.dec, self._activation, a.dec_mask)  # (B, H)
         np.matmul(h, self.W["decoder.W_head"], out=a.out)  # (B, D) or (B, 2D)
         a.out += self.W["decoder.b_head"]
         return a.out
 
-    def _recon(self, out, x, a) -> float:
-        """Σ over the batch of −log p(x|z); writes its gradient with respect to `out` into a.d_out."""
-        return self._likelihood(out, x, a, self.config)
+    def _recon(self, out, x, a, per_row: bool = False):
+        """Σ over the rows of −log p(x|z) (or each row's, per_row); its gradient with respect to
+        `out` goes into a.d_out."""
+        cfg = self.config
+        if cfg.likelihood == "bernoulli":
+            return fast.bernoulli_nll(out, x, a, per_row)
+        if cfg.likelihood == "gaussian":
+            return fast.gaussian_nll(out, x, a, cfg.gaussian_std, per_row)
+        return fast.gaussian_nll_learned(out, x, a, per_row)
 
     def _decode_backward(self, a) -> None:
         """The mirror of _decode: docs/04-gradients.md eq. (2) per layer; leaves dL/dz in a.dz."""
@@ -196,7 +242,7 @@ class FastStep:
         np.sum(a.d_out, axis=0, out=dW["decoder.b_head"])
         d = a.dec_d[-1] if n else a.dz
         np.matmul(a.d_out, W["decoder.W_head"].T, out=d)  # (B, H): one multiply for both heads
-        hidden_backward(W, dW, "decoder", [a.z, *a.dec[:-1]], a.dec, a.dec_d, a.dec_mask, self._activation, a.dz)
+        mlp_backward(W, dW, "decoder", [a.z, *a.dec[:-1]], a.dec, a.dec_d, a.dec_mask, self._activation, a.dz)
 
     def _encode_backward(self, x, a) -> None:
         """The mirror of _encode, from [dμ | d log σ²] in a.d_head; no gradient for x (trick 3)."""
@@ -206,7 +252,7 @@ class FastStep:
         np.sum(a.d_head, axis=0, out=dW["encoder.b_head"])
         if n:
             np.matmul(a.d_head, W["encoder.W_head"].T, out=a.enc_d[-1])  # (B, H): both heads feed h
-        hidden_backward(W, dW, "encoder", [x, *a.enc[:-1]], a.enc, a.enc_d, a.enc_mask, self._activation, None)
+        mlp_backward(W, dW, "encoder", [x, *a.enc[:-1]], a.enc, a.enc_d, a.enc_mask, self._activation, None)
 
     def _update(self) -> None:
         """Clip (if asked), then one optimizer step over the flat buffers (trick 6)."""

@@ -1,8 +1,9 @@
-"""The fast path's hidden layers: h ← act(h·W_i + b_i), each layer into a buffer allocated once.
+"""vae.mlp_forward and vae.mlp_backward's twins: h ← act(h·W_i + b_i), each layer into a buffer.
 
-This is the one fast copy of the MLP forward that vae._mlp_forward writes readably; the
-fast training step (speed/step.py) runs its encoder and its decoder through it and the fast
-L_k (speed/iw.py) its decoder, so the two cannot drift apart. Two speed tricks live here:
+The one fast copy of the hidden layers that vae.py writes readably; the fast training step
+(speed/step.py) runs its encoder and its decoder through it and the fast L_k (speed/iw.py)
+its decoder, so the two cannot drift apart (tests/test_speed_twins.py ties them to the core).
+Two speed tricks live here:
 
 1. Into buffers. Every layer writes its output with np.matmul(..., out=buffer) and adds the
    bias in place, into an array the caller allocated once for its largest batch. A fresh
@@ -24,7 +25,6 @@ from __future__ import annotations
 from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
-from ..losses import LIKELIHOODS
 
 
 class InPlaceActivation(NamedTuple):
@@ -71,7 +71,7 @@ IN_PLACE: dict[str, InPlaceActivation] = {
 def fast_form(table: dict, name, what: str, known: Iterable, instead: str):
     """table[name], the fast path's form of a registered name; else a ValueError that says why.
 
-    `known` is the core's registry (layers.ACTIVATIONS, LIKELIHOODS): a name it lacks is
+    `known` is the core's registry (layers.ACTIVATIONS): a name it lacks is
     unknown everywhere; a name it has but `table` lacks has no fast form, and the message says
     what the fast path supports and what to use `instead`. Never a substitute.
     """
@@ -83,7 +83,7 @@ def fast_form(table: dict, name, what: str, known: Iterable, instead: str):
     return table[name]
 
 
-def hidden_forward(W: dict, prefix: str, h: np.ndarray, outs: list, act: InPlaceActivation,
+def mlp_forward(W: dict, prefix: str, h: np.ndarray, outs: list, act: InPlaceActivation,
                    scratch: list | None = None) -> np.ndarray:
     """The hidden layers of the encoder or decoder `prefix`: h_i = act(h_{i−1}·W_i + b_i), into outs[i].
 
@@ -99,9 +99,9 @@ def hidden_forward(W: dict, prefix: str, h: np.ndarray, outs: list, act: InPlace
     return h
 
 
-def hidden_backward(W: dict, dW: dict, prefix: str, inputs: list, hs: list, dhs: list, scratch: list,
+def mlp_backward(W: dict, dW: dict, prefix: str, inputs: list, hs: list, dhs: list, scratch: list,
                     act: InPlaceActivation, d_input: np.ndarray | None) -> None:
-    """The mirror of hidden_forward, last layer first: docs/04-gradients.md eq. (2) per layer.
+    """The mirror of mlp_forward, last layer first: docs/04-gradients.md eq. (2) per layer.
 
     inputs[i] is what layer i read and hs[i] what it wrote; dhs[-1] holds dL/dh of the last
     layer on entry, and each dhs[i] is overwritten with dL/da_i and then passes dL/dh_{i−1}
