@@ -49,7 +49,8 @@ COMMAND = "python -m tinyvae reproduce"
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=COMMAND, description="Reproduce a paper's result with its own protocol "
                                 "(resumable: run the same command again to continue).")
-    p.add_argument("recipe", choices=sorted(RECIPES), help="iwae-vae: Burda et al. 2016, Table 1, VAE k = 1")
+    p.add_argument("recipe", choices=sorted(RECIPES),
+                   help="Burda et al. 2016, Table 1: iwae-vae (VAE, k = 1), iwae-vae-k5 (VAE, k = 5), iwae-iwae-k5 (IWAE, k = 5)")
     p.add_argument("--binarization", choices=["dynamic", "fixed"], default="dynamic",
                    help="dynamic: MNIST redrawn every epoch, 60,000 images (Table 1, 86.76 nats; default); "
                         "fixed: Larochelle & Murray's binarized MNIST, 50,000 images (appendix D, 88.71)")

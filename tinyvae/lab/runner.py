@@ -257,7 +257,7 @@ def _train_epoch(step, x_train: np.ndarray, rng: np.random.Generator, *, epoch: 
     batches = minibatches(x_train, batch_size, rng, binarize=settings["binarize"], out=binarized)
     for i, x in enumerate(batches, start=1):
         beta = kl_weight((epoch - 1) * n_batches + i - 1, n_batches, settings["warmup_epochs"], config.beta)
-        eps = rng.standard_normal((len(x), config.latent_dim), dtype=dtype)  # (B, Z)
+        eps = rng.standard_normal((len(x), config.k, config.latent_dim), dtype=dtype)  # (B, K, Z)
         try:
             stats = step.step(x, eps, beta)
         except ValueError:  # the core refuses NaN parameters by name: here that means divergence
