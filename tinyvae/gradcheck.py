@@ -149,7 +149,7 @@ def random_problem(config: VAEConfig, batch_size: int, rng: np.random.Generator)
     reaching the encoder is not tiny next to the loss: tiny gradient entries are where rounding
     shows up in the relative error (see rel_error and the notes printed under a FAIL row).
     x (B, D) is binary for the Bernoulli likelihood (pixels in {0, 1}), standard normal for the
-    Gaussian ones; eps (B, Z).
+    Gaussian ones; eps (B, Z), or (B, K, Z) for a model of K = config.k > 1 samples per image.
     """
     params = init_params(config, rng, dtype=np.float64)
     for key in params:
@@ -159,13 +159,19 @@ def random_problem(config: VAEConfig, batch_size: int, rng: np.random.Generator)
         x = (rng.uniform(size=shape) < 0.5).astype(np.float64)
     else:
         x = rng.standard_normal(shape)
-    eps = rng.standard_normal((batch_size, config.latent_dim))
+    eps = rng.standard_normal((batch_size, config.latent_dim) if config.k == 1
+                              else (batch_size, config.k, config.latent_dim))
     return params, x, eps
 
 
 def term_losses(params, x, eps, config: VAEConfig) -> Iterator[tuple[str, float, dict, Callable[[], float]]]:
-    """For each of TERMS: (term, its loss, its analytic grads, loss_fn), loss_fn() reading params afresh."""
+    """For each of TERMS: (term, its loss, its analytic grads, loss_fn), loss_fn() reading params afresh.
+
+    L_K of the "iwae" objective is one term: only "full" is checked.
+    """
     for term, terms in TERMS.items():
+        if config.objective == "iwae" and term != "full":
+            continue
         loss, grads, _ = loss_and_grads(params, x, eps, config, terms=terms)
 
         def loss_fn(terms=terms):  # bound now: each term's loss_fn keeps its own `terms`

@@ -32,7 +32,9 @@ def relu_margin(params, x, eps, config: VAEConfig) -> float:
     if config.activation != "relu":
         return float("inf")
     mu, log_var = encode(params, x, config)  # (B, Z)
-    z, _ = reparameterize_forward(mu, log_var, eps)  # (B, Z): the z the decoder saw
+    eps = eps.reshape(len(x), -1, config.latent_dim)  # (B, K, Z): (B, Z) is K = 1
+    z, _ = reparameterize_forward(mu[:, None], log_var[:, None], eps)  # (B, K, Z): the z the decoder saw
+    z = z.reshape(-1, config.latent_dim)  # (B·K, Z)
     margin = float("inf")
     for prefix, h in (("encoder", x), ("decoder", z)):
         for i in range(len(config.hidden_dims)):

@@ -22,7 +22,7 @@ from tinyvae.classroom.diagnosis import explain_vae_failures, vae_relu_margin
 from tinyvae.classroom.report import format_model_table
 from tinyvae.gradcheck import DEFAULT_H, DEFAULT_THRESHOLD, check_vae
 from tinyvae.lab.args import gaussian_std, hidden_sizes, nonnegative_float, positive_float, positive_int, seed
-from ..config import VAEConfig, param_shapes
+from ..config import OBJECTIVES, VAEConfig, param_shapes
 from ..losses import LIKELIHOODS
 
 DEFAULT_SEED = 0
@@ -49,28 +49,46 @@ def build_parser() -> argparse.ArgumentParser:
     # Finite: with --threshold inf every row passes, even under --break.
     parser.add_argument("--threshold", type=positive_float, default=DEFAULT_THRESHOLD,
                         help="largest relative error that passes (default 1e-7)")
-    parser.add_argument("--all", action="store_true", help="every likelihood × activation combination")
+    parser.add_argument("--k", type=positive_int, default=1, help="samples of z per image (default 1)")
+    parser.add_argument("--objective", choices=list(OBJECTIVES), default="elbo",
+                        help="elbo: the ELBO averaged over the k samples; iwae: the bound L_k (default elbo)")
+    parser.add_argument("--all", action="store_true",
+                        help="every likelihood × activation combination, then each objective at k = 1, 2, 5")
     parser.add_argument("--break", dest="break_", choices=sorted(BREAKS), metavar="NAME",
                         help=f"plant a deliberate bug to see the check fail: one of {', '.join(sorted(BREAKS))}")
     return parser
 
 
-def models_to_check(args, parser) -> list[tuple[str, str]]:
-    """The (likelihood, activation) pairs to check: every one with --all, else the one asked for.
+ALL_K = (1, 2, 5)
+
+
+def models_to_check(args, parser) -> list[tuple[str, str, str, int]]:
+    """The (likelihood, activation, objective, k) models to check: with --all, every likelihood ×
+    activation (with --objective and --k), then every likelihood × objective × k in ALL_K (ReLU
+    for the Bernoulli, tanh for the Gaussians: with ReLU, their decoder's hidden gradients under
+    L_k come out so small beside the loss that a central difference cannot resolve them);
+    else the one asked for.
 
     A --break fills in the setting its bug needs (and refuses one that contradicts it).
     """
     if args.break_ and args.all:
         parser.error("--break checks one model; leave out --all")
     if args.all:
-        return [(lik, act) for lik in LIKELIHOODS for act in sorted(layers.ACTIVATIONS)]
+        models = [(lik, act, args.objective, args.k) for lik in LIKELIHOODS for act in sorted(layers.ACTIVATIONS)]
+        for lik in LIKELIHOODS:
+            for obj in OBJECTIVES:
+                for k in ALL_K:
+                    model = (lik, "relu" if lik == "bernoulli" else "tanh", obj, k)
+                    if model not in models:
+                        models.append(model)
+        return models
     setting = {"likelihood": args.likelihood, "activation": args.activation}
     if args.break_:
         for field, value in BREAKS[args.break_][1].items():
             if setting[field] not in (None, value):
                 parser.error(f"--break {args.break_} needs --{field} {value}")
             setting[field] = value
-    return [(setting["likelihood"] or "bernoulli", setting["activation"] or "relu")]
+    return [(setting["likelihood"] or "bernoulli", setting["activation"] or "relu", args.objective, args.k)]
 
 
 def format_table(rows, shapes, notes=None) -> str:
@@ -88,12 +106,17 @@ def print_header(config: VAEConfig, args, margin: float) -> None:
     """What was checked, how, and (for ReLU) how close the random model comes to a kink."""
     print("gradcheck: tinyvae.vae.loss_and_grads against central differences, float64")
     print(f"  model: likelihood={config.likelihood} activation={config.activation} input_dim={args.input_dim} "
-          f"hidden_dims={args.hidden} latent_dim={args.latent_dim} beta={args.beta:g}"
-          + (f" gaussian_std={args.gaussian_std:g}" if config.likelihood == "gaussian" else ""))
+          f"hidden_dims={args.hidden} latent_dim={args.latent_dim} beta={config.beta:g}"
+          + (f" gaussian_std={args.gaussian_std:g}" if config.likelihood == "gaussian" else "")
+          + (f" objective={config.objective} k={config.k}" if (config.objective, config.k) != ("elbo", 1) else ""))
     print(f"  data: batch_size={args.batch_size} seed={args.seed}; h={args.h:g}")
     print(f"  rel. error = max_i |a_i - n_i| / max(1e-8, max_i (|a_i| + |n_i|)); "
           f"PASS if < {args.threshold:g} (threshold)")
-    print("  terms: full = recon + beta*kl; recon and kl alone (the KL's decoder gradients must be 0)")
+    if config.objective == "iwae":
+        print("  terms: full = -L_k, one term (every part of it sampled; nothing to check apart)")
+    else:
+        print("  terms: full = recon + beta*kl; recon and kl alone (the KL's decoder gradients must be 0)"
+              + ("; recon averaged over the k samples" if config.k > 1 else ""))
     if config.activation == "relu":
         verdict = "no step of size h reaches a kink" if margin > 10 * args.h else \
             "WARNING: within 10 h of a kink; a FAIL may be the kink, not a bug: try another --seed"
@@ -120,11 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     total = failed = 0
     with broken(args.break_) if args.break_ else contextlib.nullcontext():
-        for likelihood, activation in combos:
+        for likelihood, activation, objective, k in combos:
             try:
                 config = VAEConfig(input_dim=args.input_dim, hidden_dims=args.hidden,
-                                       latent_dim=args.latent_dim, activation=activation, likelihood=likelihood,
-                                       beta=args.beta, gaussian_std=args.gaussian_std)
+                                   latent_dim=args.latent_dim, activation=activation, likelihood=likelihood,
+                                   beta=1.0 if objective == "iwae" and args.all else args.beta,
+                                   gaussian_std=args.gaussian_std, k=k, objective=objective)
             except ValueError as exc:
                 parser.error(str(exc))
             checked, failures = check_and_print(config, args)

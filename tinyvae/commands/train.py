@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ..layers import ACTIVATIONS
-from ..config import VAEConfig, init_params
+from ..config import OBJECTIVES, VAEConfig, init_params
 from ..losses import LIKELIHOODS
 from ..optim import OPTIMIZERS, make_optimizer
 from ..speed.step import make_step
@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gaussian-std", type=gaussian_std, metavar="SIGMA",
                    help=f"σ of --likelihood gaussian, on pixels in [0, 1] (default {protocol.DEFAULT_GAUSSIAN_STD:g})")
     p.add_argument("--beta", type=nonnegative_float, help="weight of the KL term (default 1: the ELBO)")
+    p.add_argument("--k", type=positive_int, metavar="K",
+                   help=f"samples of z per image in each training step (default {d['k']})")
+    p.add_argument("--objective", choices=list(OBJECTIVES),
+                   help="elbo: the ELBO, its reconstruction averaged over the k samples (default); iwae: the "
+                        "importance-weighted bound L_k of Burda et al. 2016, every term sampled")
     p.add_argument("--warmup-epochs", type=nonnegative_float, metavar="E",
                    help="epochs over which beta rises linearly from 0, batch by batch (default 0: none)")
     p.add_argument("--seed", type=seed, help=f"random seed (default {d['seed']})")
@@ -137,6 +142,9 @@ def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
     if settings["gaussian_std"] is not None and settings["likelihood"] != "gaussian":
         parser.error(f"argument --gaussian-std: only --likelihood gaussian has a fixed σ "
                      f"(this run's is {settings['likelihood']})")
+    if settings["objective"] == "iwae" and (settings["beta"] != 1 or settings["warmup_epochs"] > 0):
+        parser.error("argument --objective: iwae trains on L_k, which has no KL term to weigh: "
+                     "leave out --beta and --warmup-epochs")
     for key in RUN_SETTINGS:
         setattr(args, key, tuple(settings[key]) if key == "hidden" else settings[key])
     if args.out is None:
@@ -189,6 +197,7 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     dtype = np.dtype(args.dtype)
     config = VAEConfig(input_dim=data.x_train.shape[1], hidden_dims=tuple(args.hidden), latent_dim=args.latent_dim,
                        activation=args.activation, likelihood=args.likelihood, beta=args.beta,
+                       k=args.k, objective=args.objective,
                        **({"gaussian_std": args.gaussian_std} if args.gaussian_std is not None else {}))
     rng = np.random.default_rng(args.seed)
     batch = min(args.batch_size, len(data.x_train))  # a batch larger than the data is the data
@@ -196,8 +205,10 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     step = make_step(args.step, config, init_params(config, rng, dtype), make_optimizer(args.optimizer, args.lr), batch)
     say(f"data: {data.described}: {len(data.x_train)} train, {len(data.x_test)} test images")
     sigma = f" (σ = {config.gaussian_std:g})" if config.likelihood == "gaussian" else ""
+    objective = "" if (config.k, config.objective) == (1, "elbo") else \
+        f", trained on {'L_' + str(config.k) if config.objective == 'iwae' else f'the ELBO with k = {config.k}'}"
     say(f"model: {config.input_dim}-{'-'.join(map(str, config.hidden_dims))}-{config.latent_dim} "
-        f"{config.activation}, {config.likelihood} likelihood{sigma}, β = {config.beta:g}, {dtype.name}; "
+        f"{config.activation}, {config.likelihood} likelihood{sigma}, β = {config.beta:g}{objective}, {dtype.name}; "
         f"{step.optimizer!r}, batch {args.batch_size}, seed {args.seed}; output in {out}/")
     eval_seconds = protocol.estimate_seconds(step.params, config, len(data.x_test), args.iw_samples)
     what = protocol.what_is_evaluated(len(data.x_test), args.iw_samples)

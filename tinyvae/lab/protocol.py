@@ -38,6 +38,7 @@ RUN_DEFAULTS = {
     "optimizer": "adam", "hidden": (400,), "latent_dim": 20, "activation": "relu",
     "likelihood": "bernoulli", "gaussian_std": None, "beta": 1.0, "warmup_epochs": 0.0, "seed": 0,
     "dtype": "float32", "train_limit": None, "test_limit": None, "iw_samples": 1000, "step": "fast",
+    "k": 1, "objective": "elbo",
 }
 TEST_BINARIZATION_SEED = 0  # the test set's one fixed binarization, the same for every run
 FIXED_TRAIN_SEED = 1  # fashion-mnist --binarize fixed: the training set's one draw
@@ -192,6 +193,11 @@ def report_lines(results: dict, config: VAEConfig, settings: dict) -> list[str]:
                      "these compare only with other grayscale runs, e.g. PyTorch's example, not with papers' "
                      "binary MNIST)")
     lines.append(f"active units {r['active_units']} of {config.latent_dim} (Cov_x E_q[z_u] > 0.01)")
+    if config.objective == "iwae":
+        lines.append(f"trained on   L_{config.k} (the importance-weighted objective, k = {config.k}); the test ELBO "
+                     "above is the usual one-sample ELBO")
+    elif config.k > 1:
+        lines.append(f"trained on   the ELBO averaged over k = {config.k} samples of z per image")
     return lines
 
 
