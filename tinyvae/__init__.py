@@ -62,7 +62,7 @@ __all__ = [
 # that is not already imported), and the saved-model tools of the lab (files, the fast L_k).
 _LAZY = {
     "numerical_gradient": "tinyvae.gradcheck", "rel_error": "tinyvae.gradcheck", "check_params": "tinyvae.gradcheck",
-    "Model": "tinyvae.lab.model", "load": "tinyvae.lab.model", "save_model": "tinyvae.lab.model",
+    "Model": "tinyvae.lab.storage.model", "load": "tinyvae.lab.storage.model", "save_model": "tinyvae.lab.storage.model",
 }
 
 

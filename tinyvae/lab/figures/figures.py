@@ -2,7 +2,7 @@
 
 The training command draws them at the end of a run; `python -m tinyvae figures CKPT` redraws
 them from the checkpoint, the same files from the same numbers. Each figure is one function of
-tinyvae/lab/plots.py or latent_plots.py.
+tinyvae/lab/figures/plots.py or latent_plots.py.
 
 Shapes: M test images, D data, Z latent.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..vae import VAEConfig, encode, reconstruct, sample
+from ...vae import VAEConfig, encode, reconstruct, sample
 from . import latent_plots, plots
 
 FIGURE_NAMES = ("reconstructions.png", "samples.png", "loss_curves.png", "latent_scatter.png",

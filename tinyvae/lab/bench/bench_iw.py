@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from .. import vae
-from ..speed.decoder import IN_PLACE
+from ... import vae
+from ...speed.decoder import IN_PLACE
 
 
 def iw_decoder_flops(config: vae.VAEConfig, n_images: int, k: int) -> float:
