@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvae.lab.args import output_file, positive_float, positive_int, seed
 from tinyvae import layers, losses, vae
-from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint
-from tinyvae.lab.data import fixed_binarization, load_dataset
-from tinyvae.lab.lesson import run_lesson
-from tinyvae.lab.runner import fit
+from tinyvae.commands.args import output_file, positive_float, positive_int, seed
+from tinyvae.commands.lesson import run_lesson
+from tinyvae.lab.datasets.data import fixed_binarization, load_dataset
+from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint
+from tinyvae.lab.training.runner import fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
 from tinyvae.config import VAEConfig, init_params

@@ -55,14 +55,14 @@ from matplotlib.patches import Circle, Ellipse, Rectangle
 from PIL import Image
 
 from tinyvae import evaluate
-from tinyvae.lab import latent_plots, plots
-from tinyvae.lab.args import hidden_sizes, nonnegative_int, positive_int
-from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint
-from tinyvae.lab.data import fixed_binarization, load_dataset
-from tinyvae.lab.files import OutputError, check_writable_folder, write_json
-from tinyvae.lab.readers import DataError
+from tinyvae.commands.args import hidden_sizes, nonnegative_int, positive_int
+from tinyvae.lab.datasets.data import fixed_binarization, load_dataset
+from tinyvae.lab.datasets.readers import DataError
+from tinyvae.lab.figures import latent_plots, plots
+from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint
+from tinyvae.lab.storage.files import OutputError, check_writable_folder, write_json
+from tinyvae.lab.training.runner import fit
 from tinyvae.optim import make_optimizer
-from tinyvae.lab.runner import fit
 from tinyvae.speed.step import make_step
 from tinyvae.vae import decode, encode, reconstruct, sample
 from tinyvae.config import VAEConfig, init_params

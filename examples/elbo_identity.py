@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from tinyvae.lab.args import output_file, positive_int, seed
+from tinyvae.commands.args import output_file, positive_int, seed
 from tinyvae.losses import log_mean_exp
 
 LOG_2PI = math.log(2 * math.pi)

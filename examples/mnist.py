@@ -8,7 +8,7 @@
     python examples/mnist.py --help                # every option, with its default
 
 This is `python -m tinyvae train` as a script: the command's code is in
-tinyvae/commands/train.py, and the training run it drives is tinyvae/lab/runner.py's `fit`
+tinyvae/commands/train.py, and the training run it drives is tinyvae/lab/training/runner.py's `fit`
 around the steps of tinyvae/train.py (Kingma & Welling's Algorithm 1).
 
 Everything goes to --out (default runs/mnist/ for the default settings, runs/<dataset>_<the
@@ -26,7 +26,7 @@ Then use the trained model (`python -m tinyvae VERB --help` for each):
     python -m tinyvae explore runs/mnist/checkpoint.npz       # sliders over the latent space
 or from Python: model = tinyvae.load("runs/mnist/checkpoint.npz"); model.evaluate(); model.sample(16, seed=0).
 
-Binarization (the Bernoulli likelihood wants binary pixels; see tinyvae/lab/binarize.py):
+Binarization (the Bernoulli likelihood wants binary pixels; see tinyvae/lab/datasets/binarize.py):
   dynamic  the default for the Bernoulli likelihood: a fresh Bernoulli draw of every training
            image each epoch (Burda et al.); the test set is binarized once, with a fixed seed,
            so that every run is scored on the same bits.

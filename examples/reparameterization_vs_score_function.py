@@ -36,7 +36,7 @@ import argparse
 
 import numpy as np
 
-from tinyvae.lab.args import output_file, positive_int, seed
+from tinyvae.commands.args import output_file, positive_int, seed
 
 MU, SIGMA, A = 0.5, 0.5, 2.0  # every coordinate: q = N(0.5, 0.5²), f pulls z towards 2
 SAMPLES = (1, 10, 100, 1000)

@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyvae.lab.args import output_file, positive_int, seed
 from tinyvae import evaluate
-from tinyvae.lab.data import fixed_binarization, load_dataset
-from tinyvae.lab.lesson import run_lesson
-from tinyvae.lab.runner import fit
+from tinyvae.commands.args import output_file, positive_int, seed
+from tinyvae.commands.lesson import run_lesson
+from tinyvae.lab.datasets.data import fixed_binarization, load_dataset
+from tinyvae.lab.training.runner import fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
 from tinyvae.config import VAEConfig, init_params

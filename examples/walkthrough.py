@@ -19,8 +19,8 @@ import numpy as np
 
 import tinyvae
 from tinyvae import layers, losses, vae
-from tinyvae.lab.data import fixed_binarization, load_dataset
-from tinyvae.lab.runner import fit
+from tinyvae.lab.datasets.data import fixed_binarization, load_dataset
+from tinyvae.lab.training.runner import fit
 from tinyvae.speed.step import make_step
 
 np.set_printoptions(precision=3, suppress=True, linewidth=100)

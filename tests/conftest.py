@@ -1,7 +1,7 @@
 """The tests find the data the way the program does, and say where they found it.
 
 `python -m tinyvae train` looks for MNIST in $TINYVAE_DATA, then in the per-user cache
-(~/.cache/tinyvae, where it downloads to): tinyvae.lab.data.default_data_dirs. The tests that
+(~/.cache/tinyvae, where it downloads to): tinyvae.lab.datasets.data.default_data_dirs. The tests that
 need the real files read $TINYVAE_DATA; so when it is unset and the program would find the files
 in the cache, it is set to the cache here, before any test module is imported. Where there are
 no files at all, those tests are skipped, and the summary says why and how to run them.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tinyvae.lab import data
+from tinyvae.lab.datasets import data
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "mnist.py"
@@ -61,7 +61,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(
             f"{skipped} tests skipped: most need the real MNIST files, which were not found "
             f"({_FOUND.get('source')}). Download them once into ~/.cache/tinyvae with "
-            "`python -c \"import tinyvae.lab.data as d; d.load_dataset('mnist')\"`, or set TINYVAE_DATA "
+            "`python -c \"import tinyvae.lab.datasets.data as d; d.load_dataset('mnist')\"`, or set TINYVAE_DATA "
             "to a folder holding mnist/.")
 
 

@@ -1,7 +1,7 @@
 """The benchmark runs and prints every figure it promises. Times are printed, never asserted:
 they depend on the machine and on whatever else it is doing.
 
-tinyvae/lab/bench.py measures, tinyvae/commands/bench.py is the command line that prints."""
+tinyvae/lab/bench/bench.py measures, tinyvae/commands/bench.py is the command line that prints."""
 
 import re
 import subprocess
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tinyvae import optim, vae
-from tinyvae.lab import bench, bench_iw
+from tinyvae.lab.bench import bench, bench_iw
 from tinyvae.speed.step import FastStep
 from tinyvae.config import VAEConfig, init_params
 

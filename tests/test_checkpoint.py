@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tinyvae.lab.files import OutputError, atomic_write, check_writable_folder
+from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinyvae.lab.storage.files import OutputError, atomic_write, check_writable_folder
 from tinyvae.optim import make_optimizer
 from tinyvae.vae import loss_and_grads
 from tinyvae.config import VAEConfig, init_params
@@ -334,7 +334,7 @@ def test_a_full_disk_gives_checkpoint_error_and_keeps_the_old_file(tmp_path):
     script = textwrap.dedent(f"""
         import resource, signal, sys
         import numpy as np
-        from tinyvae.lab.checkpoint import CheckpointError, save_checkpoint
+        from tinyvae.lab.storage.checkpoint import CheckpointError, save_checkpoint
         from tinyvae.optim import make_optimizer
         from tinyvae.config import VAEConfig, init_params
         big = VAEConfig(input_dim=784, hidden_dims=(64,), latent_dim=8)  # ~0.8 MB of float32

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLE, TINY, cli
-from tinyvae.lab.checkpoint import load_checkpoint
-from tinyvae.lab.figures import FIGURE_NAMES
+from tinyvae.lab.storage.checkpoint import load_checkpoint
+from tinyvae.lab.figures.figures import FIGURE_NAMES
 
 FIGURES = list(FIGURE_NAMES)
 
@@ -232,7 +232,8 @@ def test_overwrite_leaves_nothing_of_the_previous_run(tmp_path, data_env):
 def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tmp_path):
     """A crash between moving the old run aside and the new run's first checkpoint loses nothing;
     a failure there (bad data, Ctrl-C) puts it back."""
-    from tinyvae.lab import runfolder
+    from tinyvae.lab.errors import UsageError
+    from tinyvae.lab.training import runfolder
     out = tmp_path / "run"
     out.mkdir()
     old = {"checkpoint.npz": b"old run", "metrics.json": b"old metrics"}
@@ -250,7 +251,7 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tmp_path
     runfolder.discard_replaced(out)
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz"]
     (out / "sub").mkdir()
-    with pytest.raises(runfolder.UsageError, match="holds folders"):
+    with pytest.raises(UsageError, match="holds folders"):
         runfolder.claim(out, None, overwrite=True)
 
 
@@ -328,7 +329,7 @@ class ClosedPipe:
 
 
 def test_progress_written_to_a_closed_pipe_is_dropped_not_raised():
-    from tinyvae.lab.progress import CountProgress, EpochProgress, tolerant
+    from tinyvae.lab.training.progress import CountProgress, EpochProgress, tolerant
     pipe = ClosedPipe()
     stream = tolerant(pipe)
     stream.write("one line\n")
@@ -343,7 +344,7 @@ def test_progress_written_to_a_closed_pipe_is_dropped_not_raised():
 
 def test_evaluation_progress_in_a_log_file_is_a_line_per_tenth():
     import io
-    from tinyvae.lab.progress import CountProgress
+    from tinyvae.lab.training.progress import CountProgress
     log = io.StringIO()
     progress = CountProgress("L_1000", log)
     for done in range(100, 1001, 100):

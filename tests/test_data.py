@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyvae.lab import data, readers
-from tinyvae.lab.data import DataFile, DatasetNotFound
-from tinyvae.lab.readers import DataError
+from tinyvae.lab.datasets import data, readers
+from tinyvae.lab.datasets.data import DataFile, DatasetNotFound
+from tinyvae.lab.datasets.readers import DataError
 
 DATA = os.environ.get("TINYVAE_DATA", "")
 needs_data = pytest.mark.skipif(
@@ -457,8 +457,8 @@ def test_bad_minibatch_arguments_are_refused_at_the_call(kwargs, match):
 
 @pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_a_fashion_mnist_run_names_its_classes_and_its_folder():
-    from tinyvae.lab import protocol
-    run = protocol.load_run_data(protocol.complete({"dataset": "fashion-mnist", "test_limit": 20}), test_only=True)
+    from tinyvae.lab.training import run_settings
+    run = run_settings.load_run_data(run_settings.complete({"dataset": "fashion-mnist", "test_limit": 20}), test_only=True)
     assert run.class_names == data.CLASS_NAMES["fashion-mnist"] and run.label_kind == "class"
     assert run.described.startswith(f"fashion-mnist from {DEBIAN_FASHION}, dynamically binarized")
     assert run.x_test.shape == (20, 784) and set(np.unique(run.x_test)) <= {0.0, 1.0}

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from tinyvae.lab.readers import DataError, read_amat, read_idx
+from tinyvae.lab.datasets.readers import DataError, read_amat, read_idx
 
 SHAPE = (3, 4, 5)
 ARRAY = np.arange(60, dtype=np.uint8).reshape(SHAPE)
@@ -242,7 +242,7 @@ def test_an_unreadable_file_is_refused(folder):
 
 
 def test_an_amat_larger_than_any_real_one_is_refused_without_reading_it_all(tmp_path, monkeypatch):
-    from tinyvae.lab import readers
+    from tinyvae.lab.datasets import readers
 
     monkeypatch.setattr(readers, "MAX_AMAT_BYTES", 10_000)
     bomb = tmp_path / "bomb.amat.gz"

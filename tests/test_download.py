@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyvae.lab import data, download
-from tinyvae.lab.data import DataFile, DatasetNotFound
+from tinyvae.lab.datasets import data, download
+from tinyvae.lab.datasets.data import DataFile, DatasetNotFound
 
 TIMEOUT = 0.5  # seconds; the stalling server waits longer than this
 ROLES = ["train_images", "train_labels", "test_images", "test_labels"]

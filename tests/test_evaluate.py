@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tinyvae import evaluate, vae
-from tinyvae.lab.progress import CountProgress
+from tinyvae.lab.training.progress import CountProgress
 from tinyvae.layers import ACTIVATIONS
 from tinyvae.speed import iw
 from tinyvae.speed.mlp import IN_PLACE

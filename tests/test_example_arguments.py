@@ -36,8 +36,8 @@ def test_a_gaussian_std_whose_variance_would_underflow_is_refused_on_the_command
 
 def test_the_lessons_shared_ending_reports_one_line_or_writes_and_draws(tmp_path, capsys):
     import argparse
-    from tinyvae.lab.lesson import run_lesson
-    from tinyvae.lab.readers import DataError
+    from tinyvae.commands.lesson import run_lesson
+    from tinyvae.lab.datasets.readers import DataError
 
     def missing(args):
         raise DataError("mnist/t10k-images-idx3-ubyte.gz: no such file")

@@ -15,7 +15,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from tinyvae.lab.optimizer_state import load_checked
+from tinyvae.lab.storage.optimizer_state import load_checked
 
 from tinyvae import optim, vae
 from tinyvae.speed.step import FastStep, make_step

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyvae.lab.checkpoint import load_checkpoint
+from tinyvae.lab.storage.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "mnist.py"
@@ -32,7 +32,7 @@ DRIVER = textwrap.dedent("""
     from pathlib import Path
     import numpy as np
     from tinyvae.optim import make_optimizer
-    from tinyvae.lab.runner import fit
+    from tinyvae.lab.training.runner import fit
     from tinyvae.speed.step import make_step
     from tinyvae.config import VAEConfig, init_params
 

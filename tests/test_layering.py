@@ -4,8 +4,11 @@ what is below it. Read from the import statements themselves, so the rule outliv
     core       tinyvae/*.py            numpy and the standard library; read first
     speed      tinyvae/speed/          the core
     classroom  tinyvae/classroom/      the core
-    lab        tinyvae/lab/            the core and the speed wing (and matplotlib for figures)
-    commands   tinyvae/commands/       anything; nothing imports them
+    lab        tinyvae/lab/            the core, the speed wing and its own rooms (datasets/, storage/,
+                                       training/, figures/, bench/; and matplotlib for figures),
+                                       never a command line
+    commands   tinyvae/commands/       anything; only a command imports a command (args.py, saved.py
+                                       and lesson.py are theirs to share, and examples/ use them)
     front door tinyvae/__init__.py, tinyvae/__main__.py
 
 An import under `if __name__ == "__main__":` is not counted: it runs only when that file is
@@ -28,7 +31,7 @@ ALLOWED = {  # layer -> the tinyvae layers it may import
     "speed": {"core", "speed"},
     "classroom": {"core", "classroom"},
     "lab": {"core", "speed", "lab"},
-    "commands": {"core", "speed", "classroom", "lab"},
+    "commands": {"core", "speed", "classroom", "lab", "commands"},
     "front door": {"core", "speed", "classroom", "lab"},
 }
 THIRD_PARTY = {"core": {"numpy"}, "speed": {"numpy"}, "classroom": {"numpy"}, "lab": {"numpy", "matplotlib", "threadpoolctl"},
@@ -96,7 +99,7 @@ def violations(path: Path, root: Path = PACKAGE.parent) -> list[str]:
         top = target.split(".")[0]
         if top == "tinyvae":
             if target.startswith("tinyvae.commands") and layer != "commands" or target == "tinyvae.__main__":
-                wrong.append(f"{target} (nothing imports an entry point)")
+                wrong.append(f"{target} (only a command imports a command line or an entry point)")
             elif target == "tinyvae":
                 if layer != "front door":
                     wrong.append("tinyvae (the package's front door imports the modules, not the reverse)")
@@ -115,22 +118,36 @@ def test_each_module_imports_only_what_its_layer_allows(path):
 def test_the_checker_catches_a_core_module_that_imports_a_wing(tmp_path):
     # The rule must be able to fail: a core file importing the lab, a module importing a command,
     # a core file using matplotlib are each caught; an import under the __main__ guard is not.
-    (tmp_path / "tinyvae" / "lab").mkdir(parents=True)
-    (tmp_path / "tinyvae" / "lab" / "runner.py").write_text("")
-    (tmp_path / "tinyvae" / "lab" / "__init__.py").write_text("")
+    training = tmp_path / "tinyvae" / "lab" / "training"
+    training.mkdir(parents=True)
+    for init in (training.parent / "__init__.py", training / "__init__.py", training / "runner.py"):
+        init.write_text("")
     core = tmp_path / "tinyvae" / "layers.py"
-    core.write_text("import numpy\nfrom .lab import runner\nimport matplotlib.pyplot\n"
+    core.write_text("import numpy\nfrom .lab.training import runner\nimport matplotlib.pyplot\n"
                     "from tinyvae.commands import train\n"
                     "if __name__ == '__main__':\n    from tinyvae.commands.gradcheck import main\n")
     found = violations(core, tmp_path)
-    assert [v.split()[0] for v in found] == ["tinyvae.lab.runner", "matplotlib.pyplot",
+    assert [v.split()[0] for v in found] == ["tinyvae.lab.training.runner", "matplotlib.pyplot",
                                              "tinyvae.commands"]
-    for module in ("vae.py", "speed/__init__.py", "speed/step.py"):
+    for module in ("vae.py", "speed/__init__.py", "speed/step.py", "lab/figures/__init__.py"):
         (tmp_path / "tinyvae" / module).parent.mkdir(exist_ok=True)
         (tmp_path / "tinyvae" / module).write_text("")
-    wing = tmp_path / "tinyvae" / "lab" / "plots.py"
-    wing.write_text("import matplotlib\nfrom .. import vae\nfrom ..speed import step\n")
+    wing = tmp_path / "tinyvae" / "lab" / "figures" / "plots.py"
+    wing.write_text("import matplotlib\nfrom ... import vae\nfrom ...speed import step\nfrom ..training import runner\n")
     assert violations(wing, tmp_path) == []
+    wing.write_text("from ...commands import saved\nfrom tinyvae.commands.args import seed\n")
+    assert [v.split()[0] for v in violations(wing, tmp_path)] == ["tinyvae.commands", "tinyvae.commands.args"]
+
+
+def test_the_lab_imports_no_command_line():
+    # The lab serves the commands, the examples and a notebook alike: parsing arguments and
+    # turning errors into exit statuses is the commands' work (tinyvae/commands/), and a lab
+    # module never reaches up to them, nor parses a command line of its own.
+    lab = [path for path in SOURCES if layer_of(module_name(path)) == "lab"]
+    assert len(lab) > 20
+    wrong = sorted(f"{path.relative_to(PACKAGE.parent)}: {target}" for path in lab for target in imports_of(path)
+                   if target.startswith("tinyvae.commands") or target.split(".")[0] == "argparse")
+    assert not wrong
 
 
 def test_importing_the_core_loads_no_wing_no_network_and_no_plotting():

@@ -238,7 +238,7 @@ def test_docs_quote_the_committed_gaps():
 
 
 def test_docs_06_quote_the_committed_default_run():
-    from tinyvae.lab import protocol
+    from tinyvae.lab.training import run_settings
 
     history, metrics = committed("mnist/history.json"), committed("mnist/metrics.json")
     assert metrics["settings"]["seed"] == 0 and metrics["epochs"] == 10 == len(history)
@@ -248,7 +248,7 @@ def test_docs_06_quote_the_committed_default_run():
     results = {"elbo": metrics["test_elbo"], "loss": metrics["test_loss"], "recon": metrics["test_recon"],
                "kl": metrics["test_kl"], "iw_bound": metrics["iw_bound"], "iw_samples": metrics["iw_samples"],
                "active_units": metrics["active_units"]}
-    printed = protocol.report_lines(results, VAEConfig.from_dict(metrics["config"]), metrics["settings"])
+    printed = run_settings.report_lines(results, VAEConfig.from_dict(metrics["config"]), metrics["settings"])
     assert_pasted("06-results.md", "python examples/mnist.py", "\n".join(printed))
     gap = metrics["iw_bound"] - metrics["test_elbo"]
     assert_quoted("06-results.md", f"It lies {gap:.1f} nats above", f"is at least {gap:.1f} nats")
@@ -292,7 +292,7 @@ def test_docs_06_quote_the_committed_float64_check():
 
 def test_the_best_model_with_kl_zero_scores_what_the_docs_say():
     needs_data()
-    from tinyvae.lab.data import fixed_binarization, load_dataset
+    from tinyvae.lab.datasets.data import fixed_binarization, load_dataset
 
     ds = load_dataset("mnist")
     value = load_example("results_anchors").independent_pixels_nll(ds.x_train, fixed_binarization(ds.x_test, 0))

@@ -8,7 +8,7 @@ import pytest
 
 import tinyvae
 from tinyvae import evaluate, vae
-from tinyvae.lab.checkpoint import CheckpointError, save_checkpoint
+from tinyvae.lab.storage.checkpoint import CheckpointError, save_checkpoint
 from tinyvae.speed import iw
 
 CONFIG = tinyvae.VAEConfig(input_dim=12, hidden_dims=(7,), latent_dim=3)
@@ -122,7 +122,7 @@ def test_evaluate_on_given_images_is_the_run_protocol_s_evaluation():
 
 
 def test_a_checkpoint_written_by_fit_alone_keeps_its_evaluation_seed(tmp_path):
-    from tinyvae.lab.runner import fit
+    from tinyvae.lab.training.runner import fit
     from tinyvae.speed.step import make_step
     rng = np.random.default_rng(0)
     step = make_step("reference", CONFIG, tinyvae.init_params(CONFIG, rng), tinyvae.Adam(), 8)

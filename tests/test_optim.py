@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tinyvae.lab.optimizer_state import load_checked
+from tinyvae.lab.storage.optimizer_state import load_checked
 from tinyvae.optim import SGD, Adagrad, Adam, clip_by_global_norm, make_optimizer
 
 

@@ -10,7 +10,7 @@ from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 
 from tinyvae import vae
-from tinyvae.lab import latent_plots, plots
+from tinyvae.lab.figures import latent_plots, plots
 from tinyvae.config import VAEConfig, init_params
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

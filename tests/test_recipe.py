@@ -1,4 +1,4 @@
-"""The reproduction recipe (tinyvae/lab/recipes.py, `python -m tinyvae reproduce`) in miniature:
+"""The reproduction recipe (tinyvae/lab/training/recipes.py, `python -m tinyvae reproduce`) in miniature:
 Burda et al.'s schedule, the evaluations at the end of every stage, and exact resume mid-stage.
 
 The miniature is the real command on 100 training and 30 test images, stages 0-2 (1 + 3 + 9
@@ -21,10 +21,10 @@ import pytest
 from tinyvae import evaluate
 from tinyvae.commands import reproduce
 from tinyvae.config import VAEConfig, init_params, param_shapes
-from tinyvae.lab import plots
-from tinyvae.lab.checkpoint import load_checkpoint
-from tinyvae.lab.recipes import IWAE_VAE, load_data, markdown_rows, parse_stages, stage_summary
-from tinyvae.lab.schedule import iwae_stages, scheduled_lr, schedule_of_stages
+from tinyvae.lab.figures import plots
+from tinyvae.lab.storage.checkpoint import load_checkpoint
+from tinyvae.lab.training.recipes import IWAE_VAE, load_data, markdown_rows, parse_stages, stage_summary
+from tinyvae.lab.training.schedule import iwae_stages, scheduled_lr, schedule_of_stages
 from tinyvae.speed import iw
 from tinyvae.speed.step import FastStep
 
@@ -329,7 +329,7 @@ def test_a_second_invocation_on_a_held_run_folder_is_refused_and_changes_nothing
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from tinyvae.lab.files import hold_folder
+        from tinyvae.lab.storage.files import hold_folder
         with hold_folder({str(out)!r}):
             print("held", flush=True)
             time.sleep(600)

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tinyvae.lab.model import load
-from tinyvae.lab.state_checks import HISTORY_FIELDS, MAX_GRADIENT
+from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinyvae.lab.storage.model import load
+from tinyvae.lab.storage.state_checks import HISTORY_FIELDS, MAX_GRADIENT
 from tinyvae.optim import make_optimizer
 from tinyvae.vae import loss_and_grads
 from tinyvae.config import VAEConfig, init_params
@@ -330,7 +330,7 @@ def test_a_checkpoint_path_that_is_not_a_regular_file_is_refused_without_blockin
     else:
         os.mkfifo(tmp_path / "pipe")
         path.symlink_to(tmp_path / "pipe")
-    code = (f"from tinyvae.lab.checkpoint import load_checkpoint\nfrom tinyvae.lab.model import load\n"
+    code = (f"from tinyvae.lab.storage.checkpoint import load_checkpoint\nfrom tinyvae.lab.storage.model import load\n"
             f"for f in (load_checkpoint, load):\n    try: f({str(path)!r})\n"
             f"    except Exception as e: print(type(e).__name__, e)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -353,7 +353,7 @@ def test_memory_stays_bounded_by_the_model_not_by_the_claims(tmp_path):
     assert bomb.stat().st_size < 2 * 2**20
     script = textwrap.dedent(f"""
         import resource, time
-        from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint
+        from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint
         load_checkpoint({str(good)!r})
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         start = time.perf_counter()

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinyvae.lab import download
-from tinyvae.lab.readers import IDX_BYTES, MAX_IDX_BYTES, DataError, read_idx, read_verified
+from tinyvae.lab.datasets import download
+from tinyvae.lab.datasets.readers import IDX_BYTES, MAX_IDX_BYTES, DataError, read_idx, read_verified
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -61,7 +61,7 @@ def peak_growth_mb(script: str) -> float:
     """Run `script` (which defines `work()`) in a fresh process; the peak RSS it added, in MB."""
     code = textwrap.dedent("""
         import resource
-        from tinyvae.lab.readers import DataError, read_idx
+        from tinyvae.lab.datasets.readers import DataError, read_idx
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     """) + textwrap.dedent(script) + textwrap.dedent("""
         work()
@@ -222,7 +222,7 @@ def test_two_processes_fetching_one_file_take_turns(server, tmp_path):
     """The second waits for the first, then finds the verified file instead of fetching it again."""
     server.routes["/slow.gz"] = ("trickle", b"0123456789")  # half a second
     script = textwrap.dedent(f"""
-        from tinyvae.lab import download
+        from tinyvae.lab.datasets import download
         download.fetch([{server.base + '/slow.gz'!r}], {str(tmp_path / 'slow.gz')!r}, verify=lambda p: None,
                        log=False)
     """)

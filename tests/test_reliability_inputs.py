@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tinyvae import evaluate, train, vae
 from tinyvae.commands import bench
-from tinyvae.lab import args
+from tinyvae.commands import args
 from tinyvae.optim import make_optimizer
 from tinyvae.config import VAEConfig, init_params
 

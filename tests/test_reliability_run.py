@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinyvae.lab.checkpoint import load_checkpoint
-from tinyvae.lab.files import LOCK_NAME, OutputError, hold_folder, remove_stale_temporaries, run_folder
-from tinyvae.lab.runner import TrainingInterrupted, fit
+from tinyvae.lab.storage.checkpoint import load_checkpoint
+from tinyvae.lab.storage.files import LOCK_NAME, OutputError, hold_folder, remove_stale_temporaries, run_folder
+from tinyvae.lab.training.runner import TrainingInterrupted, fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
 from tinyvae.config import VAEConfig, init_params
@@ -29,8 +29,8 @@ X = np.random.default_rng(3).random((60, CONFIG.input_dim)).astype(np.float32)
 # A child process that runs fit on a folder with a tiny model (optionally slowed down per batch).
 RUN = textwrap.dedent("""
     import sys, time, numpy as np
-    from tinyvae.lab.files import OutputError
-    from tinyvae.lab.runner import TrainingInterrupted, fit
+    from tinyvae.lab.storage.files import OutputError
+    from tinyvae.lab.training.runner import TrainingInterrupted, fit
     from tinyvae.optim import make_optimizer
     from tinyvae.speed.step import make_step
     from tinyvae.config import VAEConfig, init_params
@@ -110,7 +110,7 @@ def test_cleanup_never_removes_a_file_that_a_live_run_is_writing(tmp_path):
     live = tmp_path / ".checkpoint.npz.k2j4_x9q.tmp"
     script = textwrap.dedent(f"""
         import time
-        from tinyvae.lab.files import hold_folder
+        from tinyvae.lab.storage.files import hold_folder
         with hold_folder({str(tmp_path)!r}):
             open({str(live)!r}, "wb").write(b"half of a checkpoint")
             print("held", flush=True)
@@ -237,7 +237,7 @@ def test_a_failed_write_of_any_output_names_the_file(tmp_path, errno_name):
     """Figures and downloads use write_atomically directly: its OSError must name the file too."""
     import errno
 
-    from tinyvae.lab.files import write_atomically
+    from tinyvae.lab.storage.files import write_atomically
 
     def full(f):
         raise OSError(getattr(errno, errno_name), os.strerror(getattr(errno, errno_name)))

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from tinyvae import train  # the core: train_step, which the fault tests below replace
-from tinyvae.lab import runner
-from tinyvae.lab.checkpoint import CheckpointError, load_checkpoint
-from tinyvae.lab.files import OutputError
-from tinyvae.lab.runner import TrainingDiverged, TrainingInterrupted, fit
+from tinyvae.lab.training import runner
+from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint
+from tinyvae.lab.storage.files import OutputError
+from tinyvae.lab.training.runner import TrainingDiverged, TrainingInterrupted, fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed import step as speed_step
 from tinyvae.train import ReferenceStep, kl_weight

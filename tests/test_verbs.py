@@ -15,9 +15,9 @@ from matplotlib.figure import Figure
 
 import tinyvae
 from conftest import TINY, cli
-from tinyvae.lab import protocol
-from tinyvae.lab.explorer import MODES, Explorer, dims_by_kl, has_display
-from tinyvae.lab.figures import FIGURE_NAMES
+from tinyvae.lab.training import run_settings
+from tinyvae.lab.figures.explorer import MODES, Explorer, dims_by_kl, has_display
+from tinyvae.lab.figures.figures import FIGURE_NAMES
 
 
 def verb(name, *args, env):
@@ -62,9 +62,9 @@ def test_evaluate_on_another_draw_of_the_test_images(tiny_run, data_env, tmp_pat
     numbers = json.loads((tmp_path / "m1.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
     assert "seed 1" in numbers["data"] and numbers["test_elbo"] != metrics["test_elbo"]  # other bits, other ELBO
-    x0 = protocol.load_run_data(protocol.complete({"test_limit": 500}), test_only=True).x_test
-    x1 = protocol.load_run_data(protocol.complete({"test_limit": 500}), test_only=True, test_seed=1).x_test
-    gray = protocol.load_run_data(protocol.complete({"likelihood": "gaussian", "test_limit": 500}),
+    x0 = run_settings.load_run_data(run_settings.complete({"test_limit": 500}), test_only=True).x_test
+    x1 = run_settings.load_run_data(run_settings.complete({"test_limit": 500}), test_only=True, test_seed=1).x_test
+    gray = run_settings.load_run_data(run_settings.complete({"likelihood": "gaussian", "test_limit": 500}),
                                   test_only=True).x_test
     assert set(np.unique(x1)) == {0.0, 1.0} and not np.array_equal(x0, x1)
     # Another draw of the same images: where the intensity is 0 or 1 every draw agrees with it.
@@ -91,7 +91,7 @@ def test_a_grayscale_run_has_no_other_test_draw_and_a_data_error_stays_a_data_er
                                             ({"binarize": "fixed"}, "the published binarized-mnist")])
 def test_a_test_set_that_is_not_a_seeded_draw_has_no_other_draw(settings, what):
     with pytest.raises(ValueError, match=f"it is {what}"):
-        protocol.load_run_data(protocol.complete(settings), test_only=True, test_seed=1)
+        run_settings.load_run_data(run_settings.complete(settings), test_only=True, test_seed=1)
 
 
 def test_the_model_from_python_gives_the_same_numbers(tiny_run):
@@ -237,10 +237,10 @@ def test_the_interpolation_mode_walks_the_line_between_two_codes(explorer):
 
 def test_the_run_protocol_of_a_model_file_is_the_default_for_its_likelihood():
     gaussian = tinyvae.VAEConfig(input_dim=16, hidden_dims=(8,), latent_dim=2, likelihood="gaussian", gaussian_std=0.2)
-    settings = protocol.complete(None, gaussian)
+    settings = run_settings.complete(None, gaussian)
     assert settings["binarize"] == "none" and settings["gaussian_std"] == 0.2 and settings["iw_samples"] == 1000
-    assert protocol.complete(None, CONFIG)["binarize"] == "dynamic"
-    assert protocol.complete({"dataset": "binarized-mnist"})["binarize"] == "fixed"
+    assert run_settings.complete(None, CONFIG)["binarize"] == "dynamic"
+    assert run_settings.complete({"dataset": "binarized-mnist"})["binarize"] == "fixed"
 
 
 def test_the_readme_pastes_the_report_as_the_commands_print_it():
@@ -258,4 +258,4 @@ def test_the_readme_pastes_the_report_as_the_commands_print_it():
         results = {"elbo": elbo, "loss": recon + kl, "recon": recon, "kl": kl, "iw_bound": float(bound),
                    "iw_samples": int(k), "active_units": active}
         config = tinyvae.VAEConfig(latent_dim=latent)
-        assert protocol.report_lines(results, config, protocol.complete({})) == lines
+        assert run_settings.report_lines(results, config, run_settings.complete({})) == lines

@@ -61,7 +61,8 @@ __all__ = [
 
 # Loaded on first use: the saved-model tools of the lab (files, the fast L_k), which a reader of
 # the lecture's core does not need to import.
-_LAZY = {"Model": "tinyvae.lab.model", "load": "tinyvae.lab.model", "save_model": "tinyvae.lab.model"}
+_LAZY = {"Model": "tinyvae.lab.storage.model", "load": "tinyvae.lab.storage.model",
+         "save_model": "tinyvae.lab.storage.model"}
 
 
 def __getattr__(name: str):

@@ -12,7 +12,7 @@ float32), plus a step counter. ``state_dict()`` returns it as a flat dict of arr
 keys, ``"step"`` (a 0-d int64 array) and ``"<slot>/<parameter key>"`` such as
 ``"m/encoder.W0"``, which ``np.savez`` writes as is; ``load_state_dict`` restores it exactly, so
 a resumed run continues bit for bit as if it had never stopped. (Whether a saved state can be
-trusted is checked where checkpoints are read: tinyvae/lab/optimizer_state.py.)
+trusted is checked where checkpoints are read: tinyvae/lab/storage/optimizer_state.py.)
 
 Notation in the docstrings: θ a parameter, g its gradient, η the learning rate ``lr``,
 t the number of steps taken, counting this one (so t = 1 on the first step).
@@ -97,7 +97,7 @@ class Optimizer:
         """Restore what ``state_dict()`` returned, as copies (later steps do not write into ``state``).
 
         The state is taken as it is: a checkpoint's is checked before it gets here
-        (tinyvae/lab/optimizer_state.py, check_state).
+        (tinyvae/lab/storage/optimizer_state.py, load_checked).
         """
         self.t = int(state["step"])
         self.state = {slot: {key[len(slot) + 1:]: np.array(arr) for key, arr in state.items()

@@ -8,7 +8,7 @@ One step is the whole algorithm of Kingma & Welling (2014), Algorithm 1:
     θ  ← an optimizer step with g                 optim.py
 
 `train_epochs` repeats it over shuffled minibatches for a number of epochs: the loop a student
-reads. The lab's runner (tinyvae/lab/runner.py) runs the same steps and adds what a long
+reads. The lab's runner (tinyvae/lab/training/runner.py) runs the same steps and adds what a long
 run needs (checkpoints, exact resume, Ctrl-C, divergence, history files, progress); the
 speed wing's FastStep (tinyvae/speed/step.py) computes the same step faster.
 
@@ -101,7 +101,7 @@ def train_epochs(params: Params, optimizer: Optimizer, config: VAEConfig, x_trai
     """Algorithm 1 of Kingma & Welling (2014), as plainly as it can be written.
 
     Trains `params` in place on the images x_train (N, D), pixels in [0, 1], and returns the mean training loss of each epoch, in nats per image. No
-    checkpoints, no warm-up, no progress: tinyvae/lab/runner.py's `fit` adds those.
+    checkpoints, no warm-up, no progress: tinyvae/lab/training/runner.py's `fit` adds those.
     """
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
     check_batch(x_train, config, "x_train", empty_ok=False)  # each epoch's loss is a mean over its images

@@ -7,7 +7,7 @@
     python -m tinyvae.commands.bench --blas-threads 1 # OpenBLAS on one thread (set from inside)
 
 After a warm-up epoch the benchmark times `--repeats` training epochs and, interleaved with
-them, the same epochs' matrix multiplies alone (tinyvae/lab/bench.py measures; this file
+them, the same epochs' matrix multiplies alone (tinyvae/lab/bench/bench.py measures; this file
 prints). The ratio of the two medians says how much the overhead costs (with `--path
 reference` it is measured against the same floor, the fast step's multiplies). It also
 prints the page faults per epoch (allocating and freeing large temporaries shows up here as
@@ -37,14 +37,15 @@ import numpy as np
 
 from .. import vae
 from ..layers import ACTIVATIONS
-from ..lab import bench, bench_iw, data
-from ..lab.args import hidden_sizes, nonnegative_int, positive_float, positive_int, seed
-from ..lab.progress import CountProgress
 from ..optim import OPTIMIZERS, make_optimizer
 from ..speed.blas_threads import blas_threads, get_blas_threads
 from ..speed.halves import available_cores
 from ..speed.iw import iw_bound
 from ..speed.step import FastStep, make_step
+from ..lab.bench import bench, bench_iw
+from ..lab.datasets import data
+from ..lab.training.progress import CountProgress
+from .args import hidden_sizes, nonnegative_int, positive_float, positive_int, seed
 from ..config import VAEConfig, init_params
 from ..losses import LIKELIHOODS
 

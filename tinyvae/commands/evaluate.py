@@ -4,9 +4,9 @@
     python -m tinyvae evaluate runs/mnist/checkpoint.npz --iw-samples 5000 # L_5000, as the papers
     python -m tinyvae evaluate runs/mnist/checkpoint.npz --test-binarization-seed 1  # another test draw
 
-The test set, its binarization and every seed come from the checkpoint (tinyvae/lab/protocol.py,
-the code the training command uses), so the test ELBO, L_k and the active units printed here are
-exactly the ones the training run printed. --test-binarization-seed scores the model on another
+The test set, its binarization and every seed come from the checkpoint
+(tinyvae/lab/training/run_settings.py, the code the training command uses), so the test ELBO, L_k
+and the active units printed here are exactly the ones the training run printed. --test-binarization-seed scores the model on another
 Bernoulli draw of the same test images instead (a binarized run's test set is one draw, made
 once): how much the numbers owe to that draw. A model file (Model.save) keeps no settings: it is
 scored by the defaults for its likelihood, and says so.
@@ -17,11 +17,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..lab import protocol
-from ..lab.args import nonnegative_int, seed
-from ..lab.files import write_json
-from ..lab.progress import CountProgress, clock
-from ..lab import saved
+from ..lab.storage.files import write_json
+from ..lab.training import run_settings
+from ..lab.training.progress import CountProgress, clock
+from . import saved
+from .args import nonnegative_int, seed
 
 
 def build_parser():
@@ -31,7 +31,7 @@ def build_parser():
                    help="k of L_k; 0 skips it (default: the run's --iw-samples, 1000 for a model file)")
     p.add_argument("--test-binarization-seed", type=seed, metavar="S", default=None,
                    help="score on the test images' Bernoulli draw of seed S instead of the run's own (seed "
-                        f"{protocol.TEST_BINARIZATION_SEED}); binarized runs only")
+                        f"{run_settings.TEST_BINARIZATION_SEED}); binarized runs only")
     p.add_argument("--json", type=Path, metavar="FILE", default=None,
                    help="also write the numbers (as metrics.json holds them) to FILE")
     return p
@@ -48,13 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         k = settings["iw_samples"] if args.iw_samples is None else args.iw_samples
         say(saved.describe(model))
         say(f"data: {data.described}: {len(data.x_test)} test images")
-        seconds = protocol.estimate_seconds(model.params, model.config, len(data.x_test), k)
-        say(f"evaluating: {protocol.what_is_evaluated(len(data.x_test), k)}, about {clock(seconds)}")
+        seconds = run_settings.estimate_seconds(model.params, model.config, len(data.x_test), k)
+        say(f"evaluating: {run_settings.what_is_evaluated(len(data.x_test), k)}, about {clock(seconds)}")
         results = model.evaluate(data.x_test, k=k, progress=CountProgress(f"L_{k}", say.stream))
-        for line in protocol.report_lines(results, model.config, settings):
+        for line in run_settings.report_lines(results, model.config, settings):
             say(line)
         if json_path is not None:
-            write_json(json_path, protocol.metrics_of(results, model.config, settings, data=data.described,
+            write_json(json_path, run_settings.metrics_of(results, model.config, settings, data=data.described,
                                                       n_test=len(data.x_test), epochs=model.epochs,
                                                       checkpoint=str(args.checkpoint)))
             say(f"wrote {json_path}")

@@ -24,8 +24,8 @@ from pathlib import Path
 from tinyvae.classroom.exercises import DEFAULT_FOLDER, EXERCISES, grade, path_of, start
 from tinyvae.classroom.ladder import LADDER
 from tinyvae.classroom.report import format_result, gradescope_results
-from tinyvae.lab.args import seed
-from tinyvae.lab.files import OutputError, write_json
+from tinyvae.commands.args import seed
+from tinyvae.lab.storage.files import OutputError, write_json
 
 
 def build_parser() -> argparse.ArgumentParser:

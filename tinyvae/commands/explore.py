@@ -1,6 +1,6 @@
 """`python -m tinyvae explore CKPT`: sliders over a saved model's latent space (the "smile slider").
 
-    python -m tinyvae explore runs/mnist/checkpoint.npz                  # a window (tinyvae/lab/explorer.py)
+    python -m tinyvae explore runs/mnist/checkpoint.npz                  # a window (tinyvae/lab/figures/explorer.py)
     python -m tinyvae explore runs/mnist/checkpoint.npz --image 7 --other 12 --sliders 10
 
 One slider per latent dimension, largest KL first, starting at the code μ(x) of a test image,
@@ -17,10 +17,11 @@ from pathlib import Path
 import matplotlib
 
 from .. import evaluate
-from ..lab import latent_plots
-from ..lab.args import nonnegative_int, positive_int
-from ..lab.explorer import Explorer, dims_by_kl, has_display
-from ..lab import saved
+from ..lab.errors import UsageError
+from ..lab.figures import latent_plots
+from ..lab.figures.explorer import Explorer, dims_by_kl, has_display
+from . import saved
+from .args import nonnegative_int, positive_int
 
 
 def build_parser():
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         x_test = data.x_test
         for flag, i in (("--image", args.image), ("--other", args.other)):
             if i >= len(x_test):
-                raise saved.UsageError(f"{flag} {i}: the test set has {len(x_test)} images (0..{len(x_test) - 1})")
+                raise UsageError(f"{flag} {i}: the test set has {len(x_test)} images (0..{len(x_test) - 1})")
         if not has_display():
             png = png or saved.beside(args.checkpoint, f"explore-image{args.image}.png")
             kl = evaluate.kl_per_dimension(model.params, x_test, model.config)

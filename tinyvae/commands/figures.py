@@ -3,9 +3,9 @@
     python -m tinyvae figures runs/mnist/checkpoint.npz                 # into runs/mnist/
     python -m tinyvae figures runs/mnist/checkpoint.npz --out figs/     # somewhere else
 
-The same function that the training command draws them with (tinyvae/lab/figures.py), from
-the checkpoint's parameters and history and the run's test set (tinyvae/lab/protocol.py), with
-the run's seed: the same figures, pixel for pixel.
+The same function that the training command draws them with (tinyvae/lab/figures/figures.py),
+from the checkpoint's parameters and history and the run's test set
+(tinyvae/lab/training/run_settings.py), with the run's seed: the same figures, pixel for pixel.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 from .. import evaluate
-from ..lab import protocol
-from ..lab.figures import make_figures
-from ..lab.files import check_writable_folder
-from ..lab import saved
+from ..lab.figures.figures import make_figures
+from ..lab.storage.files import check_writable_folder
+from ..lab.training import run_settings
+from . import saved
 
 
 def build_parser():
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         model = saved.load_model(args.checkpoint)
         out = check_writable_folder(args.out if args.out is not None else args.checkpoint.parent)
         settings = model.run_protocol()
-        data = protocol.load_run_data(settings, args.data_dir, test_only=True)
+        data = run_settings.load_run_data(settings, args.data_dir, test_only=True)
         kl_per_dim = evaluate.kl_per_dimension(model.params, data.x_test, model.config)
         paths = make_figures(out, model.params, model.config, data.x_test, data.y_test, model.history, kl_per_dim,
                              settings["seed"], class_names=data.class_names, label_kind=data.label_kind)

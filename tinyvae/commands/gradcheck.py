@@ -21,7 +21,7 @@ from tinyvae.classroom.breaks import BREAKS, broken
 from tinyvae.classroom.diagnosis import explain_vae_failures, vae_relu_margin
 from tinyvae.classroom.report import format_model_table
 from tinyvae.gradcheck import DEFAULT_H, DEFAULT_THRESHOLD, check_vae
-from tinyvae.lab.args import gaussian_std, hidden_sizes, nonnegative_float, positive_float, positive_int, seed
+from tinyvae.commands.args import gaussian_std, hidden_sizes, nonnegative_float, positive_float, positive_int, seed
 from ..config import OBJECTIVES, VAEConfig, param_shapes
 from ..losses import LIKELIHOODS
 

@@ -3,8 +3,8 @@
     python -m tinyvae reconstruct runs/mnist/checkpoint.npz                # runs/mnist/reconstructions-0-9.png
     python -m tinyvae reconstruct runs/mnist/checkpoint.npz --start 100 --n 20 --npz r.npz
 
-The images are the run's test set as it was scored (its binarization, tinyvae/lab/protocol.py);
-each reconstruction is the decoder's mean at one z = μ + σ ⊙ ε drawn with --seed
+The images are the run's test set as it was scored (its binarization,
+tinyvae/lab/training/run_settings.py); each reconstruction is the decoder's mean at one z = μ + σ ⊙ ε drawn with --seed
 (Model.reconstruct). The .npz holds x (n, D), x_rec (n, D) and index (n,), the test-set rows.
 """
 
@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..lab import plots, protocol
-from ..lab.args import nonnegative_int, positive_int, seed
-from ..lab import saved
+from ..lab.errors import UsageError
+from ..lab.figures import plots
+from ..lab.training import run_settings
+from . import saved
+from .args import nonnegative_int, positive_int, seed
 
 
 def build_parser():
@@ -40,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         png = saved.check_output(args.png, ".png", "--png")
         npz = saved.check_output(args.npz, ".npz", "--npz")
         model = saved.load_model(args.checkpoint)
-        x_test = protocol.load_run_data(model.run_protocol(), args.data_dir, test_only=True).x_test
+        x_test = run_settings.load_run_data(model.run_protocol(), args.data_dir, test_only=True).x_test
         if args.start >= len(x_test):
-            raise saved.UsageError(f"--start {args.start}: the test set has {len(x_test)} images "
+            raise UsageError(f"--start {args.start}: the test set has {len(x_test)} images "
                                    f"(0..{len(x_test) - 1})")
         index = np.arange(args.start, min(args.start + args.n, len(x_test)))  # (n,)
         x = x_test[index]

@@ -6,7 +6,7 @@
     python -m tinyvae reproduce iwae-vae --summary stages.json  # the completed stages' numbers, no training
     python -m tinyvae reproduce iwae-vae --plot run.png        # the run beside the paper, as a figure, no training
 
-The recipe (tinyvae/lab/recipes.py) is Burda et al.'s VAE (IWAE paper, Table 1, k = 1): its
+The recipe (tinyvae/lab/training/recipes.py) is Burda et al.'s VAE (IWAE paper, Table 1, k = 1): its
 model, Glorot initialization, Adam, batches of 20, and the schedule of stages i = 0..7 of 3^i
 passes at lr 0.001·10^(−i/7). At the end of every stage it evaluates L_5000 on the test set,
 the active units and the test ELBO, prints them and records them in the run's history.
@@ -26,16 +26,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..lab import plots
-from ..lab.args import nonnegative_int, positive_int
-from ..lab.checkpoint import CheckpointError, load_checkpoint
-from ..lab.data import user_cache_dir
-from ..lab.files import OutputError, check_writable_folder, hold_folder, write_json
-from ..lab.readers import DataError
-from ..lab.recipes import (RECIPES, StageEvaluation, build_step, load_data, lr_schedule, markdown_rows, parse_stages,
-                           stage_summary)
-from ..lab.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
 from ..speed.blas_threads import blas_threads, get_blas_threads
+from ..lab.datasets.data import user_cache_dir
+from ..lab.datasets.readers import DataError
+from ..lab.figures import plots
+from ..lab.storage.checkpoint import CheckpointError, load_checkpoint
+from ..lab.storage.files import OutputError, check_writable_folder, hold_folder, write_json
+from ..lab.training.recipes import (RECIPES, StageEvaluation, build_step, load_data, lr_schedule, markdown_rows, parse_stages,
+                           stage_summary)
+from ..lab.training.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
+from .args import nonnegative_int, positive_int
 
 # OpenBLAS on one thread for the whole run: at a batch of 20 its threads cost more than they
 # save, and a run resumed with another thread count would not continue bit for bit

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..lab import plots
-from ..lab.args import positive_int, seed
-from ..lab import saved
+from ..lab.figures import plots
+from . import saved
+from .args import positive_int, seed
 
 
 def build_parser():

@@ -6,18 +6,20 @@
     python -m tinyvae train --binarize none        # grayscale targets, as PyTorch's VAE example
     python -m tinyvae train --resume runs/mnist/checkpoint.npz    # continue an interrupted run
 
-examples/mnist.py is this command as a script of its own. The run's protocol (which images, how
-binarized, how scored) is tinyvae/lab/protocol.py, shared with `python -m tinyvae evaluate`,
-which prints these same numbers again from the checkpoint.
+examples/mnist.py is this command as a script of its own. The run's settings (which images, how
+binarized, how scored) are tinyvae/lab/training/run_settings.py, shared with `python -m tinyvae
+evaluate`, which prints these same numbers again from the checkpoint.
 
 Everything goes to --out: by default runs/<dataset>, followed by the settings given that differ
 from the defaults (runs/mnist_latent-dim=2), so runs with different settings never collide.
+from ..config import VAEConfig, init_params
+from ..losses import LIKELIHOODS
 checkpoint.npz and history.json/.csv after every epoch, then metrics.json and the figures. At
 the end it prints the test ELBO (β = 1; with --beta ≠ 1 also the β-weighted loss training
 minimized), the importance-weighted bound L_k (Burda et al. 2016; k = --iw-samples) and the
 number of active units. Before training it says how long that evaluation will take.
 
-Binarization (the Bernoulli likelihood wants binary pixels; see tinyvae/lab/binarize.py):
+Binarization (the Bernoulli likelihood wants binary pixels; see tinyvae/lab/datasets/binarize.py):
   dynamic  (the default for --likelihood bernoulli) a fresh Bernoulli draw of every training
            image each epoch (Burda et al.); the test set is binarized once, with a fixed seed.
   fixed    for mnist: Larochelle & Murray's binarized MNIST (= --dataset binarized-mnist); for
@@ -46,18 +48,19 @@ from ..config import OBJECTIVES, VAEConfig, init_params
 from ..losses import LIKELIHOODS
 from ..optim import OPTIMIZERS, make_optimizer
 from ..speed.step import make_step
-from ..lab import protocol, runfolder
-from ..lab.figures import make_figures
-from ..lab.args import gaussian_std, hidden_sizes, nonnegative_float, nonnegative_int, positive_float, positive_int, seed
-from ..lab.checkpoint import CheckpointError, load_checkpoint
-from ..lab.data import FILES
-from ..lab.files import OutputError, hold_folder, write_json
-from ..lab.readers import DataError
-from ..lab.progress import CountProgress, clock, tolerant
-from ..lab.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
-from ..lab.saved import UsageError, check_data_dir
+from ..lab.datasets.data import FILES
+from ..lab.datasets.readers import DataError
+from ..lab.errors import UsageError
+from ..lab.figures.figures import make_figures
+from ..lab.storage.checkpoint import CheckpointError, load_checkpoint
+from ..lab.storage.files import OutputError, hold_folder, write_json
+from ..lab.training import run_settings, runfolder
+from ..lab.training.progress import CountProgress, clock, tolerant
+from ..lab.training.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
+from .args import gaussian_std, hidden_sizes, nonnegative_float, nonnegative_int, positive_float, positive_int, seed
+from .saved import check_data_dir
 
-DEFAULTS = protocol.RUN_DEFAULTS
+DEFAULTS = run_settings.RUN_DEFAULTS
 RUN_SETTINGS = tuple(DEFAULTS)  # with --resume, all of them come from the checkpoint
 
 
@@ -85,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help=f"(default {d['activation']})")
     p.add_argument("--likelihood", choices=list(LIKELIHOODS), help=f"p(x|z) (default {d['likelihood']})")
     p.add_argument("--gaussian-std", type=gaussian_std, metavar="SIGMA",
-                   help=f"σ of --likelihood gaussian, on pixels in [0, 1] (default {protocol.DEFAULT_GAUSSIAN_STD:g})")
+                   help=f"σ of --likelihood gaussian, on pixels in [0, 1] (default {run_settings.DEFAULT_GAUSSIAN_STD:g})")
     p.add_argument("--beta", type=nonnegative_float, help="weight of the KL term (default 1: the ELBO)")
     p.add_argument("--k", type=positive_int, metavar="K",
                    help=f"samples of z per image in each training step (default {d['k']})")
@@ -133,12 +136,12 @@ def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
             raise UsageError(str(exc)) from None
         # The same run continues with the same settings; only --epochs may grow.
         diffs = [f"--{key.replace('_', '-')} {getattr(args, key)!r} (the checkpoint has "
-                 f"{protocol.complete(saved)[key]!r})" for key in sorted(given - {"epochs"})
-                 if _as_saved(getattr(args, key)) != protocol.complete(saved)[key]]
+                 f"{run_settings.complete(saved)[key]!r})" for key in sorted(given - {"epochs"})
+                 if _as_saved(getattr(args, key)) != run_settings.complete(saved)[key]]
         if diffs:
             raise UsageError(f"cannot resume {args.resume} with different settings: {', '.join(diffs)}; "
                                   "leave those flags out to keep the checkpoint's")
-    settings = protocol.complete({**saved, **{key: _as_saved(getattr(args, key)) for key in given}})
+    settings = run_settings.complete({**saved, **{key: _as_saved(getattr(args, key)) for key in given}})
     if settings["gaussian_std"] is not None and settings["likelihood"] != "gaussian":
         parser.error(f"argument --gaussian-std: only --likelihood gaussian has a fixed σ "
                      f"(this run's is {settings['likelihood']})")
@@ -161,7 +164,7 @@ def default_out(settings: dict, given: set) -> Path:
     """runs/<dataset>, then every setting given that differs from its default (but k of L_k, which
     changes no parameter): runs/mnist_latent-dim=2."""
     # binarize and σ default by dataset and likelihood; those are named themselves when they differ
-    defaults = {**protocol.complete({"dataset": settings["dataset"], "likelihood": settings["likelihood"]}),
+    defaults = {**run_settings.complete({"dataset": settings["dataset"], "likelihood": settings["likelihood"]}),
                 "likelihood": DEFAULTS["likelihood"]}
     parts = [settings["dataset"]]
     for key in RUN_SETTINGS:
@@ -193,7 +196,7 @@ def run(args, say) -> int:
 def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     resume = runfolder.adopt(args.resume, out) if args.resume is not None else None
     runfolder.discard_replaced(out)  # a resumed run has its checkpoint already
-    data = protocol.load_run_data(protocol.complete(settings_of(args)), args.data_dir)
+    data = run_settings.load_run_data(run_settings.complete(settings_of(args)), args.data_dir)
     dtype = np.dtype(args.dtype)
     config = VAEConfig(input_dim=data.x_train.shape[1], hidden_dims=tuple(args.hidden), latent_dim=args.latent_dim,
                        activation=args.activation, likelihood=args.likelihood, beta=args.beta,
@@ -210,8 +213,8 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     say(f"model: {config.input_dim}-{'-'.join(map(str, config.hidden_dims))}-{config.latent_dim} "
         f"{config.activation}, {config.likelihood} likelihood{sigma}, β = {config.beta:g}{objective}, {dtype.name}; "
         f"{step.optimizer!r}, batch {args.batch_size}, seed {args.seed}; output in {out}/")
-    eval_seconds = protocol.estimate_seconds(step.params, config, len(data.x_test), args.iw_samples)
-    what = protocol.what_is_evaluated(len(data.x_test), args.iw_samples)
+    eval_seconds = run_settings.estimate_seconds(step.params, config, len(data.x_test), args.iw_samples)
+    what = run_settings.what_is_evaluated(len(data.x_test), args.iw_samples)
     say(f"after training: {what}, about {clock(eval_seconds)}")
     if aside is not None:
         say(f"replacing the previous run in {out}/ (kept in {aside.name}/ until this run's first checkpoint)")
@@ -222,7 +225,7 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     runfolder.discard_replaced(out)
     t_trained = time.perf_counter()
     say(f"evaluating: {what}, about {clock(eval_seconds)}")
-    results = protocol.evaluate_run(step.params, config, data.x_test, settings_of(args), len(history),
+    results = run_settings.evaluate_run(step.params, config, data.x_test, settings_of(args), len(history),
                                     progress=CountProgress(f"L_{args.iw_samples}", say.stream))
     t_evaluated = time.perf_counter()
     figures = make_figures(out, step.params, config, data.x_test, data.y_test, history, results["kl_per_dim"],
@@ -230,10 +233,10 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     timing = {"epoch_seconds": [h["seconds"] for h in history], "train_seconds": sum(h["seconds"] for h in history),
               "samples_per_sec": [h["samples_per_sec"] for h in history], "evaluation_seconds": t_evaluated - t_trained,
               "this_process_seconds": time.perf_counter() - t_start}
-    write_json(out / "metrics.json", protocol.metrics_of(
+    write_json(out / "metrics.json", run_settings.metrics_of(
         results, config, settings_of(args), optimizer=step.optimizer.hparams(), data=data.described,
         n_train=len(data.x_train), n_test=len(data.x_test), epochs=len(history), timing=timing))
-    for line in protocol.report_lines(results, config, settings_of(args)):
+    for line in run_settings.report_lines(results, config, settings_of(args)):
         say(line)
     say(f"wrote {out}/: {CHECKPOINT_NAME}, history.json, history.csv, metrics.json, "
         + ", ".join(p.name for p in figures))

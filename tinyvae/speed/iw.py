@@ -88,7 +88,7 @@ def iw_bound_per_example(params, x, config: VAEConfig, rng: np.random.Generator,
     as they come (_streamed_bound): the memory is then a chunk's, not k's.
     progress(done_images, total_images), if given, is called after every batch (every pair
     with threads=2)
-    (tinyvae.lab.progress.CountProgress draws a progress line). threads: 1, or 2 to run two
+    (tinyvae.lab.training.progress.CountProgress draws a progress line). threads: 1, or 2 to run two
     batches at once on two cores (4. above): the same numbers.
     """
     x = check_images(x, config)

@@ -14,7 +14,7 @@ Two speed tricks live here:
    is keyed by the same names as the core's registry; a name missing here is refused
    (fast_form), never replaced by another activation.
 
-All products are np.matmul calls, never `@`: the bench (tinyvae/lab/bench.py) records and
+All products are np.matmul calls, never `@`: the bench (tinyvae/lab/bench/bench.py) records and
 times the step's products by wrapping np.matmul.
 
 Shapes: R rows (a batch, or a batch's samples), H_i the width of hidden layer i.

@@ -288,7 +288,7 @@ class FastStep:
 
     def load_optimizer_state_dict(self, state) -> None:
         """Restore a state of optim.Optimizer.state_dict()'s format (a checkpoint's is checked where
-        it is read, tinyvae/lab/optimizer_state.py); its arrays move into the flat buffers.
+        it is read, tinyvae/lab/storage/optimizer_state.py); its arrays move into the flat buffers.
         """
         self.optimizer.load_state_dict(state)
         self._home_optimizer_state(create=False)

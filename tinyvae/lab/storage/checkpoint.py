@@ -4,7 +4,6 @@ A checkpoint holds the parameters, the optimizer's memory, the model config, the
 finished epochs, the history of those epochs and the state of the random generator. Restoring
 all of them makes a resumed run the same run: the next epoch shuffles, binarizes and draws ε
 from the very same random stream, and Adam takes the very same steps, so the final parameters
-from ..config import param_shapes
 agree bit for bit with a run that was never interrupted.
 
 Layout of the .npz (plain arrays only; it is always read with ``allow_pickle=False``):
@@ -12,7 +11,7 @@ Layout of the .npz (plain arrays only; it is always read with ``allow_pickle=Fal
     format_version   0-d int64            FORMAT_VERSION
     epoch            0-d int64            finished epochs
     config           0-d str, JSON        VAEConfig.to_dict()
-    history          0-d str, JSON        one dict per finished epoch (see lab/runner.py)
+    history          0-d str, JSON        one dict per finished epoch (see lab/training/runner.py)
     rng_state        0-d str, JSON        Generator.bit_generator.state (PCG64's 128-bit integers
                                           are plain JSON integers; Python's json keeps them exact)
     optimizer        0-d str, JSON        optimizer.hparams(): its name, lr, ...
@@ -43,8 +42,8 @@ from .files import OutputError, atomic_write
 from .npz import NpzArchive
 from .optimizer_state import load_checked
 from .state_checks import HISTORY_FIELDS, check_history_entries, check_optimizer_values, restore_rng
-from ..optim import Optimizer, make_optimizer
-from ..config import VAEConfig, param_shapes
+from ...optim import Optimizer, make_optimizer
+from ...config import VAEConfig, param_shapes
 
 FORMAT_VERSION = 1
 _JSON_FIELDS = ("config", "history", "rng_state", "optimizer", "extra")

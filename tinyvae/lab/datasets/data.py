@@ -14,7 +14,7 @@ folder per dataset (``mnist/``, ``fashion-mnist/``, ``binarized-mnist/``). Missi
 downloaded into ``data_dir/<name>/`` if ``data_dir`` is given, else into the cache (see
 download.py). ``Dataset.folder`` says where the files were found.
 
-Binarizing and batching the images: tinyvae/lab/binarize.py (re-exported here).
+Binarizing and batching the images: tinyvae/lab/datasets/binarize.py (re-exported here).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 from .download import DEFAULT_TIMEOUT, DownloadError, fetch
 from .readers import D, IDX_BYTES, MAX_AMAT_BYTES, DataError, read_verified, uncompressed_sha256
-from .._checks import lookup
+from ..._checks import lookup
 from .binarize import binarization_buffer, binarize_dynamic, fixed_binarization, minibatches
 
 __all__ = ["FILES", "MIRRORS", "SYSTEM_DIRS", "SYSTEM_PACKAGES", "CLASS_NAMES", "DataFile", "Dataset",

@@ -25,7 +25,7 @@ import matplotlib
 import numpy as np
 from matplotlib.widgets import Button, RadioButtons, Slider
 
-from .. import evaluate
+from ... import evaluate
 from .plots import square_side
 
 MODES = ("sliders", "interpolate a → b")

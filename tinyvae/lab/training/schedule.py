@@ -7,7 +7,7 @@ of the run's settings, like the batch size.
 
 from __future__ import annotations
 
-from .._checks import finite_real, nonnegative_int
+from ..._checks import finite_real, nonnegative_int
 
 
 def check_schedule(schedule) -> list[list] | None:

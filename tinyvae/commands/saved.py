@@ -16,17 +16,14 @@ from typing import Callable
 
 import numpy as np
 
-from . import protocol
-from .protocol import RunData
-from .checkpoint import CheckpointError
-from .files import OutputError, atomic_write
-from .model import Model, load
-from .progress import tolerant
-from .readers import DataError
-
-
-class UsageError(Exception):
-    """A file or value the user gave cannot be used: one line, exit status 2."""
+from ..lab.datasets.readers import DataError
+from ..lab.errors import UsageError
+from ..lab.storage.checkpoint import CheckpointError
+from ..lab.storage.files import OutputError, atomic_write
+from ..lab.storage.model import Model, load
+from ..lab.training import run_settings
+from ..lab.training.progress import tolerant
+from ..lab.training.run_settings import RunData
 
 
 def parser(description: str, *, data: bool = False) -> argparse.ArgumentParser:
@@ -76,7 +73,7 @@ def model_and_test_set(args, output: Path | None, suffix: str, flag: str, *,
 
     The arguments are checked first (--data-dir, then the output file `flag`), so a bad one
     costs nothing; then the model is loaded, then its run's test set, as the run read it
-    (protocol.load_run_data: .x_test, .described), with the test draw of `test_seed` if given.
+    (run_settings.load_run_data: .x_test, .described), with the test draw of `test_seed` if given.
     """
     check_data_dir(args.data_dir)
     output = check_output(output, suffix, flag)
@@ -84,10 +81,10 @@ def model_and_test_set(args, output: Path | None, suffix: str, flag: str, *,
     settings = model.run_protocol()
     if test_seed is not None:
         try:
-            protocol.check_test_seed(settings)
+            run_settings.check_test_seed(settings)
         except ValueError as exc:  # a test seed for a test set that is not a draw
             raise UsageError(f"--test-binarization-seed: {exc}") from None
-    return model, output, protocol.load_run_data(settings, args.data_dir, test_only=True, test_seed=test_seed)
+    return model, output, run_settings.load_run_data(settings, args.data_dir, test_only=True, test_seed=test_seed)
 
 
 def beside(model_path: Path, name: str) -> Path:

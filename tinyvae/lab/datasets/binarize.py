@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .._checks import positive_int
+from ..._checks import positive_int
 
 
 def _check_intensities(x: np.ndarray, what: str) -> None:

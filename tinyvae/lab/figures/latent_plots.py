@@ -6,7 +6,7 @@
     plot_interpolation     decoded steps on the straight line between the codes of two images
     plot_traversal         one latent dimension varied at a time (the lecture's "smile slider")
 
-Drawn and saved with the tools of tinyvae/lab/plots.py (image mosaics on an Agg canvas, PNGs
+Drawn and saved with the tools of tinyvae/lab/figures/plots.py (image mosaics on an Agg canvas, PNGs
 written atomically); each function returns the matplotlib Figure, written to `path` unless
 that is None. A latent dimension is named z_j with j its index in the code vector, counting
 from 0.
@@ -22,8 +22,8 @@ from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
 
-from .. import vae
-from ..config import VAEConfig
+from ... import vae
+from ...config import VAEConfig
 from .plots import CELL_INCHES, as_images, finish, grid_ticks, mosaic, new_figure, show_grid, square_side
 
 

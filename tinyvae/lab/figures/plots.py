@@ -1,6 +1,6 @@
 """What people would rather see than read: the figures of a trained VAE, as PNG files.
 
-This module draws the images and the training; tinyvae/lab/latent_plots.py draws the latent
+This module draws the images and the training; tinyvae/lab/figures/latent_plots.py draws the latent
 space with the same tools, which live here:
 
     plot_reconstructions   test images above their reconstructions
@@ -37,7 +37,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator, NullLocator
 
-from .files import write_atomically
+from ..storage.files import write_atomically
 
 DPI = 100
 CELL_INCHES = 0.55  # the size of one 28 × 28 image in a figure
@@ -109,7 +109,7 @@ def finish(fig: Figure, path) -> Figure:
 
 
 def save_png(fig: Figure, path, dpi: int = DPI) -> Path:
-    """Write fig as a PNG at path, atomically (tinyvae/lab/files.py)."""
+    """Write fig as a PNG at path, atomically (tinyvae/lab/storage/files.py)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"figures are written as PNG; the path must end in .png, got {str(path)!r}")

@@ -16,7 +16,7 @@ On disk, a model file is an .npz of plain arrays (read with ``allow_pickle=False
 atomically: format_version (0-d int64), kind (0-d str "model"), config (0-d str, JSON of
 VAEConfig.to_dict()) and param/<key>. A training checkpoint (checkpoint.py) holds the same
 config and parameters and more (optimizer, generator, history); `load` takes either, and from
-a checkpoint also keeps the run's settings (its protocol: tinyvae/lab/protocol.py), its
+a checkpoint also keeps the run's settings (tinyvae/lab/training/run_settings.py), its
 history and its number of finished epochs, which evaluate() and test_images() use.
 
 Shapes: B batch, D data, Z latent.
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import evaluate, vae
-from . import protocol
-from ..config import VAEConfig, param_shapes
-from ..speed import iw
+from ... import evaluate, vae
+from ..training import run_settings
+from ...config import VAEConfig, param_shapes
+from ...speed import iw
 from .checkpoint import (FORMAT_VERSION, CheckpointError, checked_params, int_scalar, json_array, json_scalar,
                          load_checkpoint, read_npz, saved_config_of)
 from .files import atomic_write
@@ -136,18 +136,18 @@ class Model:
 
     def run_protocol(self) -> dict:
         """The run's settings with every key filled in (the defaults for a bare model file)."""
-        return protocol.complete(self.settings, self.config)
+        return run_settings.complete(self.settings, self.config)
 
     def test_images(self, data_dir: str | os.PathLike | None = None) -> np.ndarray:
         """The test set (M, D) exactly as the run scored it: its dataset, limit and binarization."""
-        return protocol.load_run_data(self.run_protocol(), data_dir, test_only=True).x_test
+        return run_settings.load_run_data(self.run_protocol(), data_dir, test_only=True).x_test
 
     def evaluate(self, x=None, *, k: int | None = None, data_dir=None, progress=None) -> dict:
         """The numbers the training command printed: {"elbo", "loss" (recon + β·KL), "recon", "kl",
         "iw_bound", "active_units", ...}, on the run's test set unless x is given, with the run's
         seeds and k (settings["iw_samples"], 0 skips L_k). progress(done, total) follows L_k."""
         x = self.test_images(data_dir) if x is None else self._images(x)[0]
-        return protocol.evaluate_run(self.params, self.config, x, self.run_protocol(), self.epochs, k=k,
+        return run_settings.evaluate_run(self.params, self.config, x, self.run_protocol(), self.epochs, k=k,
                                      progress=progress)
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 
-from .. import vae
-from ..speed.mlp import IN_PLACE
-from ..config import VAEConfig, param_shapes
+from ... import vae
+from ...speed.mlp import IN_PLACE
+from ...config import VAEConfig, param_shapes
 
 
 def iw_decoder_flops(config: VAEConfig, n_images: int, k: int) -> float:

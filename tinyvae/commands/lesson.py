@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from .files import OutputError, write_json
-from .readers import DataError
+from ..lab.datasets.readers import DataError
+from ..lab.storage.files import OutputError, write_json
 
 
 def run_lesson(prog: str, args, measure: Callable, report: Callable, plot: Callable | None = None) -> int:

@@ -20,9 +20,9 @@ import shutil
 import time
 from pathlib import Path
 
-from .files import atomic_write, check_writable_folder
+from ..storage.files import atomic_write, check_writable_folder
 from .runner import CHECKPOINT_NAME
-from .saved import UsageError
+from ..errors import UsageError
 
 ASIDE_PREFIX = ".replaced-"
 

@@ -1,4 +1,4 @@
-"""A run's protocol: the images it was trained and scored on, and how it was scored.
+"""A run's settings: the images it was trained and scored on, and how it was scored.
 
 The training command, the commands that use a saved run (evaluate, figures, reconstruct,
 explore) and ``tinyvae.load(checkpoint).evaluate()`` all load and score through here, with the
@@ -6,7 +6,7 @@ settings the run kept in its checkpoint (``extra["cli"]``), so that each of them
 the numbers the training run printed:
 
 - the data: the dataset, the first --train-limit / --test-limit images, and the binarization
-  (the test set of a binary protocol is binarized once, with TEST_BINARIZATION_SEED, so that
+  (the test set of a run on binary pixels is binarized once, with TEST_BINARIZATION_SEED, so that
   every run is scored on the same bits);
 - the numbers: the test ELBO with the ε of np.random.default_rng([seed, epochs]) (the ε of
   the run's last epoch, so it equals the history's last test loss), L_k with
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import evaluate
-from ..speed import iw
-from .data import CLASS_NAMES, fixed_binarization, load_dataset
-from ..config import VAEConfig
+from ... import evaluate
+from ...speed import iw
+from ..datasets.data import CLASS_NAMES, fixed_binarization, load_dataset
+from ...config import VAEConfig
 
 # The settings that define a run, with their defaults; a checkpoint keeps them in extra["cli"].
 # binarize and gaussian_std default by likelihood (default_binarize, DEFAULT_GAUSSIAN_STD).
@@ -57,7 +57,7 @@ def default_binarize(likelihood: str) -> str:
 def complete(settings: dict | None, config: VAEConfig | None = None) -> dict:
     """A checkpoint's settings with every key of RUN_DEFAULTS (older checkpoints lack some).
 
-    A model file keeps no settings: its protocol is the defaults for its likelihood."""
+    A model file keeps no settings: its settings are the defaults for its likelihood."""
     settings = dict(settings or {})
     if config is not None:
         settings.setdefault("likelihood", config.likelihood)

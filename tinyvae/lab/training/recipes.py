@@ -1,4 +1,5 @@
-"""A published protocol as data, and the evaluation it reports at the end of every stage.
+"""Recipes: a published paper's experiment written down as data, and the evaluation it reports
+at the end of every stage.
 
 IWAE_VAE is the VAE row of Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders"
 (ICLR 2016), Table 1, MNIST, one stochastic layer, trained with k = 1: test NLL 86.76 nats,
@@ -6,8 +7,8 @@ IWAE_VAE is the VAE row of Burda, Grosse & Salakhutdinov, "Importance Weighted A
 choice is in the Recipe below; docs/06-results.md ("Reproducing Burda et al.") says where each
 comes from, and where the authors' public code (github.com/yburda/iwae) differs from the paper.
 
-The run itself is tinyvae.lab.runner.fit with the recipe's step, the whole schedule as its
-lr_schedule (so a run of the first stages and the full run are the same run, and resume
+The run itself is tinyvae.lab.training.runner.fit with the recipe's step, the whole schedule as
+its lr_schedule (so a run of the first stages and the full run are the same run, and resume
 into each other exactly) and a StageEvaluation as its after_epoch. commands/reproduce.py
 is the command line.
 
@@ -23,12 +24,12 @@ from typing import TextIO
 
 import numpy as np
 
-from .. import evaluate
-from ..config import VAEConfig, init_params
-from ..optim import make_optimizer
-from ..speed import halves, iw
-from ..speed.step import make_step
-from .data import fixed_binarization, load_dataset
+from ... import evaluate
+from ...config import VAEConfig, init_params
+from ...optim import make_optimizer
+from ...speed import halves, iw
+from ...speed.step import make_step
+from ..datasets.data import fixed_binarization, load_dataset
 from .progress import CountProgress, clock
 from .schedule import iwae_stages, schedule_of_stages
 
@@ -38,7 +39,7 @@ TEST_BINARIZATION_SEED = 0  # the one draw of the dynamic protocol's test set (a
 @dataclass(frozen=True)
 class Variant:
     """One data protocol of a recipe and the number the paper reports for it."""
-    dataset: str  # a lab.data.FILES name
+    dataset: str  # a lab.datasets.data.FILES name
     binarize: str  # "dynamic": redrawn every epoch; "fixed": the published binary images
     n_train: int
     paper_nll: float  # nats
@@ -55,7 +56,7 @@ class Recipe:
     output_bias_from_data: bool  # decoder.b_out = logit of the training images' mean pixel
     optimizer: dict  # make_optimizer arguments, lr excluded (the schedule sets it)
     batch_size: int
-    stages: list = field(default_factory=list)  # lab.schedule.iwae_stages
+    stages: list = field(default_factory=list)  # lab.training.schedule.iwae_stages
     iw_k: int = 5000
     active_threshold: float = 0.01
     dtype: str = "float32"

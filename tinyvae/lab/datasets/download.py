@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .files import writing_alone, write_atomically
+from ..storage.files import writing_alone, write_atomically
 
 DEFAULT_TIMEOUT = 30.0  # seconds a socket may stay silent before the mirror counts as stalled
 DEFAULT_DEADLINE = 1800.0  # seconds for one file from one mirror: the largest (78 MB) at 45 kB/s

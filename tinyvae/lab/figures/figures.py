@@ -2,7 +2,7 @@
 
 The training command draws them at the end of a run; `python -m tinyvae figures CKPT` redraws
 them from the checkpoint, the same files from the same numbers. Each figure is one function of
-tinyvae/lab/plots.py or latent_plots.py.
+tinyvae/lab/figures/plots.py or latent_plots.py.
 
 Shapes: M test images, D data, Z latent.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..vae import encode, reconstruct, sample
+from ...vae import encode, reconstruct, sample
 from . import latent_plots, plots
-from ..config import VAEConfig
+from ...config import VAEConfig
 
 FIGURE_NAMES = ("reconstructions.png", "samples.png", "loss_curves.png", "latent_scatter.png",
                 "latent_ellipses.png", "manifold.png", "interpolation.png", "traversal.png")  # manifold: Z = 2 only

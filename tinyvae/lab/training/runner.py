@@ -12,7 +12,7 @@ nothing is copied back and forth. Around the steps it adds:
   training stream.
 - KL warm-up: β rises linearly from 0 to config.beta over `warmup_epochs`, batch by batch
   (train.kl_weight), then stays there.
-- After every epoch, a checkpoint (tinyvae/lab/checkpoint.py) holding the parameters, the
+- After every epoch, a checkpoint (tinyvae/lab/storage/checkpoint.py) holding the parameters, the
   optimizer's state, the generator's state and the history, and history.json / history.csv
   beside it, all written atomically. `resume=` restores all of it into the step, so an
   interrupted and resumed run ends with exactly the same parameters as one that ran straight
@@ -50,15 +50,14 @@ from typing import Callable, TextIO
 
 import numpy as np
 
-from .. import evaluate
-from .._checks import finite_real, nonnegative_int, positive_int
-from ..train import kl_weight
-from .checkpoint import HISTORY_FIELDS, CheckpointError, load_checkpoint, save_checkpoint
-from .files import OutputError, atomic_write, remove_stale_temporaries, run_folder, write_json
-from .data import binarization_buffer, minibatches
+from ... import evaluate
+from ..._checks import check_batch, finite_real, nonnegative_int, positive_int
+from ...train import kl_weight
+from ..storage.checkpoint import HISTORY_FIELDS, CheckpointError, load_checkpoint, save_checkpoint
+from ..storage.files import OutputError, atomic_write, remove_stale_temporaries, run_folder, write_json
+from ..datasets.data import binarization_buffer, minibatches
 from .progress import EpochProgress
 from .schedule import check_schedule, scheduled_lr
-from .._checks import check_batch
 
 CHECKPOINT_NAME = "checkpoint.npz"
 

@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 
-from ..optim import Optimizer
+from ...optim import Optimizer
 
 HISTORY_FIELDS = ("epoch", "beta", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon",
-                  "test_kl", "seconds", "samples_per_sec", "elapsed")  # lab/runner.py writes these
+                  "test_kl", "seconds", "samples_per_sec", "elapsed")  # lab/training/runner.py writes these
 _NULLABLE = ("test_loss", "test_recon", "test_kl")  # None when a run has no test set
 
 # A plausibility bound: a VAE whose gradients reached 1e10 nats per unit of a parameter has

@@ -7,7 +7,7 @@ same epoch's products alone: the shapes, layouts and calls of a real fast step, 
 What bounds the epoch: blas_peak, the BLAS's rate on one large square product, at which
 the epoch's FLOPs (plan_flops) take a time no code on this BLAS can beat; breakdown_epoch,
 one epoch timed phase by phase; float64_check; and issue 5's targets (target_lines).
-L_k's share is lab/bench_iw.py. tinyvae/commands/bench.py prints them; nothing here
+L_k's share is lab/bench/bench_iw.py. tinyvae/commands/bench.py prints them; nothing here
 prints, and tests never assert times.
 
 Shapes: B batch, D data, H hidden, Z latent."""
@@ -19,11 +19,11 @@ import time
 
 import numpy as np
 
-from .. import evaluate, vae
-from ..optim import make_optimizer
-from ..speed.step import FastStep, make_step
-from . import data
-from ..config import VAEConfig, init_params
+from ... import evaluate, vae
+from ...optim import make_optimizer
+from ...speed.step import FastStep, make_step
+from ..datasets import data
+from ...config import VAEConfig, init_params
 
 
 def blas_description() -> str:

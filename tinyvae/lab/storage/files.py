@@ -9,7 +9,7 @@ any, is untouched.
 
 Two levels, for two kinds of caller:
 - ``write_atomically`` raises the OSError that happened, for callers that handle it
-  themselves (a download tries the next mirror; plots.py leaves it to the command).
+  themselves (a download tries the next mirror; figures/plots.py leaves it to the command).
 - ``atomic_write``, ``write_json`` and ``check_writable_folder`` raise OutputError, whose
   message names the file and the reason: what a program prints and exits with.
 
