@@ -154,7 +154,8 @@ def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECo
 
     # The forward pass, docs/02-variational-inference.md eq. (11):
     mu, log_var, enc_cache = encoder_forward(params, x, config)  # (B, Z), (B, Z)
-    z, rep_cache = reparameterize_forward(mu[:, None], log_var[:, None], eps)  # (B, K, Z): docs/04 eq. (14)
+    # z = μ + σ ⊙ ε for each of the K samples of each image, docs/04-gradients.md eq. (14):
+    z, rep_cache = reparameterize_forward(mu[:, None], log_var[:, None], eps)  # (B, K, Z)
     out, out_log_var, dec_cache = decoder_forward(params, z.reshape(B * K, Z), config)  # (B·K, D)
     recon, dout, dout_log_var = reconstruction_nll(out, out_log_var, np.repeat(x, K, axis=0), config)  # (B·K,)
     kl, dmu_kl, dlog_var_kl = kl_standard_normal(mu, log_var)  # (B,)
@@ -169,7 +170,8 @@ def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECo
     if dout_log_var is not None:
         dout_log_var = dout_log_var * (w_recon / (B * K))  # (B·K, D)
     dz, dec_grads = decoder_backward(dout, dout_log_var, dec_cache, config)  # (B·K, Z)
-    dmu_z, dlog_var_z = reparameterize_backward(dz.reshape(B, K, Z), rep_cache)  # (B, K, Z): docs/04 eq. (15)
+    # Back through z = μ + σ ⊙ ε, docs/04-gradients.md eq. (15):
+    dmu_z, dlog_var_z = reparameterize_backward(dz.reshape(B, K, Z), rep_cache)  # (B, K, Z)
     # μ and log σ² were broadcast over the K samples, so their gradients sum over them. And two
     # paths lead into each: through z and through the KL; a value that feeds two paths gets the
     # sum of their gradients, docs/04-gradients.md eq. (16). The z path already carries its 1/B:
@@ -189,8 +191,11 @@ def iwae_loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray,
     """−L_K averaged over the batch, and its exact gradient for the given noise.
 
         log w_bi = log p(x_b | z_bi) + log p(z_bi) − log q(z_bi | x_b)      (B, K)
-        L_K(x_b) = log (1/K) Σ_i w_bi                 Burda et al. (2016) eq. (8); docs/04 eq. (18)
-        ∇ L_K(x_b) = Σ_i w̃_bi ∇ log w_bi,   w̃_bi = w_bi / Σ_j w_bj     docs/04-gradients.md eq. (19)
+        L_K(x_b) = log (1/K) Σ_i w_bi                      docs/04-gradients.md eq. (18)
+        ∇ L_K(x_b) = Σ_i w̃_bi ∇ log w_bi,   w̃_bi = w_bi / Σ_j w_bj
+                                                           docs/04-gradients.md eq. (19)
+
+    (Burda et al. 2016, their eqs. 8 and 14.)
 
     Every term is sampled: inside the log of a mean there is no closed form to split off
     (docs/04-gradients.md section 7). With K = 1, w̃ = 1 and this is the ELBO with a sampled KL.

@@ -154,7 +154,7 @@ class FastStep:
         recon_sum = self._recon(out, x_rows, a)  # fills a.d_out with d(Σ recon)/d out
         kl_sum = fast.kl_standard_normal(mu, log_var, a)
 
-        # ---- backward: the loss is a batch mean, each sample's recon a mean over K: docs/04 eq. (17) ----
+        # ---- backward: a batch mean, each sample's recon a mean over K: docs/04-gradients.md eq. (17) ----
         a.d_out *= 1.0 / (B * K)
         self._decode_backward(a)  # fills a.dz
         dmu, dlog_var = a.d_head[:, :Z], a.d_head[:, Z:]

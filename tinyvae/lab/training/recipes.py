@@ -76,9 +76,9 @@ IWAE_VAE = Recipe(
     },
 )
 # Table 1's k = 5 rows: the same protocol, five samples of z per image in every training step.
-# "VAE, k = 5" averages the ELBO over the five samples (Burda et al.'s eq. (7)); here its KL is in
+# "VAE, k = 5" averages the ELBO over the five samples (Burda et al.'s equation 7); here its KL is in
 # closed form, where the authors' code samples it too (docs/06-results.md says why that is allowed).
-# "IWAE, k = 5" trains on L_5 itself (their eq. (14)).
+# "IWAE, k = 5" trains on L_5 itself (their equation 14).
 IWAE_VAE_K5 = replace(
     IWAE_VAE, name="iwae-vae-k5", config=replace(IWAE_VAE.config, k=5, objective="elbo"),
     variants={
