@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import idx_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,9 +20,6 @@ from tinyvae.lab.datasets.data import DataFile, DatasetNotFound
 from tinyvae.lab.datasets.readers import DataError
 
 DATA = os.environ.get("TINYVAE_DATA", "")
-needs_data = pytest.mark.skipif(
-    not DATA or not Path(DATA).is_dir(),
-    reason="TINYVAE_DATA is unset or not a folder; point it at the shared data root (.ci/run does)")
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 # From the data README.
@@ -52,11 +50,6 @@ def real(name: str, file: str) -> Path:
     return Path(DATA) / name / file
 
 
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
 def tiny_mnist(monkeypatch, seed: int = 0) -> dict[str, bytes]:
     """Make "mnist" a 6 + 4 image dataset: patch the sum table, return the raw file contents."""
     rng = np.random.default_rng(seed)
@@ -83,7 +76,7 @@ def write_files(folder: Path, contents: dict[str, bytes], *, compress: bool = Tr
 
 # ---- the readers on the real files ------------------------------------------------------
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_read_idx_gives_the_documented_shapes():
     shapes = {"train-images-idx3-ubyte": (60000, 28, 28), "train-labels-idx1-ubyte": (60000,),
               "t10k-images-idx3-ubyte": (10000, 28, 28), "t10k-labels-idx1-ubyte": (10000,)}
@@ -92,7 +85,7 @@ def test_read_idx_gives_the_documented_shapes():
         assert array.shape == shape and array.dtype == np.uint8
 
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_mnist_label_counts_match_the_data_readme():
     train = readers.read_idx(real("mnist", "train-labels-idx1-ubyte.gz"))
     test = readers.read_idx(real("mnist", "t10k-labels-idx1-ubyte.gz"))
@@ -100,7 +93,7 @@ def test_mnist_label_counts_match_the_data_readme():
     assert np.bincount(test).tolist() == TEST_LABEL_COUNTS
 
 
-@needs_data
+@pytest.mark.needs_mnist
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "binarized-mnist"])
 def test_checksum_constants_equal_the_shared_sum_files(name):
     published = dict(line.split()[::-1] for line in
@@ -108,14 +101,14 @@ def test_checksum_constants_equal_the_shared_sum_files(name):
     assert {f.name: f.sha256 for f in data.FILES[name].values()} == published
 
 
-@needs_data
+@pytest.mark.needs_mnist
 @pytest.mark.parametrize("name", ["mnist", "binarized-mnist"])
 def test_real_files_hash_to_their_published_sums(name):
     for file in data.FILES[name].values():
         assert readers.uncompressed_sha256(real(name, file.name + ".gz")) == file.sha256
 
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_read_amat_gives_binary_images_of_784_pixels(binarized):
     array = readers.read_amat(real("binarized-mnist", "binarized_mnist_test.amat.gz"))
     assert array.shape == (10000, 784) and array.dtype == np.uint8
@@ -136,7 +129,7 @@ def test_amat_general_layout_parses_like_the_canonical_one(tmp_path):
 
 # ---- datasets by name -------------------------------------------------------------------
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_mnist_loads_as_float32_in_unit_interval_with_int64_labels(mnist):
     assert mnist.x_train.shape == (60000, 784) and mnist.x_test.shape == (10000, 784)
     assert mnist.x_train.dtype == mnist.x_test.dtype == np.float32
@@ -148,7 +141,7 @@ def test_mnist_loads_as_float32_in_unit_interval_with_int64_labels(mnist):
     assert np.bincount(mnist.y_test).tolist() == TEST_LABEL_COUNTS
 
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_binarized_mnist_loads_its_three_splits_without_labels(binarized):
     assert binarized.x_train.shape == (50000, 784)
     assert binarized.x_valid.shape == binarized.x_test.shape == (10000, 784)
@@ -164,7 +157,7 @@ def test_loading_found_files_downloads_nothing_and_writes_nothing(monkeypatch, t
     assert not (tmp_path / "cache").exists() and len(os.listdir(tmp_path / "arg" / "mnist")) == 4
 
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_a_recompressed_or_uncompressed_file_is_accepted(tmp_path, mnist):
     """The sums are of the uncompressed content, so any faithful (re-)compression passes."""
     folder = tmp_path / "root" / "mnist"
@@ -182,7 +175,7 @@ def test_a_recompressed_or_uncompressed_file_is_accepted(tmp_path, mnist):
     np.testing.assert_array_equal(loaded.y_test, mnist.y_test)
 
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_one_changed_label_fails_the_checksum_naming_file_and_both_sums(tmp_path):
     folder = tmp_path / "root" / "mnist"
     folder.mkdir(parents=True)
