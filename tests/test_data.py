@@ -15,7 +15,7 @@ from helpers import idx_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyvae.lab.datasets import data, readers
+from tinyvae.lab.datasets import binarize, data, readers
 from tinyvae.lab.datasets.data import DataFile, DatasetNotFound
 from tinyvae.lab.datasets.readers import DataError
 
@@ -334,7 +334,7 @@ def rows_numbered(n: int) -> np.ndarray:
 @given(n=st.integers(0, 60), batch_size=st.integers(1, 25), seed=st.integers(0, 2**32 - 1),
        shuffle=st.booleans())
 def test_an_epoch_serves_every_row_exactly_once(n, batch_size, seed, shuffle):
-    batches = list(data.minibatches(rows_numbered(n), batch_size, np.random.default_rng(seed),
+    batches = list(binarize.minibatches(rows_numbered(n), batch_size, np.random.default_rng(seed),
                                     shuffle=shuffle))
     assert all(len(b) == batch_size for b in batches[:-1])
     assert len(batches) == -(-n // batch_size)
@@ -348,7 +348,7 @@ def test_same_seed_gives_the_same_batches_and_another_seed_does_not():
     x = np.random.default_rng(1).random((50, 4))
 
     def epoch(seed):
-        return list(data.minibatches(x, 16, np.random.default_rng(seed), binarize="dynamic"))
+        return list(binarize.minibatches(x, 16, np.random.default_rng(seed), binarize="dynamic"))
 
     for a, b in zip(epoch(3), epoch(3)):
         np.testing.assert_array_equal(a, b)
@@ -359,8 +359,8 @@ def test_draws_happen_at_the_call_not_while_iterating():
     """The generator's state after the call does not depend on how many batches were used."""
     x = np.full((10, 4), 0.5)
     rng_a, rng_b = np.random.default_rng(0), np.random.default_rng(0)
-    data.minibatches(x, 3, rng_a, binarize="dynamic")
-    list(data.minibatches(x, 3, rng_b, binarize="dynamic"))
+    binarize.minibatches(x, 3, rng_a, binarize="dynamic")
+    list(binarize.minibatches(x, 3, rng_b, binarize="dynamic"))
     assert rng_a.random() == rng_b.random()
 
 
@@ -368,7 +368,7 @@ def test_draws_happen_at_the_call_not_while_iterating():
 def test_dynamic_binarization_is_binary_with_mean_equal_to_intensity(dtype):
     intensity = np.linspace(0, 1, 784, dtype=dtype)
     x = np.tile(intensity, (2000, 1))  # (2000, 784)
-    b = np.concatenate(list(data.minibatches(x, 500, np.random.default_rng(0), binarize="dynamic")))
+    b = np.concatenate(list(binarize.minibatches(x, 500, np.random.default_rng(0), binarize="dynamic")))
     assert b.dtype == dtype and set(np.unique(b).tolist()) == {0.0, 1.0}
     # Mean of 2000 Bernoulli draws: standard error at most 0.5 / sqrt(2000) = 0.011.
     assert np.abs(b.mean(axis=0) - intensity).max() < 0.06
@@ -377,8 +377,8 @@ def test_dynamic_binarization_is_binary_with_mean_equal_to_intensity(dtype):
 
 def test_each_epoch_draws_a_fresh_binarization():
     x, rng = np.full((100, 784), 0.5), np.random.default_rng(0)
-    first = next(data.minibatches(x, 100, rng, binarize="dynamic", shuffle=False))
-    second = next(data.minibatches(x, 100, rng, binarize="dynamic", shuffle=False))
+    first = next(binarize.minibatches(x, 100, rng, binarize="dynamic", shuffle=False))
+    second = next(binarize.minibatches(x, 100, rng, binarize="dynamic", shuffle=False))
     assert not np.array_equal(first, second)
 
 
@@ -391,8 +391,8 @@ def test_binarizing_into_a_kept_array_gives_the_same_batches(dtype):
     kept = np.full_like(x, 7.0)  # whatever the last epoch left there
     rng_new, rng_kept = np.random.default_rng(1), np.random.default_rng(1)
     for _ in range(2):  # two epochs into the same array
-        new = list(data.minibatches(x, 16, rng_new, binarize="dynamic"))
-        into = list(data.minibatches(x, 16, rng_kept, binarize="dynamic", out=kept))
+        new = list(binarize.minibatches(x, 16, rng_new, binarize="dynamic"))
+        into = list(binarize.minibatches(x, 16, rng_kept, binarize="dynamic", out=kept))
         assert len(new) == len(into) == 4
         for a, b in zip(new, into):
             np.testing.assert_array_equal(a, b)
@@ -413,18 +413,18 @@ def test_a_kept_array_that_does_not_fit_or_is_the_images_is_refused():
                        (x, "share memory"), (x[:, :], "share memory")]:  # drawing into the images
         rng = np.random.default_rng(0)
         with pytest.raises(ValueError, match=f"binarize_dynamic out: .*{match}"):
-            data.binarize_dynamic(x, rng, out=bad)
+            binarize.binarize_dynamic(x, rng, out=bad)
         with pytest.raises(ValueError, match=f"minibatches out: .*{match}"):
-            data.minibatches(x, 2, rng, binarize="dynamic", out=bad)
+            binarize.minibatches(x, 2, rng, binarize="dynamic", out=bad)
         assert rng.random() == np.random.default_rng(0).random()  # refused before any draw
     assert (x == 0.5).all()
     with pytest.raises(ValueError, match="only used with binarize='dynamic'"):
-        data.minibatches(x, 2, np.random.default_rng(0), out=np.empty_like(x))
+        binarize.minibatches(x, 2, np.random.default_rng(0), out=np.empty_like(x))
 
 
 def test_fixed_binarization_depends_only_on_its_seed():
     x = np.random.default_rng(0).random((20, 784)).astype(np.float32)
-    a, b, c = data.fixed_binarization(x), data.fixed_binarization(x), data.fixed_binarization(x, seed=1)
+    a, b, c = binarize.fixed_binarization(x), binarize.fixed_binarization(x), binarize.fixed_binarization(x, seed=1)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c) and a.dtype == np.float32
     assert set(np.unique(a).tolist()) == {0.0, 1.0}
@@ -445,7 +445,7 @@ def test_bad_minibatch_arguments_are_refused_at_the_call(kwargs, match):
     args.update(kwargs)
     x, batch_size, rng = args.pop("x"), args.pop("batch_size"), args.pop("rng")
     with pytest.raises(ValueError, match=match):
-        data.minibatches(x, batch_size, rng, **args)
+        binarize.minibatches(x, batch_size, rng, **args)
 
 
 @pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")

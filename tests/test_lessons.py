@@ -286,7 +286,8 @@ def test_docs_06_quote_the_committed_float64_check():
 
 @pytest.mark.needs_mnist
 def test_the_best_model_with_kl_zero_scores_what_the_docs_say():
-    from tinyvae.lab.datasets.data import fixed_binarization, load_dataset
+    from tinyvae.lab.datasets.binarize import fixed_binarization
+    from tinyvae.lab.datasets.data import load_dataset
 
     ds = load_dataset("mnist")
     value = load_example("results_anchors").independent_pixels_nll(ds.x_train, fixed_binarization(ds.x_test, 0))
