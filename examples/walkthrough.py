@@ -12,7 +12,8 @@
 # Shapes: B batch (here 4), D = 784 pixels, H = 400 hidden units, Z = 20 latent dimensions.
 # θ are the decoder's weights, φ the encoder's (docs/01-autoencoder-to-vae.md section 4).
 # Equations: docs/04-gradients.md eq. (n) and docs/02-variational-inference.md eq. (n).
-# Numbers estimated from random draws are printed with their standard error, "± se".
+# Numbers that estimate an expectation from random draws are printed with their standard error,
+# "± se" (the minibatch losses of the training cell are single draws, there to watch them fall).
 # The tests run this file (tests/test_lessons.py), so every line of it works.
 
 # %%
