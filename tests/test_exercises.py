@@ -7,6 +7,7 @@ only the stubs. Every run is in-process and on the 42-row model of gradcheck: a 
 """
 
 import contextlib
+import copy
 import io
 import re
 import shutil
@@ -64,6 +65,49 @@ def test_start_writes_a_stub_that_never_overwrites_the_students_work(tmp_path):
     code, out, _ = run("start", "dense", "--dir", str(tmp_path))
     assert code == 0 and "left as it is" in out
     assert (tmp_path / "dense.py").read_text(encoding="utf-8") == "# my work\n"
+
+
+STUBS = ROOT / "tinyvae" / "classroom" / "stubs"
+
+
+def test_every_exercise_has_one_stub_file_and_the_package_ships_them():
+    assert sorted(p.stem for p in STUBS.glob("*.py")) == sorted(EXERCISES)
+    assert not (STUBS / "__init__.py").exists()  # data, not a package: nothing imports them
+    setup = (ROOT / "setup.cfg").read_text(encoding="utf-8")
+    assert re.search(r"^\[options\.package_data\]\ntinyvae\.classroom = stubs/\*\.py$", setup.replace(
+        "# the exercise stubs that `exercise start` copies: Python files, but no package of their own\n", ""),
+        flags=re.M)
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_a_stub_is_written_as_it_is_and_names_its_exercise(name, tmp_path):
+    exercise = EXERCISES[name]
+    text = (STUBS / f"{name}.py").read_text(encoding="utf-8")
+    assert stub_text(name) == text and start(name, tmp_path)[1]
+    assert (tmp_path / f"{name}.py").read_text(encoding="utf-8") == text
+    assert text.startswith(f'"""Exercise {name}: {exercise.title}.\n')
+    assert f"python -m tinyvae exercise check {name}\n" in text and exercise.equation in text
+    assert f"def {exercise.function}(" in text
+
+
+def test_the_stubs_pass_the_linter():
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    import subprocess
+
+    result = subprocess.run([ruff, "check", "--isolated", "--line-length", "100", "--select", "E,F,W,I,B,UP",
+                             str(STUBS)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_the_stubs_speak_of_new_arrays_and_of_the_activations_registry():
+    for name in ("kl", "reparameterize"):
+        text = (STUBS / f"{name}.py").read_text(encoding="utf-8")
+        assert "adds to dmu in place" not in text and "must not share memory" in text
+    for name in ("encoder", "decoder"):
+        text = (STUBS / f"{name}.py").read_text(encoding="utf-8")
+        assert "ACTIVATIONS[config.activation].backward" in text and "activation(" not in text
 
 
 @pytest.mark.parametrize("name", list(EXERCISES))
@@ -145,11 +189,11 @@ def test_a_students_exception_anywhere_is_one_sentence_with_their_line(tmp_path)
 def test_grading_leaves_the_installed_package_as_it_was(tmp_path):
     before = ({k: v for k, v in vars(m).items() if callable(v)} for m in (layers, losses, vae))
     before = [dict(d) for d in before]
-    registries = dict(layers.ACTIVATIONS), dict(losses.LIKELIHOODS)
+    registries = dict(layers.ACTIVATIONS), copy.copy(losses.LIKELIHOODS)
     for name in ("softplus", "bernoulli", "encoder", "dense"):
         grade(name, SOLUTIONS / "correct")
     graded_copy(SOLUTIONS / "wrong" / "dense-missing-transpose.py", "dense", tmp_path)  # even after an error
-    assert (dict(layers.ACTIVATIONS), dict(losses.LIKELIHOODS)) == registries and "softplus" not in layers.ACTIVATIONS
+    assert (dict(layers.ACTIVATIONS), losses.LIKELIHOODS) == registries and "softplus" not in layers.ACTIVATIONS
     for module, old in zip((layers, losses, vae), before):
         assert all(vars(module)[k] is v for k, v in old.items())
 

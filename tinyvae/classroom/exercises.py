@@ -3,8 +3,8 @@
     start(name, folder)   write the student's file folder/NAME.py from its stub; never overwrite
     grade(name, folder)   load folder/NAME.py and grade it; a Graded result, never an exception
 
-A student's file is plain Python with the library's signature (ladder_stubs.py and
-probability_stubs.py hold the stubs). The grader imports it from the student's folder, plugs
+A student's file is plain Python with the library's signature; its stub is a file of its own,
+stubs/NAME.py, which `start` copies as it is. The grader imports it from the student's folder, plugs
 its function into the model for the length of the check (ladder.py, swap.py), and compares with
 finite differences or quadrature (grader.py, numeric.py, probability.py).
 """
@@ -12,9 +12,10 @@ finite differences or quadrature (grader.py, numeric.py, probability.py).
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
-from . import ladder_stubs, numeric, probability, probability_stubs
+from . import numeric, probability
 from .grader import Graded, grade_model
 from .ladder import LADDER, Exercise
 from .student import NotImplementedYet, StudentError, function, load, shown, students_code
@@ -48,12 +49,10 @@ CHECKS = {
 
 
 def stub_text(name: str) -> str:
-    """The text of the student's file for exercise ``name``: header, imports, stub."""
-    exercise = EXERCISES[name]
-    side = ladder_stubs if name in ladder_stubs.STUBS else probability_stubs
-    header = side.HEADER.format(name=name, title=exercise.title, function=exercise.function,
-                                equation=exercise.equation)
-    return header + side.STUBS[name]
+    """The text of the student's file for exercise ``name``: stubs/NAME.py, shipped with the package."""
+    if name not in EXERCISES:
+        raise KeyError(name)
+    return (resources.files(__package__) / "stubs" / f"{name}.py").read_text(encoding="utf-8")
 
 
 def path_of(name: str, folder) -> Path:

@@ -1,11 +1,18 @@
 """Put another function in the model's place for the length of a ``with``, and always put it back.
 
-The model finds a function in three kinds of places: a module attribute (``layers.dense_backward``),
-the same function imported by name into another module (``vae.dense_backward``), and a registry
-entry (``layers.ACTIVATIONS["tanh"].backward``). ``swapped`` replaces it in all of them and undoes
-every replacement on exit, even if the body raises, so the installed package is never changed:
-not on disk, and not in memory once the ``with`` is over. The planted bugs (breaks.py) and the
-students' functions (grader.py) both enter the model this way.
+The swap contract, which the core keeps and this module relies on:
+    - the model's modules (layers, losses, vae) call each function through a module attribute:
+      its own (``layers.dense_backward``), or the same function imported by name into another
+      module (``from .layers import dense_backward`` makes ``vae.dense_backward``); the model
+      never holds a function in a closure or a default argument where a swap cannot reach it;
+    - the activations are the one registry of function pairs: ``layers.ACTIVATIONS[name]`` is an
+      ``Activation(forward, backward)``, looked up when the model runs, not when it is imported.
+``swapped`` replaces a function in every module attribute of layers, losses and vae that holds
+it, and in the field of every activation entry that holds it, and undoes every replacement on
+exit, even if the body raises: the installed package is never changed, not on disk, and not in
+memory once the ``with`` is over. The likelihoods are no such registry (the model picks its
+likelihood's functions by name), so replacing the module attributes reaches them. The planted
+bugs (breaks.py) and the students' functions (grader.py) both enter the model this way.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from collections.abc import Callable, Iterator
 from .. import layers, losses, vae
 
 MODULES = (layers, losses, vae)
-REGISTRIES = (layers.ACTIVATIONS, losses.LIKELIHOODS)
+REGISTRIES = (layers.ACTIVATIONS,)
 
 
 @contextlib.contextmanager

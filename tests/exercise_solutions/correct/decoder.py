@@ -1,10 +1,10 @@
 """Reference solution: decoder_backward (docs/04-gradients.md eq. (2), layer by layer)."""
-from tinyvae.layers import activation, dense_backward
+from tinyvae.layers import ACTIVATIONS, dense_backward
 
 
 def decoder_backward(dout, dout_log_var, cache, config):
     mlp_caches, out_cache, lv_cache = cache
-    act_backward = activation(config.activation).backward
+    act_backward = ACTIVATIONS[config.activation].backward
     grads = {}
     dh, grads["decoder.W_out"], grads["decoder.b_out"] = dense_backward(dout, out_cache)
     if lv_cache is not None:
