@@ -23,28 +23,50 @@ from collections.abc import Callable, Iterator
 from .. import layers, losses, vae
 
 MODULES = (layers, losses, vae)
-REGISTRIES = (layers.ACTIVATIONS,)
 
 
-@contextlib.contextmanager
-def swapped(original: Callable, replacement: Callable) -> Iterator[int]:
-    """Replace ``original`` by ``replacement`` wherever the model looks it up; yields how many places.
+def replace(original: Callable, replacement: Callable, modules=MODULES) -> list[Callable[[], None]]:
+    """Replace ``original`` by ``replacement`` in ``modules``; returns the steps that undo it.
 
-    A registry entry is a NamedTuple: only the field that held ``original`` changes, so the
-    entry keeps its type. Zero places means ``original`` is on no path of the model.
+    A module attribute that is ``original`` is replaced, and so is an entry of a module-level
+    dict that is ``original`` or a NamedTuple holding it in a field (the activations' registry):
+    there only that field changes, so the entry keeps its type.
     """
     undo = []
-    for module in MODULES:
+    for module in modules:
         for attr, value in list(vars(module).items()):
             if value is original:
                 setattr(module, attr, replacement)
                 undo.append(lambda m=module, a=attr: setattr(m, a, original))
-    for registry in REGISTRIES:
-        for key, entry in list(registry.items()):
+            elif isinstance(value, dict) and not attr.startswith("__"):
+                undo += _replace_in(value, original, replacement)
+    return undo
+
+
+def _replace_in(registry: dict, original, replacement) -> list[Callable[[], None]]:
+    undo = []
+    for key, entry in list(registry.items()):
+        if entry is original:
+            registry[key] = replacement
+        elif isinstance(entry, tuple) and hasattr(entry, "_replace"):
             fields = {field: replacement for field, value in entry._asdict().items() if value is original}
-            if fields:
-                registry[key] = entry._replace(**fields)
-                undo.append(lambda r=registry, k=key, e=entry: r.__setitem__(k, e))
+            if not fields:
+                continue
+            registry[key] = entry._replace(**fields)
+        else:
+            continue
+        undo.append(lambda r=registry, k=key, e=entry: r.__setitem__(k, e))
+    return undo
+
+
+@contextlib.contextmanager
+def swapped(original: Callable, replacement: Callable, modules=MODULES) -> Iterator[int]:
+    """Replace ``original`` by ``replacement`` wherever the model looks it up; yields how many places.
+
+    Every replacement is undone on exit, even if the body raises. Zero places means
+    ``original`` is on no path of the model.
+    """
+    undo = replace(original, replacement, modules)
     try:
         yield len(undo)
     finally:
