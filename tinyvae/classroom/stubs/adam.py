@@ -1,12 +1,14 @@
 """Exercise adam: one Adam step.
 
-Write the body of adam_update() below, then check it with
+Write the body of adam_update() below, then check it with either of
 
+    python adam.py
     python -m tinyvae exercise check adam
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check puts your
-function into a small VAE in place of tinyvae's own, compares every gradient of the model with
-central finite differences, and explains the first row that fails.
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+puts your function into a small VAE in place of tinyvae's own, compares every gradient of the
+model with central finite differences, and explains what fails. Your function runs in a
+process of its own, on inputs it must not change, where tinyvae's own version is out of reach.
 The derivation is Kingma & Ba (2015), Algorithm 1: try it on paper first.
 """
 
@@ -23,3 +25,9 @@ def adam_update(theta, g, state, t, lr, beta1, beta2, eps):
     (e.g. theta -= ...), never rebind them: the optimizer holds those very arrays.
     """
     raise NotImplementedError("adam_update: Kingma & Ba (2015), Algorithm 1")
+
+
+if __name__ == "__main__":  # `python adam.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "adam")

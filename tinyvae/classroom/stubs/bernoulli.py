@@ -1,12 +1,14 @@
 """Exercise bernoulli: the Bernoulli NLL's gradient.
 
-Write the body of bernoulli_nll() below, then check it with
+Write the body of bernoulli_nll() below, then check it with either of
 
+    python bernoulli.py
     python -m tinyvae exercise check bernoulli
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check puts your
-function into a small VAE in place of tinyvae's own, compares every gradient of the model with
-central finite differences, and explains the first row that fails.
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+puts your function into a small VAE in place of tinyvae's own, compares every gradient of the
+model with central finite differences, and explains what fails. Your function runs in a
+process of its own, on inputs it must not change, where tinyvae's own version is out of reach.
 The derivation is docs/04-gradients.md eq. (8): try it on paper first.
 """
 
@@ -29,3 +31,9 @@ def bernoulli_nll(logits, x):
     if dlogits is None:
         raise NotImplementedError("bernoulli_nll's gradient: docs/04-gradients.md eq. (8)")
     return nll.sum(axis=1), dlogits
+
+
+if __name__ == "__main__":  # `python bernoulli.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "bernoulli")

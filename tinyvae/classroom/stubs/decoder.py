@@ -1,12 +1,14 @@
 """Exercise decoder: the decoder's backward.
 
-Write the body of decoder_backward() below, then check it with
+Write the body of decoder_backward() below, then check it with either of
 
+    python decoder.py
     python -m tinyvae exercise check decoder
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check puts your
-function into a small VAE in place of tinyvae's own, compares every gradient of the model with
-central finite differences, and explains the first row that fails.
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+puts your function into a small VAE in place of tinyvae's own, compares every gradient of the
+model with central finite differences, and explains what fails. Your function runs in a
+process of its own, on inputs it must not change, where tinyvae's own version is out of reach.
 The derivation is docs/04-gradients.md eq. (2): try it on paper first.
 """
 
@@ -30,3 +32,9 @@ def decoder_backward(dout, dout_log_var, cache, config):
     """
     mlp_caches, out_cache, lv_cache = cache
     raise NotImplementedError("decoder_backward: docs/04-gradients.md eq. (2), layer by layer")
+
+
+if __name__ == "__main__":  # `python decoder.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "decoder")

@@ -1,12 +1,13 @@
 """Exercise discrete-kl: the lecture's discrete KL, in nats and in bits.
 
-Fill in the function(s) below, then check them with
+Fill in the function(s) below, then check them with either of
 
+    python discrete-kl.py
     python -m tinyvae exercise check discrete-kl
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check compares what
-your function computes with numbers found another way (quadrature, sampling, a finite
-difference): docs/03-kl-worked-example.md eqs. (1), (2).
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+compares what your function computes with numbers found another way (quadrature, sampling, a
+finite difference): docs/03-kl-worked-example.md eqs. (1), (2).
 """
 
 import math
@@ -23,3 +24,9 @@ def kl_divergence(p, q, base=math.e):
     """
     p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
     raise NotImplementedError("kl_divergence: docs/03-kl-worked-example.md eq. (1)")
+
+
+if __name__ == "__main__":  # `python discrete-kl.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "discrete-kl")

@@ -1,12 +1,13 @@
 """Exercise elbo-identity: log p(x) = KL + ELBO on the exact linear-Gaussian model.
 
-Fill in the function(s) below, then check them with
+Fill in the function(s) below, then check them with either of
 
+    python elbo-identity.py
     python -m tinyvae exercise check elbo-identity
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check compares what
-your function computes with numbers found another way (quadrature, sampling, a finite
-difference): docs/02-variational-inference.md eq. (5).
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+compares what your function computes with numbers found another way (quadrature, sampling, a
+finite difference): docs/02-variational-inference.md eq. (5).
 """
 
 
@@ -20,3 +21,9 @@ def elbo(mu_q, var_q, w, b, sigma, x):
     Return a float.
     """
     raise NotImplementedError("elbo: docs/02-variational-inference.md eq. (5)")
+
+
+if __name__ == "__main__":  # `python elbo-identity.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "elbo-identity")

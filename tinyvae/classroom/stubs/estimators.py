@@ -1,12 +1,13 @@
 """Exercise estimators: score-function against reparameterization gradients: their variances.
 
-Fill in the function(s) below, then check them with
+Fill in the function(s) below, then check them with either of
 
+    python estimators.py
     python -m tinyvae exercise check estimators
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check compares what
-your function computes with numbers found another way (quadrature, sampling, a finite
-difference): docs/04-gradients.md eq. (14).
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+compares what your function computes with numbers found another way (quadrature, sampling, a
+finite difference): docs/04-gradients.md eq. (14).
 """
 
 
@@ -26,3 +27,9 @@ def reparam_grad(df, mu, sigma, n, rng):
     rng (docs/04-gradients.md eq. (14)). Return an array of shape (n,).
     """
     raise NotImplementedError("reparam_grad: docs/04-gradients.md eq. (14)")
+
+
+if __name__ == "__main__":  # `python estimators.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "estimators")

@@ -1,12 +1,14 @@
 """Exercise gaussian-learned: the Gaussian NLL's gradients (learned variance).
 
-Write the body of gaussian_nll_learned() below, then check it with
+Write the body of gaussian_nll_learned() below, then check it with either of
 
+    python gaussian-learned.py
     python -m tinyvae exercise check gaussian-learned
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check puts your
-function into a small VAE in place of tinyvae's own, compares every gradient of the model with
-central finite differences, and explains the first row that fails.
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+puts your function into a small VAE in place of tinyvae's own, compares every gradient of the
+model with central finite differences, and explains what fails. Your function runs in a
+process of its own, on inputs it must not change, where tinyvae's own version is out of reach.
 The derivation is docs/04-gradients.md eq. (12): try it on paper first.
 """
 
@@ -30,3 +32,9 @@ def gaussian_nll_learned(mean, log_var, x):
     if dmean is None or dlog_var is None:
         raise NotImplementedError("gaussian_nll_learned's gradients: docs/04-gradients.md eq. (12)")
     return nll.sum(axis=1), dmean, dlog_var
+
+
+if __name__ == "__main__":  # `python gaussian-learned.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "gaussian-learned")

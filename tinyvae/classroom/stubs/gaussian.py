@@ -1,12 +1,14 @@
 """Exercise gaussian: the Gaussian NLL's gradient (fixed σ).
 
-Write the body of gaussian_nll() below, then check it with
+Write the body of gaussian_nll() below, then check it with either of
 
+    python gaussian.py
     python -m tinyvae exercise check gaussian
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check puts your
-function into a small VAE in place of tinyvae's own, compares every gradient of the model with
-central finite differences, and explains the first row that fails.
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+puts your function into a small VAE in place of tinyvae's own, compares every gradient of the
+model with central finite differences, and explains what fails. Your function runs in a
+process of its own, on inputs it must not change, where tinyvae's own version is out of reach.
 The derivation is docs/04-gradients.md eq. (10): try it on paper first.
 """
 
@@ -20,7 +22,7 @@ def gaussian_nll(mean, x, std):
         dmean = d nll / d m                                 docs/04-gradients.md eq. (10)
 
     mean (B, D), x (B, D), std = σ > 0 (a float) -> nll (B,), dmean (B, D).
-    The check runs with σ = 0.5: why not σ = 1 (docs/05-classroom.md §4)?
+    The check runs with σ = 0.6: why not σ = 1 (docs/05-classroom.md §4)?
     """
     var = float(std) ** 2
     diff = mean - x  # (B, D)
@@ -29,3 +31,9 @@ def gaussian_nll(mean, x, std):
     if dmean is None:
         raise NotImplementedError("gaussian_nll's gradient: docs/04-gradients.md eq. (10)")
     return nll.sum(axis=1), dmean
+
+
+if __name__ == "__main__":  # `python gaussian.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "gaussian")

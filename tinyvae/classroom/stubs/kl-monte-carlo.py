@@ -1,12 +1,13 @@
 """Exercise kl-monte-carlo: a Monte-Carlo check of the closed-form KL.
 
-Fill in the function(s) below, then check them with
+Fill in the function(s) below, then check them with either of
 
+    python kl-monte-carlo.py
     python -m tinyvae exercise check kl-monte-carlo
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check compares what
-your function computes with numbers found another way (quadrature, sampling, a finite
-difference): docs/02-variational-inference.md eq. (10).
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+compares what your function computes with numbers found another way (quadrature, sampling, a
+finite difference): docs/02-variational-inference.md eq. (10).
 """
 
 
@@ -19,3 +20,9 @@ def kl_monte_carlo(mu, log_var, n, rng):
     docs/02-variational-inference.md eq. (10), within 4 standard errors.
     """
     raise NotImplementedError("kl_monte_carlo: KL = E_q[log q(z) − log p(z)]")
+
+
+if __name__ == "__main__":  # `python kl-monte-carlo.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "kl-monte-carlo")

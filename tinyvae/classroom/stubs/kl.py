@@ -1,12 +1,14 @@
 """Exercise kl: the KL's gradients.
 
-Write the body of kl_standard_normal() below, then check it with
+Write the body of kl_standard_normal() below, then check it with either of
 
+    python kl.py
     python -m tinyvae exercise check kl
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check puts your
-function into a small VAE in place of tinyvae's own, compares every gradient of the model with
-central finite differences, and explains the first row that fails.
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+puts your function into a small VAE in place of tinyvae's own, compares every gradient of the
+model with central finite differences, and explains what fails. Your function runs in a
+process of its own, on inputs it must not change, where tinyvae's own version is out of reach.
 The derivation is docs/04-gradients.md eq. (13): try it on paper first.
 """
 
@@ -28,3 +30,9 @@ def kl_standard_normal(mu, log_var):
     if dmu is None or dlog_var is None:
         raise NotImplementedError("kl_standard_normal's gradients: docs/04-gradients.md eq. (13)")
     return kl, dmu, dlog_var
+
+
+if __name__ == "__main__":  # `python kl.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "kl")

@@ -1,12 +1,14 @@
 """Exercise loss: the whole VAE's backward: two paths into μ and log σ², and the 1/B.
 
-Write the body of loss_and_grads() below, then check it with
+Write the body of loss_and_grads() below, then check it with either of
 
+    python loss.py
     python -m tinyvae exercise check loss
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check puts your
-function into a small VAE in place of tinyvae's own, compares every gradient of the model with
-central finite differences, and explains the first row that fails.
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+puts your function into a small VAE in place of tinyvae's own, compares every gradient of the
+model with central finite differences, and explains what fails. Your function runs in a
+process of its own, on inputs it must not change, where tinyvae's own version is out of reach.
 The derivation is docs/04-gradients.md eqs. (15)-(17): try it on paper first.
 """
 
@@ -45,3 +47,9 @@ def loss_and_grads(params, x, eps, config, *, beta=None, terms="both"):
     if not grads:
         raise NotImplementedError("loss_and_grads' backward: docs/04-gradients.md eqs. (15)-(17)")
     return loss, grads, {}
+
+
+if __name__ == "__main__":  # `python loss.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "loss")

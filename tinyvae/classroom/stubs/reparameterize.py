@@ -1,12 +1,14 @@
 """Exercise reparameterize: the reparameterization's backward.
 
-Write the body of reparameterize_backward() below, then check it with
+Write the body of reparameterize_backward() below, then check it with either of
 
+    python reparameterize.py
     python -m tinyvae exercise check reparameterize
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check puts your
-function into a small VAE in place of tinyvae's own, compares every gradient of the model with
-central finite differences, and explains the first row that fails.
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+puts your function into a small VAE in place of tinyvae's own, compares every gradient of the
+model with central finite differences, and explains what fails. Your function runs in a
+process of its own, on inputs it must not change, where tinyvae's own version is out of reach.
 The derivation is docs/04-gradients.md eq. (15): try it on paper first.
 """
 
@@ -26,3 +28,9 @@ def reparameterize_backward(dz, cache):
     """
     std, eps = cache
     raise NotImplementedError("reparameterize_backward: docs/04-gradients.md eq. (15)")
+
+
+if __name__ == "__main__":  # `python reparameterize.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "reparameterize")

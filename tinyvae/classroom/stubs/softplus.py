@@ -1,12 +1,14 @@
 """Exercise softplus: softplus' backward, and softplus as a new activation.
 
-Write the body of softplus_backward() below, then check it with
+Write the body of softplus_backward() below, then check it with either of
 
+    python softplus.py
     python -m tinyvae exercise check softplus
 
-from the folder that holds tinyvae-exercises/ (or pass --dir FOLDER). The check puts your
-function into a small VAE in place of tinyvae's own, compares every gradient of the model with
-central finite differences, and explains the first row that fails.
+(the second from the folder that holds tinyvae-exercises/, or with --dir FOLDER). The check
+puts your function into a small VAE in place of tinyvae's own, compares every gradient of the
+model with central finite differences, and explains what fails. Your function runs in a
+process of its own, on inputs it must not change, where tinyvae's own version is out of reach.
 The derivation is docs/04-gradients.md eq. (6): try it on paper first.
 """
 
@@ -24,3 +26,9 @@ def softplus_backward(dout, cache):
     dout (B, H) is dL/d(out); cache is x (B, H). Return dx (B, H), a new array.
     """
     raise NotImplementedError("softplus_backward: docs/04-gradients.md eq. (6)")
+
+
+if __name__ == "__main__":  # `python softplus.py`: this file checks itself
+    from tinyvae.classroom.exercises import check_file
+
+    check_file(__file__, "softplus")
