@@ -224,7 +224,8 @@ def write_class(args, course, names, by_student, seconds) -> int:
             for student, own in by_student:
                 results = [(g, EXERCISES[g.name].title, format_result(g, EXERCISES[g.name].title,
                             function=EXERCISES[g.name].function)) for g in own]
-                write_json(args.json_dir / f"{student}.json", gradescope_results(results, course))
+                write_json(args.json_dir / f"{student}.json",
+                           gradescope_results(results, course, sum(g.seconds for g in own)))
     except OSError as exc:
         print(f"exercise grade: cannot write the results: {exc.strerror or exc}", file=sys.stderr)
         return 2
