@@ -74,6 +74,14 @@ def test_a_file_that_exits_or_raises_anything_is_an_error_with_json_and_exit_1(b
     assert doc["score"] == 0.0 and verdicts(doc) == {"relu": "error"}
 
 
+def test_a_file_that_kills_the_process_that_started_it_is_an_error_and_the_run_goes_on(tmp_path):
+    folder = write(tmp_path / "work", "relu", RELU.format(body="import os, signal; os.kill(os.getppid(), signal.SIGKILL)"))
+    shutil.copy(CORRECT / "tanh.py", folder / "tanh.py")
+    code, out, _ = run("check", "relu", "tanh", "--dir", str(folder), "--jobs", "1", "--json", str(tmp_path / "r.json"))
+    assert code == 1 and "your code ended the process that started it" in out
+    assert verdicts(results(tmp_path / "r.json")) == {"relu": "error", "tanh": "passed"}
+
+
 def test_exiting_at_import_is_an_error_too(tmp_path):
     folder = write(tmp_path, "relu", "import sys\nsys.exit(0)\n" + RELU.format(body="return dout"))
     graded = grade("relu", folder)

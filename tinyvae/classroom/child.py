@@ -1,6 +1,6 @@
 """The grader's child process: one exercise, one student's file, in a process of its own.
 
-Started by sandbox.py as ``python -I -c BOOT ROOT JOB RESULT``; reads the job (JSON), and:
+Forked by a zygote (zygote.py) for sandbox.py as ``main([JOB, RESULT])``; reads the job (JSON), and:
     1. limits itself: memory (address space) to what it holds now plus the job's allowance, CPU
        time to the wall-clock limit plus a second, no new processes, files of at most 64 MB;
     2. guards tinyvae's answer to the exercise and blocks the wings (guards.py);

@@ -28,7 +28,7 @@ from typing import NamedTuple
 from . import grader, numeric, probability
 from .grader import Graded
 from .ladder import LADDER, Exercise
-from .sandbox import Limits, run, stop_all
+from .sandbox import Limits, Zygote, run, stop_all
 from .wire import BadResult
 
 DEFAULT_FOLDER = "tinyvae-exercises"
@@ -131,8 +131,13 @@ def plan(exercise: Exercise, path: Path, options: Options) -> tuple[dict, Callab
 DEFAULTS = Options()
 
 
-def grade_file(name: str, path, options: Options = DEFAULTS, folder: Path | None = None) -> Graded:
-    """Grade the file at ``path`` as exercise ``name``, in a child process. Never raises for the student."""
+def grade_file(name: str, path, options: Options = DEFAULTS, folder: Path | None = None,
+               zygote: Zygote | None = None) -> Graded:
+    """Grade the file at ``path`` as exercise ``name``, in a child process. Never raises for the student.
+
+    folder: where the job's files go (a temporary folder of its own otherwise); zygote: the process
+    that forks the child (sandbox.py), one of its own otherwise.
+    """
     exercise, path = EXERCISES[name], Path(path)
     if not path.is_file():
         return Graded(name, "missing", [], f"no file {path}; `python -m tinyvae exercise start {name}` writes it")
@@ -141,7 +146,7 @@ def grade_file(name: str, path, options: Options = DEFAULTS, folder: Path | None
         with tempfile.TemporaryDirectory(prefix="tinyvae-grader-") as tmp:
             outcome = run(job, options.limits, Path(tmp))
     else:
-        outcome = run(job, options.limits, folder)
+        outcome = run(job, options.limits, folder, zygote)
     extra = {"log": outcome.log, "seconds": outcome.seconds}
     if outcome.status != "ok":
         status = {"rule": "failed", "not implemented": "not implemented"}.get(outcome.status, "error")
@@ -165,7 +170,7 @@ class Grading:
 
     results() yields the Graded of each pair in the order given; stop() ends every child and
     every pair not yet graded (each then reads INTERRUPTED). on_done(done, total) is called as
-    each pair finishes, in whatever order.
+    each pair finishes, in whatever order. Each worker forks its children from a Zygote of its own.
     """
 
     def __init__(self, tasks: list[tuple[str, Path]], options: Options, jobs: int,
@@ -174,12 +179,13 @@ class Grading:
         self.stopping, self.done, self.lock = threading.Event(), 0, threading.Lock()
         self.tmp = tempfile.TemporaryDirectory(prefix="tinyvae-grader-")
         self.pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        self.local, self.zygotes = threading.local(), []
         self.futures = [self.pool.submit(self._one, name, path) for name, path in tasks]
 
     def _one(self, name: str, path: Path) -> Graded:
         if self.stopping.is_set():
             return Graded(name, "error", [], INTERRUPTED)
-        graded = grade_file(name, path, self.options, Path(self.tmp.name))
+        graded = grade_file(name, path, self.options, Path(self.tmp.name), self._zygote())
         if self.stopping.is_set():
             graded = Graded(name, "error", [], INTERRUPTED)
         with self.lock:
@@ -187,6 +193,14 @@ class Grading:
             if self.on_done:
                 self.on_done(self.done, len(self.tasks))
         return graded
+
+    def _zygote(self) -> Zygote:
+        zygote = getattr(self.local, "zygote", None)
+        if zygote is None or zygote.proc.poll() is not None:  # none yet, or it died: a new one
+            zygote = self.local.zygote = Zygote()
+            with self.lock:
+                self.zygotes.append(zygote)
+        return zygote
 
     def results(self) -> Iterator[Graded]:
         for future in self.futures:
@@ -204,6 +218,8 @@ class Grading:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        for zygote in self.zygotes:
+            zygote.close()
         self.tmp.cleanup()
 
 

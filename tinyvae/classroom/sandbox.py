@@ -1,6 +1,6 @@
 """One exercise in a process of its own: started with limits, stopped at the limit, read with care.
 
-``run(job, limits, folder)`` writes the job to a file, starts child.py in a new session (so the
+``run(job, limits, folder)`` writes the job to a file, has child.py run in a new session (so the
 whole process group can be stopped), waits at most ``limits.seconds`` of wall clock, and turns
 whatever happened into an Outcome with one line that says it:
 
@@ -14,12 +14,19 @@ The child's standard output and error go to a file; the first few thousand chara
 (what the student's code printed, a warning) come back with the Outcome. The child imports the
 same tinyvae as the grader (its folder is passed on), in Python's isolated mode (-I: no
 environment variables, no user site, not the current folder), with one BLAS thread.
+
+The children are forked by a Zygote (zygote.py), a process that has numpy and tinyvae imported
+already and never runs a student's code itself: a worker keeps one for all its exercises, which
+then start in milliseconds instead of a tenth of a second. Should it die (a student's code can
+kill its parent), the exercise is run once more by a new Zygote.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -32,8 +39,8 @@ from typing import NamedTuple
 from .wire import BadResult, decode, read
 
 ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds this tinyvae
-BOOT = ("import sys; sys.dont_write_bytecode = True; sys.path[:0] = [sys.argv[1]]; "
-        "from tinyvae.classroom.child import main; main(sys.argv[2:])")
+BOOT_ZYGOTE = ("import sys; sys.dont_write_bytecode = True; sys.path[:0] = [sys.argv[1]]; "
+               "from tinyvae.classroom.zygote import serve; serve()")
 LOG_CHARS = 2000
 STATUSES = ("ok", "error", "not implemented", "rule")
 
@@ -53,60 +60,128 @@ class Outcome(NamedTuple):
     seconds: float = 0.0
 
 
-RUNNING: set = set()  # the children running now, for stop_all
-_running_lock = threading.Lock()
+def run(job: dict, limits: Limits, folder: Path, zygote: Zygote | None = None) -> Outcome:
+    """Grade-side half of one exercise: the child's outputs, or one line on what went wrong.
 
-
-def run(job: dict, limits: Limits, folder: Path) -> Outcome:
-    """Grade-side half of one exercise: the child's outputs, or one line on what went wrong."""
+    zygote: the worker's own (it is kept); without one, a zygote is started for this exercise alone.
+    """
     stem = Path(folder) / uuid.uuid4().hex
     job_path, result_path, log_path = (stem.with_suffix(s) for s in (".job", ".result", ".log"))
     job_path.write_text(json.dumps({**job, "seconds": limits.seconds, "memory_mb": limits.memory_mb}),
                         encoding="utf-8")
-    start = time.monotonic()
+    start, own = time.monotonic(), zygote is None
     try:
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-I", "-c", BOOT, ROOT, str(job_path), str(result_path)],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env=child_environment())
-        with _running_lock:
-            RUNNING.add(proc)
-        timed_out = _wait(proc, limits.seconds)
-        outcome = _outcome(proc.returncode, timed_out, result_path, limits)
+        for attempt in (1, 2):
+            zygote = zygote if zygote is not None and zygote.alive() else Zygote()
+            try:
+                code, timed_out = zygote.run(job_path, result_path, log_path, limits.seconds)
+                break
+            except ZygoteDied:
+                zygote = None
+        else:
+            return Outcome("error", None, "your code ended the process that started it (it killed its parent?), "
+                           "twice; a checked function must return", seconds=time.monotonic() - start)
+        outcome = _outcome(code, timed_out, result_path, limits)
         return outcome._replace(log=_head(log_path), seconds=time.monotonic() - start)
     finally:
+        if own and zygote is not None:
+            zygote.close()
         for path in (job_path, result_path, log_path, result_path.with_name(result_path.name + ".tmp")):
             path.unlink(missing_ok=True)
 
 
-def _wait(proc: subprocess.Popen, seconds: float) -> bool:
-    """Wait for the child; past the limit (or if the wait is interrupted) stop its whole group. Timed out?"""
-    try:
-        proc.wait(timeout=seconds)
-        return False
-    except subprocess.TimeoutExpired:
-        return True
-    finally:
-        _kill(proc)  # its whole group: also what it started, if it could fork
-        proc.wait()
-        with _running_lock:
-            RUNNING.discard(proc)
+class ZygoteDied(Exception):
+    """The zygote is gone (a student's code can kill its parent): the exercise is run again by a new one."""
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the child leads its own group (start_new_session)
-    except (ProcessLookupError, PermissionError):
-        pass
+class Zygote:
+    """One worker's fork server (zygote.py): a job line in, the child's pid and exit status out."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-I", "-c", BOOT_ZYGOTE, ROOT], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+                                     env=child_environment())
+        self.pending = b""
+
+    def run(self, job_path: Path, result_path: Path, log_path: Path, seconds: float) -> tuple[int, bool]:
+        try:
+            self.proc.stdin.write((json.dumps([str(job_path), str(result_path), str(log_path)]) + "\n").encode())
+            self.proc.stdin.flush()
+            pid = int(self._line(60))
+        except (OSError, ValueError) as exc:
+            self.close()
+            raise ZygoteDied from exc
+        _started(pid)
+        timed_out = False
+        try:
+            try:
+                code = int(self._line(seconds))
+            except TimeoutError:
+                timed_out = True
+                _stop(pid)
+                code = int(self._line(60))
+        except (OSError, ValueError, TimeoutError) as exc:
+            self.close()
+            raise ZygoteDied from exc
+        finally:
+            _stop(pid)
+        return code, timed_out
+
+    def _line(self, seconds: float) -> str:
+        """The zygote's next answer, within ``seconds``; TimeoutError past them, ValueError at its end.
+
+        Read from the pipe's descriptor itself: a buffered reader could hold the next line
+        already while select() waits for more.
+        """
+        deadline = time.monotonic() + seconds
+        while b"\n" not in self.pending:
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(self.proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise ValueError("the zygote is gone")
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+RUNNING: set = set()  # the process groups of the children running now, for stop_all
+_running_lock = threading.Lock()
+
+
+def _started(pid: int) -> None:
+    with _running_lock:
+        RUNNING.add(pid)
+
+
+def _stop(pid: int) -> None:
+    """Kill the child's whole process group (it leads its own session), and forget it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with _running_lock:
+        RUNNING.discard(pid)
 
 
 def stop_all() -> None:
     """Stop every child running now (the grader was interrupted)."""
     with _running_lock:
         running = list(RUNNING)
-    for proc in running:
-        if proc.returncode is None:
-            _kill(proc)
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def child_environment() -> dict:
