@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -152,3 +153,17 @@ def test_all_eighteen_reference_solutions_are_graded_in_seconds(tmp_path):
     code, out, _ = run("check", *EXERCISES, "--dir", SOLUTIONS / "correct", "--jobs", 2)
     assert code == 0 and out.strip().endswith("exercise check: 18 of 18 exercises PASS")
     assert time.monotonic() - began < 30  # measured: about 3 s on 2 cores (docs/07-instructors.md §3)
+
+
+def test_every_promise_of_the_instructors_page_names_a_test_that_exists():
+    page = (ROOT / "docs" / "07-instructors.md").read_text(encoding="utf-8")
+    promises = page[page.index("## 5. What the grader promises"):page.index("What it cannot prevent.")]
+    items = re.findall(r"^\d+\. \*\*(.+?)\*\*(.*?)(?=^\d+\. \*\*|\Z)", promises, flags=re.S | re.M)
+    assert len(items) == 10
+    defined = set()
+    for path in (ROOT / "tests").glob("test_*.py"):
+        defined |= set(re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), flags=re.M))
+    for title, text in items:
+        named = re.findall(r"`(test_\w+)`", text)
+        assert named, f"the promise {title!r} names no test"
+        assert set(named) <= defined, f"{title!r}: no such test {sorted(set(named) - defined)}"

@@ -232,6 +232,7 @@ def check_file(path, name: str) -> None:
     """`python NAME.py`: check this file as exercise NAME, print the report, exit 0 only if it passes."""
     from .report import format_result
 
+    exercise = EXERCISES[name]
     graded = grade_file(name, Path(path).resolve())
-    print(format_result(graded, EXERCISES[name].title))
+    print(format_result(graded, exercise.title, function=exercise.function, equation=exercise.equation))
     sys.exit(0 if graded.status == "passed" else 1)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..gradcheck import TERMS
 from .course import DEFAULT, Course
-from .grader import Graded
+from .grader import BATCH, Graded
 from .hints import hint
 
 HEADER = ("term", "parameter", "shape", "|analytic|", "|numerical|", "rel. error", "result")
@@ -79,6 +79,13 @@ def format_unit_table(rows) -> str:
                       *(fmt.format(*line) for line in lines)])
 
 
+def _setting(graded: Graded) -> str:
+    """The check's batch (and σ, for a Gaussian likelihood), which the diagnoses' factors refer to."""
+    config = graded.config
+    sigma = f", σ = {config.gaussian_std:g}" if config is not None and config.likelihood == "gaussian" else ""
+    return f" (a batch of B = {BATCH}{sigma})"
+
+
 VERDICTS = {"not implemented": "not implemented yet", "error": "ERROR in your code", "missing": "no file"}
 
 
@@ -93,8 +100,7 @@ def format_result(graded: Graded, title: str, *, function: str = "", equation: s
         out += [f"{function or units[0][0]} on its own, against central differences of its forward pass:",
                 format_unit_table(units)]
     if model:
-        out += [f"the whole VAE with your {function or 'function'} in it:" if units else "the whole VAE:",
-                format_model_table(model)]
+        out += [f"the whole VAE{_setting(graded)} with your {function or 'function'} in it:", format_model_table(model)]
     if graded.note:
         lead = {"error": "your code failed:\n", "not implemented": ""}.get(graded.status, "")
         out.append(lead + ("your code broke a rule:\n" if graded.status == "failed" and not graded.rows else "")
