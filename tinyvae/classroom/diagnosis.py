@@ -25,9 +25,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..config import VAEConfig
 from ..gradcheck import GradCheckRow, numerical_gradient, random_problem, rel_error, term_losses
 from ..layers import dense_forward, relu_forward, reparameterize_forward
-from ..config import VAEConfig
 from ..vae import encoder_forward
 
 
@@ -177,8 +177,8 @@ def explain_rung(exercise, unit_failures: list, unit_passes: list, model_failure
     """
     if unit_failures:
         wrong = [name for name, *_ in unit_failures]
-        lines = [f"{exercise.function} on its own: {_listed(wrong)} {'is' if len(wrong) == 1 else 'are'} wrong"
-                 + (f"; {_listed(unit_passes)} {'is' if len(unit_passes) == 1 else 'are'} right" if unit_passes else "")]
+        right = f"; {_listed(unit_passes)} {_is(unit_passes)} right" if unit_passes else ""
+        lines = [f"{exercise.function} on its own: {_listed(wrong)} {_is(wrong)} wrong{right}"]
         patterns = [error_pattern(a, n, factors, zero="output") for _, a, n, _ in unit_failures]
         lines += [f"  {name}: {p.words}" for (name, *_), p in zip(unit_failures, patterns)]
         best = max(range(len(patterns)), key=lambda i: patterns[i].rank)
@@ -191,6 +191,10 @@ def explain_rung(exercise, unit_failures: list, unit_passes: list, model_failure
     _, analytic, numerical, loss = unit_failures[best]
     lines += [f"  derived in {exercise.equation}", f"  {explain_entry(analytic, numerical, h, loss)}"]
     return "\n".join(lines), patterns[best].key
+
+
+def _is(names: list[str]) -> str:
+    return "is" if len(names) == 1 else "are"
 
 
 def _listed(names: list[str]) -> str:

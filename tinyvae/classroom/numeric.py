@@ -14,6 +14,7 @@ Shapes: D data, Z latent, N samples.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -60,7 +61,9 @@ ADAM_CONFIG = {"input_dim": 5, "hidden_dims": [4, 3], "latent_dim": 2}
 ADAM_STEPS = 30
 
 
+@functools.cache
 def _adam_problem():
+    """θ_0, the three gradients, and a small VAE's one batch (computed once, never changed)."""
     rng = np.random.default_rng(7)
     theta0 = rng.normal(size=(3, 4))
     gs = [rng.normal(scale=s, size=(3, 4)) for s in (1e-3, 1.0, 30.0)]
@@ -134,6 +137,7 @@ def discrete_kl_rows(outputs: dict) -> list:
                 else 1e-9) for i, (name, _, _, _, expected) in enumerate(DISCRETE)]
 
 
+@functools.cache
 def _quadrature_kl(mu_q, var_q, mu_p, var_p) -> float:
     """∫ q log(q/p) dz on a fine grid over μ_q ± 12 σ_q (trapezoid rule): no closed form used."""
     z = np.linspace(mu_q - 12 * math.sqrt(var_q), mu_q + 12 * math.sqrt(var_q), 200_001)
