@@ -3,7 +3,9 @@
 The answer key of docs/05-classroom.md §4: reference solutions (tests/exercise_solutions/correct/)
 pass every row; typical wrong ones (tests/exercise_solutions/wrong/) fail exactly the rows the page
 predicts, with the diagnosis it names. Solutions live here, outside the package: tinyvae ships
-only the stubs. Every run is in-process and on the 42-row model of gradcheck: a few seconds.
+only the stubs. Each exercise is graded as `exercise check` grades it, in a child process of its
+own (a fifth of a second each), on gradcheck's layer sizes with a batch of 3: the function on its
+own, then the 42 rows of the whole VAE.
 """
 
 import contextlib
