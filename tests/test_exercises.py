@@ -21,7 +21,7 @@ import pytest
 from tinyvae import layers, losses, vae
 from tinyvae.classroom.exercises import EXERCISES, grade, start, stub_text
 from tinyvae.commands.exercise import main
-from tinyvae.vae import VAEConfig, param_shapes
+from tinyvae.config import VAEConfig, param_shapes
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = Path(__file__).resolve().parent / "exercise_solutions"
