@@ -10,11 +10,27 @@ docs/results/k_samples.json (Monte-Carlo numbers to their standard errors). The 
 
 from __future__ import annotations
 
+import importlib.util
+import math
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from tinyvae import optim, vae
 from tinyvae.config import VAEConfig, init_params
 from tinyvae.speed.step import FastStep
+from tinyvae.train import train_epochs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_example(name: str):
+    """Import examples/<name>.py as a module (examples/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"lesson_{name}", ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def rel_error(a, b) -> float:
@@ -46,3 +62,59 @@ def test_the_fast_iwae_step_drops_negligible_weights_and_stays_out_of_subnormals
     d_out = fast._cut[6].d_out
     assert np.all((d_out == 0) | (np.abs(d_out) >= np.finfo(np.float32).tiny))
     assert np.any(d_out == 0)  # weights were dropped: the case is the one meant
+
+
+# ---- the signal-to-noise ratio: the estimator, and the effect on a small model ----
+
+@pytest.fixture(scope="module")
+def lesson():
+    return load_example("k_samples")
+
+
+def test_the_snr_from_grouped_sums_is_the_plain_one(lesson):
+    # Sums of g − g₀ in groups, recombined, give |mean g| / std g of the draws themselves.
+    rng = np.random.default_rng(0)
+    g = rng.normal(loc=[0.0, 0.3, -2.0, 5.0], scale=[1.0, 1.0, 0.5, 0.0], size=(60, 4))
+    shift, sums, squares, counts = lesson.moments(iter(g), groups=4)
+    snr = lesson.snr_of(shift, sums.sum(0), squares.sum(0), counts.sum())
+    plain = np.abs(g.mean(0)[:3]) / g.std(0, ddof=1)[:3]
+    np.testing.assert_allclose(snr[:3], plain, rtol=1e-10)
+    assert np.isnan(snr[3])  # a gradient that never varies has no SNR
+
+
+def test_a_gradient_of_mean_zero_reads_the_floor_and_its_jackknife_error_is_honest(lesson):
+    # Pure noise: E |mean| / std = sqrt(2 / (π R)) for R draws, the floor the docs print. The
+    # jackknife's standard error must match the spread of the estimate over independent repeats.
+    R, P = 200, 2000
+    means, ses = [], []
+    for seed in range(8):
+        g = np.random.default_rng(seed).standard_normal((R, P))
+        mean, se, _ = lesson.network_snr(*lesson.moments(iter(g), groups=10), np.ones(P, bool))
+        means.append(mean)
+        ses.append(se)
+    assert np.mean(means) == pytest.approx(math.sqrt(2 / (math.pi * R)), rel=0.03)
+    assert 0.5 < np.std(means, ddof=1) / np.mean(ses) < 2
+
+
+def small_trained_model():
+    """A 30-pixel VAE trained for a few seconds on noisy copies of five prototypes."""
+    config = VAEConfig(input_dim=30, hidden_dims=(16,), latent_dim=4, activation="tanh")
+    rng = np.random.default_rng(0)
+    params = init_params(config, rng)
+    prototypes = rng.random((5, 30)) < 0.3
+    x = (prototypes[rng.integers(0, 5, 400)] ^ (rng.random((400, 30)) < 0.05)).astype(float)
+    train_epochs(params, optim.Adam(lr=3e-3), config, x, rng, epochs=30, batch_size=20)
+    return params, config, x
+
+
+def test_more_samples_raise_the_decoders_snr_and_lower_the_encoders(lesson):
+    # The reduced version of `examples/k_samples.py snr`: the decoder's mean SNR grows about as
+    # √k (√100 = 10; measured ~6.5), the encoder's falls (measured ~0.74 of its k = 1 value),
+    # each beyond its jackknife standard error.
+    params, config, x = small_trained_model()
+    rows = lesson.gradient_snr(params, x[:10], config, (1, 100), 400, 10, np.random.default_rng(1))
+    enc = [r["encoder"] for r in rows]
+    dec = [r["decoder"] for r in rows]
+    assert dec[1]["mean"] > 4 * dec[0]["mean"]
+    assert enc[0]["mean"] - enc[1]["mean"] > 3 * math.hypot(enc[0]["se"], enc[1]["se"])
+    assert dec[1]["share_below_first"] < 0.1 < 0.5 < enc[1]["share_below_first"]
