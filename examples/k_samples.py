@@ -147,10 +147,10 @@ def measure_models(args) -> dict:
 
 def report_models(res: dict) -> str:
     s = res["settings"]
-    lines = [f"{s['epochs']} epochs of Table 1's schedule on {s['train_images']:,} images, seed "
-             f"{s['seed']}; L_{s['iw_k']} and ELBO ({s['elbo_samples']} samples) on "
-             f"{s['test_images']:,} test images, active units on "
-             f"{s['test_images_active_units']:,}",
+    lines = [f"{s['epochs']} epochs of Table 1's schedule on {s['train_images']:,} images, "
+             f"seed {s['seed']}",
+             f"L_{s['iw_k']} and ELBO ({s['elbo_samples']} samples) on {s['test_images']:,} test "
+             f"images, active units on {s['test_images_active_units']:,}",
              f"{'trained with':<14}{'k':>3}{'L_' + str(s['iw_k']):>10}{'ELBO':>9}"
              f"{'gap L - ELBO':>16}{'active units':>14}"]
     for r in res["rows"]:
@@ -294,8 +294,9 @@ def measure_snr(args) -> dict:
 
 def report_snr(res: dict) -> str:
     s = res["settings"]
-    lines = [f"model {s['model']}; the gradient of L_k on {s['batch']} test images, "
-             f"{s['repeats']} draws of ε per k (float64)",
+    lines = [f"model {s['model']}",
+             f"the gradient of L_k on {s['batch']} test images, {s['repeats']} draws of ε per k "
+             f"(float64)",
              f"mean SNR over the parameters (± jackknife s.e., {s['groups']} groups); "
              f"a gradient of mean 0 reads {s['floor']:.3f}",
              f"{'k':>4}{'encoder SNR':>18}{'decoder SNR':>18}{'enc. below k=1':>16}"
@@ -323,13 +324,17 @@ def plot_snr(res: dict, path) -> None:
         ax.errorbar(ks, mean, yerr=se, fmt="o-", color=color, capsize=3,
                     label=f"{net} (θ)" if net == "decoder" else f"{net} (φ)")
         ax.plot(ks, mean[-1] * (ks / ks[-1]) ** slope, ":", color=color,
-                label=f"∝ k^{slope:+.1f}, through the last point")
+                label=f"the large-k rate, ∝ k^{slope:+.1f}, through the last point")
     ax.axhline(res["settings"]["floor"], color="gray", lw=0.8, label="a gradient of mean 0")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(ks)
+    ax.set_xticklabels([str(k) for k in ks])
+    ax.minorticks_off()
     ax.set_xlabel("k, samples per image in L_k")
     ax.set_ylabel("mean over the parameters of |E g| / std g")
-    ax.set_title("Signal-to-noise ratio of the gradient of L_k")
+    ax.set_title(f"Signal-to-noise ratio of the gradient of L_k\nmodel {res['settings']['model']}",
+                 fontsize=9)
     ax.legend(fontsize=7)
     fig.savefig(path, dpi=90)
 

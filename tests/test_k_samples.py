@@ -11,7 +11,10 @@ docs/results/k_samples.json (Monte-Carlo numbers to their standard errors). The 
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +121,102 @@ def test_more_samples_raise_the_decoders_snr_and_lower_the_encoders(lesson):
     assert dec[1]["mean"] > 4 * dec[0]["mean"]
     assert enc[0]["mean"] - enc[1]["mean"] > 3 * math.hypot(enc[0]["se"], enc[1]["se"])
     assert dec[1]["share_below_first"] < 0.1 < 0.5 < enc[1]["share_below_first"]
+
+
+# ---- docs/04 section 8: the text is the committed numbers' ----
+
+DOCS, RESULTS = ROOT / "docs", ROOT / "docs" / "results"
+
+
+def committed(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text(encoding="utf-8"))
+
+
+def section_8() -> str:
+    text = (DOCS / "04-gradients.md").read_text(encoding="utf-8")
+    return " ".join(text[text.index("## 8. What k samples buy"):].split())  # one line, single spaces
+
+
+def pasted_block(command: str) -> list[str]:
+    """The lines of the fenced block after `<!-- output of: COMMAND -->` in docs/04."""
+    text = (DOCS / "04-gradients.md").read_text(encoding="utf-8")
+    marker = f"<!-- output of: {command} -->"
+    assert marker in text, f"docs/04 has no block marked {marker}"
+    block = re.search(r"```[a-z]*\n(.*?)```", text[text.index(marker):], re.S).group(1)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_section_8_pastes_what_the_models_part_prints_for_the_committed_numbers(lesson):
+    printed = lesson.report_models(committed("k_samples.json")).splitlines()
+    assert pasted_block("python examples/k_samples.py models") == printed
+
+
+def rows_by(res: dict) -> dict:
+    return {(r["objective"], r["k"]): r for r in res["rows"]}
+
+
+def test_the_reading_of_the_models_quotes_the_committed_numbers():
+    res = committed("k_samples.json")
+    by, text = rows_by(res), section_8()
+    for objective in ("iwae", "elbo"):
+        gaps = " to ".join(f"{by[objective, k]['gap']:.2f}" for k in (1, 5, 20))
+        assert gaps in text, gaps
+    assert ", ".join(f"{by['iwae', k]['elbo']:.2f}" for k in (1, 5, 20)).replace("-", "−") in text
+    assert ", ".join(f"{by['iwae', k]['iw_bound']:.2f}" for k in (1, 5, 20)).replace("-", "−") in text
+    gains = [by[o, 20]["iw_bound"] - by[o, 1]["iw_bound"] for o in ("elbo", "iwae")]
+    assert f"{gains[0]:.2f} and {gains[1]:.2f} nats" in text
+    pairs = [p["iw_bound"] for p in res["pairs"]]
+    ses = [p["iw_bound_se"] for p in res["pairs"]]
+    assert f"by {-max(pairs):.2f}–{-min(pairs):.2f} nat" in text
+    assert f"standard errors {min(ses):.2f}–{max(ses):.2f}" in text
+    units = {o: sorted(by[o, k]["active_units"] for k in (1, 5, 20)) for o in ("elbo", "iwae")}
+    assert f"{units['iwae'][0]}–{units['iwae'][-1]} against {units['elbo'][0]}–{units['elbo'][-1]}" \
+        in text
+
+
+def test_what_the_reading_claims_holds_beyond_the_standard_errors():
+    res = committed("k_samples.json")
+    by = rows_by(res)
+    for a, b in ((1, 5), (5, 20)):  # the gap grows with k under L_k, shrinks under the ELBO
+        for objective, sign in (("iwae", 1), ("elbo", -1)):
+            step = sign * (by[objective, b]["gap"] - by[objective, a]["gap"])
+            assert step > 3 * math.hypot(by[objective, a]["gap_se"], by[objective, b]["gap_se"])
+    for p in res["pairs"]:  # L_1000 favours the ELBO-trained model at every k ...
+        assert p["iw_bound"] < -3 * p["iw_bound_se"]
+    first, last = res["pairs"][0], res["pairs"][-1]  # ... by the same at k = 1 as at k = 20
+    assert abs(first["iw_bound"] - last["iw_bound"]) < 2 * math.hypot(first["iw_bound_se"],
+                                                                     last["iw_bound_se"])
+
+
+def test_the_first_row_is_the_reproductions_run_after_its_first_two_stages():
+    # The same recipe and seed as docs/06's reproduction: 37 active units after 4 passes.
+    stages = committed("iwae-vae-dynamic.json")["stages"]
+    first = rows_by(committed("k_samples.json"))["elbo", 1]
+    assert stages[1]["last_epoch"] == committed("k_samples.json")["settings"]["epochs"] == 4
+    assert first["active_units"] == stages[1]["active_units"]
+    text = section_8()
+    assert f"also had {stages[1]['active_units']} after these 4 passes, and " \
+           f"{stages[-1]['active_units']} after all {stages[-1]['last_epoch']:,}" in text
+
+
+def needs_data() -> None:
+    if not os.environ.get("TINYVAE_DATA") or not Path(os.environ["TINYVAE_DATA"], "mnist").is_dir():
+        pytest.skip("TINYVAE_DATA is not set to a folder holding mnist/ (the real MNIST files)")
+
+
+def test_the_models_part_reduced_trains_once_resumes_and_then_only_scores(lesson, tmp_path,
+                                                                           capsys):
+    # Table 1's model on 200 images: trained into its folder, then loaded (the same numbers,
+    # nothing trained), then resumed for one more epoch. L_k' lies above the ELBO.
+    needs_data()
+    small = ["models", "--train-limit", "200", "--ks", "1,3", "--images", "40", "--iw-k", "50",
+             "--elbo-samples", "4", "--cache-dir", str(tmp_path)]
+    runs = []
+    for epochs in ("1", "1", "2"):
+        assert lesson.main([*small, "--epochs", epochs, "--json", str(tmp_path / "m.json")]) == 0
+        runs.append((capsys.readouterr().out, json.loads((tmp_path / "m.json").read_text())))
+    assert runs[0][0].count("training ") == 4 and "training " not in runs[1][0]
+    assert runs[0][1] == runs[1][1]
+    assert runs[2][0].count("epochs 2-2") == 4
+    for res in (runs[0][1], runs[2][1]):
+        assert all(r["gap"] > 3 * r["gap_se"] for r in res["rows"])
