@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def load_example(name: str):
     """Import examples/<name>.py as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"lesson_{name}", ROOT / "examples" / f"{name}.py")
+    path = ROOT / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"lesson_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -143,7 +145,8 @@ def committed(name: str) -> dict:
 
 def section_8() -> str:
     text = (DOCS / "04-gradients.md").read_text(encoding="utf-8")
-    return " ".join(text[text.index("## 8. What k samples buy"):].split())  # one line, single spaces
+    section = text[text.index("## 8. What k samples buy"):]
+    return " ".join(section.split())  # one line, single spaces
 
 
 def pasted_block(command: str) -> list[str]:
@@ -170,8 +173,9 @@ def test_the_reading_of_the_models_quotes_the_committed_numbers():
     for objective in ("iwae", "elbo"):
         gaps = " to ".join(f"{by[objective, k]['gap']:.2f}" for k in (1, 5, 20))
         assert gaps in text, gaps
-    assert ", ".join(f"{by['iwae', k]['elbo']:.2f}" for k in (1, 5, 20)).replace("-", "−") in text
-    assert ", ".join(f"{by['iwae', k]['iw_bound']:.2f}" for k in (1, 5, 20)).replace("-", "−") in text
+    for name in ("elbo", "iw_bound"):
+        quoted = ", ".join(f"{by['iwae', k][name]:.2f}" for k in (1, 5, 20)).replace("-", "−")
+        assert quoted in text, quoted
     gains = [by[o, 20]["iw_bound"] - by[o, 1]["iw_bound"] for o in ("elbo", "iwae")]
     assert f"{gains[0]:.2f} and {gains[1]:.2f} nats" in text
     pairs = [p["iw_bound"] for p in res["pairs"]]
@@ -179,8 +183,8 @@ def test_the_reading_of_the_models_quotes_the_committed_numbers():
     assert f"by {-max(pairs):.2f}–{-min(pairs):.2f} nat" in text
     assert f"standard errors {min(ses):.2f}–{max(ses):.2f}" in text
     units = {o: sorted(by[o, k]["active_units"] for k in (1, 5, 20)) for o in ("elbo", "iwae")}
-    assert f"{units['iwae'][0]}–{units['iwae'][-1]} against {units['elbo'][0]}–{units['elbo'][-1]}" \
-        in text
+    iwae, elbo = units["iwae"], units["elbo"]
+    assert f"{iwae[0]}–{iwae[-1]} against {elbo[0]}–{elbo[-1]}" in text
 
 
 def test_what_the_reading_claims_holds_beyond_the_standard_errors():
@@ -209,7 +213,8 @@ def test_the_first_row_is_the_reproductions_run_after_its_first_two_stages():
 
 
 def needs_data() -> None:
-    if not os.environ.get("TINYVAE_DATA") or not Path(os.environ["TINYVAE_DATA"], "mnist").is_dir():
+    root = os.environ.get("TINYVAE_DATA")
+    if not root or not Path(root, "mnist").is_dir():
         pytest.skip("TINYVAE_DATA is not set to a folder holding mnist/ (the real MNIST files)")
 
 
@@ -242,7 +247,8 @@ def test_the_snr_moves_as_the_reading_says_beyond_its_standard_errors():
         for net, sign in (("decoder", 1), ("encoder", -1)):
             step = sign * (b[net]["mean"] - a[net]["mean"])
             assert step > 3 * math.hypot(a[net]["se"], b[net]["se"]), (net, a["k"], b["k"])
-    assert rows[-1]["encoder"]["share_below_first"] > 0.5 > rows[-1]["decoder"]["share_below_first"]
+    last = rows[-1]
+    assert last["encoder"]["share_below_first"] > 0.5 > last["decoder"]["share_below_first"]
 
 
 def test_the_reading_of_the_snr_quotes_the_committed_numbers():
@@ -275,3 +281,75 @@ def test_the_pixels_left_out_of_the_encoders_snr_are_those_off_in_the_whole_batc
     hidden = recipes.IWAE_VAE.config.hidden_dims[0]
     assert f"the {off} pixels that are 0 in all {s['batch']} images, {off * hidden:,} of them" \
         in section_8()
+
+
+def test_the_papers_numbers_quoted_are_the_recipes():
+    from tinyvae.lab.training import recipes
+    k1, vae5, iwae5 = (recipes.RECIPES[name].variants["dynamic"]
+                       for name in ("iwae-vae", "iwae-vae-k5", "iwae-iwae-k5"))
+    text = section_8()
+    units = [v.paper_active_units for v in (k1, vae5, iwae5)]
+    assert (f"Burda et al. report {units[0]} (VAE, $K = 1$), {units[1]} (VAE, $K = 5$) and "
+            f"{units[2]} (IWAE, $K = 5$)") in text
+    nll = f"({vae5.paper_nll} nats for the VAE at $K = 5$ against {iwae5.paper_nll} for the IWAE)"
+    assert nll in text
+
+
+# ---- what an epoch at k = 5 costs: docs/04 section 8 against docs/results/bench_k5.json ----
+
+def bench_runs() -> dict:
+    """{objective: {"command", "output"}} of the committed bench runs."""
+    return {run["command"].rsplit(" ", 1)[1]: run for run in committed("bench_k5.json")["runs"]}
+
+
+def printed(run: dict, pattern: str) -> re.Match:
+    match = next((m for m in map(re.compile(pattern).fullmatch, run["output"]) if m), None)
+    assert match, f"no line {pattern!r} in the output of {run['command']}"
+    return match
+
+
+def test_the_speed_table_is_the_committed_bench_output_and_meets_the_target():
+    text = section_8()
+    for objective, run in bench_runs().items():
+        ratio, epoch, epoch_1 = (float(g) for g in printed(
+            run, r"epoch at k = 5 / epoch at k = 1: ([\d.]+) \(medians ([\d.]+) s / ([\d.]+) s\)"
+        ).groups())
+        assert ratio == pytest.approx(epoch / epoch_1, abs=0.006)  # the printed ratio is its own
+        assert ratio <= 2.5
+        time, flops = printed(run, r"matmuls alone at k = 5 / at k = 1: ([\d.]+) in time, "
+                                   r"([\d.]+) in FLOPs \(.*\)").groups()
+        assert f"(`--objective {objective}`) | **{ratio:.2f}** | {time} | {flops} |" in text
+        assert printed(run, r"model: 784-200-200-50 tanh bernoulli, k 5, objective (\w+), "
+                            r"batch 20, .*").group(1) == objective
+    commands = {o: run["command"] for o, run in bench_runs().items()}
+    assert commands["elbo"] == commands["iwae"].replace("iwae", "elbo")
+    block = (DOCS / "04-gradients.md").read_text(encoding="utf-8")
+    assert commands["iwae"] in " ".join(block.replace("\\\n", " ").split())
+
+
+def test_the_flops_the_speed_text_counts_are_the_fast_steps_own():
+    # Table 1's model, one batch of 20 images, recorded from a real step at k = 1 and at k = 5.
+    from tinyvae.config import param_shapes
+    from tinyvae.lab.bench import bench
+    from tinyvae.lab.training.recipes import IWAE_VAE
+
+    per_image = {}
+    for k in (1, 5):
+        config = replace(IWAE_VAE.config, k=k, objective="iwae")
+        params = init_params(config, np.random.default_rng(0), np.float32)
+        plan = bench.matmul_plan(config, params, optim.Adam(), [20], np.float32,
+                                 np.random.default_rng(1))
+        per_image[k] = bench.plan_flops(plan, [20])[1] / 20
+    decoder = (per_image[5] - per_image[1]) / 4  # per row
+    encoder = per_image[1] - decoder
+    text = section_8()
+    assert (f"{encoder:,.0f} FLOPs, without the one that would give the images' gradient), the "
+            f"decoder on $K$ rows per image ({decoder:,.0f} FLOPs per row)") in text
+    assert f"{per_image[5]:,.0f} FLOPs at $K = 5$ against {per_image[1]:,.0f} at $K = 1$, " \
+           f"{per_image[5] / per_image[1]:.2f} times" in text
+    n_params = sum(math.prod(shape) for shape in param_shapes(IWAE_VAE.config).values())
+    assert f"update of the {n_params:,} parameters" in text
+    phases = printed(bench_runs()["iwae"], r"where the time goes .*: matmuls ([\d.]+) s, "
+                                           r"optimizer ([\d.]+) s, .*").groups()
+    assert f"({phases[1]} s against {phases[0]} s, with" in text
+    assert float(phases[1]) > float(phases[0])

@@ -78,9 +78,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--likelihood", choices=list(LIKELIHOODS), default="bernoulli")
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--k", type=positive_int, default=1,
-                   help="samples of z per image; above 1, the same model at k = 1 (objective elbo) is "
-                        "timed too, epoch for epoch, and the two compared (lab/bench/bench_k.py)")
-    p.add_argument("--objective", choices=OBJECTIVES, default="elbo", help="'elbo' or 'iwae' (L_k)")
+                   help="samples of z per image; above 1, the same model at k = 1 (objective "
+                        "elbo) is timed too, epoch for epoch, and the two compared "
+                        "(lab/bench/bench_k.py)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="elbo", help="the ELBO or L_k")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
     p.add_argument("--lr", type=positive_float, default=1e-3)
@@ -110,9 +111,10 @@ def print_setup(args, config: VAEConfig, data_text: str, out) -> None:
     """The model, the data and the machine: what the figures below were measured on."""
     sizes = "-".join(str(n) for n in (config.input_dim, *config.hidden_dims, config.latent_dim))
     env = " ".join(f"{name}={os.environ.get(name, '(unset)')}" for name in ENV_VARS)
-    k = "" if (config.k, config.objective) == (1, "elbo") else f", k {config.k}, objective {config.objective}"
-    print(f"model: {sizes} {config.activation} {config.likelihood}{k}, batch {args.batch_size}, {args.dtype}, "
-          f"{args.optimizer} (lr {args.lr:g}), path {args.path}", file=out)
+    k = f", k {config.k}, objective {config.objective}"
+    k = "" if (config.k, config.objective) == (1, "elbo") else k
+    print(f"model: {sizes} {config.activation} {config.likelihood}{k}, batch {args.batch_size}, "
+          f"{args.dtype}, {args.optimizer} (lr {args.lr:g}), path {args.path}", file=out)
     print(f"data: {data_text}, binarize {args.binarize}"
           + (" (random images: the times are real, the losses mean nothing)" if args.random_data else ""), file=out)
     print(f"numpy: {np.__version__}", file=out)
@@ -126,14 +128,15 @@ def print_setup(args, config: VAEConfig, data_text: str, out) -> None:
 
 
 def time_epochs(args, step, x_train, rng, plan, batches, binarized, out, twin=None) -> dict:
-    """The warm-up, then the timed epochs interleaved with their matmuls alone; prints and returns the
-    figures. twin: None, or the model's bench_k.K1Twin, timed after each epoch of the model's."""
+    """The warm-up, then the timed epochs interleaved with their matmuls alone; prints and returns
+    the figures. twin: None, or the model's bench_k.K1Twin, timed after each of its epochs."""
     dtype, Z = np.dtype(args.dtype), step.config.latent_dim
     warm, loss = bench.train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized)
     check_finite(loss, "warm-up epoch", args)
     bench.matmul_epoch(plan, batches)
     if twin is not None:
-        twin.time_epoch(x_train, args.batch_size, args.binarize, dtype, batches, binarized, keep=False)
+        twin.time_epoch(x_train, args.batch_size, args.binarize, dtype, batches, binarized,
+                        keep=False)
     print(f"warm-up epoch: {warm:.3f} s", file=out, flush=True)
     epoch_times, matmul_times, losses, faults = [], [], [], [0, 0]
     for _ in range(args.repeats):
@@ -148,8 +151,8 @@ def time_epochs(args, step, x_train, rng, plan, batches, binarized, out, twin=No
         matmul_times.append(bench.matmul_epoch(plan, batches))  # interleaved: both see the same machine
         if twin is not None:
             twin.time_epoch(x_train, args.batch_size, args.binarize, dtype, batches, binarized)
-    feed = statistics.median(bench.feed_epoch(x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized,
-                                              step.config.k)
+    feed = statistics.median(bench.feed_epoch(x_train, args.batch_size, args.binarize, rng, dtype,
+                                              Z, binarized, step.config.k)
                              for _ in range(min(args.repeats, 3)))
     n_calls, flops = bench.plan_flops(plan, batches)
     epoch, matmul = statistics.median(epoch_times), statistics.median(matmul_times)
@@ -165,9 +168,9 @@ def time_epochs(args, step, x_train, rng, plan, batches, binarized, out, twin=No
           file=out)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {rss_mb:.0f} MB", file=out)
-    for line in [] if twin is None else twin.comparison_lines(step.config.k, epoch_times, matmul_times, flops,
-                                                              batches):
-        print(line, file=out)
+    if twin is not None:
+        lines = twin.comparison_lines(step.config.k, epoch_times, matmul_times, flops, batches)
+        print("\n".join(lines), file=out)
     return {"epoch": epoch, "ratio": epoch / matmul, "faults": faults[0] / args.repeats, "rss_mb": rss_mb,
             "flops": flops}
 
@@ -255,8 +258,9 @@ def run(args) -> int:
     config = VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, activation=args.activation,
                        likelihood=args.likelihood, k=args.k, objective=args.objective)
     try:
-        x_train, x_test, data_text = bench.load_images(args.dataset, args.data_dir, args.random_data,
-                                                       args.train_images, args.seed)
+        x_train, x_test, data_text = bench.load_images(args.dataset, args.data_dir,
+                                                       args.random_data, args.train_images,
+                                                       args.seed)
     except data.DataError as exc:
         print(f"bench: {exc}\n(use --random-data to time random images of the same shape)", file=sys.stderr)
         return 2
@@ -278,10 +282,8 @@ def run(args) -> int:
                              np.random.default_rng(args.seed + 4))
     binarized = data.binarization_buffer(x_train, args.binarize)  # kept for every epoch, as train.fit does
     twin = None if args.k == 1 else bench_k.K1Twin(
-        args.path, config, params, {"name": args.optimizer, "lr": args.lr}, sorted(set(batches)), dtype,
-        args.seed, args.batch_size)
-    if twin is not None and args.path == "fast":
-        twin.step.threads = step.threads  # the same update for both
+        args.path, config, params, {"name": args.optimizer, "lr": args.lr}, sorted(set(batches)),
+        dtype, args.seed, args.batch_size, getattr(step, "threads", None))
     measured = time_epochs(args, step, x_train, rng, plan, batches, binarized, out, twin)
     peak = print_bounds(args, step, x_train, binarized, measured.pop("flops"), out)
     if args.iw_samples:

@@ -45,7 +45,7 @@ def blas_description() -> str:
 
 
 def load_average() -> str:
-    """The machine's load average over 1, 5 and 15 minutes: on a shared machine it explains a slow run."""
+    """The load average over 1, 5 and 15 minutes: on a shared machine it explains a slow run."""
     try:
         return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
@@ -298,7 +298,8 @@ def float64_check(config: VAEConfig, x_train: np.ndarray, x_test: np.ndarray, *,
         step = make_step(path, config, params, make_optimizer(optimizer, lr), batch_size)
         for _ in range(epochs):
             for xb in data.minibatches(x_train, batch_size, rng, binarize=binarize, out=binarized):
-                eps = rng.standard_normal((len(xb), config.k, config.latent_dim))  # float64, for both
+                # float64 draws for both runs
+                eps = rng.standard_normal((len(xb), config.k, config.latent_dim))
                 step.step(xb, eps.astype(dtype))
         # the test −ELBO in float64 from the same ε for both runs: only the trained parameters differ
         params64 = {k: v.astype(np.float64) for k, v in step.params.items()}

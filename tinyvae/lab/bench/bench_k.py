@@ -29,12 +29,14 @@ class K1Twin:
     products' plan, and its own Generator for batches and noise; it keeps its epochs' times."""
 
     def __init__(self, path: str, config, params, optimizer: dict, batch_sizes: list[int], dtype,
-                 seed: int, max_batch: int):
+                 seed: int, max_batch: int, threads: int | None = None):
         self.config = replace(config, k=1, objective="elbo")
         self.step = make_step(path, self.config, {key: v.copy() for key, v in params.items()},
                               make_optimizer(**optimizer), max_batch)
-        self.plan = bench.matmul_plan(self.config, params, make_optimizer(**optimizer), batch_sizes,
-                                      dtype, np.random.default_rng(seed + 4))
+        if threads is not None:  # the fast step's update on as many threads as the timed model's
+            self.step.threads = threads
+        self.plan = bench.matmul_plan(self.config, params, make_optimizer(**optimizer),
+                                      batch_sizes, dtype, np.random.default_rng(seed + 4))
         self.rng = np.random.default_rng(seed + 7)
         self.epochs: list[float] = []
         self.matmuls: list[float] = []
@@ -51,7 +53,7 @@ class K1Twin:
 
     def comparison_lines(self, k: int, epochs: list[float], matmuls: list[float], flops: float,
                          batches: list[int]) -> list[str]:
-        """The twin's times, and the timed model's (at k) against them: epochs, and products alone."""
+        """The twin's times, and the timed model's (at k) against them: epochs, products alone."""
         flops_1 = bench.plan_flops(self.plan, batches)[1]
         epoch, epoch_1 = statistics.median(epochs), statistics.median(self.epochs)
         matmul, matmul_1 = statistics.median(matmuls), statistics.median(self.matmuls)
