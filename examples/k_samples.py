@@ -274,10 +274,9 @@ def gradient_snr(params, x: np.ndarray, config, ks, repeats: int, groups: int,
 
 def measure_snr(args) -> dict:
     objective, k = args.model.split("-")
-    _, x_test, binarize, _ = recipes.load_data(recipes.IWAE_VAE, "dynamic", args.data_dir,
-                                               test_limit=args.batch)
-    x_train = recipes.load_data(recipes.IWAE_VAE, "dynamic", args.data_dir,
-                                train_limit=args.train_limit, test_limit=1)[0]
+    x_train, x_test, binarize, _ = recipes.load_data(
+        recipes.IWAE_VAE, "dynamic", args.data_dir, train_limit=args.train_limit,
+        test_limit=args.batch)  # the training images, should the model not be in the cache yet
     model = trained(args, objective, int(k), x_train, binarize)
     params = {key: value.astype(np.float64) for key, value in model["params"].items()}
     rows = gradient_snr(params, x_test.astype(np.float64), model["config"], args.snr_ks,

@@ -353,3 +353,19 @@ def test_the_flops_the_speed_text_counts_are_the_fast_steps_own():
                                            r"optimizer ([\d.]+) s, .*").groups()
     assert f"({phases[1]} s against {phases[0]} s, with" in text
     assert float(phases[1]) > float(phases[0])
+
+
+def test_the_snr_part_reduced_runs_from_the_command_line(lesson, tmp_path, capsys):
+    # Table 1's model trained on 200 images for one epoch, the SNR at k = 1 and 4 from 40 draws:
+    # the command's whole path (cache, float64, table, JSON), not the effect (too few draws).
+    needs_data()
+    args = ["snr", "--train-limit", "200", "--epochs", "1", "--model", "iwae-2", "--snr-ks", "1,4",
+            "--batch", "5", "--repeats", "40", "--groups", "4", "--cache-dir", str(tmp_path),
+            "--json", str(tmp_path / "s.json")]
+    assert lesson.main(args) == 0
+    out, res = capsys.readouterr().out, json.loads((tmp_path / "s.json").read_text())
+    assert [r["k"] for r in res["rows"]] == [1, 4]
+    assert res["settings"]["floor"] == pytest.approx(math.sqrt(2 / (math.pi * 40)))
+    assert out.splitlines()[-2:] == lesson.report_snr(res).splitlines()[-2:]
+    for row in res["rows"]:
+        assert all(row[net]["mean"] > res["settings"]["floor"] for net in ("encoder", "decoder"))
