@@ -321,6 +321,12 @@ def test_the_speed_table_is_the_committed_bench_output_and_meets_the_target():
         assert f"(`--objective {objective}`) | **{ratio:.2f}** | {time} | {flops} |" in text
         assert printed(run, r"model: 784-200-200-50 tanh bernoulli, k 5, objective (\w+), "
                             r"batch 20, .*").group(1) == objective
+    ratios = sorted(printed(run, r"epoch at k = 5 / epoch at k = 1: ([\d.]+) .*").group(1)
+                    for run in bench_runs().values())
+    times = sorted(printed(run, r"matmuls alone at k = 5 / at k = 1: ([\d.]+) in time.*").group(1)
+                   for run in bench_runs().values())
+    assert f"costs {ratios[0]}–{ratios[-1]} times the epoch at $K = 1$" in text
+    assert f"less than their FLOPs, {times[0]}–{times[-1]} times" in text
     commands = {o: run["command"] for o, run in bench_runs().items()}
     assert commands["elbo"] == commands["iwae"].replace("iwae", "elbo")
     block = (DOCS / "04-gradients.md").read_text(encoding="utf-8")
