@@ -71,8 +71,13 @@ def explain_entry(analytic: np.ndarray, numerical: np.ndarray, h: float, loss: f
     """One line on a failing row: its worst entry, and how big the difference is next to rounding.
 
     A difference near the rounding floor (rounding_floor) on a tiny entry is rounding; a real
-    bug is off by far more, on entries of every size.
+    bug is off by far more, on entries of every size. A NaN or inf entry is named as it is.
     """
+    if not np.all(np.isfinite(analytic)):
+        i = tuple(np.argwhere(~np.isfinite(analytic))[0])
+        index = ",".join(str(int(j)) for j in i)
+        return (f"first entry that is not a number [{index}]: analytic {analytic[i]}, "
+                f"numerical {numerical[i]:.6e}")
     err = np.abs(analytic - numerical)
     i = np.unravel_index(np.argmax(err), err.shape)
     floor = rounding_floor(loss, h)
@@ -152,6 +157,41 @@ def error_pattern(analytic: np.ndarray, numerical: np.ndarray, factors: dict[str
                    + "; ".join(words + sign))
 
 
+def weights_pattern(w: np.ndarray, axis: int) -> Pattern | None:
+    """What a wrong w̃ (2-D, normalized_weights' output along ``axis``) says about the bug.
+
+    w̃_i = w_i / Σ_j w_j is finite, non-negative and sums to 1 along its axis
+    (docs/04-gradients.md eq. (19)): the first of these that fails names the mistake.
+    None when all three hold.
+    """
+    bad = int(np.sum(~np.isfinite(w)))
+    if bad:
+        return Pattern(2, "finite", f"{bad} of its {w.size} entries are NaN or infinite: "
+                       "e^(log w) overflows to inf above log w ≈ 709 and underflows to 0 below "
+                       "−745, and so does Σ_j w_j; subtract the largest log w along the axis "
+                       "first (w̃ is unchanged)")
+    if np.any(w < 0):
+        return Pattern(2, "negative", "it has entries below 0, and no weight w = e^(log w) is "
+                       "negative: log w̃ where w̃ belongs?")
+    sums = w.sum(axis=axis)  # w is 2-D: 1 - axis is the other axis
+    if np.allclose(sums, 1, rtol=0, atol=1e-9):
+        return None
+    if np.allclose(w.sum(axis=1 - axis), 1, rtol=0, atol=1e-9):
+        return Pattern(2, "axis", f"it sums to 1 along axis {1 - axis}, not along axis {axis}, "
+                       "the axis it was given: normalized over the wrong axis")
+    if np.isclose(w.sum(), 1, rtol=0, atol=1e-9):
+        return Pattern(2, "axis", f"it sums to 1 over the whole array, not along axis {axis}, "
+                       "the axis it was given: normalized over every axis at once")
+    n = w.shape[axis]
+    if np.allclose(sums, n, rtol=1e-9, atol=0):
+        return Pattern(2, "mean", f"it sums to {n} along axis {axis}, the number of weights "
+                       "there: divided by their mean, not by their sum (the 1/K of L_K's mean "
+                       "cancels in its derivative)")
+    return Pattern(2, "unnormalized", f"its sums along axis {axis} run from {sums.min():.3g} "
+                   f"to {sums.max():.3g}, not 1: the weights w, not w̃ = w / Σ_j w_j, which sum "
+                   "to 1")
+
+
 def _named_factor(k: float, factors: dict[str, float]) -> list | None:
     """[(name, power), ...] with k = Π name^power, the fewest parts first; [] for k = 1; None if none fits."""
     values = {"2": 2.0, **factors}
@@ -170,18 +210,21 @@ def _shown(name: str, power: int) -> str:
 
 
 def explain_rung(exercise, unit_failures: list, unit_passes: list, model_failures: list, factors: dict,
-                 h: float) -> tuple[str, str]:
+                 h: float, pattern=None) -> tuple[str, str]:
     """(the note of a failed rung, its pattern's key). Failures are (name, analytic, numerical, loss), in order.
 
     When the function's own outputs fail, each failing output is named with its pattern (and
     the right ones as right): that is where the bug is. Otherwise the most informative failing
     row of the whole VAE is explained (a named pattern over a bare factor over none).
+    pattern: the unit's own reading of a wrong output, (name, analytic) -> Pattern or None,
+    tried before error_pattern (units.py).
     """
     if unit_failures:
         wrong = [name for name, *_ in unit_failures]
         right = f"; {_listed(unit_passes)} {_is(unit_passes)} right" if unit_passes else ""
         lines = [f"{exercise.function} on its own: {_listed(wrong)} {_is(wrong)} wrong{right}"]
-        patterns = [error_pattern(a, n, factors, zero="output") for _, a, n, _ in unit_failures]
+        patterns = [(pattern and pattern(name, a)) or error_pattern(a, n, factors, zero="output")
+                    for name, a, n, _ in unit_failures]
         lines += [f"  {name}: {p.words}" for (name, *_), p in zip(unit_failures, patterns)]
         best = max(range(len(patterns)), key=lambda i: patterns[i].rank)
     else:

@@ -47,6 +47,7 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     "encoder": ("tinyvae.vae:encoder_backward", "tinyvae.vae:mlp_backward"),
     "decoder": ("tinyvae.vae:decoder_backward", "tinyvae.vae:mlp_backward"),
     "loss": ("tinyvae.vae:loss_and_grads", "tinyvae.vae:iwae_loss_and_grads"),
+    "iwae-weights": ("tinyvae.losses:normalized_weights",),  # log_mean_exp stays: L_K's forward
     "adam": ("tinyvae.optim:Adam",),
     "discrete-kl": ("tinyvae.losses:kl_divergence",),
     "gaussian-kl": (),

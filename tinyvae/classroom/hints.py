@@ -19,6 +19,7 @@ FORWARD = {  # exercise -> the forward pass (or the quantity) the function is de
     "encoder": "x → hidden layers → two heads, μ and log σ², that read the same last hidden layer",
     "decoder": "z → hidden layers → the output head (and a log σ² head for a learned variance)",
     "loss": "loss = (1/B) Σ_i [recon_i + β KL_i], with μ and log σ² each reaching it two ways",
+    "iwae-weights": "L_K = log (1/K) Σ_j e^(log w_j), whose gradient in log w_i is w̃_i",
     "adam": "m ← β1 m + (1 − β1) g; v ← β2 v + (1 − β2) g²; θ ← θ − lr m̂ / (√v̂ + ε)",
     "discrete-kl": "KL(P ‖ Q) = Σ_x P(x) log(P(x)/Q(x))",
     "gaussian-kl": "KL(q ‖ p) = E_q[log q(z) − log p(z)]",
@@ -43,6 +44,14 @@ NUDGES = {  # a part of a pattern's key -> the nudge
     "transpose": "Write each array's shape next to the formula: (B, I)ᵀ·(B, O) is (I, O).",
     "factor": "A constant factor is off: compare your formula with the derivation term by term.",
     "none": "Check what the cache holds (the input, or the output?), and each term against the derivation.",
+    "finite": "e^x overflows above x ≈ 709 and underflows below −745: w̃ does not change when "
+              "every log w along the axis moves by the same amount. Which amount keeps e^x ≤ 1?",
+    "negative": "A weight w = e^(log w) is never negative, and neither is w̃ = w / Σ_j w_j.",
+    "axis": "Take the maximum and the sum along the axis you are given, with keepdims=True.",
+    "mean": "The 1/K of the mean in L_K cancels in its derivative: divide by the weights' sum, "
+            "not by their mean.",
+    "unnormalized": "w̃ divides each weight by the sum of the weights along the axis: "
+                    "its entries sum to 1.",
     "rule": "Compute a new array (dout * ..., not dout[...] = ...), and return it, never an input.",
 }
 

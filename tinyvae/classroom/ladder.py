@@ -14,7 +14,7 @@ answer refuses to run there), then checks every output: a numpy array of floats,
 expected shape, finite, and sharing no memory with any input. Anything else is a StudentError
 with one line, or a RuleBroken naming the rule.
 
-Shapes: B batch, D data, H hidden, Z latent.
+Shapes: B batch, D data, H hidden, Z latent, K samples of z per image.
 """
 
 from __future__ import annotations
@@ -95,8 +95,11 @@ def call(fn: Callable, names: tuple[str, ...], *args):
     return out, [pair for name, v in zip(names, views) for pair in arrays_in(v, name)]
 
 
-def array(what: str, value, shape: tuple, inputs: list) -> np.ndarray:
-    """value, if it is a finite float array of ``shape`` that shares no memory with the inputs."""
+def array(what: str, value, shape: tuple, inputs: list, finite: bool = True) -> np.ndarray:
+    """value, if it is a finite float array of ``shape`` that shares no memory with the inputs.
+
+    finite False lets NaN and inf through, for a check that grades them (a row that fails).
+    """
     if not isinstance(value, np.ndarray):
         raise StudentError(f"{what} is a {type(value).__name__}, not a numpy array of shape {tuple(shape)}")
     if value.dtype.kind != "f":
@@ -104,7 +107,7 @@ def array(what: str, value, shape: tuple, inputs: list) -> np.ndarray:
     if value.shape != tuple(shape):
         turned = " (transposed: a missing or extra .T?)" if value.shape == tuple(shape)[::-1] else ""
         raise StudentError(f"{what} has shape {value.shape}, expected {tuple(shape)}{turned}")
-    if not np.all(np.isfinite(value)):
+    if finite and not np.all(np.isfinite(value)):
         raise StudentError(f"{what} has NaN or infinite entries")
     for name, given in inputs:
         if np.shares_memory(value, given):
@@ -170,6 +173,18 @@ def checked_reparameterize(fn):
     return reparameterize_backward
 
 
+def checked_weights(fn, finite: bool = True):
+    """normalized_weights: the student's w̃, of log w's shape.
+
+    The model needs w̃ finite; the check of the function on its own (units.py) lets NaN and
+    inf through, and fails the row that shows them.
+    """
+    def normalized_weights(log_w, axis=0):
+        out, inputs = call(fn, ("log_w", "axis"), log_w, axis)
+        return array("normalized_weights' w̃", out, log_w.shape, inputs, finite)
+    return normalized_weights
+
+
 def _part(config, prefix: str) -> dict:
     return {k: s for k, s in param_shapes(config).items() if k.startswith(prefix)}
 
@@ -223,6 +238,8 @@ CHECKED = {  # rung -> checked(fn): the student's function with the library's si
     "reparameterize": checked_reparameterize,
     "encoder": checked_encoder,
     "decoder": checked_decoder,
+    # for units.py alone (the plug below keeps w̃ finite): there a NaN is a failing row
+    "iwae-weights": lambda fn: checked_weights(fn, finite=False),
 }
 EQ = "docs/04-gradients.md eq. "
 LADDER = [
@@ -251,5 +268,8 @@ LADDER = [
              plug(vae, "decoder_backward", checked_decoder)),
     Exercise("loss", "the whole VAE's backward: two paths into μ and log σ², and the 1/B",
              "loss_and_grads", "docs/04-gradients.md eqs. (15)-(17)", "loss", {}),
+    Exercise("iwae-weights", "the importance weights of L_K, normalized stably",
+             "normalized_weights", EQ + "(19)", "model", {"k": 5, "objective": "iwae"},
+             plug(losses, "normalized_weights", checked_weights)),
     Exercise("adam", "one Adam step", "adam_update", "Kingma & Ba (2015), Algorithm 1", "adam", {}),
 ]

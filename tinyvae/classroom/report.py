@@ -80,10 +80,17 @@ def format_unit_table(rows) -> str:
 
 
 def _setting(graded: Graded) -> str:
-    """The check's batch (and σ, for a Gaussian likelihood), which the diagnoses' factors refer to."""
+    """The check's batch (and σ, for a Gaussian likelihood), which the diagnoses' factors refer to.
+
+    And the samples per image and the bound, where the model takes K > 1 of them.
+    """
     config = graded.config
     sigma = f", σ = {config.gaussian_std:g}" if config is not None and config.likelihood == "gaussian" else ""
-    return f" (a batch of B = {BATCH}{sigma})"
+    k = ""
+    if config is not None and config.k > 1:
+        bound = "the importance-weighted bound L_K" if config.objective == "iwae" else "the ELBO"
+        k = f", K = {config.k} samples of z per image, {bound}"
+    return f" (a batch of B = {BATCH}{sigma}{k})"
 
 
 VERDICTS = {"not implemented": "not implemented yet", "error": "ERROR in your code", "missing": "no file"}
@@ -93,12 +100,14 @@ def format_result(graded: Graded, title: str, *, function: str = "", equation: s
     """An exercise's whole report: its title, its tables, the explanation, what the code printed, the verdict."""
     out = [f"exercise {graded.name}: {title}"] + ([graded.remark] if graded.remark else [])
     units = [r for r in graded.rows if r[0] not in TERMS and r[0] != "check"]
+    checks = [r for r in graded.rows if r[0] == "check"]
     model = [r for r in graded.rows if r[0] in TERMS]
-    if graded.rows and graded.rows[0][0] == "check":
-        out.append(format_checks(graded.rows))
     if units:
         out += [f"{function or units[0][0]} on its own, against central differences of its forward pass:",
                 format_unit_table(units)]
+    if checks:
+        heading = ["the properties every right answer has:"] if units else []
+        out += heading + [format_checks(checks)]
     if model:
         out += [f"the whole VAE{_setting(graded)} with your {function or 'function'} in it:", format_model_table(model)]
     if graded.note:

@@ -5,8 +5,8 @@ Nothing here judges. Each runner takes the student's functions and the job the g
 compare with what it computed itself (grader.py, numeric.py, probability.py):
 
     model   a rung of the ladder: the whole VAE's gradients, tinyvae's loss_and_grads with the
-            student's function plugged in, for each of the three terms; and the function's own
-            outputs on the unit inputs (units.py)
+            student's function plugged in, for each of its terms (gradcheck.terms_of); and the
+            function's own outputs on the unit inputs (units.py)
     loss    the student's loss_and_grads, for each of the three terms
     adam    three steps of the student's update on one array, then thirty on a small VAE
     calls   the probability exercises: the student's functions called with the arguments sent
@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import vae
 from ..config import VAEConfig, param_shapes
-from ..gradcheck import TERMS
+from ..gradcheck import TERMS, terms_of
 from . import guards
 from .ladder import CHECKED, LADDER, array, call, grads_dict, readonly, returns
 from .student import StudentError
@@ -61,7 +61,7 @@ def model(fns, job) -> dict:
     out = {}
     with exercise.plug(fns[0]):
         config = config_of(job)
-        for term, terms in TERMS.items():
+        for term, terms in terms_of(config).items():
             grads = vae.loss_and_grads(params, x, eps, config, terms=terms)[1]
             out.update({f"model/{term}/{key}": g for key, g in grads.items()})
         unit = {key[len("unit/"):]: a for key, a in arrays.items() if key.startswith("unit/")}

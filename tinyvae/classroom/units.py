@@ -9,10 +9,15 @@ pass alone:
     dense_backward(dout, cache)   dx, dW, db  =  ∂/∂x, ∂/∂W, ∂/∂b  of  Σ dout ⊙ (x·W + b)
     kl_standard_normal(mu, lv)    dmu, dlog_var  =  ∂/∂μ, ∂/∂ log σ²  of  Σ_i KL_i
 
+    normalized_weights(log_w, axis)   w̃  =  ∂/∂ log w  of  Σ log_mean_exp(log w, axis)
+
 A Unit: ``draw(rng, config)`` the inputs (float64 arrays, drawn by the grader), ``call(fn,
 inputs, config)`` the student's outputs by name (run in the child, fn already checked: see
 ladder.py), ``value(inputs, config)`` the scalar (run in the grader), ``wrt`` output -> input.
-ReLU's inputs keep |x| >= 0.1, far from its kink. Shapes: B batch, D data, H hidden, Z latent.
+A function with properties of its own may add ``pattern(output, analytic)``, which reads a wrong
+output first (diagnosis.py), and ``checks(inputs, outputs)``, rows of its properties.
+ReLU's inputs keep |x| >= 0.1, far from its kink. Shapes: B batch, D data, H hidden, Z latent,
+K samples of z per image.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import numpy as np
 
 from .. import layers, losses, vae
 from ..config import param_shapes
+from .diagnosis import weights_pattern
+from .numeric import row
 
 B, H = 3, 4  # the batch and the width of a lone layer; the model's own sizes elsewhere
 
@@ -34,6 +41,8 @@ class Unit(NamedTuple):
     call: Callable
     value: Callable
     wrt: Callable  # config -> {output: input}
+    pattern: Callable | None = None  # (output, analytic) -> diagnosis.Pattern, or None
+    checks: Callable | None = None  # (inputs, outputs) -> rows ("check", name, columns, passed)
 
 
 def _away_from_zero(rng, shape) -> np.ndarray:
@@ -137,6 +146,54 @@ def _decoder() -> Unit:
                 lambda config: {"dz": "z", **{k: k for k in _keys(config, "decoder.")}})
 
 
+# normalized_weights' three calls: output -> (input, axis). The model's log w (B, K) along axis 1,
+# the same shape turned around along axis 0, and rows of log w around −100, −1000 and +1000
+# spread over hundreds: in float64, e^(log w) underflows to 0 below −745 and overflows above 709.
+WEIGHTS = {"axis 1": ("log_w", 1), "axis 0": ("log_w_t", 0), "extreme log w": ("log_w_extreme", 1)}
+EXTREME = (-100.0, -1000.0, 1000.0)
+
+
+def _weights() -> Unit:
+    """w̃ along an axis: ∂ L_K / ∂ log w with L_K = log_mean_exp, docs/04-gradients.md eq. (19)."""
+    def draw(rng, config):
+        K, rows = config.k, len(EXTREME)
+        # Each extreme row: two log w within a few nats of its centre (they share w̃), the others
+        # 100 to 300 below (w̃ ≈ 0), in a random order.
+        near = min(K, 2)
+        offsets = np.concatenate([rng.normal(size=(rows, near)),
+                                  -rng.uniform(100, 300, size=(rows, K - near))], axis=1)  # (3, K)
+        offsets = rng.permuted(offsets, axis=1)  # (3, K)
+        return {"log_w": -5 + 3 * rng.normal(size=(B, K)),  # (B, K)
+                "log_w_t": -5 + 3 * rng.normal(size=(K, B)),  # (K, B)
+                "log_w_extreme": np.array(EXTREME)[:, None] + offsets}  # (3, K)
+
+    def call(fn, inp, config):
+        return {out: fn(inp[name], axis) for out, (name, axis) in WEIGHTS.items()}
+
+    def value(inp, config):  # Σ of every L_K: its gradient in each input is that input's w̃
+        return float(sum(np.sum(losses.log_mean_exp(inp[name], axis))
+                         for name, axis in WEIGHTS.values()))
+
+    def wrt(config):
+        return {out: name for out, (name, _) in WEIGHTS.items()}
+
+    def pattern(out, analytic):
+        return weights_pattern(analytic, WEIGHTS[out][1])
+    return Unit("log_mean_exp", draw, call, value, wrt, pattern, _weights_checks)
+
+
+def _weights_checks(inp: dict, outputs: dict) -> list:
+    """What every w̃ is: summing to 1 along its axis, non-negative, finite (far from 0 too)."""
+    sums = np.concatenate([np.sum(w, axis=WEIGHTS[out][1]) for out, w in outputs.items()])
+    sums = sums[np.isfinite(sums)]  # a row with NaN is the last check's
+    worst = float(sums[np.argmax(np.abs(sums - 1))]) if sums.size else float("nan")
+    entries = np.concatenate([w.ravel() for w in outputs.values()])
+    return [row("sums to 1 along the axis: the sum furthest from 1", worst, 1.0, 1e-9),
+            row("non-negative: entries below 0", np.sum(entries < 0), 0, 0),
+            row("finite, at extreme log w too: entries NaN or inf", np.sum(~np.isfinite(entries)),
+                0, 0)]
+
+
 def _binary(rng, shape):
     return (rng.uniform(size=shape) < 0.5).astype(np.float64)
 
@@ -158,4 +215,5 @@ UNITS: dict[str, Unit] = {
     "reparameterize": _reparameterize(),
     "encoder": _encoder(),
     "decoder": _decoder(),
+    "iwae-weights": _weights(),
 }
