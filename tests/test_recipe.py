@@ -389,3 +389,21 @@ def test_the_k5_tables_in_docs_06_are_the_committed_summaries():
         assert cells[3:6] == [f"{-last['iw_bound']:.2f}", str(last["active_units"]),
                               f"stage {last['stage']} of 7 ({last['last_epoch']:,} passes)"]
         assert (float(cells[1]), int(cells[2])) == (summary["paper"]["nll"], summary["paper"]["active_units"])
+
+
+def test_the_k5_prose_compares_the_same_stage_of_both_runs():
+    section = k_samples_section()
+    k1 = json.loads(SUMMARY.read_text(encoding="utf-8"))["stages"]
+    k5 = json.loads(K5_SUMMARIES["iwae-iwae-k5"].read_text(encoding="utf-8"))["stages"]
+    stage = len(k5) - 1
+    m = re.search(r"stood at ([\d.]+) nats after stage (\d+)\s+\(section 6's table\), the IWAE at k = 5 at "
+                  r"([\d.]+): ([\d.]+) nats? lower after the same ([\d,]+) passes", section)
+    assert m, "the comparison sentence"
+    assert int(m[2]) == stage and float(m[1]) == round(-k1[stage]["iw_bound"], 2)
+    assert float(m[3]) == round(-k5[stage]["iw_bound"], 2)
+    assert float(m[4]) == round(k5[stage]["iw_bound"] - k1[stage]["iw_bound"], 1)
+    assert int(m[5].replace(",", "")) == k5[stage]["last_epoch"]
+    gap = re.search(r"([\d.]+) nats after stage (\d+) against ([\d.]+) for the k = 1 VAE", section)
+    assert int(gap[2]) == stage
+    assert float(gap[1]) == round(k5[stage]["iw_bound"] - k5[stage]["test_elbo"], 1)
+    assert float(gap[3]) == round(k1[stage]["iw_bound"] - k1[stage]["test_elbo"], 1)
