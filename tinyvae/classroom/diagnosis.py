@@ -1,4 +1,5 @@
-"""Why a row of the gradient check failed: rounding on a tiny entry, a real bug (and which), or ReLU's kink.
+"""Why a row of the gradient check failed:
+rounding on a tiny entry, a real bug (and which), or ReLU's kink.
 
 A FAIL is not always a bug. Two things make a correct gradient fail a central difference
 (docs/05-classroom.md §5.2-§5.5):
@@ -32,10 +33,12 @@ from ..vae import encoder_forward
 
 
 def mlp_margin(params: dict, h: np.ndarray, prefix: str, n_layers: int) -> float:
-    """The smallest |pre-activation| of the first n ReLU layers of ``prefix`` (encoder or decoder) for input h."""
+    """The smallest |pre-activation| of the first n ReLU layers of ``prefix`` (encoder or decoder)
+    for input h."""
     margin = float("inf")
     for i in range(n_layers):
-        a, _ = dense_forward(h, params[f"{prefix}.W{i}"], params[f"{prefix}.b{i}"])  # (B, H_i) pre-activation
+        # the pre-activation, (B, H_i)
+        a, _ = dense_forward(h, params[f"{prefix}.W{i}"], params[f"{prefix}.b{i}"])
         margin = min(margin, float(np.min(np.abs(a))))
         h, _ = relu_forward(a)  # (B, H_i)
     return margin
@@ -51,7 +54,7 @@ def relu_margin(params, x, eps, config: VAEConfig) -> float:
         return float("inf")
     mu, log_var, _ = encoder_forward(params, x, config)  # (B, Z)
     eps = eps.reshape(len(x), -1, config.latent_dim)  # (B, K, Z): (B, Z) is K = 1
-    z, _ = reparameterize_forward(mu[:, None], log_var[:, None], eps)  # (B, K, Z): the z the decoder saw
+    z, _ = reparameterize_forward(mu[:, None], log_var[:, None], eps)  # (B, K, Z): the decoder's z
     z = z.reshape(-1, config.latent_dim)  # (B·K, Z)
     n = len(config.hidden_dims)
     return min(mlp_margin(params, x, "encoder", n), mlp_margin(params, z, "decoder", n))
@@ -101,7 +104,8 @@ def explain_failure(loss_fn, params, grads, key: str, h: float, loss: float) -> 
 
 
 class Pattern(NamedTuple):
-    """A failing array's signature: how telling it is (2 named, 1 a factor only, 0 none), a key, the words."""
+    """A failing array's signature: how telling it is (2 named, 1 a factor only, 0 none),
+    a key, the words."""
 
     rank: int
     key: str
@@ -110,10 +114,13 @@ class Pattern(NamedTuple):
 
 FACTOR_WORDS = {  # (factor, power) -> what it means, for analytic = factor^power × numerical
     ("2", 1): "a missing ½", ("2", -1): "an extra ½ (or a missing 2)",
-    ("B", 1): "a sum over the batch where the loss takes the mean (the 1/B of docs/04-gradients.md eq. (17))",
-    ("B", -1): "a mean over the batch where the gradient needs the sum (e.g. db, docs/04-gradients.md eq. (2))",
+    ("B", 1): "a sum over the batch where the loss takes the mean "
+              "(the 1/B of docs/04-gradients.md eq. (17))",
+    ("B", -1): "a mean over the batch where the gradient needs the sum "
+               "(e.g. db, docs/04-gradients.md eq. (2))",
     ("σ", 2): "a missing 1/σ² (the variance σ² divides)", ("σ", -2): "an extra 1/σ²",
-    ("σ", 1): "σ where σ² belongs (a missing 1/σ)", ("σ", -1): "an extra 1/σ (σ where 1 or σ² belongs?)",
+    ("σ", 1): "σ where σ² belongs (a missing 1/σ)",
+    ("σ", -1): "an extra 1/σ (σ where 1 or σ² belongs?)",
 }
 
 
@@ -129,30 +136,35 @@ def error_pattern(analytic: np.ndarray, numerical: np.ndarray, factors: dict[str
     a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numerical, dtype=np.float64)
     if not np.any(a):
         if zero == "output":
-            return Pattern(2, "output", "exactly 0 where the numerical gradient is not: an output left out")
-        return Pattern(2, "path", "|analytic| is exactly 0 while the loss does move: a missing path (a way this "
-                       "parameter reaches the loss that the backward pass never follows, e.g. one of the two "
-                       "paths into μ or log σ², docs/04-gradients.md eq. (16))")
+            return Pattern(2, "output",
+                           "exactly 0 where the numerical gradient is not: an output left out")
+        return Pattern(2, "path", "|analytic| is exactly 0 while the loss does move: a missing "
+                       "path (a way this parameter reaches the loss that the backward pass never "
+                       "follows, e.g. one of the two paths into μ or log σ², "
+                       "docs/04-gradients.md eq. (16))")
     if not np.any(n):
-        return Pattern(2, "no-path", "this loss does not depend on it, yet |analytic| > 0: a gradient sent "
-                       "down a path that does not exist")
+        return Pattern(2, "no-path", "this loss does not depend on it, yet |analytic| > 0: "
+                       "a gradient sent down a path that does not exist")
     if a.ndim == 2 and a.shape[0] == a.shape[1] and rel_error(a, n.T) < 1e-6:
         return Pattern(2, "transpose", "analytic = numericalᵀ: a transpose")
     k = float(np.vdot(a, n) / np.vdot(n, n))
     if rel_error(a, k * n) >= 1e-6:
-        return Pattern(0, "none", "no simple relation to the numerical gradient (not a sign, not a factor): a "
-                       "wrong formula, a wrong input (e.g. the cache used as if it were the other value), or a "
-                       "transpose in a square matrix")
+        return Pattern(0, "none", "no simple relation to the numerical gradient (not a sign, not a "
+                       "factor): a wrong formula, a wrong input (e.g. the cache used as if it were "
+                       "the other value), or a transpose in a square matrix")
     named = _named_factor(abs(k), factors)
     sign = ["a flipped sign"] if k < 0 else []
     if named is None:
-        return Pattern(1, "factor", f"analytic = {k:.6g} × numerical: a missing or extra constant factor"
+        return Pattern(1, "factor",
+                       f"analytic = {k:.6g} × numerical: a missing or extra constant factor"
                        + (" and a flipped sign" if sign else ""))
     if not named and sign:
-        return Pattern(2, "sign", "analytic = −numerical (rel. error 1.00 with equal norms): a sign flipped")
+        return Pattern(2, "sign",
+                       "analytic = −numerical (rel. error 1.00 with equal norms): a sign flipped")
     words = [FACTOR_WORDS[part] for part in named]
     value = " × ".join(_shown(name, power) for name, power in named)
-    return Pattern(2, ",".join([*(f"{name}{power:+d}" for name, power in named), *(["sign"] if sign else [])]),
+    return Pattern(2, ",".join([*(f"{name}{power:+d}" for name, power in named),
+                                *(["sign"] if sign else [])]),
                    f"analytic = {'−' if sign else ''}{value} × numerical = {k:.6g} × numerical: "
                    + "; ".join(words + sign))
 
@@ -193,7 +205,8 @@ def weights_pattern(w: np.ndarray, axis: int) -> Pattern | None:
 
 
 def _named_factor(k: float, factors: dict[str, float]) -> list | None:
-    """[(name, power), ...] with k = Π name^power, the fewest parts first; [] for k = 1; None if none fits."""
+    """[(name, power), ...] with k = Π name^power, the fewest parts first; [] for k = 1;
+    None if none fits."""
     values = {"2": 2.0, **factors}
     ranges = {"2": (-1, 0, 1), "B": (-1, 0, 1), "σ": (-2, -1, 0, 1, 2)}
     names = list(values)
@@ -209,9 +222,10 @@ def _shown(name: str, power: int) -> str:
     return {1: name, -1: f"1/{name}", 2: f"{name}²", -2: f"1/{name}²"}[power]
 
 
-def explain_rung(exercise, unit_failures: list, unit_passes: list, model_failures: list, factors: dict,
-                 h: float, pattern=None) -> tuple[str, str]:
-    """(the note of a failed rung, its pattern's key). Failures are (name, analytic, numerical, loss), in order.
+def explain_rung(exercise, unit_failures: list, unit_passes: list, model_failures: list,
+                 factors: dict, h: float, pattern=None) -> tuple[str, str]:
+    """(the note of a failed rung, its pattern's key).
+    Failures are (name, analytic, numerical, loss), in order.
 
     When the function's own outputs fail, each failing output is named with its pattern (and
     the right ones as right): that is where the bug is. Otherwise the most informative failing
@@ -234,7 +248,8 @@ def explain_rung(exercise, unit_failures: list, unit_passes: list, model_failure
         lines = [f"most informative FAIL: {model_failures[best][0]}: {patterns[best].words}{first}"]
         unit_failures = model_failures
     _, analytic, numerical, loss = unit_failures[best]
-    lines += [f"  derived in {exercise.equation}", f"  {explain_entry(analytic, numerical, h, loss)}"]
+    lines += [f"  derived in {exercise.equation}",
+              f"  {explain_entry(analytic, numerical, h, loss)}"]
     return "\n".join(lines), patterns[best].key
 
 

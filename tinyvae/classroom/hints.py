@@ -1,4 +1,5 @@
-"""`exercise check --hint`: the equation to start from, and a nudge for the pattern the check found.
+"""`exercise check --hint`: the equation to start from,
+and a nudge for the pattern the check found.
 
 Never the answer: the forward pass the gradient is derived from, where the lecture derives it,
 and one sentence aimed at the mistake the failing rows point to (diagnosis.py names it).
@@ -32,18 +33,23 @@ NUDGES = {  # a part of a pattern's key -> the nudge
     "sign": "A sign is flipped: which way does the loss move when this value grows?",
     "2+1": "A ½ is missing: e^(s/2) differentiates to ½ e^(s/2), and ½ u² to u.",
     "2-1": "A ½ too many: ½ u² differentiates to u, not ½ u.",
-    "B+1": "The loss is the batch mean (1/B) Σ_i: each example's gradient carries the 1/B exactly once.",
-    "B-1": "A parameter every example shares (a bias) collects the sum of their gradients, not their mean.",
+    "B+1": "The loss is the batch mean (1/B) Σ_i: each example's gradient carries the 1/B "
+           "exactly once.",
+    "B-1": "A parameter every example shares (a bias) collects the sum of their gradients, "
+           "not their mean.",
     "σ+2": "The quadratic term is (x − m)²/(2σ²): its derivative keeps the 1/σ².",
     "σ+1": "Divide by the variance σ², not by the standard deviation σ.",
     "σ-1": "One 1/σ too many: the derivative of (x − m)²/(2σ²) has σ² below, once.",
     "σ-2": "One 1/σ² too many: the derivative of (x − m)²/(2σ²) has σ² below, once.",
-    "path": "A value that feeds two computations gets the sum of both gradients: which path is missing?",
+    "path": "A value that feeds two computations gets the sum of both gradients: "
+            "which path is missing?",
     "output": "One output is all zeros: is it computed, and returned in its place?",
-    "no-path": "A gradient reaches a parameter the loss does not depend on: follow the forward pass.",
+    "no-path": "A gradient reaches a parameter the loss does not depend on: "
+               "follow the forward pass.",
     "transpose": "Write each array's shape next to the formula: (B, I)ᵀ·(B, O) is (I, O).",
     "factor": "A constant factor is off: compare your formula with the derivation term by term.",
-    "none": "Check what the cache holds (the input, or the output?), and each term against the derivation.",
+    "none": "Check what the cache holds (the input, or the output?), "
+            "and each term against the derivation.",
     "finite": "e^x overflows above x ≈ 709 and underflows below −745: w̃ does not change when "
               "every log w along the axis moves by the same amount. Which amount keeps e^x ≤ 1?",
     "negative": "A weight w = e^(log w) is never negative, and neither is w̃ = w / Σ_j w_j.",
@@ -57,7 +63,8 @@ NUDGES = {  # a part of a pattern's key -> the nudge
 
 
 def hint(name: str, equation: str, pattern: str) -> str:
-    """The hint for exercise ``name`` whose most informative failure has the key ``pattern`` ("B+1,sign", ...)."""
+    """The hint for exercise ``name`` whose most informative failure has the key ``pattern``
+    ("B+1,sign", ...)."""
     nudges = [NUDGES[key] for key in pattern.split(",") if key in NUDGES]
     text = f"hint: start from {FORWARD[name]} ({equation})."
     return text + ("\n  " + "\n  ".join(nudges) if nudges else "")

@@ -1,4 +1,5 @@
-"""Each rung's function on its own: every output against central differences of its own forward pass.
+"""Each rung's function on its own:
+every output against central differences of its own forward pass.
 
 The whole-VAE table says whether the student's function is right; this says which of its outputs
 is wrong. For a backward with several outputs (dense_backward's dx, dW, db; the KL's dmu and
@@ -58,7 +59,8 @@ def _activation(forward: Callable, draw: Callable) -> Unit:
 
     def value(inp, config):
         return float(np.sum(inp["dout"] * forward(inp["x"])[0]))
-    return Unit(forward.__name__, lambda rng, config: {"x": draw(rng, (B, H)), "dout": rng.normal(size=(B, H))},
+    return Unit(forward.__name__,
+                lambda rng, config: {"x": draw(rng, (B, H)), "dout": rng.normal(size=(B, H))},
                 call, value, lambda config: {"dx": "x"})
 
 
@@ -70,8 +72,11 @@ def _dense() -> Unit:
     def call(fn, inp, config):
         _, cache = layers.dense_forward(inp["x"], inp["W"], inp["b"])
         return dict(zip(("dx", "dW", "db"), fn(inp["dout"], cache)))
-    return Unit("dense_forward", draw, call,
-                lambda inp, config: float(np.sum(inp["dout"] * layers.dense_forward(inp["x"], inp["W"], inp["b"])[0])),
+
+    def value(inp, config):
+        out, _ = layers.dense_forward(inp["x"], inp["W"], inp["b"])
+        return float(np.sum(inp["dout"] * out))
+    return Unit("dense_forward", draw, call, value,
                 lambda config: {"dx": "x", "dW": "W", "db": "b"})
 
 
@@ -81,8 +86,10 @@ def _loss(function: str, names: tuple[str, ...], grads: tuple[str, ...], draw: C
         return dict(zip(grads, fn(*(_arg(inp, name, config) for name in names))[1:]))
 
     def value(inp, config):
-        return float(np.sum(getattr(losses, function)(*(_arg(inp, name, config) for name in names))[0]))
-    return Unit(f"the value of {function}", draw, call, value, lambda config: dict(zip(grads, names)))
+        f = getattr(losses, function)
+        return float(np.sum(f(*(_arg(inp, name, config) for name in names))[0]))
+    return Unit(f"the value of {function}", draw, call, value,
+                lambda config: dict(zip(grads, names)))
 
 
 def _arg(inp: dict, name: str, config):
@@ -98,8 +105,10 @@ def _reparameterize() -> Unit:
         return dict(zip(("dmu", "dlog_var"), fn(inp["dz"], cache)))
 
     def value(inp, config):
-        return float(np.sum(inp["dz"] * layers.reparameterize_forward(inp["mu"], inp["log_var"], inp["eps"])[0]))
-    return Unit("reparameterize_forward", draw, call, value, lambda config: {"dmu": "mu", "dlog_var": "log_var"})
+        z, _ = layers.reparameterize_forward(inp["mu"], inp["log_var"], inp["eps"])
+        return float(np.sum(inp["dz"] * z))
+    return Unit("reparameterize_forward", draw, call, value,
+                lambda config: {"dmu": "mu", "dlog_var": "log_var"})
 
 
 def _keys(config, prefix: str) -> list[str]:
@@ -107,13 +116,15 @@ def _keys(config, prefix: str) -> list[str]:
 
 
 def _params(rng, config, prefix: str) -> dict:
-    return {key: rng.normal(size=shape) for key, shape in param_shapes(config).items() if key.startswith(prefix)}
+    return {key: rng.normal(size=shape)
+            for key, shape in param_shapes(config).items() if key.startswith(prefix)}
 
 
 def _encoder() -> Unit:
     def draw(rng, config):
         return {**_params(rng, config, "encoder."), "x": rng.normal(size=(B, config.input_dim)),
-                "dmu": rng.normal(size=(B, config.latent_dim)), "dlog_var": rng.normal(size=(B, config.latent_dim))}
+                "dmu": rng.normal(size=(B, config.latent_dim)),
+                "dlog_var": rng.normal(size=(B, config.latent_dim))}
 
     def call(fn, inp, config):
         _, _, cache = vae.encoder_forward(inp, inp["x"], config)
@@ -122,7 +133,8 @@ def _encoder() -> Unit:
     def value(inp, config):
         mu, log_var, _ = vae.encoder_forward(inp, inp["x"], config)
         return float(np.sum(inp["dmu"] * mu) + np.sum(inp["dlog_var"] * log_var))
-    return Unit("encoder_forward", draw, call, value, lambda config: {k: k for k in _keys(config, "encoder.")})
+    return Unit("encoder_forward", draw, call, value,
+                lambda config: {k: k for k in _keys(config, "encoder.")})
 
 
 def _decoder() -> Unit:
@@ -149,7 +161,8 @@ def _decoder() -> Unit:
 # normalized_weights' three calls: output -> (input, axis). The model's log w (B, K) along axis 1,
 # the same shape turned around along axis 0, and rows of log w around −100, −1000 and +1000
 # spread over hundreds: in float64, e^(log w) underflows to 0 below −745 and overflows above 709.
-WEIGHTS = {"axis 1": ("log_w", 1), "axis 0": ("log_w_t", 0), "extreme log w": ("log_w_extreme", 1)}
+WEIGHTS = {"axis 1": ("log_w", 1), "axis 0": ("log_w_t", 0),
+           "extreme log w": ("log_w_extreme", 1)}
 EXTREME = (-100.0, -1000.0, 1000.0)
 
 
@@ -204,14 +217,19 @@ UNITS: dict[str, Unit] = {
     "tanh": _activation(layers.tanh_forward, lambda rng, shape: rng.normal(size=shape)),
     "softplus": _activation(layers.softplus_forward, lambda rng, shape: 2 * rng.normal(size=shape)),
     "bernoulli": _loss("bernoulli_nll", ("logits", "x"), ("dlogits",),
-                       lambda rng, config: {"logits": 2 * rng.normal(size=(B, 5)), "x": _binary(rng, (B, 5))}),
+                       lambda rng, config: {"logits": 2 * rng.normal(size=(B, 5)),
+                                            "x": _binary(rng, (B, 5))}),
     "gaussian": _loss("gaussian_nll", ("mean", "x", "std"), ("dmean",),
-                      lambda rng, config: {"mean": rng.normal(size=(B, 5)), "x": rng.normal(size=(B, 5))}),
-    "gaussian-learned": _loss("gaussian_nll_learned", ("mean", "log_var", "x"), ("dmean", "dlog_var"),
+                      lambda rng, config: {"mean": rng.normal(size=(B, 5)),
+                                           "x": rng.normal(size=(B, 5))}),
+    "gaussian-learned": _loss("gaussian_nll_learned", ("mean", "log_var", "x"),
+                              ("dmean", "dlog_var"),
                               lambda rng, config: {"mean": rng.normal(size=(B, 5)),
-                                                   "log_var": rng.normal(size=(B, 5)), "x": rng.normal(size=(B, 5))}),
+                                                   "log_var": rng.normal(size=(B, 5)),
+                                                   "x": rng.normal(size=(B, 5))}),
     "kl": _loss("kl_standard_normal", ("mu", "log_var"), ("dmu", "dlog_var"),
-                lambda rng, config: {"mu": rng.normal(size=(B, 2)), "log_var": rng.normal(size=(B, 2))}),
+                lambda rng, config: {"mu": rng.normal(size=(B, 2)),
+                                     "log_var": rng.normal(size=(B, 2))}),
     "reparameterize": _reparameterize(),
     "encoder": _encoder(),
     "decoder": _decoder(),
