@@ -15,7 +15,8 @@ FUNCTION_NOTE_LINES = 80
 
 
 def large_rooms(paths, root: Path) -> list[str]:
-    """'path: N lines' for each module past MODULE_NOTE_LINES, 'path: f() N lines' for each long function."""
+    """'path: N lines' for each module past MODULE_NOTE_LINES, 'path: f() N lines' for each long
+    function."""
     notes = []
     for path in paths:
         text = Path(path).read_text(encoding="utf-8")
@@ -37,7 +38,9 @@ def has_mnist() -> bool:
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
-    """An IDX file's bytes (the MNIST format): magic (0, 0, 0x08 for uint8, ndim), the sizes, the data."""
+    """An IDX file's bytes (the MNIST format): magic (0, 0, 0x08 for uint8, ndim), the sizes, the
+    data."""
     array = np.asarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    header = (bytes([0, 0, 0x08, array.ndim])
+              + b"".join(int(n).to_bytes(4, "big") for n in array.shape))
     return header + array.tobytes()

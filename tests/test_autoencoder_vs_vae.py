@@ -18,7 +18,6 @@ examples/ is not a package, so the example is run as a student would: as a scrip
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,15 +26,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "autoencoder_vs_vae.py"
-PER_MODEL = ("beta", "test_recon", "test_kl", "test_loss", "test_elbo", "kl_from_mu", "kl_from_sigma",
-             "mean_abs_mu", "mean_sigma", "median_sigma", "std_of_mu_per_dim", "sigma_over_spread",
-             "codes_inside_prior_95", "prior_draws_within_2sd_of_a_code", "prior_draw_sd_to_nearest_code_median",
-             "prior_draws_digit_shares", "prior_draws_effective_digits")
+PER_MODEL = ("beta", "test_recon", "test_kl", "test_loss", "test_elbo", "kl_from_mu",
+             "kl_from_sigma", "mean_abs_mu", "mean_sigma", "median_sigma", "std_of_mu_per_dim",
+             "sigma_over_spread", "codes_inside_prior_95", "prior_draws_within_2sd_of_a_code",
+             "prior_draw_sd_to_nearest_code_median", "prior_draws_digit_shares",
+             "prior_draws_effective_digits")
 
 
 def run(out: Path, env: dict, *flags: str) -> tuple[str, dict]:
-    done = subprocess.run([sys.executable, str(EXAMPLE), "--out", str(out), *flags], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=3600, check=False)
+    done = subprocess.run([sys.executable, str(EXAMPLE), "--out", str(out), *flags], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=3600, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout, json.loads((out / "numbers.json").read_text())
 
@@ -43,7 +43,8 @@ def run(out: Path, env: dict, *flags: str) -> tuple[str, dict]:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, data_env):
     out = tmp_path_factory.mktemp("ae_vs_vae_tiny")
-    stdout, numbers = run(out, data_env, "--train-limit", "300", "--test-limit", "1000", "--epochs", "1")
+    stdout, numbers = run(out, data_env, "--train-limit", "300", "--test-limit", "1000",
+                          "--epochs", "1")
     return out, stdout, numbers
 
 
@@ -59,8 +60,8 @@ def test_a_tiny_run_writes_the_figures_numbers_and_checkpoints(tiny):
 
 def test_numbers_json_has_every_field_for_both_models(tiny):
     _, _, numbers = tiny
-    assert numbers["settings"] == {"epochs": 1, "latent_dim": 2, "hidden": [400], "seed": 0, "n_train": 300,
-                                   "n_test": 1000, "n_prior_draws": 10_000}
+    assert numbers["settings"] == {"epochs": 1, "latent_dim": 2, "hidden": [400], "seed": 0,
+                                   "n_train": 300, "n_test": 1000, "n_prior_draws": 10_000}
     for name, beta in (("ae", 0.0), ("vae", 1.0)):
         model = numbers[name]
         assert set(PER_MODEL) <= set(model), f"{name} lacks {set(PER_MODEL) - set(model)}"
@@ -82,7 +83,8 @@ def test_the_numbers_agree_with_each_other(tiny):
 
 
 def test_the_kl_term_pulls_the_codes_towards_the_origin(tmp_path, data_env):
-    _, numbers = run(tmp_path, data_env, "--train-limit", "3000", "--test-limit", "2000", "--epochs", "2")
+    _, numbers = run(tmp_path, data_env, "--train-limit", "3000", "--test-limit", "2000",
+                     "--epochs", "2")
     ae, vae = numbers["ae"], numbers["vae"]
     # Seeds 0-5 (on all 10,000 test images) gave mean |μ| 2.3-3.3 for the AE and 1.5-1.8 for
     # the VAE, so a 15 % margin is far inside what was seen.
@@ -94,9 +96,11 @@ def test_the_kl_term_pulls_the_codes_towards_the_origin(tmp_path, data_env):
 
 def test_figures_from_a_checkpoint_draws_the_lecture_figures(tiny, data_env, tmp_path):
     out, _, _ = tiny
-    done = subprocess.run([sys.executable, str(EXAMPLE), "--figures-from", str(out / "vae" / "checkpoint.npz"),
-                           "--out", str(tmp_path)], env=data_env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run([sys.executable, str(EXAMPLE),
+                           "--figures-from", str(out / "vae" / "checkpoint.npz"),
+                           "--out", str(tmp_path)],
+                          env=data_env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert done.returncode == 0, done.stderr
     # Z = 2, so the manifold is drawn too.
     for name in ("reconstructions.png", "vae_samples.png", "samples_mean_and_draw.png",
@@ -125,18 +129,19 @@ def docs_table_rows(numbers: dict) -> list[str]:
     return [row("reconstruction $-\\log P(x \\mid z)$, nats", "test_recon", two),
             row("KL to $\\mathcal N(0, I)$, nats", "test_kl", two),
             row("… from $\\tfrac12 \\sum_j \\mu_j^2$", "kl_from_mu", two),
-            row("… from $\\tfrac12 \\sum_j (\\sigma_j^2 - 1 - \\log \\sigma_j^2)$", "kl_from_sigma", two),
+            row("… from $\\tfrac12 \\sum_j (\\sigma_j^2 - 1 - \\log \\sigma_j^2)$", "kl_from_sigma",
+                two),
             row("ELBO $= -$(reconstruction $+$ KL), nats", "test_elbo", two),
             row("mean $\\lvert\\mu_j\\rvert$", "mean_abs_mu", two),
             row("mean $\\sigma_j$", "mean_sigma", lambda v: f"{v:.2g}"),
-            row("codes inside the circle holding 95 % of $\\mathcal N(0, I)$", "codes_inside_prior_95",
-                lambda v: f"{100 * v:.1f} %")]
+            row("codes inside the circle holding 95 % of $\\mathcal N(0, I)$",
+                "codes_inside_prior_95", lambda v: f"{100 * v:.1f} %")]
 
 
 def test_docs_table_is_the_committed_full_run():
     numbers = json.loads(COMMITTED.read_text(encoding="utf-8"))
-    assert numbers["settings"] == {"epochs": 10, "latent_dim": 2, "hidden": [400], "seed": 0, "n_train": 60_000,
-                                   "n_test": 10_000, "n_prior_draws": 10_000}
+    assert numbers["settings"] == {"epochs": 10, "latent_dim": 2, "hidden": [400], "seed": 0,
+                                   "n_train": 60_000, "n_test": 10_000, "n_prior_draws": 10_000}
     text = DOC.read_text(encoding="utf-8")
     missing = [r for r in docs_table_rows(numbers) if r not in text]
     assert not missing, f"docs/01's table no longer matches docs/results/ae_vs_vae.json: {missing}"
@@ -146,12 +151,17 @@ def test_docs_prose_quotes_the_committed_full_run():
     numbers = json.loads(COMMITTED.read_text(encoding="utf-8"))
     ae, vae = numbers["ae"], numbers["vae"]
     text = " ".join(DOC.read_text(encoding="utf-8").split())  # line breaks as spaces
-    quoted = [f"{100 * ae['prior_draws_within_2sd_of_a_code']:.1f} % of the time for the autoencoder",
+    quoted = [f"{100 * ae['prior_draws_within_2sd_of_a_code']:.1f} % "
+              "of the time for the autoencoder",
               f"{100 * vae['prior_draws_within_2sd_of_a_code']:.1f} % of the time for the VAE",
-              f"that is {ae['prior_draws_effective_digits']:.1f} against {vae['prior_draws_effective_digits']:.1f}",
-              f"{100 * ae['prior_draws_digit_shares'][2]:.1f} % of the autoencoder's draws land on 2s",
-              f"{100 * min(vae['prior_draws_digit_shares']):.1f} % to {100 * max(vae['prior_draws_digit_shares']):.1f} %",
-              f"mean $\\sigma$ over the test images is {ae['mean_sigma']:.2g} (median {ae['median_sigma']:.1g})",
+              f"that is {ae['prior_draws_effective_digits']:.1f} "
+              f"against {vae['prior_draws_effective_digits']:.1f}",
+              f"{100 * ae['prior_draws_digit_shares'][2]:.1f} % "
+              "of the autoencoder's draws land on 2s",
+              f"{100 * min(vae['prior_draws_digit_shares']):.1f} % "
+              f"to {100 * max(vae['prior_draws_digit_shares']):.1f} %",
+              f"mean $\\sigma$ over the test images is {ae['mean_sigma']:.2g} "
+              f"(median {ae['median_sigma']:.1g})",
               f"standard deviation of {sum(ae['std_of_mu_per_dim']) / 2:.1f}",
               f"{100 * (1 - vae['prior_draws_within_2sd_of_a_code']):.1f} % of the draws fall"]
     missing = [q for q in quoted if q not in text]

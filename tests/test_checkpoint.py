@@ -16,15 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tinyvae.config import VAEConfig, init_params
 from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tinyvae.lab.storage.files import OutputError, atomic_write, check_writable_folder
 from tinyvae.optim import make_optimizer
 from tinyvae.vae import loss_and_grads
-from tinyvae.config import VAEConfig, init_params
 
 CONFIG = VAEConfig(input_dim=13, hidden_dims=(7,), latent_dim=3)
-HISTORY = [{"epoch": e, "beta": 1.0, "train_loss": loss, "train_recon": loss - 1, "train_kl": 1.0, "test_loss": None,
-            "test_recon": None, "test_kl": None, "seconds": 0.5, "samples_per_sec": 10.0, "elapsed": 0.5 * e}
+HISTORY = [{"epoch": e, "beta": 1.0, "train_loss": loss, "train_recon": loss - 1, "train_kl": 1.0,
+            "test_loss": None, "test_recon": None, "test_kl": None, "seconds": 0.5,
+            "samples_per_sec": 10.0, "elapsed": 0.5 * e}
            for e, loss in [(1, 9.5), (2, 8.25)]]
 
 
@@ -38,8 +39,8 @@ def make_state(seed=0, dtype=np.float32):
         eps = rng.standard_normal((5, CONFIG.latent_dim))
         _, grads, _ = loss_and_grads(params, x, eps, CONFIG)
         optimizer.step(params, grads)
-    return {"params": params, "optimizer": optimizer, "config": CONFIG, "epoch": 2, "history": HISTORY,
-            "rng": rng, "extra": {"train": {"batch_size": 5}}}
+    return {"params": params, "optimizer": optimizer, "config": CONFIG, "epoch": 2,
+            "history": HISTORY, "rng": rng, "extra": {"train": {"batch_size": 5}}}
 
 
 def save(path, **changes):
@@ -102,7 +103,8 @@ def test_the_file_is_a_plain_npz_without_pickles(tmp_path):
     save(tmp_path / "c.npz")
     with np.load(tmp_path / "c.npz", allow_pickle=False) as npz:
         assert all(npz[key].dtype != object for key in npz.files)
-        assert {"format_version", "epoch", "config", "history", "rng_state", "optimizer"} <= set(npz.files)
+        assert ({"format_version", "epoch", "config", "history", "rng_state", "optimizer"}
+                <= set(npz.files))
 
 
 # ---- refusals: each names the file and what is wrong ----
@@ -202,7 +204,8 @@ def test_refuses_a_header_claiming_a_trillion_elements_without_allocating_them(t
     with zipfile.ZipFile(path) as zf:
         members = {name: zf.read(name) for name in zf.namelist()}
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (10**12,)})
     members["param/encoder.b0.npy"] = header.getvalue() + bytes(28)  # 4 TB claimed, 28 bytes held
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in members.items():
@@ -234,7 +237,8 @@ def original(tmp_path_factory):
     return path.read_bytes(), state, tmp_path_factory.mktemp("corrupt")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_corruption_anywhere_gives_checkpoint_error_or_the_original(original, data):
     blob, state, folder = original
@@ -261,7 +265,8 @@ def listing(folder):
     return sorted(p.name for p in folder.iterdir())
 
 
-@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"),
+                                     KeyboardInterrupt()])
 def test_a_write_failing_half_way_leaves_the_old_checkpoint(tmp_path, monkeypatch, failure):
     path = tmp_path / "checkpoint.npz"
     old = save(path)
@@ -300,7 +305,8 @@ def test_a_failing_rename_or_fsync_leaves_the_old_checkpoint(tmp_path, monkeypat
 
 
 def test_an_unwritable_folder_gives_checkpoint_error(tmp_path):
-    # Tests may run as root, whom chmod does not stop; a path "inside" a regular file fails for anyone.
+    # Tests may run as root, whom chmod does not stop; a path "inside" a regular file fails for
+    # anyone.
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(CheckpointError, match="a-file"):
@@ -349,7 +355,8 @@ def test_a_full_disk_gives_checkpoint_error_and_keeps_the_old_file(tmp_path):
             print(exc)
             sys.exit(3)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 3, result.stderr
     assert str(path) in result.stdout and "File too large" in result.stdout
     assert listing(tmp_path) == ["checkpoint.npz"]

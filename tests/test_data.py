@@ -5,19 +5,20 @@ No test here touches the network: every mirror list is emptied before each test.
 """
 
 import gzip
-import os
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import idx_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinyvae.lab.datasets import binarize, data, readers
 from tinyvae.lab.datasets.data import DataFile, DatasetNotFound
 from tinyvae.lab.datasets.readers import DataError
+
+from helpers import idx_bytes
 
 DATA = os.environ.get("TINYVAE_DATA", "")
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -197,10 +198,12 @@ def test_one_changed_label_fails_the_checksum_naming_file_and_both_sums(tmp_path
 
 def test_search_order_is_environment_then_cache_and_an_argument_alone(monkeypatch, tmp_path):
     monkeypatch.setenv("TINYVAE_DATA", str(tmp_path / "env"))
-    assert data.default_data_dirs("mnist") == [tmp_path / "env" / "mnist", tmp_path / "cache" / "tinyvae" / "mnist"]
+    assert data.default_data_dirs("mnist") == [tmp_path / "env" / "mnist",
+                                               tmp_path / "cache" / "tinyvae" / "mnist"]
     (tmp_path / "arg").mkdir()
     assert data.default_data_dirs("mnist", tmp_path / "arg") == [tmp_path / "arg" / "mnist"]
-    assert data.default_data_dirs("fashion-mnist", tmp_path / "arg") == [tmp_path / "arg" / "fashion-mnist"]
+    assert (data.default_data_dirs("fashion-mnist", tmp_path / "arg")
+            == [tmp_path / "arg" / "fashion-mnist"])
 
 
 @pytest.mark.parametrize("kind", ["missing", "a file"])
@@ -209,7 +212,8 @@ def test_an_explicit_data_dir_that_is_not_a_folder_is_refused_not_replaced(tmp_p
     if kind == "a file":
         given.write_text("")
     what = "does not exist" if kind == "missing" else "is not a folder"
-    for call in (lambda: data.default_data_dirs("mnist", given), lambda: data.load_dataset("mnist", given)):
+    for call in (lambda: data.default_data_dirs("mnist", given),
+                 lambda: data.load_dataset("mnist", given)):
         with pytest.raises(DatasetNotFound, match=f"the data folder {given} {what}"):
             call()
     assert not (tmp_path / "cache").exists()  # nothing downloaded elsewhere instead
@@ -218,7 +222,8 @@ def test_an_explicit_data_dir_that_is_not_a_folder_is_refused_not_replaced(tmp_p
 def test_tinyvae_data_naming_a_file_is_refused(monkeypatch, tmp_path):
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("TINYVAE_DATA", str(tmp_path / "a-file"))
-    with pytest.raises(DatasetNotFound, match=f"TINYVAE_DATA={tmp_path / 'a-file'} is not a folder"):
+    with pytest.raises(DatasetNotFound,
+                       match=f"TINYVAE_DATA={tmp_path / 'a-file'} is not a folder"):
         data.load_dataset("mnist", download=False)
 
 
@@ -230,7 +235,8 @@ def test_the_dataset_says_which_folder_it_came_from(monkeypatch, tmp_path):
 
 def test_test_only_reads_only_the_test_files(monkeypatch, tmp_path):
     contents = tiny_mnist(monkeypatch)
-    write_files(tmp_path / "arg" / "mnist", {n: c for n, c in contents.items() if n.startswith("t10k")})
+    write_files(tmp_path / "arg" / "mnist",
+                {n: c for n, c in contents.items() if n.startswith("t10k")})
     test_only = data.load_dataset("mnist", tmp_path / "arg", download=False, test_only=True)
     assert test_only.x_test.shape == (4, 784) and test_only.y_test.shape == (4,)
     assert test_only.x_train.shape == (0, 784) and test_only.y_train is None
@@ -238,8 +244,10 @@ def test_test_only_reads_only_the_test_files(monkeypatch, tmp_path):
         data.load_dataset("mnist", tmp_path / "arg", download=False)
 
 
-def test_fashion_mnist_has_class_names_and_its_offline_error_names_the_debian_package(monkeypatch, tmp_path):
-    assert len(data.CLASS_NAMES["fashion-mnist"]) == 10 and data.CLASS_NAMES["fashion-mnist"][9] == "Ankle boot"
+def test_fashion_mnist_has_class_names_and_its_offline_error_names_the_debian_package(
+        monkeypatch, tmp_path):
+    assert (len(data.CLASS_NAMES["fashion-mnist"]) == 10
+            and data.CLASS_NAMES["fashion-mnist"][9] == "Ankle boot")
     monkeypatch.setitem(data.SYSTEM_DIRS, "fashion-mnist", tmp_path / "not-installed")
     with pytest.raises(DatasetNotFound) as info:
         data.load_dataset("fashion-mnist", download=False)
@@ -248,8 +256,8 @@ def test_fashion_mnist_has_class_names_and_its_offline_error_names_the_debian_pa
 
 
 def test_fashion_mnist_also_looks_in_debians_folder_last(tmp_path):
-    assert data.default_data_dirs("fashion-mnist") == [tmp_path / "cache" / "tinyvae" / "fashion-mnist",
-                                                       DEBIAN_FASHION]
+    assert data.default_data_dirs("fashion-mnist") == [
+        tmp_path / "cache" / "tinyvae" / "fashion-mnist", DEBIAN_FASHION]
 
 
 def test_cache_is_under_xdg_cache_home_else_home(monkeypatch, tmp_path):
@@ -287,7 +295,8 @@ def test_each_file_is_looked_for_separately(monkeypatch, tmp_path):
     write_files(tmp_path / "cache" / "tinyvae" / "mnist", {n: contents[n] for n in names[2:]})
     monkeypatch.setenv("TINYVAE_DATA", str(tmp_path / "env"))
     loaded = data.load_dataset("mnist", download=False)
-    expected = np.frombuffer(contents["train-images-idx3-ubyte"][16:], np.uint8).reshape(6, 784) / 255
+    expected = (np.frombuffer(contents["train-images-idx3-ubyte"][16:], np.uint8).reshape(6, 784)
+                / 255)
     np.testing.assert_allclose(loaded.x_train, expected, rtol=1e-6)
 
 
@@ -300,7 +309,8 @@ def test_a_system_folder_holds_the_files_directly(monkeypatch, tmp_path):
     assert data.load_dataset("mnist", download=False).y_train.shape == (6,)
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
 def test_real_fashion_mnist_from_debians_package():
     fashion = data.load_dataset("fashion-mnist", download=False)
     assert fashion.x_train.shape == (60000, 784) and fashion.x_test.shape == (10000, 784)
@@ -310,7 +320,8 @@ def test_real_fashion_mnist_from_debians_package():
 
 def test_missing_files_offline_say_which_where_and_how(monkeypatch, tmp_path):
     contents = tiny_mnist(monkeypatch)
-    write_files(tmp_path / "arg" / "mnist", {"train-images-idx3-ubyte": contents["train-images-idx3-ubyte"]})
+    write_files(tmp_path / "arg" / "mnist",
+                {"train-images-idx3-ubyte": contents["train-images-idx3-ubyte"]})
     monkeypatch.setenv("TINYVAE_DATA", str(tmp_path / "env"))
     for download in (False, True):  # True: every mirror list is empty in these tests
         with pytest.raises(DatasetNotFound) as info:
@@ -368,7 +379,8 @@ def test_draws_happen_at_the_call_not_while_iterating():
 def test_dynamic_binarization_is_binary_with_mean_equal_to_intensity(dtype):
     intensity = np.linspace(0, 1, 784, dtype=dtype)
     x = np.tile(intensity, (2000, 1))  # (2000, 784)
-    b = np.concatenate(list(binarize.minibatches(x, 500, np.random.default_rng(0), binarize="dynamic")))
+    b = np.concatenate(list(binarize.minibatches(x, 500, np.random.default_rng(0),
+                                                 binarize="dynamic")))
     assert b.dtype == dtype and set(np.unique(b).tolist()) == {0.0, 1.0}
     # Mean of 2000 Bernoulli draws: standard error at most 0.5 / sqrt(2000) = 0.011.
     assert np.abs(b.mean(axis=0) - intensity).max() < 0.06
@@ -406,7 +418,8 @@ def test_a_kept_array_that_does_not_fit_or_is_the_images_is_refused():
     read_only = np.empty_like(x)
     read_only.flags.writeable = False
     for bad, match in [([[0.0]], "expected a NumPy array, got list"),
-                       (np.empty((5, 784), np.float32), r"shape \(6, 784\) .* got shape \(5, 784\)"),
+                       (np.empty((5, 784), np.float32),
+                        r"shape \(6, 784\) .* got shape \(5, 784\)"),
                        (np.empty((6, 784)), "dtype float32, got shape .* dtype float64"),
                        (np.empty((784, 6), np.float32).T, "C-contiguous"),
                        (read_only, "writeable"),
@@ -424,7 +437,8 @@ def test_a_kept_array_that_does_not_fit_or_is_the_images_is_refused():
 
 def test_fixed_binarization_depends_only_on_its_seed():
     x = np.random.default_rng(0).random((20, 784)).astype(np.float32)
-    a, b, c = binarize.fixed_binarization(x), binarize.fixed_binarization(x), binarize.fixed_binarization(x, seed=1)
+    a, b, c = (binarize.fixed_binarization(x), binarize.fixed_binarization(x),
+               binarize.fixed_binarization(x, seed=1))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c) and a.dtype == np.float32
     assert set(np.unique(a).tolist()) == {0.0, 1.0}
@@ -448,10 +462,12 @@ def test_bad_minibatch_arguments_are_refused_at_the_call(kwargs, match):
         binarize.minibatches(x, batch_size, rng, **args)
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
 def test_a_fashion_mnist_run_names_its_classes_and_its_folder():
     from tinyvae.lab.training import run_settings
-    run = run_settings.load_run_data(run_settings.complete({"dataset": "fashion-mnist", "test_limit": 20}), test_only=True)
+    run = run_settings.load_run_data(
+        run_settings.complete({"dataset": "fashion-mnist", "test_limit": 20}), test_only=True)
     assert run.class_names == data.CLASS_NAMES["fashion-mnist"] and run.label_kind == "class"
     assert run.described.startswith(f"fashion-mnist from {DEBIAN_FASHION}, dynamically binarized")
     assert run.x_test.shape == (20, 784) and set(np.unique(run.x_test)) <= {0.0, 1.0}

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import idx_bytes
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from tinyvae.lab.datasets.readers import DataError, read_amat, read_idx
+
+from helpers import idx_bytes
 
 SHAPE = (3, 4, 5)
 ARRAY = np.arange(60, dtype=np.uint8).reshape(SHAPE)
@@ -99,7 +100,8 @@ def test_idx_whose_dimensions_disagree_with_the_data_is_refused(folder, shape, c
 
 @many
 @given(n_images=st.integers(10**9, 2**32 - 1), compress=st.booleans())
-def test_a_header_claiming_billions_of_images_fails_fast_without_allocating(folder, n_images, compress):
+def test_a_header_claiming_billions_of_images_fails_fast_without_allocating(folder, n_images,
+                                                                            compress):
     content = bytes([0, 0, 0x08, 3]) + b"".join(n.to_bytes(4, "big") for n in (n_images, 28, 28))
     content += ARRAY.tobytes()
     path = write(folder, gzip.compress(content) if compress else content)

@@ -69,7 +69,8 @@ def test_every_gradient_equation_names_a_function_that_exists(number, text):
     assert names, f"eq. ({number}) of docs/04-gradients.md names no function"
     for module, function in names:
         mod = importlib.import_module(f"tinyvae.{module}")
-        assert hasattr(mod, function), f"eq. ({number}) names tinyvae.{module}.{function}, which does not exist"
+        assert hasattr(mod, function), \
+            f"eq. ({number}) names tinyvae.{module}.{function}, which does not exist"
 
 
 def markdown_files():

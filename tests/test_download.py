@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import idx_bytes
 
 from tinyvae.lab.datasets import data, download
 from tinyvae.lab.datasets.data import DataFile, DatasetNotFound
+
+from helpers import idx_bytes
 
 TIMEOUT = 0.5  # seconds; the stalling server waits longer than this
 ROLES = ["train_images", "train_labels", "test_images", "test_labels"]
@@ -86,7 +87,8 @@ def tiny(monkeypatch, tmp_path):
     """Make "mnist" tiny; return {role: (DataFile, gzip-compressed content as served)}."""
     monkeypatch.delenv("TINYVAE_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    (tmp_path / "root").mkdir()  # a data_dir that is given must exist (it is never created silently)
+    # a data_dir that is given must exist (it is never created silently)
+    (tmp_path / "root").mkdir()
     monkeypatch.setattr(data, "MIRRORS", {name: () for name in data.FILES})
     rng = np.random.default_rng(0)
     raw = {"train_images": idx_bytes(rng.integers(0, 256, (6, 28, 28))),
@@ -119,7 +121,8 @@ def listing(folder: Path) -> list[str]:
 
 def test_good_files_are_downloaded_verified_and_loaded(server, tiny, tmp_path):
     serve(server, "m1", tiny)
-    loaded = data.load_dataset("mnist", tmp_path / "root", mirrors=(server.mirror("m1"),), timeout=TIMEOUT)
+    loaded = data.load_dataset("mnist", tmp_path / "root", mirrors=(server.mirror("m1"),),
+                               timeout=TIMEOUT)
     assert loaded.x_train.shape == (6, 784) and loaded.y_test.shape == (4,)
     assert listing(tmp_path / "root" / "mnist") == sorted(tiny[r][0].remote for r in ROLES)
     for role in ROLES:
@@ -172,7 +175,8 @@ def test_a_failing_first_mirror_falls_through_to_the_second(server, tiny, tmp_pa
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_when_every_mirror_fails_nothing_is_left_and_the_error_says_why(server, tiny, tmp_path, fault):
+def test_when_every_mirror_fails_nothing_is_left_and_the_error_says_why(server, tiny, tmp_path,
+                                                                        fault):
     folder = tmp_path / "root" / "mnist"
     place(folder, tiny, ROLES[1:])
     before = listing(folder)
@@ -192,7 +196,8 @@ def test_when_every_mirror_fails_nothing_is_left_and_the_error_says_why(server, 
 def test_a_mirror_serving_the_wrong_file_everywhere_leaves_an_empty_folder(server, tiny, tmp_path):
     serve(server, "m1", tiny, body=b"<html>not the file</html>")
     with pytest.raises(DatasetNotFound):
-        data.load_dataset("mnist", tmp_path / "root", mirrors=(server.mirror("m1"),), timeout=TIMEOUT)
+        data.load_dataset("mnist", tmp_path / "root", mirrors=(server.mirror("m1"),),
+                          timeout=TIMEOUT)
     assert listing(tmp_path / "root" / "mnist") == []
 
 

@@ -15,13 +15,12 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from tinyvae.lab.storage.optimizer_state import load_checked
-
 from tinyvae import optim, vae
+from tinyvae.config import VAEConfig, init_params, param_shapes
+from tinyvae.lab.storage.optimizer_state import load_checked
+from tinyvae.losses import LIKELIHOODS
 from tinyvae.speed.step import FastStep, make_step
 from tinyvae.train import ReferenceStep
-from tinyvae.config import VAEConfig, init_params, param_shapes
-from tinyvae.losses import LIKELIHOODS
 
 # The tolerance of each comparison, by dtype: float32 carries ~7 digits, float64 ~16.
 GRAD_TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -66,7 +65,8 @@ def test_loss_and_gradients_equal_the_reference(likelihood, activation, hidden, 
     fast = FastStep(config, params, optim.SGD(lr=0.1), max_batch=8)
     fast_stats = fast.step(x, eps, beta=0.7)
     for name in ("loss", "recon", "kl"):
-        assert fast_stats[name] == pytest.approx(stats[name], rel=GRAD_TOL[dtype], abs=GRAD_TOL[dtype])
+        assert fast_stats[name] == pytest.approx(stats[name], rel=GRAD_TOL[dtype],
+                                                 abs=GRAD_TOL[dtype])
     assert fast.grads.keys() == grads.keys()
     for key in grads:
         assert fast.grads[key].dtype == dtype
@@ -75,7 +75,8 @@ def test_loss_and_gradients_equal_the_reference(likelihood, activation, hidden, 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("likelihood, activation, hidden", CASES, ids=CASE_IDS)
-def test_one_sgd_step_moves_the_parameters_by_the_reference_gradient(likelihood, activation, hidden, dtype):
+def test_one_sgd_step_moves_the_parameters_by_the_reference_gradient(likelihood, activation, hidden,
+                                                                      dtype):
     # With SGD(lr=1) and no momentum the step is θ ← θ − g: the change IS the gradient.
     config, params, batch_of = problem(likelihood, activation, hidden, dtype)
     x, eps = batch_of()
@@ -91,7 +92,8 @@ def test_one_sgd_step_moves_the_parameters_by_the_reference_gradient(likelihood,
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("likelihood, activation, hidden", CASES, ids=CASE_IDS)
-def test_several_adam_steps_give_the_parameters_of_optim_adam(likelihood, activation, hidden, dtype):
+def test_several_adam_steps_give_the_parameters_of_optim_adam(likelihood, activation, hidden,
+                                                               dtype):
     config, params, batch_of = problem(likelihood, activation, hidden, dtype)
     reference = ReferenceStep(config, copy(params), optim.Adam(lr=1e-2))
     fast = FastStep(config, params, optim.Adam(lr=1e-2), max_batch=5)
@@ -141,11 +143,13 @@ def test_every_optimizer_takes_the_steps_of_its_reference(make_optimizer):
         assert reference.last_grad_norm > reference.optimizer.clip_norm  # the test did clip
         assert fast.last_grad_norm == pytest.approx(reference.last_grad_norm, rel=1e-12)
     for key in params:
-        np.testing.assert_allclose(fast.params[key], reference.params[key], rtol=1e-10, atol=1e-13, err_msg=key)
+        np.testing.assert_allclose(fast.params[key], reference.params[key], rtol=1e-10, atol=1e-13,
+                                   err_msg=key)
     ref_state, fast_state = reference.optimizer_state_dict(), fast.optimizer_state_dict()
     assert list(fast_state) == list(ref_state)
     for key in ref_state:
-        np.testing.assert_allclose(fast_state[key], ref_state[key], rtol=1e-10, atol=1e-14, err_msg=key)
+        np.testing.assert_allclose(fast_state[key], ref_state[key], rtol=1e-10, atol=1e-14,
+                                   err_msg=key)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -190,8 +194,9 @@ def test_optimizer_state_moves_between_the_paths_and_training_resumes_on_either(
     handed_over.step(x, eps)
 
     for key in params:
-        np.testing.assert_allclose(handed_over.params[key], straight.params[key], rtol=PARAM_RTOL[dtype],
-                                   atol=PARAM_RTOL[dtype] * 1e-2, err_msg=key)
+        np.testing.assert_allclose(handed_over.params[key], straight.params[key],
+                                   rtol=PARAM_RTOL[dtype], atol=PARAM_RTOL[dtype] * 1e-2,
+                                   err_msg=key)
     assert int(handed_over.optimizer_state_dict()["step"]) == 6
 
 
@@ -235,7 +240,8 @@ def test_a_saved_state_that_does_not_fit_the_fast_step_is_refused_where_checkpoi
     wrong_shape = dict(state, **{"m/encoder.W0": np.zeros((2, 2), np.float32)})
     with pytest.raises(ValueError, match="encoder.W0"):
         load_checked(fast.optimizer, wrong_shape, fast.params)
-    wrong_dtype = {key: (arr.astype(np.float64) if key != "step" else arr) for key, arr in state.items()}
+    wrong_dtype = {key: (arr.astype(np.float64) if key != "step" else arr)
+                   for key, arr in state.items()}
     with pytest.raises(ValueError, match="dtype"):
         load_checked(fast.optimizer, wrong_dtype, fast.params)
 
@@ -294,7 +300,8 @@ def test_a_step_allocates_no_batch_sized_arrays():
     finally:
         tracemalloc.stop()
     smallest_batch_array = 64 * 256 * 4  # one (B, H) float32 array
-    assert peak - before < smallest_batch_array, f"a step allocated up to {peak - before} bytes at once"
+    assert peak - before < smallest_batch_array, \
+        f"a step allocated up to {peak - before} bytes at once"
     assert after - before < 4096, "a step keeps memory it did not need"
 
 
@@ -311,7 +318,8 @@ def test_bad_inputs_are_refused_with_a_clear_message():
     with pytest.raises(ValueError, match="max_batch"):
         FastStep(config, params, optim.Adam(), max_batch=0)
     with pytest.raises(ValueError, match="encoder.W0"):
-        FastStep(config, dict(params, **{"encoder.W0": params["encoder.W0"][:-1]}), optim.Adam(), max_batch=5)
+        FastStep(config, dict(params, **{"encoder.W0": params["encoder.W0"][:-1]}), optim.Adam(),
+                 max_batch=5)
 
     class Lion(optim.Optimizer):
         name = "lion"
@@ -347,8 +355,10 @@ def test_the_update_in_two_halves_is_the_same_bit_for_bit(name, dtype):
     # speed/halves.py: the optimizer's passes over two halves at once, on two threads,
     # compute every number exactly as one thread does. P is odd and not a multiple of the
     # split's alignment, so the halves are unequal.
-    config, params, batch_of = problem("bernoulli", "tanh", (37, 23), dtype, input_dim=29, latent_dim=4)
-    steps = {threads: FastStep(config, params, OPTIMIZERS_FOR_HALVES[name](), max_batch=6, threads=threads)
+    config, params, batch_of = problem("bernoulli", "tanh", (37, 23), dtype, input_dim=29,
+                                       latent_dim=4)
+    steps = {threads: FastStep(config, params, OPTIMIZERS_FOR_HALVES[name](), max_batch=6,
+                               threads=threads)
              for threads in (1, 2)}
     assert steps[1].n_params % 2 == 1
     for _ in range(7):
@@ -414,7 +424,7 @@ def test_the_update_uses_a_second_thread_only_beside_a_one_thread_blas(monkeypat
     from tinyvae.speed import halves
     monkeypatch.setattr(halves, "available_cores", lambda: 2)
     for blas, expected in ((1, 2), (2, 1), (None, 1)):
-        monkeypatch.setattr(halves, "get_blas_threads", lambda: blas)
+        monkeypatch.setattr(halves, "get_blas_threads", lambda blas=blas: blas)
         assert halves.default_threads() == expected
     monkeypatch.setattr(halves, "available_cores", lambda: 1)
     monkeypatch.setattr(halves, "get_blas_threads", lambda: 1)
@@ -425,6 +435,7 @@ def test_an_interrupt_in_this_half_returns_only_once_the_other_half_is_done():
     # Ctrl-C (or SIGTERM, which training turns into one) during this thread's half: run()
     # re-raises it only after the second core has finished writing its half.
     import time
+
     from tinyvae.speed import halves
     finished = []
 
@@ -441,5 +452,6 @@ def test_an_interrupt_in_this_half_returns_only_once_the_other_half_is_done():
         halves.run(update, (a,), threads=2)
     assert finished == [True] and np.all(a[64:] == 2)
     b = np.concatenate([np.full(64, 5.0), np.ones(64)])
-    halves.run(lambda arr: np.add(arr, 0.5, out=arr) if arr[0] == 5 else update(arr), (b,), threads=2)
+    halves.run(lambda arr: np.add(arr, 0.5, out=arr) if arr[0] == 5 else update(arr), (b,),
+               threads=2)
     assert np.all(b[:64] == 5.5) and np.all(b[64:] == 2) and finished == [True, True]

@@ -20,7 +20,8 @@ scales = st.sampled_from([0.1, 1.0, 3.0])
 
 
 def away_from_zero(x, margin=1e-3):
-    """Push entries out of (−margin, margin): a finite difference across ReLU's kink is meaningless."""
+    """Push entries out of (−margin, margin): a finite difference across ReLU's kink is
+    meaningless."""
     return np.where(np.abs(x) < margin, np.copysign(margin, x) + x, x)
 
 
@@ -75,7 +76,8 @@ def test_a_saturated_tanh_is_checked_to_what_the_finite_difference_resolves():
     numerical = numerical_gradient(lambda: float(np.sum(layers.tanh_forward(x)[0] * G)), x)
     assert np.max(np.abs(dx - numerical)) < 1e-9
     exact = G * (1 / np.cosh(x)) ** 2  # sech², in a form with no cancellation
-    assert rel_error(dx, exact) < 1e-8  # the backward itself is accurate there; the difference is not
+    # the backward itself is accurate there; the difference is not
+    assert rel_error(dx, exact) < 1e-8
 
 
 @pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid", "softplus"])
@@ -104,7 +106,8 @@ def test_sigmoid_and_softplus_are_finite_and_exact_at_extremes():
     assert np.all(np.isfinite(s))
     np.testing.assert_allclose(s, [0.0, np.exp(-50.0), 0.5, 1.0, 1.0], rtol=1e-12, atol=0)
     sp = layers.softplus(x)
-    np.testing.assert_allclose(sp, [0.0, np.exp(-50.0), np.log(2.0), 50.0, 1000.0], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(sp, [0.0, np.exp(-50.0), np.log(2.0), 50.0, 1000.0], rtol=1e-12,
+                               atol=0)
 
 
 def test_dense_layer_keeps_float32():

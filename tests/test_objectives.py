@@ -1,4 +1,5 @@
-"""Training with K samples per image: the ELBO averaged over them, and the importance-weighted bound L_K.
+"""Training with K samples per image: the ELBO averaged over them, and the importance-weighted
+bound L_K.
 
 The gradients are written by hand (vae.loss_and_grads, vae.iwae_loss_and_grads); here they are
 held to central differences, to the mathematics they come from (the average of K one-sample
@@ -14,7 +15,7 @@ from tinyvae.gradcheck import check_params, random_problem
 from tinyvae.losses import LIKELIHOODS, log_mean_exp, log_posterior, log_prior
 from tinyvae.speed.step import FastStep
 from tinyvae.train import train_epochs
-from tinyvae.vae import encode, loss_and_grads, reconstruction_nll, decoder_forward
+from tinyvae.vae import decoder_forward, encode, loss_and_grads, reconstruction_nll
 
 
 def problem(likelihood="bernoulli", objective="elbo", k=3, activation="tanh", B=3, seed=0):
@@ -35,7 +36,8 @@ def test_every_gradient_of_both_objectives_matches_central_differences(likelihoo
 
 
 def test_a_planted_bug_in_the_iwae_backward_is_caught(monkeypatch):
-    # The check has teeth: drop the path through log q into log σ² and the encoder's log-variance rows fail.
+    # The check has teeth: drop the path through log q into log σ² and the encoder's log-variance
+    # rows fail.
     from tinyvae import vae
     config, params, x, eps = problem(objective="iwae", k=4)
     original = vae.normalized_weights
@@ -52,7 +54,8 @@ def test_the_k_sample_elbo_is_the_mean_of_k_one_sample_losses_and_so_is_its_grad
     singles = [loss_and_grads(params, x, eps[:, i], one) for i in range(4)]
     assert loss == pytest.approx(np.mean([s[0] for s in singles]), rel=1e-12)
     for key in params:
-        np.testing.assert_allclose(grads[key], np.mean([s[1][key] for s in singles], axis=0), rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(grads[key], np.mean([s[1][key] for s in singles], axis=0),
+                                   rtol=1e-10, atol=1e-13)
 
 
 def log_weights(params, x, eps, config):
@@ -63,7 +66,8 @@ def log_weights(params, x, eps, config):
     out, out_log_var, _ = decoder_forward(params, z.reshape(B * K, Z), config)
     recon, _, _ = reconstruction_nll(out, out_log_var, np.repeat(x, K, axis=0), config)
     diff = z - mu[:, None]
-    log_q = -0.5 * np.sum(diff ** 2 / np.exp(log_var)[:, None] + log_var[:, None] + np.log(2 * np.pi), axis=-1)
+    log_q = -0.5 * np.sum(diff ** 2 / np.exp(log_var)[:, None] + log_var[:, None]
+                          + np.log(2 * np.pi), axis=-1)
     return -recon.reshape(B, K) + log_prior(z)[0] - log_q
 
 
@@ -77,7 +81,8 @@ def test_the_iwae_loss_is_minus_the_mean_log_of_the_mean_importance_weight():
 
 def test_log_q_written_in_eps_is_log_q_written_in_z():
     rng = np.random.default_rng(1)
-    mu, log_var, eps = rng.normal(size=(3, 1, 4)), rng.normal(size=(3, 1, 4)), rng.normal(size=(3, 5, 4))
+    mu, log_var, eps = (rng.normal(size=(3, 1, 4)), rng.normal(size=(3, 1, 4)),
+                        rng.normal(size=(3, 5, 4)))
     z = mu + np.exp(0.5 * log_var) * eps
     by_z = -0.5 * np.sum((z - mu) ** 2 / np.exp(log_var) + log_var + np.log(2 * np.pi), axis=-1)
     np.testing.assert_allclose(log_posterior(eps, log_var), by_z, rtol=1e-12)
@@ -122,7 +127,8 @@ def test_the_fast_step_computes_the_cores_loss_and_gradients(likelihood, objecti
                        likelihood=likelihood, k=k, objective=objective)
     rng = np.random.default_rng(3)
     params = init_params(config, rng, dtype)
-    x = (rng.random((4, 9)) < 0.4).astype(dtype) if likelihood == "bernoulli" else rng.random((4, 9)).astype(dtype)
+    x = ((rng.random((4, 9)) < 0.4).astype(dtype) if likelihood == "bernoulli"
+         else rng.random((4, 9)).astype(dtype))
     eps = rng.standard_normal((4, k, 3)).astype(dtype)
     loss, grads, stats = loss_and_grads(params, x, eps, config)
     fast = FastStep(config, params, optim.SGD(lr=1e-30), max_batch=6, threads=1)
@@ -137,7 +143,8 @@ def test_the_fast_step_computes_the_cores_loss_and_gradients(likelihood, objecti
 
 def test_the_door_refuses_what_the_objectives_cannot_take():
     config, params, x, eps = problem("bernoulli", "iwae", k=3)
-    with pytest.raises(ValueError, match=r"eps must have shape \(batch, k, latent_dim\) = \(3, 3, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"eps must have shape \(batch, k, latent_dim\) = \(3, 3, 2\)"):
         loss_and_grads(params, x, eps[:, :2], config)
     with pytest.raises(ValueError, match="iwae"):
         loss_and_grads(params, x, eps, config, beta=0.5)

@@ -55,7 +55,8 @@ def test_adagrad_two_steps_follow_the_sum_of_squares_equations():
     np.testing.assert_allclose(params["w"], first, rtol=1e-14)
     opt.step(params, grad(0.5, 1.0))
     # G = (0.25 + 0.25, 4 + 1) = (0.5, 5);  θ −= 0.1·(0.5/(√0.5 + ε), 1/(√5 + ε))
-    second = [first[0] - 0.1 * 0.5 / (math.sqrt(0.5) + 1e-8), first[1] - 0.1 * 1.0 / (math.sqrt(5.0) + 1e-8)]
+    second = [first[0] - 0.1 * 0.5 / (math.sqrt(0.5) + 1e-8),
+              first[1] - 0.1 * 1.0 / (math.sqrt(5.0) + 1e-8)]
     np.testing.assert_allclose(opt.state_dict()["sum_sq/w"], [0.5, 5.0], rtol=1e-15)
     np.testing.assert_allclose(params["w"], second, rtol=1e-14)
     # without ε that is ≈ (0.9 − 0.0707107, −0.9 − 0.0447214)
@@ -131,8 +132,10 @@ def test_float32_params_and_state_stay_float32(opt):
 
 
 def random_problem(rng, dtype):
-    params = {"enc.W": rng.standard_normal((3, 4)).astype(dtype), "enc.b": rng.standard_normal(4).astype(dtype)}
-    grads = [{k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()} for _ in range(10)]
+    params = {"enc.W": rng.standard_normal((3, 4)).astype(dtype),
+              "enc.b": rng.standard_normal(4).astype(dtype)}
+    grads = [{k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
+             for _ in range(10)]
     return params, grads
 
 
@@ -213,7 +216,8 @@ def test_load_state_dict_leaves_the_optimizer_unchanged_when_it_fails():
     with pytest.raises(ValueError):
         load_checked(opt, {"step": np.array(7), "velocity/w": np.zeros(5)}, params)
     after = opt.state_dict()
-    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
+    assert before.keys() == after.keys() \
+        and all(np.array_equal(before[k], after[k]) for k in before)
 
 
 # ---- clipping ----
@@ -326,5 +330,5 @@ def test_the_state_of_an_optimizer_that_never_stepped_loads_back(name):
     params = {"w": np.ones(3)}
     fresh = make_optimizer(name, 0.1, **({"momentum": 0.9} if name == "sgd" else {}))
     again = make_optimizer(name, 0.1, **({"momentum": 0.9} if name == "sgd" else {}))
-    load_checked(again, fresh.state_dict(), None)  # a checkpoint saved before the first step
+    load_checked(again, fresh.state_dict(), params)  # a checkpoint saved before the first step
     assert again.t == 0

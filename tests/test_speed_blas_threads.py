@@ -11,7 +11,8 @@ import pytest
 
 from tinyvae.speed.blas_threads import blas_threads, get_blas_threads
 
-needs_openblas = pytest.mark.skipif(get_blas_threads() is None, reason="NumPy's BLAS is not a known OpenBLAS")
+needs_openblas = pytest.mark.skipif(get_blas_threads() is None,
+                                    reason="NumPy's BLAS is not a known OpenBLAS")
 
 
 @needs_openblas

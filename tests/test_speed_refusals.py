@@ -11,13 +11,12 @@ readable path really does support it.
 import numpy as np
 import pytest
 
-from tinyvae import layers, losses, optim, vae
+from tinyvae import layers, optim
+from tinyvae.config import VAEConfig, init_params
 from tinyvae.speed import iw
 from tinyvae.speed.mlp import IN_PLACE
 from tinyvae.speed.step import FastStep, make_step
 from tinyvae.train import ReferenceStep
-from tinyvae.config import VAEConfig, init_params
-from tinyvae.losses import LIKELIHOODS
 
 
 @pytest.fixture
@@ -42,7 +41,8 @@ def test_the_fast_step_refuses_an_activation_it_has_no_in_place_form_for(sigmoid
     with pytest.raises(ValueError) as info:
         FastStep(config, params, optim.Adam(), max_batch=2)
     message = str(info.value)
-    assert "'sigmoid'" in message and str(sorted(IN_PLACE)) in message and "step='reference'" in message
+    assert "'sigmoid'" in message and str(sorted(IN_PLACE)) in message \
+        and "step='reference'" in message
     with pytest.raises(ValueError, match="'sigmoid'"):
         make_step("fast", config, params, optim.Adam(), max_batch=2)
 

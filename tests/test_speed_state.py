@@ -10,10 +10,10 @@ needs, and a state loaded into it is the state the next step uses.
 import numpy as np
 import pytest
 
-from tinyvae import optim, vae
+from tinyvae import optim
+from tinyvae.config import VAEConfig, init_params
 from tinyvae.speed.step import FastStep
 from tinyvae.train import ReferenceStep
-from tinyvae.config import VAEConfig, init_params
 
 
 def problem(dtype=np.float32, seed=0):
@@ -44,13 +44,15 @@ def test_the_optimizers_state_is_views_of_the_flat_buffers_and_its_t_is_the_coun
 
 def test_the_step_records_the_gradient_norm_on_the_optimizer_when_clipping():
     config, params, batch_of = problem(dtype=np.float64)
-    reference = ReferenceStep(config, {k: v.copy() for k, v in params.items()}, optim.Adam(clip_norm=0.05))
+    reference = ReferenceStep(config, {k: v.copy() for k, v in params.items()},
+                              optim.Adam(clip_norm=0.05))
     fast = FastStep(config, params, optim.Adam(clip_norm=0.05), max_batch=5)
     x, eps = batch_of()
     reference.step(x, eps)
     fast.step(x, eps)
     assert fast.optimizer.last_grad_norm > 0.05  # it did clip
-    assert fast.optimizer.last_grad_norm == pytest.approx(reference.optimizer.last_grad_norm, rel=1e-12)
+    assert fast.optimizer.last_grad_norm == pytest.approx(reference.optimizer.last_grad_norm,
+                                                          rel=1e-12)
 
 
 def test_a_state_loaded_into_the_optimizer_object_is_what_the_next_step_uses():
@@ -61,7 +63,8 @@ def test_a_state_loaded_into_the_optimizer_object_is_what_the_next_step_uses():
     straight = FastStep(config, params, optim.Adam(lr=1e-2), max_batch=5)
     for x, eps in batches[:2]:
         straight.step(x, eps)
-    saved_params, saved_state = {k: v.copy() for k, v in straight.params.items()}, straight.optimizer_state_dict()
+    saved_params, saved_state = ({k: v.copy() for k, v in straight.params.items()},
+                                 straight.optimizer_state_dict())
     for x, eps in batches[2:]:
         straight.step(x, eps)
 
@@ -72,7 +75,8 @@ def test_a_state_loaded_into_the_optimizer_object_is_what_the_next_step_uses():
         resumed.step(x, eps)
     for key in params:
         assert np.array_equal(resumed.params[key], straight.params[key]), key
-    assert optimizer.t == 4 and np.shares_memory(optimizer.state["m"]["encoder.W0"], resumed._slots["m"])
+    assert optimizer.t == 4 \
+        and np.shares_memory(optimizer.state["m"]["encoder.W0"], resumed._slots["m"])
 
 
 def test_load_optimizer_state_dict_rebinds_the_optimizer_to_the_buffers():
@@ -96,4 +100,5 @@ def test_a_stepped_optimizer_handed_to_a_new_step_is_taken_over_not_copied_besid
     fast = FastStep(config, params, optimizer, max_batch=5)
     assert fast.t == 1
     for key, arr in optimizer.state["sum_sq"].items():
-        assert np.shares_memory(arr, fast._slots["sum_sq"]) and np.array_equal(arr, before[f"sum_sq/{key}"])
+        assert np.shares_memory(arr, fast._slots["sum_sq"]) \
+            and np.array_equal(arr, before[f"sum_sq/{key}"])

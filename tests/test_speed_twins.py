@@ -25,7 +25,8 @@ def buffers(likelihood, rows=6, D=10):
 @pytest.fixture
 def data():
     rng = np.random.default_rng(0)
-    return rng.normal(scale=3.0, size=(6, 10)), (rng.random((6, 10)) < 0.5).astype(float), rng.normal(size=(6, 10))
+    return (rng.normal(scale=3.0, size=(6, 10)), (rng.random((6, 10)) < 0.5).astype(float),
+            rng.normal(size=(6, 10)))
 
 
 @pytest.mark.parametrize("per_row", [False, True])
@@ -88,7 +89,8 @@ def test_mlp_forward_and_backward_and_their_twins(activation):
     dhs[-1][...] = dh
     dW = {key: np.empty_like(value) for key, value in params.items()}
     dx_fast = np.empty_like(x)
-    mlp_backward(params, dW, "encoder", [x, *outs[:-1]], outs, dhs, scratch, IN_PLACE[activation], dx_fast)
+    mlp_backward(params, dW, "encoder", [x, *outs[:-1]], outs, dhs, scratch, IN_PLACE[activation],
+                 dx_fast)
     np.testing.assert_allclose(dx_fast, dx, rtol=1e-10, atol=1e-14)
     for key, value in grads.items():
         np.testing.assert_allclose(dW[key], value, rtol=1e-10, atol=1e-14, err_msg=key)

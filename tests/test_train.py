@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from tinyvae import train  # the core: train_step, which the fault tests below replace
-from tinyvae.lab.training import runner
+from tinyvae.config import VAEConfig, init_params
 from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint
 from tinyvae.lab.storage.files import OutputError
+from tinyvae.lab.training import runner
 from tinyvae.lab.training.runner import TrainingDiverged, TrainingInterrupted, fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed import step as speed_step
 from tinyvae.train import ReferenceStep, kl_weight
-from tinyvae.config import VAEConfig, init_params
 
 CONFIG = VAEConfig(input_dim=17, hidden_dims=(11,), latent_dim=3)
 N_TRAIN, BATCH = 150, 32  # 5 batches per epoch, the last one smaller (22)
@@ -61,7 +61,8 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path):
     assert_params_equal(resumed, straight)
     # The losses match too (the test ELBO's ε come from their own per-epoch generator).
     for a, b in zip(history, resumed_history):
-        for key in ("beta", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl"):
+        for key in ("beta", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon",
+                    "test_kl"):
             assert a[key] == b[key], key
     assert load_checkpoint(tmp_path / "split" / "checkpoint.npz", CONFIG).epoch == 3
 
@@ -102,7 +103,8 @@ def test_fit_warms_beta_up_batch_by_batch(monkeypatch):
     n = math.ceil(N_TRAIN / BATCH)
     np.testing.assert_allclose(betas[:2 * n], np.arange(2 * n) / (2 * n))
     assert betas[2 * n:] == [1.0] * n
-    assert [h["beta"] for h in history] == [pytest.approx((n - 1) / (2 * n)), pytest.approx((2 * n - 1) / (2 * n)), 1.0]
+    assert [h["beta"] for h in history] == [pytest.approx((n - 1) / (2 * n)),
+                                            pytest.approx((2 * n - 1) / (2 * n)), 1.0]
 
 
 def test_history_json_and_csv_are_written_after_every_epoch(tmp_path):
@@ -111,8 +113,8 @@ def test_history_json_and_csv_are_written_after_every_epoch(tmp_path):
     rows = list(csv.DictReader(io.StringIO((tmp_path / "history.csv").read_text())))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert float(rows[1]["test_loss"]) == history[1]["test_loss"]
-    expected = {"epoch", "beta", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl",
-                "seconds", "samples_per_sec", "elapsed"}
+    expected = {"epoch", "beta", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon",
+                "test_kl", "seconds", "samples_per_sec", "elapsed"}
     for record in history:
         assert set(record) == expected
         assert record["train_loss"] > 0 and record["samples_per_sec"] > 0
@@ -147,7 +149,8 @@ def test_divergence_in_a_later_epoch_keeps_the_last_good_epoch(tmp_path, monkeyp
     assert_params_equal(load_checkpoint(tmp_path / "checkpoint.npz", CONFIG).params, good)
 
 
-def test_ctrl_c_keeps_the_last_finished_epoch_and_resuming_completes_the_same_run(tmp_path, monkeypatch):
+def test_ctrl_c_keeps_the_last_finished_epoch_and_resuming_completes_the_same_run(tmp_path,
+                                                                                  monkeypatch):
     straight, _ = run(epochs=3)
     calls = []
     real_step = train.train_step
@@ -210,8 +213,9 @@ def test_resume_refuses_a_different_optimizer_or_batch_size(tmp_path):
     rng = np.random.default_rng(0)
     params = init_params(CONFIG, rng, np.float32)
     with pytest.raises(CheckpointError, match="batch_size: checkpoint has 32, now 16"):
-        fit(ReferenceStep(CONFIG, params, make_optimizer("adam", 1e-2)), X_TRAIN, rng=rng, epochs=2, x_test=X_TEST,
-            batch_size=16, warmup_epochs=1.5, resume=tmp_path / "checkpoint.npz", stream=None)
+        fit(ReferenceStep(CONFIG, params, make_optimizer("adam", 1e-2)), X_TRAIN, rng=rng, epochs=2,
+            x_test=X_TEST, batch_size=16, warmup_epochs=1.5, resume=tmp_path / "checkpoint.npz",
+            stream=None)
 
 
 def test_bad_data_and_an_unwritable_folder_are_refused_before_training(tmp_path, monkeypatch):
@@ -226,11 +230,13 @@ def test_bad_data_and_an_unwritable_folder_are_refused_before_training(tmp_path,
     with pytest.raises(ValueError, match=r"x_train has values in .*Bernoulli"):
         fit(ReferenceStep(CONFIG, params, opt), X_TRAIN * 2, rng=rng, epochs=1, stream=None)
     with pytest.raises(ValueError, match="x_test must have shape"):
-        fit(ReferenceStep(CONFIG, params, opt), X_TRAIN, x_test=X_TEST[:, :5], rng=rng, epochs=1, stream=None)
+        fit(ReferenceStep(CONFIG, params, opt), X_TRAIN, x_test=X_TEST[:, :5], rng=rng, epochs=1,
+            stream=None)
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     with pytest.raises(OutputError, match="a-file"):
-        fit(ReferenceStep(CONFIG, params, opt), X_TRAIN, rng=rng, epochs=1, out_dir=blocker / "run", stream=None)
+        fit(ReferenceStep(CONFIG, params, opt), X_TRAIN, rng=rng, epochs=1, out_dir=blocker / "run",
+            stream=None)
 
 
 class FakeTerminal(io.StringIO):
@@ -243,8 +249,8 @@ def test_progress_is_one_plain_line_per_epoch_in_a_log_and_redrawn_on_a_terminal
     for stream in (log, terminal):
         rng = np.random.default_rng(0)
         params = init_params(CONFIG, rng, np.float32)
-        fit(ReferenceStep(CONFIG, params, make_optimizer("adam", 1e-2)), X_TRAIN, rng=rng, epochs=2, x_test=X_TEST,
-            batch_size=BATCH, stream=stream)
+        fit(ReferenceStep(CONFIG, params, make_optimizer("adam", 1e-2)), X_TRAIN, rng=rng, epochs=2,
+            x_test=X_TEST, batch_size=BATCH, stream=stream)
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue() and len(lines) == 2
     assert lines[0].startswith("epoch 1/2") and "test" in lines[0] and "samples/s" in lines[0]
@@ -271,7 +277,8 @@ def test_the_fast_and_reference_paths_train_the_same_model():
     # Same mathematics, different rounding (fused heads, another order of float32 sums).
     for key in fast:
         np.testing.assert_allclose(fast[key], reference[key], rtol=1e-3, atol=1e-4, err_msg=key)
-    assert fast_history[-1]["test_loss"] == pytest.approx(reference_history[-1]["test_loss"], rel=1e-4)
+    assert fast_history[-1]["test_loss"] == pytest.approx(reference_history[-1]["test_loss"],
+                                                          rel=1e-4)
 
 
 def test_a_learning_rate_schedule_sets_each_epochs_rate_and_a_resumed_run_keeps_it(tmp_path):
@@ -302,7 +309,7 @@ def test_what_after_epoch_returns_is_saved_in_the_history(tmp_path):
 def test_each_epoch_line_but_the_last_says_when_the_whole_run_ends():
     log = io.StringIO()
     rng = np.random.default_rng(0)
-    fit(ReferenceStep(CONFIG, init_params(CONFIG, rng, np.float32), make_optimizer("adam", 1e-2)), X_TRAIN,
-        rng=rng, epochs=3, batch_size=BATCH, stream=log)
+    fit(ReferenceStep(CONFIG, init_params(CONFIG, rng, np.float32), make_optimizer("adam", 1e-2)),
+        X_TRAIN, rng=rng, epochs=3, batch_size=BATCH, stream=log)
     lines = log.getvalue().splitlines()
     assert ["run ETA" in line for line in lines] == [True, True, False]

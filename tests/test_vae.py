@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from tinyvae import vae
-from tinyvae.gradcheck import check_params
-from tinyvae._checks import check_batch
 from tinyvae.config import VAEConfig, init_params, param_shapes
+from tinyvae.gradcheck import check_params
 from tinyvae.losses import LIKELIHOODS
 
 THRESHOLD = 1e-7
@@ -41,7 +40,8 @@ def test_every_parameter_gradient_matches_central_differences(likelihood, activa
 
 @pytest.mark.parametrize("terms", ["recon", "kl"])
 def test_each_term_alone_matches_central_differences(terms):
-    config = VAEConfig(input_dim=11, hidden_dims=(7,), latent_dim=3, likelihood="gaussian-learned-variance")
+    config = VAEConfig(input_dim=11, hidden_dims=(7,), latent_dim=3,
+                       likelihood="gaussian-learned-variance")
     assert all(r.passed for r in check_model(config, seed=3, terms=terms))
 
 
@@ -49,7 +49,8 @@ def test_the_kl_term_gives_the_decoder_no_gradient():
     config = VAEConfig(input_dim=9, hidden_dims=(7,), latent_dim=3)
     rng = np.random.default_rng(0)
     params = init_params(config, rng)
-    _, grads, _ = vae.loss_and_grads(params, rng.random((4, 9)), rng.standard_normal((4, 3)), config, terms="kl")
+    _, grads, _ = vae.loss_and_grads(params, rng.random((4, 9)), rng.standard_normal((4, 3)),
+                                     config, terms="kl")
     for key, g in grads.items():
         if key.startswith("decoder."):
             np.testing.assert_array_equal(g, 0.0)
@@ -68,15 +69,18 @@ def test_the_loss_is_the_batch_mean_of_recon_plus_beta_kl():
     assert loss == pytest.approx(per_example.mean(), rel=1e-12)
     assert stats["recon"] == pytest.approx(recon.mean()) and stats["kl"] == pytest.approx(kl.mean())
     # beta overrides the config's (KL warm-up passes its own).
-    assert vae.loss_and_grads(params, x, eps, config, beta=0.0)[0] == pytest.approx(recon.mean(), rel=1e-12)
+    assert vae.loss_and_grads(params, x, eps, config, beta=0.0)[0] == pytest.approx(recon.mean(),
+                                                                                    rel=1e-12)
 
 
 def test_parameter_keys_and_shapes_are_the_documented_ones():
-    config = VAEConfig(input_dim=10, hidden_dims=(8, 6), latent_dim=2, likelihood="gaussian-learned-variance")
+    config = VAEConfig(input_dim=10, hidden_dims=(8, 6), latent_dim=2,
+                       likelihood="gaussian-learned-variance")
     params = init_params(config, np.random.default_rng(0))
     assert {k: v.shape for k, v in params.items()} == {
         "encoder.W0": (10, 8), "encoder.b0": (8,), "encoder.W1": (8, 6), "encoder.b1": (6,),
-        "encoder.W_mu": (6, 2), "encoder.b_mu": (2,), "encoder.W_logvar": (6, 2), "encoder.b_logvar": (2,),
+        "encoder.W_mu": (6, 2), "encoder.b_mu": (2,),
+        "encoder.W_logvar": (6, 2), "encoder.b_logvar": (2,),
         "decoder.W0": (2, 6), "decoder.b0": (6,), "decoder.W1": (6, 8), "decoder.b1": (8,),
         "decoder.W_out": (8, 10), "decoder.b_out": (10,),
         "decoder.W_logvar": (8, 10), "decoder.b_logvar": (10,),
