@@ -1,29 +1,29 @@
 """What the command lines on a saved model share: the CKPT argument, loading, writing, and errors.
 
 Each verb (evaluate, sample, reconstruct, figures, explore) is a `main(argv) -> int` built from
-these: a missing or invalid CKPT, or another file argument that cannot be used, is one line on
-stderr and exit status 2 (as argparse's own errors); a failure while working (a corrupt data
-file, a full disk) is one line and status 1; Ctrl-C is status 130.
+these, with the exit statuses of status.py: a missing or invalid CKPT, or another file argument
+that cannot be used, is one line on stderr and exit status 2 (as argparse's own errors); a
+failure while working (a corrupt data file, a full disk) is one line and status 1; Ctrl-C,
+SIGTERM and SIGHUP are status 130.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..lab.datasets.readers import DataError
 from ..lab.errors import UsageError
 from ..lab.storage.checkpoint import CheckpointError
-from ..lab.storage.files import OutputError, atomic_write
+from ..lab.storage.files import atomic_write
 from ..lab.storage.model import Model, load
 from ..lab.training import run_settings
 from ..lab.training.progress import tolerant
 from ..lab.training.run_settings import RunData
+from .status import run_command
 
 
 def parser(description: str, *, data: bool = False) -> argparse.ArgumentParser:
@@ -106,8 +106,8 @@ def describe(model: Model) -> str:
 
 
 def run_verb(prog: str, body: Callable[[Callable[[str], None]], int]) -> int:
-    """Run body(say) with the verbs' error handling; say(text) prints a line to stdout, and a
-    closed stdout (`... | head -3`) only silences it."""
+    """Run body(say) under the commands' exit statuses (status.py); say(text) prints a line to
+    stdout, and a closed stdout (`... | head -3`) only silences it."""
     out = tolerant(sys.stdout)
 
     def say(text: str) -> None:
@@ -115,14 +115,4 @@ def run_verb(prog: str, body: Callable[[Callable[[str], None]], int]) -> int:
         out.flush()
     say.stream = out
 
-    try:
-        return body(say)
-    except UsageError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except (DataError, OutputError, OSError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{os.linesep if sys.stderr.isatty() else ''}{prog}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(prog, lambda: body(say))
