@@ -49,7 +49,9 @@ from ..config import OBJECTIVES, VAEConfig, init_params
 from ..losses import LIKELIHOODS
 from ..optim import OPTIMIZERS, make_optimizer
 from ..speed.step import make_step
+from ..lab import memory
 from ..lab.datasets.data import FILES
+from ..lab.datasets.readers import D as IMAGE_PIXELS
 from ..lab.errors import UsageError
 from ..lab.figures.figures import make_figures
 from ..lab.signals import INTERRUPTED
@@ -145,11 +147,21 @@ def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
     if settings["objective"] == "iwae" and (settings["beta"] != 1 or settings["warmup_epochs"] > 0):
         parser.error("argument --objective: iwae trains on L_k, which has no KL term to weigh: "
                      "leave out --beta and --warmup-epochs")
+    check_memory(settings)
     for key in RUN_SETTINGS:
         setattr(args, key, tuple(settings[key]) if key == "hidden" else settings[key])
     if args.out is None:
         args.out = args.resume.parent if args.resume is not None else default_out(settings, given)
     return args
+
+
+def check_memory(settings: dict) -> None:
+    """A model (and its training batch) too large for this machine is refused before any work."""
+    config = VAEConfig(input_dim=IMAGE_PIXELS, hidden_dims=tuple(settings["hidden"]),
+                       latent_dim=settings["latent_dim"], k=settings["k"])
+    batch = min(settings["batch_size"], settings["train_limit"] or 60_000)  # a batch is at most the data
+    memory.check_fits("--hidden, --latent-dim, --k and --batch-size", memory.training_numbers(config, batch),
+                      settings["dtype"])
 
 
 def resumed_settings(path: Path) -> dict:

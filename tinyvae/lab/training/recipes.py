@@ -140,7 +140,8 @@ def scoring_protocol(identity: dict, epochs: int) -> dict:
             "seed": seed, "dtype": recipe.dtype, "train_limit": identity["train_limit"],
             "test_limit": identity["test_limit"], "iw_samples": k, "step": identity["step"],
             "k": config.k, "objective": config.objective, "iw_seed": [seed, stage["stage"], k],
-            "scored_by": f"the {recipe.name} reproduction's stage {stage['stage']} evaluation"}
+            "scored_by": f"as the {recipe.name} reproduction's stage {stage['stage']} evaluation scores it "
+                         f"(L_{k} noise seed {[seed, stage['stage'], k]})"}
 
 
 def load_data(recipe: Recipe, binarization: str, data_dir=None, *, train_limit: int | None = None,

@@ -34,6 +34,7 @@ from ...losses import LIKELIHOODS
 from ...optim import OPTIMIZERS
 from ...speed import iw
 from .. import values
+from ..errors import ResultError
 from ..datasets.data import CLASS_NAMES, FILES, fixed_binarization, load_dataset
 from . import recipes
 
@@ -138,14 +139,15 @@ def from_checkpoint(extra: dict, config: VAEConfig, dtype, epochs: int) -> dict 
     extra["recipe"] (recipes.scoring_protocol: its test set, k and per-stage L_k seeds), or,
     for a bare runner.fit checkpoint, only its seed (extra["train"]["eval_seed"]); else None."""
     if "cli" in extra:
-        return {**check(extra["cli"], config, dtype), "scored_by": "the training run's settings"}
+        return {**check(extra["cli"], config, dtype), "scored_by": "as its training run scored it (its settings)"}
     if "recipe" in extra:
         settings = recipes.scoring_protocol(extra["recipe"], epochs)
         check({key: value for key, value in settings.items() if key not in SCORING}, config, dtype)
         return settings
     train = extra.get("train")
     if isinstance(train, dict) and "eval_seed" in train:
-        return {"seed": values.seed("eval_seed", train["eval_seed"])}
+        return {"seed": values.seed("eval_seed", train["eval_seed"]),
+                "scored_by": "by the defaults with its run's seed (it keeps no test set)"}
     return None
 
 
@@ -220,20 +222,32 @@ def evaluate_run(params, config: VAEConfig, x_test: np.ndarray, settings: dict, 
     L_k (k = settings["iw_samples"] unless given; 0 skips it), the KL per dimension, active units.
 
     The test ELBO uses the ε stream of the last epoch's evaluation (runner.fit), so it equals
-    the history's last test loss. progress(done, total) follows L_k, the slow part.
+    the history's last test loss; L_k the seed settings["iw_seed"] if the run says so (a
+    reproduction's stage), else [seed, L_K_SEED]. progress(done, total) follows L_k, the slow
+    part. A number that comes out NaN or infinite (weights that overflow) is a ResultError.
     """
     seed = settings["seed"]
     k = settings["iw_samples"] if k is None else k
     test = evaluate.test_elbo(params, x_test, config, np.random.default_rng([seed, epochs]))
+    _refuse_nonfinite(**{"the test ELBO": [test["recon"], test["kl"], test["loss"]]})  # before the long part
     iw_bound = None
     if k > 0:
         iw_seed = settings.get("iw_seed") or [seed, L_K_SEED]
         iw_bound = iw.iw_bound(params, x_test, config, np.random.default_rng(iw_seed), k=k, progress=progress)
+        _refuse_nonfinite(**{f"L_{k}": [iw_bound]})
     n_active, variances = evaluate.active_units(params, x_test, config)
+    kl_per_dim = evaluate.kl_per_dimension(params, x_test, config)
+    _refuse_nonfinite(**{"the active units' variances": variances, "the KL per dimension": kl_per_dim})
     return {"elbo": -(test["recon"] + test["kl"]), "loss": test["loss"], "recon": test["recon"], "kl": test["kl"],
-            "beta": config.beta, "iw_bound": iw_bound, "iw_samples": k,
-            "kl_per_dim": evaluate.kl_per_dimension(params, x_test, config),
+            "beta": config.beta, "iw_bound": iw_bound, "iw_samples": k, "kl_per_dim": kl_per_dim,
             "active_units": n_active, "variances": variances}
+
+
+def _refuse_nonfinite(**numbers) -> None:
+    bad = [name for name, array in numbers.items() if not np.all(np.isfinite(array))]
+    if bad:
+        raise ResultError(f"{' and '.join(bad)} came out NaN or infinite: this "
+                          "model's weights overflow its arithmetic, so it has no numbers to report")
 
 
 def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: int = 32) -> float:
