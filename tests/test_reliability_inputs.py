@@ -164,13 +164,14 @@ def test_sample_refuses_a_bad_count(n):
 
 
 def test_the_streamed_iw_bound_is_the_same_bound(monkeypatch):
-    """Past EPS_PER_DRAW numbers of ε an image's samples stream through in pieces: the same ε,
-    and the same L_k up to the rounding of a running log-sum-exp."""
+    """Past CHUNK_BYTES of ε, an image's samples stream through the speed wing's L_k in pieces
+    (the core's L_k is the formula, unstreamed): the same ε, and the same L_k as the core's up
+    to the rounding of a running log-sum-exp."""
+    from tinyvae.speed import iw
     rng_args = dict(k=37, batch_size=3)
     direct = evaluate.iw_bound_per_example(PARAMS, X, CONFIG, np.random.default_rng(5), **rng_args)
-    monkeypatch.setattr(evaluate, "EPS_PER_DRAW", 1)
-    monkeypatch.setattr(evaluate, "ROWS_PER_PASS", 5)
-    streamed = evaluate.iw_bound_per_example(PARAMS, X, CONFIG, np.random.default_rng(5), **rng_args)
+    monkeypatch.setattr(iw, "CHUNK_BYTES", 64)  # one image's 37 × Z numbers of ε exceed it: streamed
+    streamed = iw.iw_bound_per_example(PARAMS, X, CONFIG, np.random.default_rng(5), chunk_size=5, **rng_args)
     np.testing.assert_allclose(streamed, direct, rtol=1e-12)
 
 

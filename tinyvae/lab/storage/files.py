@@ -59,15 +59,13 @@ class OutputError(Exception):
 
 class CannotWrite(OSError):
     """An OSError while writing ``filename``: "cannot write FILE: reason", whatever the errno."""
-
     def __str__(self) -> str:
         return f"cannot write {self.filename}: {self.strerror}"
 
 
 def output_kind(path: str | os.PathLike) -> str:
-    """How write_atomically writes ``path``: "file" (atomically, through a link if it is one),
-    "stream" (directly: a character device, a FIFO, an open file descriptor), or "other"
-    (refused: a folder, a socket, a block device)."""
+    """How write_atomically writes ``path``: "file" (atomically, through a link), "stream"
+    (directly: a character device, a FIFO, an open descriptor) or "other" (refused)."""
     try:
         mode = os.stat(path).st_mode  # follows links, /dev/stdout's to /proc/self/fd/1 too
     except (FileNotFoundError, NotADirectoryError):
@@ -78,8 +76,8 @@ def output_kind(path: str | os.PathLike) -> str:
 
 
 def _names_a_descriptor(path) -> bool:
-    """Whether ``path`` reaches an open file descriptor through /proc (/dev/stdout, /dev/fd/N):
-    replacing what it resolves to would pull the file from under the process writing it."""
+    """Whether ``path`` reaches an open descriptor through /proc (/dev/stdout, /dev/fd/N): what
+    it resolves to must not be replaced, the process writing it would lose it."""
     hop = os.path.abspath(path)
     for _ in range(40):  # the kernel's own limit on links followed
         if os.path.realpath(os.path.dirname(hop)).startswith("/proc/"):
@@ -102,12 +100,12 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None],
     try:
         kind = output_kind(path)
         if kind == "other" or (kind == "stream" and verify is not None):
-            raise OSError(errno.EINVAL, "not a regular file, a device or a pipe to write to"
-                          if kind == "other" else "a file that is checked must be a regular file")
+            raise OSError(errno.EINVAL, "not a regular file, a device or a pipe" if kind == "other"
+                          else "a file that is checked must be a regular file")
         if kind == "stream":
             _write_stream(path, write)
-            return path
-        _replace(Path(os.path.realpath(path)), write, verify, suffix)
+        else:  # a link is written through: the file it points to is replaced
+            _replace(Path(os.path.realpath(path)), write, verify, suffix)
     except OSError as exc:
         raise CannotWrite(exc.errno, os_error_reason(exc), str(path)) from exc
     return path
@@ -134,8 +132,8 @@ def _replace(target: Path, write, verify, suffix: str) -> None:
 
 
 def _write_stream(path: Path, write) -> None:
-    """Write to a device, a FIFO or an open descriptor as it is: appended, never truncated.
-    A FIFO that nobody reads is refused at once rather than waited on (O_NONBLOCK's ENXIO)."""
+    """Write to a device, a FIFO or an open descriptor: appended, never truncated; a FIFO that
+    nobody reads is refused at once (O_NONBLOCK's ENXIO), not waited on."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
