@@ -31,13 +31,19 @@ and then the previous files are moved aside and deleted once the new run's first
 exists (a crash before that keeps them, in a hidden .replaced-* folder, and whatever next takes
 the folder puts them back). With --resume, every
 setting comes from the checkpoint and a flag that contradicts it is refused; only --epochs may
-grow. Ctrl-C exits with status 130 saying where the checkpoint is. Output that cannot be
+grow. Ctrl-C (or SIGTERM, SIGHUP) exits with status 130 saying where the checkpoint is. Output that cannot be
 written (a closed pipe: `... | head -3`) is dropped; training goes on and saves.
+
+NumPy's OpenBLAS takes a thread per core. On a machine that other work keeps busy those threads
+wait for cores, and an epoch can take many times longer (13 times, measured, on a 2-core machine
+with one core taken: tinyvae/speed/blas_threads.py); the command says so before training when
+the load average shows it. OPENBLAS_NUM_THREADS=1 before starting gives OpenBLAS one thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,6 +54,8 @@ from ..layers import ACTIVATIONS
 from ..config import OBJECTIVES, VAEConfig, init_params
 from ..losses import LIKELIHOODS
 from ..optim import OPTIMIZERS, make_optimizer
+from ..speed.blas_threads import contention, get_blas_threads
+from ..speed.halves import available_cores
 from ..speed.step import make_step
 from ..lab import memory
 from ..lab.datasets.data import FILES
@@ -203,6 +211,14 @@ def default_out(settings: dict, given: set) -> Path:
     return Path("runs") / "_".join(parts)
 
 
+def load_average() -> float:
+    """The machine's 1-minute load average (0 where the system does not say)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def settings_of(args) -> dict:
     return {key: _as_saved(getattr(args, key)) for key in RUN_SETTINGS}
 
@@ -238,6 +254,9 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     say(f"model: {config.input_dim}-{'-'.join(map(str, config.hidden_dims))}-{config.latent_dim} "
         f"{config.activation}, {config.likelihood} likelihood{sigma}, β = {config.beta:g}{objective}, {dtype.name}; "
         f"{step.optimizer!r}, batch {args.batch_size}, seed {args.seed}; output in {out}/")
+    crowded = contention(get_blas_threads(), available_cores(), load_average())
+    if crowded:
+        say(f"note: {crowded}")
     eval_seconds = run_settings.estimate_seconds(step.params, config, len(data.x_test), args.iw_samples)
     what = run_settings.what_is_evaluated(len(data.x_test), args.iw_samples)
     say(f"after training: {what}, about {clock(eval_seconds)}")
