@@ -158,4 +158,10 @@ def run_verb(prog: str, body: Callable[[Callable[[str], None]], int]) -> int:
         out.flush()
     say.stream = out
 
-    return run_command(prog, lambda: body(say))
+    def work() -> int:
+        # A number that overflows is judged where it is used (finite, ResultError), in one line,
+        # not by a page of numpy's warnings first.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return body(say)
+
+    return run_command(prog, work)
