@@ -47,7 +47,7 @@ def numbers_agree(pasted: str, printed: str, *, noise: float = 0.0, rel: float =
             return False
         return p == 0 or q == 0 or math.fabs(math.log10(math.fabs(p)) - math.log10(math.fabs(q))) <= 1
     unit = max(_last_digit(pasted), _last_digit(printed))
-    return math.fabs(p - q) <= max(unit * (1 + 1e-9), rel * math.fabs(p), abs)
+    return math.fabs(p - q) <= max(unit * (1 + 1e-6), rel * math.fabs(p), abs)  # binary fractions
 
 
 def lines_agree(pasted: str, printed: str, **tolerance) -> bool:
