@@ -127,6 +127,19 @@ def test_importance_weighted_bound_rises_with_k_and_stays_below_log_evidence(elb
     assert se[0] < 0.005  # and it is estimated precisely enough for the docs to compare it
 
 
+def test_docs_say_how_far_apart_the_last_two_rows_are(elbo_run):
+    # docs/02 section 8: the k = 10000 row lies below the k = 1000 row, by a fraction of the
+    # standard error of their difference.
+    mean, se = elbo_run["iw_mean"], elbo_run["iw_stderr"]
+    below, se_diff = mean[-2] - mean[-1], math.hypot(se[-1], se[-2])
+    page = ROOT / "docs" / "02-variational-inference.md"
+    text = " ".join(page.read_text(encoding="utf-8").split())
+    assert f"comes out {below:.5f} below the $k = 1000$ row" in text
+    assert f"{se[-2]:.6f}^2 + {se[-1]:.6f}^2}} = {se_diff:.5f}$" in text
+    assert f"so it lies {below / se_diff:.1f} standard errors below zero" in text
+    assert 0 < below < se_diff
+
+
 def test_the_elbo_three_ways_agree(elbo_run):
     # docs/02 section 5: the identity, the entropy form and eq. (7), all closed forms.
     assert elbo_run["elbo_iw_identity"] == pytest.approx(elbo_run["elbo_iw"], abs=1e-12)
@@ -140,8 +153,8 @@ def test_elbo_example_prints_the_identity_and_draws_the_figure(tmp_path):
     assert png.stat().st_size > 10_000
     # Every line docs/02 pastes under "<!-- output of: python examples/elbo_identity.py -->"
     # is a line the program prints now, to the precision that means something on any CPU
-    # (tests/printed.py): the identity's column |log p(x) - (KL+ELBO)| is rounding error, so
-    # it is held to that (below 1e-12, to its order of magnitude), never to its digits.
+    # (tests/printed.py): a number below 1e-12 is rounding error (the identity's column), held
+    # to its order of magnitude, never to its digits; the others to their last printed digit.
     text = (ROOT / "docs" / "02-variational-inference.md").read_text(encoding="utf-8")
     marker = "<!-- output of: python examples/elbo_identity.py -->"
     blocks = [re.search(r"```[a-z]*\n(.*?)```", part, re.S).group(1) for part in text.split(marker)[1:]]

@@ -347,3 +347,45 @@ def test_a_second_invocation_on_a_held_run_folder_is_refused_and_changes_nothing
         holder.kill()
         holder.wait(timeout=30)
     assert run(out, "0-1") == 0  # free again once the holder is gone
+
+
+K5_SUMMARIES = {"iwae-iwae-k5": ROOT / "docs" / "results" / "iwae-iwae-k5-dynamic.json"}
+
+
+def k_samples_section() -> str:
+    text = RESULTS.read_text(encoding="utf-8")
+    return text[text.index("## 7. Training with k samples"):]
+
+
+def test_the_k5_recipes_are_the_vae_recipe_with_five_samples_and_their_objective():
+    from tinyvae.lab.training.recipes import RECIPES
+    for name, objective, nll, units in (("iwae-vae-k5", "elbo", 86.47, 20), ("iwae-iwae-k5", "iwae", 85.54, 22)):
+        recipe = RECIPES[name]
+        assert (recipe.config.k, recipe.config.objective) == (5, objective)
+        assert recipe.config.to_dict() | {"k": 1, "objective": "elbo"} == IWAE_VAE.config.to_dict()
+        assert (recipe.stages, recipe.optimizer, recipe.init, recipe.iw_k) == \
+            (IWAE_VAE.stages, IWAE_VAE.optimizer, IWAE_VAE.init, IWAE_VAE.iw_k)
+        variant = recipe.variants["dynamic"]
+        assert (variant.paper_nll, variant.paper_active_units) == (nll, units)
+
+
+def test_the_k5_tables_in_docs_06_are_the_committed_summaries():
+    section = k_samples_section()
+    for name, path in K5_SUMMARIES.items():
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        assert summary["recipe"] == name
+        rows = [line for line in section.split(f"results/{path.name}", 1)[1].splitlines()
+                if re.match(r"^\| \d+ \|", line)]
+        rows = rows[:len(summary["stages"]) + 1]
+        expected = [f"| {s['stage']} | {s['last_epoch']} | {s['lr']:.4g} | {s['test_elbo']:.2f} | "
+                    f"{s['iw_bound']:.2f} | **{-s['iw_bound']:.2f}** | {s['active_units']} |"
+                    for s in summary["stages"]]
+        assert rows[:len(expected)] == expected
+        # the headline row: the last finished stage's NLL and active units, and which stage it is
+        last = summary["stages"][-1]
+        label = "IWAE, k = 5" if name == "iwae-iwae-k5" else "VAE, k = 5"
+        headline = next(line for line in section.splitlines() if line.startswith(f"| {label} |"))
+        cells = [cell.strip() for cell in headline.strip("|").split("|")]
+        assert cells[3:6] == [f"{-last['iw_bound']:.2f}", str(last["active_units"]),
+                              f"stage {last['stage']} of 7 ({last['last_epoch']:,} passes)"]
+        assert (float(cells[1]), int(cells[2])) == (summary["paper"]["nll"], summary["paper"]["active_units"])

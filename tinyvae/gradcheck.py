@@ -44,6 +44,14 @@ DEFAULT_THRESHOLD = 1e-7
 TERMS = {"full": "both", "recon": "recon", "kl": "kl"}
 
 
+def terms_of(config: VAEConfig) -> dict[str, str]:
+    """The terms of TERMS that config's loss has: all three, or for "iwae" "full" alone.
+
+    L_K is the log of a mean: no reconstruction term or KL term separates from it.
+    """
+    return {"full": TERMS["full"]} if config.objective == "iwae" else TERMS
+
+
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = DEFAULT_H) -> np.ndarray:
     """The gradient of the scalar ``f()`` with respect to the array ``x``, by central differences.
 
@@ -165,13 +173,11 @@ def random_problem(config: VAEConfig, batch_size: int, rng: np.random.Generator)
 
 
 def term_losses(params, x, eps, config: VAEConfig) -> Iterator[tuple[str, float, dict, Callable[[], float]]]:
-    """For each of TERMS: (term, its loss, its analytic grads, loss_fn), loss_fn() reading params afresh.
+    """For each of terms_of(config): (term, its loss, its analytic grads, loss_fn).
 
-    L_K of the "iwae" objective is one term: only "full" is checked.
+    loss_fn() reads params afresh.
     """
-    for term, terms in TERMS.items():
-        if config.objective == "iwae" and term != "full":
-            continue
+    for term, terms in terms_of(config).items():
         loss, grads, _ = loss_and_grads(params, x, eps, config, terms=terms)
 
         def loss_fn(terms=terms):  # bound now: each term's loss_fn keeps its own `terms`

@@ -195,7 +195,12 @@ class FastStep:
         bound = log_mean_exp(log_w, axis=1)  # (B,)
 
         # ---- backward: d(−(1/B) Σ L_K)/d log w = −w̃/B, docs/04-gradients.md eq. (19) ----
-        weight = normalized_weights(log_w, axis=1) / B  # (B, K): w̃/B = −dlog_w
+        weight = normalized_weights(log_w, axis=1)  # (B, K)
+        # A weight under eps² moves no gradient by as much as its rounding. As zero, it keeps the
+        # backward pass out of subnormal numbers, ~100 times slower to multiply (without this,
+        # Table 1's model took 3 times as long per step at K = 20).
+        weight[weight < np.finfo(self.dtype).eps ** 2] = 0
+        weight /= B  # w̃/B = −dlog_w
         a.d_out *= weight.reshape(B * K, 1)
         self._decode_backward(a)  # fills a.dz
         dz = a.dz.reshape(B, K, Z)

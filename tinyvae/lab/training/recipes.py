@@ -31,7 +31,8 @@ from ...optim import make_optimizer
 from ...speed import halves, iw
 from ...speed.step import make_step
 from .. import values
-from ..datasets.data import fixed_binarization, load_dataset
+from ..datasets.binarize import fixed_binarization
+from ..datasets.data import load_dataset
 from .progress import CountProgress, clock
 from .schedule import iwae_stages, schedule_of_stages
 

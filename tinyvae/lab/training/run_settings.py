@@ -34,8 +34,9 @@ from ...losses import LIKELIHOODS
 from ...optim import OPTIMIZERS
 from ...speed import iw
 from .. import values
+from ..datasets.binarize import fixed_binarization
+from ..datasets.data import CLASS_NAMES, FILES, load_dataset
 from ..errors import ResultError
-from ..datasets.data import CLASS_NAMES, FILES, fixed_binarization, load_dataset
 from . import recipes
 
 # The settings that define a run, with their defaults; a checkpoint keeps them in extra["cli"].

@@ -53,7 +53,7 @@ from ..._checks import check_batch, finite_real, nonnegative_int, positive_int
 from ...train import kl_weight
 from ..storage.checkpoint import HISTORY_FIELDS, CheckpointError, load_checkpoint, save_checkpoint
 from ..storage.files import OutputError, atomic_write, remove_stale_temporaries, run_folder, write_json
-from ..datasets.data import binarization_buffer, minibatches
+from ..datasets.binarize import binarization_buffer, minibatches
 from ..signals import stops_as_ctrl_c
 from .progress import EpochProgress
 from .schedule import check_schedule, scheduled_lr
