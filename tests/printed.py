@@ -37,7 +37,8 @@ def _last_digit(text: str) -> float:
     return 10.0 ** (int(exponent or 0) - decimals)
 
 
-def numbers_agree(pasted: str, printed: str, *, noise: float = 0.0, rel: float = 0.0, abs: float = 0.0) -> bool:
+def numbers_agree(pasted: str, printed: str, *, noise: float = 0.0, rel: float = 0.0,
+                  abs: float = 0.0) -> bool:
     """Whether the printed number stands for the pasted one (the rules of the module docstring)."""
     p, q = _value(pasted), _value(printed)
     if not re.search(r"[.eE]", pasted + printed):
@@ -45,7 +46,7 @@ def numbers_agree(pasted: str, printed: str, *, noise: float = 0.0, rel: float =
     if math.fabs(p) < noise:
         if math.fabs(q) >= noise:
             return False
-        return p == 0 or q == 0 or math.fabs(math.log10(math.fabs(p)) - math.log10(math.fabs(q))) <= 1
+        return p == 0 or q == 0 or math.fabs(math.log10(math.fabs(p / q))) <= 1
     unit = max(_last_digit(pasted), _last_digit(printed))
     return math.fabs(p - q) <= max(unit * (1 + 1e-6), rel * math.fabs(p), abs)  # binary fractions
 
@@ -57,11 +58,12 @@ def lines_agree(pasted: str, printed: str, **tolerance) -> bool:
     if len(words_p) != len(words_q) or [" ".join(w.split()) for w in words_p] != \
             [" ".join(w.split()) for w in words_q]:
         return False
-    return all(numbers_agree(a, b, **tolerance) for a, b in zip(NUMBER.findall(pasted), NUMBER.findall(printed)))
+    pairs = zip(NUMBER.findall(pasted), NUMBER.findall(printed))
+    return all(numbers_agree(a, b, **tolerance) for a, b in pairs)
 
 
 def unmatched(pasted_lines, printed_lines, **tolerance) -> list[str]:
     """The pasted lines (blank ones skipped) that no printed line agrees with."""
     printed_lines = list(printed_lines)
-    return [line for line in pasted_lines
-            if line.strip() and not any(lines_agree(line, out, **tolerance) for out in printed_lines)]
+    return [line for line in pasted_lines if line.strip()
+            and not any(lines_agree(line, out, **tolerance) for out in printed_lines)]

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import default_signals
 from printed import lines_agree, numbers_agree, unmatched
+
 from tinyvae.speed.blas_threads import contention
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,8 @@ def pasted(page: str, command: str) -> list[str]:
     """Every line pasted under `<!-- output of: COMMAND -->` in docs/PAGE."""
     text = (ROOT / "docs" / page).read_text(encoding="utf-8")
     marker = f"<!-- output of: {command} -->"
-    blocks = [re.search(r"```[a-z]*\n(.*?)```", part, re.S).group(1) for part in text.split(marker)[1:]]
+    parts = text.split(marker)[1:]
+    blocks = [re.search(r"```[a-z]*\n(.*?)```", part, re.S).group(1) for part in parts]
     return [line for block in blocks for line in block.splitlines() if line.strip()]
 
 
@@ -57,21 +58,26 @@ ROUNDING_TABLE = """\
  1.00   -6.332260       0.000000   -6.332260   -6.332260                 8.9e-16""".splitlines()
 
 
-@pytest.mark.parametrize("lines", [ROUNDING_TABLE,
-                                   pasted("02-variational-inference.md", "python examples/elbo_identity.py")],
+DOCS_02 = pasted("02-variational-inference.md", "python examples/elbo_identity.py")
+
+
+@pytest.mark.parametrize("lines", [ROUNDING_TABLE, DOCS_02],
                          ids=["a rounding-error column", "docs/02 today"])
 def test_a_pasted_block_holds_on_another_cpu_and_fails_on_a_wrong_number(lines):
     moved = [another_cpu(line, 1e-12) for line in lines]
     assert moved != lines and not unmatched(lines, moved, noise=1e-12)
     wrong = [line.replace("-6.332260", "-6.332290", 1) for line in lines]
     assert unmatched(lines, wrong, noise=1e-12)
-    assert unmatched(ROUNDING_TABLE, [line.replace("e-15", "e-11") for line in ROUNDING_TABLE], noise=1e-12)
+    magnified = [line.replace("e-15", "e-11") for line in ROUNDING_TABLE]
+    assert unmatched(ROUNDING_TABLE, magnified, noise=1e-12)
 
 
 @pytest.mark.parametrize("pasted_number, printed_number, noise, agree", [
-    ("5.3e-15", "3.6e-15", 1e-12, True), ("5.3e-15", "0.0e+00", 1e-12, True), ("5.3e-15", "2.1e-13", 1e-12, False),
-    ("5.3e-15", "4.0e-11", 1e-12, False), ("-8.666794", "-8.666795", 0, True), ("-8.666794", "-8.666796", 0, False),
-    ("0.0002538", "0.0002537", 0, True), ("86.02", "86.04", 0, False), ("19", "20", 0, False), ("19", "19", 0, True),
+    ("5.3e-15", "3.6e-15", 1e-12, True), ("5.3e-15", "0.0e+00", 1e-12, True),
+    ("5.3e-15", "2.1e-13", 1e-12, False), ("5.3e-15", "4.0e-11", 1e-12, False),
+    ("-8.666794", "-8.666795", 0, True), ("-8.666794", "-8.666796", 0, False),
+    ("0.0002538", "0.0002537", 0, True), ("86.02", "86.04", 0, False),
+    ("19", "20", 0, False), ("19", "19", 0, True),
 ])
 def test_a_number_agrees_to_what_it_means(pasted_number, printed_number, noise, agree):
     assert numbers_agree(pasted_number, printed_number, noise=noise) is agree
@@ -81,7 +87,8 @@ def test_words_and_layout_must_agree_and_column_widths_may_not():
     assert lines_agree("L_5000   -86.02 nats", "L_5000  -86.02 nats")
     assert not lines_agree("L_5000   -86.02 nats", "L_5000   -86.02 bits")
     assert not lines_agree("active units 19 of 50", "active units 19 of 50 (and more)")
-    assert lines_agree("ELBO -98.66", "ELBO -98.70", abs=0.05) and not lines_agree("ELBO -98.66", "ELBO -98.80", abs=0.05)
+    assert lines_agree("ELBO -98.66", "ELBO -98.70", abs=0.05)
+    assert not lines_agree("ELBO -98.66", "ELBO -98.80", abs=0.05)
 
 
 # ---- signals: a background run ignores SIGINT, and its children inherit that ----
@@ -90,7 +97,8 @@ SLEEPER = "import time; print('READY', flush=True); time.sleep(30)"
 
 
 def test_a_child_of_a_background_run_takes_ctrl_c_only_when_the_test_restores_it():
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under `pytest &`, a CI runner, a batch job
+    # as under `pytest &`, a CI runner, a batch job
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         children = {name: subprocess.Popen([sys.executable, "-c", SLEEPER], stdout=subprocess.PIPE,
                                            stderr=subprocess.PIPE, text=True, preexec_fn=setup)
@@ -114,7 +122,7 @@ def test_every_test_that_signals_a_child_sets_its_handlers():
     for path in sorted(ROOT.glob("tests/test_*.py")):
         text = path.read_text(encoding="utf-8")
         if re.search(r"send_signal\(signal\.SIG(INT|TERM|HUP)", text):
-            assert "preexec_fn=" in text, f"{path.name} signals a child without setting its handlers"
+            assert "preexec_fn=" in text, f"{path.name} signals a child, its handlers unset"
 
 
 # ---- OpenBLAS's threads on a busy machine ----

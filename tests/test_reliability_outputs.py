@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, cli, default_signals
+
 from tinyvae.lab.errors import UsageError
 from tinyvae.lab.storage.files import OutputError, write_atomically, write_json
 from tinyvae.lab.training import runfolder
@@ -53,7 +53,8 @@ TAKERS = {
     "a plain train (claim)": lambda out: runfolder.claim(out, None, overwrite=False),
     "train --overwrite (claim)": lambda out: runfolder.claim(out, None, overwrite=True),
     "figures --out, reproduce (held)": lambda out: holding(runfolder.held(out)),
-    "sample --png beside it (writing_into)": lambda out: holding(runfolder.writing_into(out / "s.png")),
+    "sample --png beside it (writing_into)":
+        lambda out: holding(runfolder.writing_into(out / "s.png")),
 }
 
 
@@ -72,14 +73,14 @@ def test_a_set_aside_run_comes_back_before_anything_takes_its_folder(tmp_path, t
         assert contents(out) == OLD_RUN and not list(out.glob(".replaced-*"))
 
 
-def test_a_set_aside_run_that_cannot_come_back_whole_is_refused_with_the_way_to_recover_it(tmp_path):
+def test_a_set_aside_run_that_cannot_come_back_is_refused_with_the_way_to_recover_it(tmp_path):
     out = tmp_path / "OV"
     aside = crashed_overwrite(out)
-    (out / "samples.png").write_bytes(b"a figure drawn since")  # a name of the old run: not overwritten
+    (out / "samples.png").write_bytes(b"drawn since")  # a name of the old run: not overwritten
     for take in TAKERS.values():
         with pytest.raises(UsageError, match=r"interrupted --overwrite .*mv .*\.replaced-4242-1"):
             take(out)
-    assert contents(aside) == OLD_RUN and (out / "samples.png").read_bytes() == b"a figure drawn since"
+    assert contents(aside) == OLD_RUN and (out / "samples.png").read_bytes() == b"drawn since"
 
 
 def test_once_the_new_run_has_a_checkpoint_what_it_replaced_goes(tmp_path):
@@ -90,7 +91,8 @@ def test_once_the_new_run_has_a_checkpoint_what_it_replaced_goes(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz"]
 
 
-def test_a_train_killed_between_setting_the_old_run_aside_and_its_checkpoint_loses_nothing(tmp_path, data_env):
+def test_a_train_killed_between_setting_the_old_run_aside_and_its_checkpoint_loses_nothing(
+        tmp_path, data_env):
     """The whole story, through the command: the kill lands while the data load (after claim,
     before the first checkpoint); the next plain `train --out OV` puts the old run back and is
     refused, and the old run is whole."""
@@ -98,15 +100,17 @@ def test_a_train_killed_between_setting_the_old_run_aside_and_its_checkpoint_los
     first = cli(*TINY, "--out", str(out), env=data_env)
     assert first.returncode == 0, first.stderr
     old = contents(out)
-    command = [sys.executable, "-m", "tinyvae", "train", *TINY, "--latent-dim", "3", "--out", str(out), "--overwrite"]
-    killed = subprocess.Popen(command, env=data_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              preexec_fn=default_signals)
+    command = [sys.executable, "-m", "tinyvae", "train", *TINY, "--latent-dim", "3",
+               "--out", str(out), "--overwrite"]
+    killed = subprocess.Popen(command, env=data_env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, preexec_fn=default_signals)
     end = time.monotonic() + 60
     while not list(out.glob(".replaced-*")) and killed.poll() is None and time.monotonic() < end:
         time.sleep(0.002)
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=60)
-    assert list(out.glob(".replaced-*")) and not (out / "checkpoint.npz").exists(), "the kill missed its window"
+    assert list(out.glob(".replaced-*")), "the kill missed its window"
+    assert not (out / "checkpoint.npz").exists(), "the kill missed its window"
     again = cli(*TINY, "--out", str(out), env=data_env)
     assert again.returncode == 2 and "already holds another run" in again.stderr, again.stderr
     assert {name: content for name, content in contents(out).items()} == old
@@ -122,8 +126,9 @@ def test_a_link_to_a_file_is_written_through_and_stays_a_link(tmp_path):
     link = tmp_path / "metrics.json"
     link.symlink_to(real)
     write_json(link, {"new": 1})
-    assert link.is_symlink() and os.readlink(link) == str(real) and real.read_text().startswith('{\n  "new"')
-    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == ["metrics.json"]  # no temporary left
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_text().startswith('{\n  "new"')
+    assert [p.name for p in (tmp_path / "shared").iterdir()] == ["metrics.json"]  # no temporary
     dangling = tmp_path / "new.json"
     dangling.symlink_to(tmp_path / "shared" / "not-yet.json")
     write_json(dangling, [])
@@ -149,10 +154,12 @@ def test_an_open_descriptor_is_written_directly(tmp_path):
     links would replace only this test's."""
     target, stdout = tmp_path / "log.txt", tmp_path / "stdout"
     stdout.symlink_to("/proc/self/fd/1")
-    script = ("import sys; from tinyvae.lab.storage.files import write_atomically; print('printed', flush=True); "
+    script = ("import sys; from tinyvae.lab.storage.files import write_atomically; "
+              "print('printed', flush=True); "
               f"write_atomically({str(stdout)!r}, lambda f: f.write(b'written\\n'))")
     with open(target, "w") as out:
-        done = subprocess.run([sys.executable, "-c", script], stdout=out, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run([sys.executable, "-c", script], stdout=out, stderr=subprocess.PIPE,
+                              text=True)
     assert done.returncode == 0, done.stderr
     assert target.read_text() == "printed\nwritten\n" and stdout.is_symlink()
 
@@ -191,8 +198,8 @@ def test_the_verbs_write_through_links_and_into_fifos(tiny_run, data_env, tmp_pa
     real = tmp_path / "real.png"
     real.write_bytes(b"old")
     (tmp_path / "link.png").symlink_to(real)
-    done = cli(str(out / "checkpoint.npz"), "--png", str(tmp_path / "link.png"), "--n", "4", env=data_env,
-               program=("-m", "tinyvae", "sample"))
+    done = cli(str(out / "checkpoint.npz"), "--png", str(tmp_path / "link.png"), "--n", "4",
+               env=data_env, program=("-m", "tinyvae", "sample"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "link.png").is_symlink() and real.read_bytes()[:4] == b"\x89PNG"
     fifo = tmp_path / "metrics"  # a FIFO needs no .json in its name

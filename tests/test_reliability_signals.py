@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY, cli, default_signals
 
 # `python -m tinyvae ARGS`, with every atomic write pausing once its temporary file holds bytes
@@ -32,7 +31,8 @@ PAUSING = textwrap.dedent("""
     fsync, paused = os.fsync, []
     def pausing(fd):
         name = os.readlink(f"/proc/self/fd/{fd}")
-        if name.endswith(".tmp") and any(f"{s}." in name for s in (".png", ".json", ".npz")) and not paused:
+        ours = any(f"{suffix}." in name for suffix in (".png", ".json", ".npz"))
+        if name.endswith(".tmp") and ours and not paused:
             paused.append(name)
             print("WRITING", name, flush=True)
             time.sleep(60)
@@ -44,8 +44,9 @@ PAUSING = textwrap.dedent("""
 
 
 def run_until_writing(args, env, cwd):
-    process = subprocess.Popen([sys.executable, "-c", PAUSING, *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
+    process = subprocess.Popen([sys.executable, "-c", PAUSING, *args], env=env, cwd=cwd,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_signals)
     for line in process.stdout:
         if line.startswith("WRITING"):
             return process
@@ -67,10 +68,11 @@ VERBS = {
 
 @pytest.mark.parametrize("name", VERBS)
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
-def test_sigterm_and_sighup_stop_every_verb_as_ctrl_c_does_leaving_no_temporary(tiny_run, data_env, tmp_path,
-                                                                                 name, signame):
+def test_sigterm_and_sighup_stop_every_verb_as_ctrl_c_does_leaving_no_temporary(
+        tiny_run, data_env, tmp_path, name, signame):
     out, _ = tiny_run
-    args = [a.replace("{ckpt}", str(out / "checkpoint.npz")).replace("{tmp}", str(tmp_path)) for a in VERBS[name]]
+    args = [a.replace("{ckpt}", str(out / "checkpoint.npz")).replace("{tmp}", str(tmp_path))
+            for a in VERBS[name]]
     process = run_until_writing(args, data_env, tmp_path)
     process.send_signal(getattr(signal, signame))
     _, err = process.communicate(timeout=60)
@@ -81,9 +83,11 @@ def test_sigterm_and_sighup_stop_every_verb_as_ctrl_c_does_leaving_no_temporary(
 
 def test_an_ignored_sighup_stays_ignored_as_nohup_wants(tiny_run, data_env, tmp_path):
     out, _ = tiny_run
-    process = subprocess.Popen([sys.executable, "-c", PAUSING, "sample", str(out / "checkpoint.npz"), "--png",
-                                str(tmp_path / "s.png")], env=data_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    command = [sys.executable, "-c", PAUSING, "sample", str(out / "checkpoint.npz"), "--png",
+               str(tmp_path / "s.png")]
+    process = subprocess.Popen(command, env=data_env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
     assert process.stdout.readline().startswith("WRITING")
     process.send_signal(signal.SIGHUP)  # nohup's: the command goes on
     time.sleep(0.5)
@@ -97,12 +101,13 @@ def test_ctrl_c_while_a_verb_loads_is_an_interruption_not_a_traceback(tmp_path, 
     """A verb's modules take a second or so to import (matplotlib); Ctrl-C at seeded moments of
     it, and of what follows, ends in status 130 and one line (the package's own imports come
     before the command line exists: READY marks their end)."""
-    script = "import tinyvae, sys; print('READY', flush=True); from tinyvae.__main__ import run; sys.exit(run())"
+    script = ("import tinyvae, sys; print('READY', flush=True); "
+              "from tinyvae.__main__ import run; sys.exit(run())")
     chance = random.Random(23)
     for _ in range(6):
-        process = subprocess.Popen([sys.executable, "-c", script, "figures", str(tmp_path / "none.npz")], env=data_env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=default_signals)
+        command = [sys.executable, "-c", script, "figures", str(tmp_path / "none.npz")]
+        process = subprocess.Popen(command, env=data_env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
         assert process.stdout.readline() == "READY\n"
         time.sleep(chance.uniform(0.0, 0.6))
         process.send_signal(signal.SIGINT)
@@ -131,7 +136,8 @@ def test_figures_into_a_folder_a_run_holds_is_refused(tiny_run, data_env, tmp_pa
         for args in (["figures", str(out / "checkpoint.npz"), "--out", str(busy)],
                      ["reproduce", "iwae-vae", "--stages", "0", "--out", str(busy)]):
             result = cli(*args, env=data_env, program=("-m", "tinyvae"))
-            assert result.returncode == 1 and "in use by another run" in result.stderr, result.stderr
+            assert result.returncode == 1, result.stderr
+            assert "in use by another run" in result.stderr, result.stderr
         assert sorted(p.name for p in busy.iterdir()) == [".tinyvae.lock"]
     finally:
         holder.kill()
@@ -152,10 +158,12 @@ def test_the_verbs_hold_a_run_folder_they_write_into(tiny_run, data_env, tmp_pat
         """)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "HOLDING\n"
-        for args in (["sample", str(run / "checkpoint.npz")], ["reconstruct", str(run / "checkpoint.npz")],
-                     ["evaluate", str(run / "checkpoint.npz"), "--iw-samples", "0", "--json", str(run / "m.json")]):
+        ckpt = str(run / "checkpoint.npz")
+        for args in (["sample", ckpt], ["reconstruct", ckpt],
+                     ["evaluate", ckpt, "--iw-samples", "0", "--json", str(run / "m.json")]):
             result = cli(*args, env=data_env, program=("-m", "tinyvae"))
-            assert result.returncode == 1 and "in use by another run" in result.stderr, (args, result.stderr)
+            assert result.returncode == 1, (args, result.stderr)
+            assert "in use by another run" in result.stderr, (args, result.stderr)
         assert sorted(p.name for p in run.iterdir()) == [".tinyvae.lock", "checkpoint.npz"]
     finally:
         holder.kill()
@@ -164,27 +172,34 @@ def test_the_verbs_hold_a_run_folder_they_write_into(tiny_run, data_env, tmp_pat
 
 # ---- reproduce records what fixes a run's bits ----
 
-REPRODUCE = ["reproduce", "iwae-vae", "--train-limit", "60", "--test-limit", "20", "--iw-samples", "5"]
+REPRODUCE = ["reproduce", "iwae-vae", "--train-limit", "60", "--test-limit", "20",
+             "--iw-samples", "5"]
 
 
-def test_reproduce_refuses_another_step_on_resume_and_older_checkpoints_resume_bit_for_bit(tmp_path, data_env):
+def test_reproduce_refuses_another_step_on_resume_and_older_checkpoints_resume_bit_for_bit(
+        tmp_path, data_env):
     from tinyvae.lab.storage.checkpoint import load_checkpoint, save_checkpoint
-    reproduce = dict(env=data_env, program=("-m", "tinyvae"))
-    assert cli(*REPRODUCE, "--stages", "0", "--out", str(tmp_path / "run"), **reproduce).returncode == 0
-    other = cli(*REPRODUCE, "--stages", "0-1", "--step", "reference", "--out", str(tmp_path / "run"), **reproduce)
-    assert other.returncode == 2 and "--step 'reference' (the run has 'fast')" in other.stderr, other.stderr
+
+    def reproduce(*args, out="run"):
+        return cli(*REPRODUCE, *args, "--out", str(tmp_path / out), env=data_env,
+                   program=("-m", "tinyvae"))
+    assert reproduce("--stages", "0").returncode == 0
+    other = reproduce("--stages", "0-1", "--step", "reference")
+    assert other.returncode == 2, other.stderr
+    assert "--step 'reference' (the run has 'fast')" in other.stderr, other.stderr
     assert load_checkpoint(tmp_path / "run" / "checkpoint.npz").epoch == 1  # nothing trained
     # A checkpoint written before the step was recorded: its run took the default, fast, and
     # continues bit for bit as the run that was never stopped.
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
     older = {**ckpt.extra, "recipe": {k: v for k, v in ckpt.extra["recipe"].items() if k != "step"}}
-    save_checkpoint(tmp_path / "run" / "checkpoint.npz", params=ckpt.params, optimizer=ckpt.optimizer,
-                    config=ckpt.config, epoch=ckpt.epoch, history=ckpt.history, rng=ckpt.rng, extra=older)
-    assert cli(*REPRODUCE, "--stages", "0-1", "--step", "reference", "--out", str(tmp_path / "run"),
-               **reproduce).returncode == 2
-    assert cli(*REPRODUCE, "--stages", "0-1", "--out", str(tmp_path / "run"), **reproduce).returncode == 0
-    assert cli(*REPRODUCE, "--stages", "0-1", "--out", str(tmp_path / "straight"), **reproduce).returncode == 0
-    resumed, straight = (load_checkpoint(tmp_path / name / "checkpoint.npz") for name in ("run", "straight"))
+    save_checkpoint(tmp_path / "run" / "checkpoint.npz", params=ckpt.params,
+                    optimizer=ckpt.optimizer, config=ckpt.config, epoch=ckpt.epoch,
+                    history=ckpt.history, rng=ckpt.rng, extra=older)
+    assert reproduce("--stages", "0-1", "--step", "reference").returncode == 2
+    assert reproduce("--stages", "0-1").returncode == 0
+    assert reproduce("--stages", "0-1", out="straight").returncode == 0
+    resumed, straight = (load_checkpoint(tmp_path / name / "checkpoint.npz")
+                         for name in ("run", "straight"))
     assert resumed.epoch == straight.epoch == 4 and resumed.extra["recipe"]["step"] == "fast"
     assert all((resumed.params[key] == straight.params[key]).all() for key in straight.params)
 
@@ -198,8 +213,9 @@ def test_a_full_disk_during_reproduce_exits_1_as_everywhere(tmp_path, data_env):
         default_signals()
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not death by signal
         resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
-    result = subprocess.run([sys.executable, "-m", "tinyvae", *REPRODUCE, "--stages", "0", "--out", str(tmp_path)],
-                            env=data_env, capture_output=True, text=True, timeout=300, preexec_fn=small_files)
+    command = [sys.executable, "-m", "tinyvae", *REPRODUCE, "--stages", "0", "--out", str(tmp_path)]
+    result = subprocess.run(command, env=data_env, capture_output=True, text=True, timeout=300,
+                            preexec_fn=small_files)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert "cannot write" in result.stderr and "File too large" in result.stderr
     assert temporaries(tmp_path) == []
@@ -207,7 +223,8 @@ def test_a_full_disk_during_reproduce_exits_1_as_everywhere(tmp_path, data_env):
 
 @pytest.fixture
 def read_only(tmp_path):
-    """A read-only folder: chmod for a user; for root (whom chmod does not stop), a read-only tmpfs."""
+    """A read-only folder: chmod for a user; for root (whom chmod does not stop), a read-only
+    tmpfs."""
     folder = tmp_path / "ro"
     folder.mkdir()
     if os.geteuid() != 0:
@@ -215,7 +232,8 @@ def read_only(tmp_path):
         yield folder
         folder.chmod(0o755)
         return
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)]).returncode != 0:
+    mount = ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)]
+    if subprocess.run(mount).returncode != 0:
         pytest.skip("root without a way to mount a read-only folder")
     try:
         yield folder
@@ -225,13 +243,16 @@ def read_only(tmp_path):
 
 def test_a_read_only_folder_is_cannot_write_for_every_command(tiny_run, data_env, read_only):
     ckpt = str(tiny_run[0] / "checkpoint.npz")
-    commands = [["train", *TINY, "--out", f"{read_only}/run"], ["figures", ckpt, "--out", str(read_only)],
-                ["sample", ckpt, "--png", f"{read_only}/s.png"], ["reconstruct", ckpt, "--npz", f"{read_only}/r.npz"],
+    commands = [["train", *TINY, "--out", f"{read_only}/run"],
+                ["figures", ckpt, "--out", str(read_only)],
+                ["sample", ckpt, "--png", f"{read_only}/s.png"],
+                ["reconstruct", ckpt, "--npz", f"{read_only}/r.npz"],
                 ["explore", ckpt, "--png", f"{read_only}/e.png"],
                 ["evaluate", ckpt, "--iw-samples", "0", "--json", f"{read_only}/m.json"],
                 [*REPRODUCE, "--stages", "0", "--out", f"{read_only}/rep"]]
     for args in commands:
         result = cli(*args, env=data_env, program=("-m", "tinyvae"))
         assert result.returncode == 1 and "Traceback" not in result.stderr, (args, result.stderr)
-        assert "cannot write" in result.stderr and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+        assert "cannot write" in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
         assert "Errno" not in result.stderr and ".tmp" not in result.stderr, (args, result.stderr)

@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stops_as_ctrl_c():
             module = importlib.import_module(VERBS[verb][0])
-            sys.argv[0] = f"python -m tinyvae {verb}"  # argparse names the program after it in its messages
+            # argparse names the program after it in its messages
+            sys.argv[0] = f"python -m tinyvae {verb}"
             return module.main(rest)
     except KeyboardInterrupt:
         print(f"python -m tinyvae {verb}: interrupted", file=sys.stderr)

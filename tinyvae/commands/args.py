@@ -52,4 +52,5 @@ def output_file(text: str) -> Path:
     return path
 
 
-gaussian_std = _argument_type(float, values.gaussian_std, "a standard deviation from 1e-100 to 1e100")
+gaussian_std = _argument_type(float, values.gaussian_std,
+                              "a standard deviation from 1e-100 to 1e100")

@@ -246,7 +246,8 @@ def main(argv=None) -> int:
 
     def body() -> int:
         try:
-            # np.errstate: overflow is judged by check_finite, in one line, not by a page of warnings
+            # np.errstate: overflow is judged by check_finite, in one line, not by a page of
+            # warnings
             with blas_threads(args.blas_threads), np.errstate(all="ignore"):
                 return run(args)
         except Diverged as exc:
@@ -268,7 +269,8 @@ def run(args) -> int:
                                                        args.random_data, args.train_images,
                                                        args.seed)
     except data.DataError as exc:
-        raise data.DataError(f"{exc} (use --random-data to time random images of the same shape)") from None
+        raise data.DataError(f"{exc} (use --random-data to time random images of the same "
+                             "shape)") from None
     if dtype != x_train.dtype:
         x_train = x_train.astype(dtype)  # once, not per batch
     print_setup(args, config, data_text, out)

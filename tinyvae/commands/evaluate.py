@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         k = settings["iw_samples"] if args.iw_samples is None else args.iw_samples
         say(saved.describe(model))
         say(f"data: {data.described}: {len(data.x_test)} test images")
-        say(f"scored {settings.get('scored_by', 'as a model file: by the defaults for its likelihood')}"
+        scored = settings.get("scored_by", "as a model file: by the defaults for its likelihood")
+        say(f"scored {scored}"
             + ("" if k == settings["iw_samples"] else
                f", but for k = {k} (--iw-samples; the run's is {settings['iw_samples']})"))
         seconds = run_settings.estimate_seconds(model.params, model.config, len(data.x_test), k)

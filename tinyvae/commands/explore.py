@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             png = png or saved.beside(args.checkpoint, f"explore-image{args.image}.png")
             dims = dims_by_kl(kl, min(args.sliders, model.config.latent_dim))
             with runfolder.writing_into(png):
-                latent_plots.plot_traversal(png, model.params, model.config, x_test[args.image], dims=dims,
-                                            kl_per_dim=kl)
+                latent_plots.plot_traversal(png, model.params, model.config, x_test[args.image],
+                                            dims=dims, kl_per_dim=kl)
             say(f"explore: no display to open a window on (matplotlib's backend is {matplotlib.get_backend()!r}); "
                 f"wrote what the sliders would show, as a traversal of test image {args.image}: {png}")
             say("(where a window can open, e.g. on a desktop, or with MPLBACKEND=TkAgg or QtAgg, the sliders open)")

@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         data = saved.test_set(model, args.data_dir)
         kl_per_dim = saved.check_numbers(model, data.x_test)
         with runfolder.held(out):  # a run training there meanwhile keeps its figures
-            paths = make_figures(out, model.params, model.config, data.x_test, data.y_test, model.history,
-                                 kl_per_dim, model.run_protocol()["seed"], class_names=data.class_names,
-                                 label_kind=data.label_kind)
+            paths = make_figures(out, model.params, model.config, data.x_test, data.y_test,
+                                 model.history, kl_per_dim, model.run_protocol()["seed"],
+                                 class_names=data.class_names, label_kind=data.label_kind)
         say(f"wrote {out}/: " + ", ".join(p.name for p in paths))
         return 0
 

@@ -144,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     combos = models_to_check(args, parser)
     try:  # the largest of them, in float64: a model that cannot fit is refused before any work
-        config = VAEConfig(input_dim=args.input_dim, hidden_dims=args.hidden, latent_dim=args.latent_dim,
-                           k=max(k for *_, k in combos))
+        config = VAEConfig(input_dim=args.input_dim, hidden_dims=args.hidden,
+                           latent_dim=args.latent_dim, k=max(k for *_, k in combos))
         memory.check_fits("--input-dim, --hidden, --latent-dim, --batch-size and --k",
                           memory.training_numbers(config, args.batch_size), np.float64)
     except UsageError as exc:

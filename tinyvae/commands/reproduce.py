@@ -37,8 +37,9 @@ from ..lab.signals import INTERRUPTED
 from ..lab.storage.checkpoint import CheckpointError, load_checkpoint
 from ..lab.storage.files import check_writable_folder, write_json
 from ..lab.training import runfolder
-from ..lab.training.recipes import (RECIPES, StageEvaluation, build_step, check_identity, load_data, lr_schedule,
-                                    markdown_rows, parse_stages, stage_summary)
+from ..lab.training.recipes import (RECIPES, StageEvaluation, build_step, check_identity,
+                                    load_data, lr_schedule, markdown_rows, parse_stages,
+                                    stage_summary)
 from ..lab.training.runner import CHECKPOINT_NAME, TrainingInterrupted, fit
 from .args import nonnegative_int, positive_int
 from .status import run_command
@@ -95,7 +96,8 @@ def saved_identity(path: Path) -> tuple[object, dict]:
     try:
         ckpt = load_checkpoint(path)
         if "recipe" not in ckpt.extra:
-            raise UsageError(f"{path} is not a reproduction's checkpoint (it keeps no recipe); give another --out")
+            raise UsageError(f"{path} is not a reproduction's checkpoint (it keeps no recipe); "
+                             "give another --out")
         return ckpt, check_identity(ckpt.extra["recipe"])
     except CheckpointError as exc:
         raise UsageError(str(exc)) from None
@@ -108,10 +110,10 @@ def check_same_run(path: Path, saved: dict, args) -> None:
     wanted = identity(args)
     if saved != wanted:
         flags = {"recipe": "RECIPE", "iw_k": "--iw-samples"}
-        diffs = [f"{flags.get(key, '--' + key.replace('_', '-'))} {wanted[key]!r} (the run has {saved[key]!r})"
-                 for key in wanted if saved[key] != wanted[key]]
-        raise UsageError(f"{path} is not this run: {', '.join(diffs)}; give the run's own settings, "
-                         "or another --out for a new run")
+        diffs = [f"{flags.get(key, '--' + key.replace('_', '-'))} {wanted[key]!r} "
+                 f"(the run has {saved[key]!r})" for key in wanted if saved[key] != wanted[key]]
+        raise UsageError(f"{path} is not this run: {', '.join(diffs)}; give the run's own "
+                         "settings, or another --out for a new run")
 
 
 def resolve(args, parser) -> tuple[object, int, int]:
@@ -137,14 +139,16 @@ def check_resume(args, recipe, first: int) -> int:
     """Refuse a checkpoint of another run, or one that lacks the stages before `first`; return its epochs."""
     if args.resume is None:
         if first > 0:
-            raise UsageError(f"--stages {args.stages}: no checkpoint in {args.out} holds stages 0-{first - 1}; "
+            raise UsageError(f"--stages {args.stages}: no checkpoint in {args.out} holds stages "
+                             f"0-{first - 1}; "
                                   f"start with --stages 0-{first - 1} or more")
         return 0
     ckpt, saved = saved_identity(args.resume)
     check_same_run(args.resume, saved, args)
     done = len(ckpt.history)
     if first > 0 and done < recipe.stages[first - 1]["last_epoch"]:
-        raise UsageError(f"--stages {args.stages}: {args.resume} has {done} epochs, stages before {first} "
+        raise UsageError(f"--stages {args.stages}: {args.resume} has {done} epochs, stages "
+                         f"before {first} "
                               f"end at epoch {recipe.stages[first - 1]['last_epoch']}")
     return done
 
@@ -257,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             return INTERRUPTED
 
     def interrupted() -> str:  # outside the epochs: loading the data, or the summary
-        return f"{COMMAND}: interrupted; nothing of the run was lost (its checkpoint, if any, is in {args.out})"
+        return (f"{COMMAND}: interrupted; nothing of the run was lost (its checkpoint, if any, "
+                f"is in {args.out})")
 
     return run_command(COMMAND, body, interrupted)
 

@@ -46,17 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         if png is not None:
             saved.check_drawable(model, "--png")
         c = model.config  # z and the images, and the decoder's widest layer for each of them
-        memory.check_fits(f"--n {args.n}", args.n * (c.latent_dim + 2 * c.input_dim + max(c.hidden_dims)),
-                          model.dtype)
+        per_image = c.latent_dim + 2 * c.input_dim + max(c.hidden_dims)
+        memory.check_fits(f"--n {args.n}", args.n * per_image, model.dtype)
         # The draws of Model.sample, kept: z first, then its decoding.
         z = np.random.default_rng(args.seed).standard_normal((args.n, model.config.latent_dim)).astype(model.dtype)
         images = model.decode(z)  # (n, D)
         saved.finite("the decoded samples", images)
         with runfolder.writing_into(png, npz):
             if png is not None:
-                plots.plot_samples(png, np.clip(images, 0.0, 1.0), nrow=args.nrow,
-                                   title=f"{args.n} samples from the prior (seed {args.seed}): decoder mean at "
-                                         "z ~ N(0, I)")
+                title = (f"{args.n} samples from the prior (seed {args.seed}): decoder mean at "
+                         "z ~ N(0, I)")
+                plots.plot_samples(png, np.clip(images, 0.0, 1.0), nrow=args.nrow, title=title)
                 say(f"wrote {png}")
             if npz is not None:
                 saved.write_npz(npz, images=images, z=z, seed=np.int64(args.seed))

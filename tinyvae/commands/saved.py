@@ -65,7 +65,8 @@ def check_output(path: Path | None, suffix: str, flag: str) -> Path | None:
         return None
     kind = output_kind(path)
     if kind == "other":
-        raise UsageError(f"{flag} {path}: not a file to write (a folder, a socket or a block device)")
+        raise UsageError(f"{flag} {path}: not a file to write (a folder, a socket or a block "
+                         "device)")
     if kind == "file" and path.suffix.lower() != suffix:
         raise UsageError(f"{flag} {path}: expected a file name ending in {suffix}")
     if not path.parent.is_dir():
@@ -74,11 +75,12 @@ def check_output(path: Path | None, suffix: str, flag: str) -> Path | None:
 
 
 def check_drawable(model: Model, flag: str) -> None:
-    """Images are drawn as squares: a model of another number of pixels is refused before any work."""
+    """Images are drawn as squares: a model of another number of pixels is refused before any
+    work."""
     D = model.config.input_dim
     if math.isqrt(D) ** 2 != D:
-        raise UsageError(f"{flag}: this model's images have {D} pixels, not a square number, so they cannot "
-                         "be drawn (write them with --npz instead)")
+        raise UsageError(f"{flag}: this model's images have {D} pixels, not a square number, so "
+                         "they cannot be drawn (write them with --npz instead)")
 
 
 def test_set(model: Model, data_dir: Path | None, test_seed: int | None = None) -> RunData:
@@ -93,9 +95,9 @@ def test_set(model: Model, data_dir: Path | None, test_seed: int | None = None) 
             raise UsageError(f"--test-binarization-seed: {exc}") from None
     data = run_settings.load_run_data(settings, data_dir, test_only=True, test_seed=test_seed)
     if data.x_test.shape[1] != model.config.input_dim:
-        raise UsageError(f"CKPT: this model takes images of {model.config.input_dim} pixels, but its test set "
-                         f"({run_settings.dataset_of(settings)}) has {data.x_test.shape[1]}: it was not "
-                         "trained on these images")
+        raise UsageError(f"CKPT: this model takes images of {model.config.input_dim} pixels, but "
+                         f"its test set ({run_settings.dataset_of(settings)}) has "
+                         f"{data.x_test.shape[1]}: it was not trained on these images")
     return data
 
 
@@ -118,8 +120,8 @@ def check_numbers(model: Model, x: np.ndarray) -> np.ndarray:
     model that overflows would be drawn from NaN."""
     mu, log_var = vae.encode(model.params, x, model.config)  # (B, Z) each
     kl_per_dim = evaluate.kl_per_dimension(model.params, x, model.config)  # (Z,)
-    finite("this model's codes of the test images, their KL or their decoding", mu, log_var, kl_per_dim,
-           vae.decode(model.params, mu[:16], model.config))
+    finite("this model's codes of the test images, their KL or their decoding", mu, log_var,
+           kl_per_dim, vae.decode(model.params, mu[:16], model.config))
     return kl_per_dim
 
 
@@ -127,7 +129,8 @@ def finite(what: str, *arrays) -> None:
     """A ResultError (exit status 1) if any of `arrays` holds NaN or inf: a model whose weights,
     however finite, overflow its arithmetic has no number or image to show."""
     if not all(np.all(np.isfinite(a)) for a in arrays):
-        raise ResultError(f"{what} came out NaN or infinite: this model's weights overflow its arithmetic")
+        raise ResultError(f"{what} came out NaN or infinite: this model's weights overflow its "
+                          "arithmetic")
 
 
 def beside(model_path: Path, name: str) -> Path:

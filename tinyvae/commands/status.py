@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from ..lab.datasets.readers import DataError
 from ..lab.errors import ResultError, UsageError
@@ -42,7 +42,8 @@ def exit_status(prog: str, exc: BaseException) -> int:
     raise exc
 
 
-def run_command(prog: str, body: Callable[[], int], interrupted: Callable[[], str] | None = None) -> int:
+def run_command(prog: str, body: Callable[[], int],
+                interrupted: Callable[[], str] | None = None) -> int:
     """body() with SIGTERM and SIGHUP as Ctrl-C, and every ending as the table says.
 
     interrupted(): the line that says what an interruption left (default: "interrupted").

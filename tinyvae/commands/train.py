@@ -31,8 +31,8 @@ and then the previous files are moved aside and deleted once the new run's first
 exists (a crash before that keeps them, in a hidden .replaced-* folder, and whatever next takes
 the folder puts them back). With --resume, every
 setting comes from the checkpoint and a flag that contradicts it is refused; only --epochs may
-grow. Ctrl-C (or SIGTERM, SIGHUP) exits with status 130 saying where the checkpoint is. Output that cannot be
-written (a closed pipe: `... | head -3`) is dropped; training goes on and saves.
+grow. Ctrl-C (or SIGTERM, SIGHUP) exits with status 130 saying where the checkpoint is. Output
+that cannot be written (a closed pipe: `... | head -3`) is dropped; training goes on and saves.
 
 NumPy's OpenBLAS takes a thread per core. On a machine that other work keeps busy those threads
 wait for cores, and an epoch can take many times longer (13 times, measured, on a 2-core machine
@@ -167,9 +167,9 @@ def check_memory(settings: dict) -> None:
     """A model (and its training batch) too large for this machine is refused before any work."""
     config = VAEConfig(input_dim=IMAGE_PIXELS, hidden_dims=tuple(settings["hidden"]),
                        latent_dim=settings["latent_dim"], k=settings["k"])
-    batch = min(settings["batch_size"], settings["train_limit"] or 60_000)  # a batch is at most the data
-    memory.check_fits("--hidden, --latent-dim, --k and --batch-size", memory.training_numbers(config, batch),
-                      settings["dtype"])
+    batch = min(settings["batch_size"], settings["train_limit"] or 60_000)  # at most the data
+    memory.check_fits("--hidden, --latent-dim, --k and --batch-size",
+                      memory.training_numbers(config, batch), settings["dtype"])
 
 
 def resumed_settings(path: Path) -> dict:
@@ -183,7 +183,8 @@ def resumed_settings(path: Path) -> dict:
             other = ("; continue a reproduction with `python -m tinyvae reproduce`"
                      if "recipe" in ckpt.extra else "")
             raise UsageError(f"--resume {path}: it keeps no settings of the train command{other}")
-        return run_settings.check(ckpt.extra["cli"], ckpt.config, next(iter(ckpt.params.values())).dtype)
+        dtype = next(iter(ckpt.params.values())).dtype
+        return run_settings.check(ckpt.extra["cli"], ckpt.config, dtype)
     except CheckpointError as exc:
         raise UsageError(str(exc)) from None
     except ValueError as exc:
@@ -261,9 +262,11 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     what = run_settings.what_is_evaluated(len(data.x_test), args.iw_samples)
     say(f"after training: {what}, about {clock(eval_seconds)}")
     if aside is not None:
-        say(f"replacing the previous run in {out}/ (kept in {aside.name}/ until this run's first checkpoint)")
+        say(f"replacing the previous run in {out}/ (kept in {aside.name}/ until this run's first "
+            "checkpoint)")
     history = fit(step, data.x_train, rng=rng, epochs=args.epochs, x_test=data.x_test, batch_size=batch,
-                  binarize=data.fit_binarize, warmup_epochs=args.warmup_epochs, out_dir=out, resume=args.resume,
+                  binarize=data.fit_binarize, warmup_epochs=args.warmup_epochs, out_dir=out,
+                  resume=args.resume,
                   eval_seed=args.seed, extra={"cli": settings_of(args)}, stream=say.stream,
                   after_epoch=lambda epoch, step: runfolder.discard_replaced(out))
     runfolder.discard_replaced(out)

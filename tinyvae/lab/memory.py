@@ -31,8 +31,8 @@ def check_fits(what: str, numbers: int, dtype) -> None:
     """A UsageError naming `what` if `numbers` numbers of `dtype` exceed the machine's memory."""
     needed, total = int(numbers) * np.dtype(dtype).itemsize, physical_bytes()
     if total is not None and needed > total:
-        raise UsageError(f"{what}: this needs at least {needed / 2**30:,.1f} GiB of memory and this "
-                         f"machine has {total / 2**30:,.1f} GiB; choose smaller sizes")
+        raise UsageError(f"{what}: this needs at least {needed / 2**30:,.1f} GiB of memory and "
+                         f"this machine has {total / 2**30:,.1f} GiB; choose smaller sizes")
 
 
 def parameter_count(config: VAEConfig) -> int:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # SIGINT (Ctrl-C) raises KeyboardInterrupt already
-INTERRUPTED = 130  # the exit status of a command stopped by any of them: 128 + SIGINT, as shells use
+INTERRUPTED = 130  # the exit status of a command stopped by any of them: 128 + SIGINT, as in shells
 
 
 @contextlib.contextmanager

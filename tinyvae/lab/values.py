@@ -37,7 +37,8 @@ nonnegative_float = partial(_checks.finite_real, minimum=0.0)
 
 
 def gaussian_std(name, value) -> float:
-    """σ of the fixed-variance Gaussian: VAEConfig's range, where σ² neither under- nor overflows."""
+    """σ of the fixed-variance Gaussian, in VAEConfig's range, where σ² neither under- nor
+    overflows."""
     value = _checks.finite_real(name, value, minimum=0.0, strict=True)
     if not 1e-100 <= value <= 1e100:
         raise ValueError(f"{name} must lie in [1e-100, 1e100], got {value!r}")

@@ -90,6 +90,7 @@ def contention(threads: int | None, cores: int, load: float) -> str | None:
     None if they fit, or if the BLAS is not a known OpenBLAS (threads None)."""
     if threads is None or threads < 2 or cores - load >= threads - 0.5:
         return None
-    return (f"OpenBLAS runs {threads} threads, but other work already keeps this machine busy (load average "
-            f"{load:.1f} on {cores} cores): its threads then wait for cores, which made each epoch of the default "
-            "run 13 times slower on a busy 2-core machine; OPENBLAS_NUM_THREADS=1 before starting gives it one")
+    return (f"OpenBLAS runs {threads} threads, but other work already keeps this machine busy "
+            f"(load average {load:.1f} on {cores} cores): its threads then wait for cores, which "
+            "made each epoch of the default run 13 times slower on a busy 2-core machine; "
+            "OPENBLAS_NUM_THREADS=1 before starting gives it one")

@@ -177,7 +177,8 @@ def load(path: str | os.PathLike) -> Model:
                                                     next(iter(checkpoint.params.values())).dtype,
                                                     checkpoint.epoch)
         except ValueError as exc:
-            raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: its run settings: {exc}") from None
+            raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: its run settings: "
+                                  f"{exc}") from None
         return Model(checkpoint.config, checkpoint.params, settings=settings, history=checkpoint.history,
                      epochs=checkpoint.epoch)
 

@@ -104,7 +104,8 @@ RECIPES = {recipe.name: recipe for recipe in (IWAE_VAE, IWAE_VAE_K5, IWAE_IWAE_K
 IDENTITY_CHECKS = {
     "recipe": partial(values.choice, tuple(sorted(RECIPES))),
     "binarization": partial(values.choice, ("dynamic", "fixed")), "seed": values.nonnegative_int,
-    "train_limit": values.optional(values.positive_int), "test_limit": values.optional(values.positive_int),
+    "train_limit": values.optional(values.positive_int),
+    "test_limit": values.optional(values.positive_int),
     "iw_k": values.positive_int, "step": partial(values.choice, ("fast", "reference")),
 }
 # Runs recorded before the step was (it was not part of extra["recipe"] then) ran the default one.
@@ -113,9 +114,11 @@ UNRECORDED_STEP = "fast"
 
 def check_identity(identity: object) -> dict:
     """A reproduction's extra["recipe"], each entry checked as its flag is (IDENTITY_CHECKS);
-    a "step" missing from an older checkpoint is UNRECORDED_STEP. A ValueError names what is wrong."""
+    a "step" missing from an older checkpoint is UNRECORDED_STEP. A ValueError names what is
+    wrong."""
     if not isinstance(identity, dict):
-        raise ValueError(f"the reproduction's settings must be a JSON object, got {type(identity).__name__}")
+        raise ValueError("the reproduction's settings must be a JSON object, got "
+                         f"{type(identity).__name__}")
     missing = sorted(set(IDENTITY_CHECKS) - {"step"} - set(identity))
     unknown = sorted(map(str, set(identity) - set(IDENTITY_CHECKS)))
     if missing or unknown:
@@ -135,14 +138,15 @@ def scoring_protocol(identity: dict, epochs: int) -> dict:
     stage = next((s for s in recipe.stages if epochs <= s["last_epoch"]), recipe.stages[-1])
     k, seed = identity["iw_k"], identity["seed"]
     return {"dataset": variant.dataset, "binarize": variant.binarize, "epochs": epochs,
-            "batch_size": recipe.batch_size, "lr": stage["lr"], "optimizer": recipe.optimizer["name"],
+            "batch_size": recipe.batch_size, "lr": stage["lr"],
+            "optimizer": recipe.optimizer["name"],
             "hidden": list(config.hidden_dims), "latent_dim": config.latent_dim,
             "activation": config.activation, "likelihood": config.likelihood, "beta": config.beta,
             "seed": seed, "dtype": recipe.dtype, "train_limit": identity["train_limit"],
             "test_limit": identity["test_limit"], "iw_samples": k, "step": identity["step"],
             "k": config.k, "objective": config.objective, "iw_seed": [seed, stage["stage"], k],
-            "scored_by": f"as the {recipe.name} reproduction's stage {stage['stage']} evaluation scores it "
-                         f"(L_{k} noise seed {[seed, stage['stage'], k]})"}
+            "scored_by": f"as the {recipe.name} reproduction's stage {stage['stage']} evaluation "
+                         f"scores it (L_{k} noise seed {[seed, stage['stage'], k]})"}
 
 
 def load_data(recipe: Recipe, binarization: str, data_dir=None, *, train_limit: int | None = None,

@@ -56,9 +56,11 @@ STEPS = ("fast", "reference")
 SETTING_CHECKS = {
     "dataset": partial(values.choice, tuple(FILES)),
     "binarize": values.optional(partial(values.choice, BINARIZATIONS)),
-    "epochs": values.nonnegative_int, "batch_size": values.positive_int, "lr": values.positive_float,
+    "epochs": values.nonnegative_int, "batch_size": values.positive_int,
+    "lr": values.positive_float,
     "optimizer": partial(values.choice, tuple(sorted(OPTIMIZERS))), "hidden": values.hidden_sizes,
-    "latent_dim": values.positive_int, "activation": partial(values.choice, tuple(sorted(ACTIVATIONS))),
+    "latent_dim": values.positive_int,
+    "activation": partial(values.choice, tuple(sorted(ACTIVATIONS))),
     "likelihood": partial(values.choice, tuple(LIKELIHOODS)),
     "gaussian_std": values.optional(values.gaussian_std), "beta": values.nonnegative_float,
     "warmup_epochs": values.nonnegative_float, "seed": values.seed,
@@ -119,18 +121,20 @@ def check(settings: object, config: VAEConfig | None = None, dtype=None) -> dict
     if dataset_of(whole) == "binarized-mnist" and whole["binarize"] == "dynamic":
         raise ValueError("binarize 'dynamic' with dataset binarized-mnist: it is already binarized")
     if whole["likelihood"] != "gaussian" and checked.get("gaussian_std") is not None:
-        raise ValueError(f"gaussian_std {checked['gaussian_std']!r} with likelihood {whole['likelihood']!r}: "
-                         "only the gaussian likelihood has a fixed σ")
+        raise ValueError(f"gaussian_std {checked['gaussian_std']!r} with likelihood "
+                         f"{whole['likelihood']!r}: only the gaussian likelihood has a fixed σ")
     if config is not None:
         model = {"hidden": tuple(config.hidden_dims), "latent_dim": config.latent_dim,
-                 "activation": config.activation, "likelihood": config.likelihood, "beta": config.beta,
+                 "activation": config.activation, "likelihood": config.likelihood,
+                 "beta": config.beta,
                  "k": config.k, "objective": config.objective,
                  "gaussian_std": config.gaussian_std if config.likelihood == "gaussian" else None}
         for key, value in model.items():
             if checked.get(key) is not None and checked[key] != value:
                 raise ValueError(f"{key} {checked[key]!r} is not the model's ({value!r})")
     if dtype is not None and "dtype" in checked and np.dtype(checked["dtype"]) != np.dtype(dtype):
-        raise ValueError(f"dtype {checked['dtype']!r} is not the parameters' ({np.dtype(dtype).name})")
+        raise ValueError(f"dtype {checked['dtype']!r} is not the parameters' "
+                         f"({np.dtype(dtype).name})")
     return {key: list(value) if key == "hidden" else value for key, value in checked.items()}
 
 
@@ -140,7 +144,8 @@ def from_checkpoint(extra: dict, config: VAEConfig, dtype, epochs: int) -> dict 
     extra["recipe"] (recipes.scoring_protocol: its test set, k and per-stage L_k seeds), or,
     for a bare runner.fit checkpoint, only its seed (extra["train"]["eval_seed"]); else None."""
     if "cli" in extra:
-        return {**check(extra["cli"], config, dtype), "scored_by": "as its training run scored it (its settings)"}
+        return {**check(extra["cli"], config, dtype),
+                "scored_by": "as its training run scored it (its settings)"}
     if "recipe" in extra:
         settings = recipes.scoring_protocol(extra["recipe"], epochs)
         check({key: value for key, value in settings.items() if key not in SCORING}, config, dtype)
@@ -230,18 +235,21 @@ def evaluate_run(params, config: VAEConfig, x_test: np.ndarray, settings: dict, 
     seed = settings["seed"]
     k = settings["iw_samples"] if k is None else k
     test = evaluate.test_elbo(params, x_test, config, np.random.default_rng([seed, epochs]))
-    _refuse_nonfinite(**{"the test ELBO": [test["recon"], test["kl"], test["loss"]]})  # before the long part
+    # before the long part
+    _refuse_nonfinite(**{"the test ELBO": [test["recon"], test["kl"], test["loss"]]})
     iw_bound = None
     if k > 0:
         iw_seed = settings.get("iw_seed") or [seed, L_K_SEED]
-        iw_bound = iw.iw_bound(params, x_test, config, np.random.default_rng(iw_seed), k=k, progress=progress)
+        iw_bound = iw.iw_bound(params, x_test, config, np.random.default_rng(iw_seed), k=k,
+                               progress=progress)
         _refuse_nonfinite(**{f"L_{k}": [iw_bound]})
     n_active, variances = evaluate.active_units(params, x_test, config)
     kl_per_dim = evaluate.kl_per_dimension(params, x_test, config)
-    _refuse_nonfinite(**{"the active units' variances": variances, "the KL per dimension": kl_per_dim})
-    return {"elbo": -(test["recon"] + test["kl"]), "loss": test["loss"], "recon": test["recon"], "kl": test["kl"],
-            "beta": config.beta, "iw_bound": iw_bound, "iw_samples": k, "kl_per_dim": kl_per_dim,
-            "active_units": n_active, "variances": variances}
+    _refuse_nonfinite(**{"the active units' variances": variances,
+                         "the KL per dimension": kl_per_dim})
+    return {"elbo": -(test["recon"] + test["kl"]), "loss": test["loss"], "recon": test["recon"],
+            "kl": test["kl"], "beta": config.beta, "iw_bound": iw_bound, "iw_samples": k,
+            "kl_per_dim": kl_per_dim, "active_units": n_active, "variances": variances}
 
 
 def _refuse_nonfinite(**numbers) -> None:

@@ -89,7 +89,8 @@ def recover(out: Path) -> None:
     """Bring back what an --overwrite set aside in `out` and could not restore itself (it was
     killed before its first checkpoint); once `out` holds a checkpoint, the aside goes as
     discard_replaced says. If the files cannot all come back (two set-aside runs, or files of
-    the same names in `out`), a UsageError says how to recover them by hand. Call it holding `out`."""
+    the same names in `out`), a UsageError says how to recover them by hand. Call it holding
+    `out`."""
     asides = sorted(p for p in Path(out).glob(ASIDE_PREFIX + "*") if p.is_dir())
     if not asides:
         return
@@ -101,13 +102,15 @@ def recover(out: Path) -> None:
         restore(Path(out), asides[0])  # an empty one (killed as it was made) just goes
         return
     aside = asides[0]
-    raise UsageError(f"{out} holds a run that an interrupted --overwrite set aside in {aside.name}/ "
+    raise UsageError(f"{out} holds a run that an interrupted --overwrite set aside in "
+                     f"{aside.name}/ "
                      f"({len(asides)} such folder(s)); nothing was changed. Recover it with "
                      f"`mv {aside}/* {out}/ && rmdir {aside}`, or delete {aside} to let it go")
 
 
 def is_run_folder(folder: Path) -> bool:
-    """Whether `folder` is a run's: it holds a checkpoint, a run holds it, or a run was set aside in it."""
+    """Whether `folder` is a run's: it holds a checkpoint, a run holds it, or a run was set
+    aside in it."""
     folder = Path(folder)
     return folder.is_dir() and ((folder / CHECKPOINT_NAME).exists() or (folder / LOCK_NAME).exists()
                                 or any(folder.glob(ASIDE_PREFIX + "*")))

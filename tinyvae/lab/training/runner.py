@@ -104,15 +104,15 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     if out_dir is None and resume is not None:
         out_dir = Path(resume).parent
     # np.errstate: overflow is judged by the explicit checks (TrainingDiverged), not by warnings
-    with (contextlib.nullcontext() if out_dir is None else run_folder(out_dir)) as folder, stops_as_ctrl_c(), \
-            np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    held = contextlib.nullcontext() if out_dir is None else run_folder(out_dir)
+    with held as folder, stops_as_ctrl_c(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         run = _Run(step, rng, settings, extra, folder, stream, after_epoch)
         if resume is not None:
             run.history = _restore(resume, step, rng, settings)
             run.saved_epoch = len(run.history)
             run.log.line(f"resuming from {resume} after epoch {len(run.history)} of {epochs}")
             if run.checkpoint_path is not None and not _same_file(run.checkpoint_path, resume):
-                run.save()  # resumed into another folder, once checked: it holds its own run from now
+                run.save()  # resumed into another folder, once checked: it holds its own run
         elif run.checkpoint_path is not None:
             run.save()  # epoch 0: a run interrupted in its first epoch can resume too
         return run.train(x_train, x_test, epochs)
@@ -286,7 +286,8 @@ def _restore(path, step, rng: np.random.Generator, settings: dict) -> list[dict]
         diffs.append(f"random generator: checkpoint has {type(ckpt.rng.bit_generator).__name__}, "
                      f"now {type(rng.bit_generator).__name__}")
     if diffs:
-        raise ResumeMismatch(f"cannot resume from {path}: it was trained differently ({'; '.join(diffs)})")
+        raise ResumeMismatch(f"cannot resume from {path}: it was trained differently "
+                             f"({'; '.join(diffs)})")
     for key, arr in step.params.items():
         arr[...] = ckpt.params[key]  # in place: the step's own arrays take the saved values
     step.load_optimizer_state_dict(ckpt.optimizer.state_dict())
