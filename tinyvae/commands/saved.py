@@ -20,7 +20,8 @@ import numpy as np
 from .. import evaluate, vae
 from ..lab.errors import ResultError, UsageError
 from ..lab.storage.checkpoint import CheckpointError
-from ..lab.storage.files import atomic_write, output_kind
+from ..lab.storage.files import atomic_write
+from ..lab.storage.targets import output_kind
 from ..lab.storage.model import Model, load
 from ..lab.training import run_settings
 from ..lab.training.progress import tolerant
@@ -60,7 +61,7 @@ def check_data_dir(path: Path | None) -> Path | None:
 
 def check_output(path: Path | None, suffix: str, flag: str) -> Path | None:
     """Refuse an output path of the wrong kind or in a missing folder before any work is done.
-    A stream (/dev/stdout, a FIFO: files.output_kind) is taken whatever its name."""
+    A stream (/dev/stdout, a FIFO: targets.output_kind) is taken whatever its name."""
     if path is None:
         return None
     kind = output_kind(path)

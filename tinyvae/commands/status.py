@@ -2,8 +2,9 @@
 
     0    done
     1    the work failed: data missing or corrupt, an output that cannot be written (a full
-         disk, a read-only folder), training diverged, a result that is not a number, memory
-         that ran out; for gradcheck and `exercise check`, a check that FAILED
+         disk, a read-only folder, a folder another run holds), training diverged, a result
+         that is not a number, memory that ran out; for gradcheck and `exercise check`, a
+         check that FAILED
     2    refused before any work: an argument, or a file given (a checkpoint, the settings it
          keeps), that cannot be used, or a model or buffer larger than this machine's memory
     130  interrupted: Ctrl-C, SIGTERM or SIGHUP (tinyvae/lab/signals.py), with nothing lost

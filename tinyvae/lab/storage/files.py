@@ -7,14 +7,9 @@ check of the finished file, os.replace over the target, and an fsync of the fold
 name is on disk too). On any failure the temporary file is removed and the old file, if
 any, is untouched.
 
-What a target is decides how it is written (``output_kind``):
-- a regular file, or a name that does not exist yet: atomically, as above;
-- a symbolic link to one: written through, atomically: the file the link points to is
-  replaced and the link stays a link (a folder of links to shared figures keeps working);
-- a stream: a character device (/dev/null), a FIFO, or a path that names an open file
-  descriptor (/dev/stdout, /dev/fd/63 from `>(...)`): written directly, appended, never
-  replaced (replacing /dev/stdout would turn a device into a regular file);
-- anything else (a folder, a socket, a block device): refused, naming it.
+That is for a target that is a file (or a link to one: written through, the link stays a
+link); a stream (a device, a FIFO, /dev/stdout) is written directly and anything else is
+refused, as targets.py says.
 
 Two levels, for two kinds of caller:
 - ``write_atomically`` raises CannotWrite, an OSError saying "cannot write X: reason", for
@@ -35,11 +30,12 @@ import errno
 import json
 import os
 import re
-import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from .targets import output_kind, write_stream
 
 try:
     import fcntl
@@ -63,36 +59,11 @@ class CannotWrite(OSError):
         return f"cannot write {self.filename}: {self.strerror}"
 
 
-def output_kind(path: str | os.PathLike) -> str:
-    """How write_atomically writes ``path``: "file" (atomically, through a link), "stream"
-    (directly: a character device, a FIFO, an open descriptor) or "other" (refused)."""
-    try:
-        mode = os.stat(path).st_mode  # follows links, /dev/stdout's to /proc/self/fd/1 too
-    except (FileNotFoundError, NotADirectoryError):
-        return "file"  # a new file (a dangling link: a new file where it points)
-    if _names_a_descriptor(path) or stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
-        return "stream"
-    return "file" if stat.S_ISREG(mode) else "other"
-
-
-def _names_a_descriptor(path) -> bool:
-    """Whether ``path`` reaches an open descriptor through /proc (/dev/stdout, /dev/fd/N): what
-    it resolves to must not be replaced, the process writing it would lose it."""
-    hop = os.path.abspath(path)
-    for _ in range(40):  # the kernel's own limit on links followed
-        if os.path.realpath(os.path.dirname(hop)).startswith("/proc/"):
-            return True
-        if not os.path.islink(hop):
-            return False
-        hop = os.path.join(os.path.dirname(hop), os.readlink(hop))
-    return False
-
-
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None], *,
                      verify: Callable[[Path], None] | None = None, suffix: str = ".tmp") -> Path:
     """Write ``path`` with ``write(f)``; ``verify(tmp_path)`` may refuse the result by raising.
 
-    How depends on what ``path`` is (output_kind; the module's docstring). The file is made
+    How depends on what ``path`` is (targets.output_kind). The file is made
     readable by everyone (0644), like any file a program writes, rather than mkstemp's
     private 0600. Any OSError is raised as CannotWrite naming ``path``, not a temporary file.
     """
@@ -103,7 +74,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None],
             raise OSError(errno.EINVAL, "not a regular file, a device or a pipe" if kind == "other"
                           else "a file that is checked must be a regular file")
         if kind == "stream":
-            _write_stream(path, write)
+            write_stream(path, write)
         else:  # a link is written through: the file it points to is replaced
             _replace(Path(os.path.realpath(path)), write, verify, suffix)
     except OSError as exc:
@@ -129,20 +100,6 @@ def _replace(target: Path, write, verify, suffix: str) -> None:
             tmp.unlink()
         raise
     fsync_folder(target.parent)
-
-
-def _write_stream(path: Path, write) -> None:
-    """Write to a device, a FIFO or an open descriptor: appended, never truncated; a FIFO that
-    nobody reads is refused at once (O_NONBLOCK's ENXIO), not waited on."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
-        if exc.errno == errno.ENXIO:
-            raise OSError(errno.ENXIO, "a pipe that nobody reads") from None
-        raise
-    os.set_blocking(fd, True)  # the writes themselves wait for the reader, as any writer's do
-    with os.fdopen(fd, "wb") as f:
-        write(f)
 
 
 def fsync_folder(folder: str | os.PathLike) -> None:

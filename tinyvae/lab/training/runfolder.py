@@ -29,7 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import UsageError
-from ..storage.files import LOCK_NAME, check_writable_folder, hold_folder, output_kind
+from ..storage.files import LOCK_NAME, check_writable_folder, hold_folder
+from ..storage.targets import output_kind
 from .runner import CHECKPOINT_NAME
 
 ASIDE_PREFIX = ".replaced-"
