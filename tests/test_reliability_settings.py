@@ -165,6 +165,15 @@ def test_a_model_of_another_input_size_is_one_line_and_status_2(other_sizes, dat
     assert f"takes images of {D} pixels" in message and "784" in message
 
 
+def test_train_resume_refuses_a_model_of_another_input_size(tmp_path, capsys):
+    from tinyvae.commands import train
+    small = VAEConfig(input_dim=5, hidden_dims=(5,), latent_dim=2)
+    path = checkpoint(tmp_path / "old" / "checkpoint.npz", config=small)
+    assert train.main(["--resume", str(path), "--out", str(tmp_path / "new"), "--epochs", "2"]) == 2
+    assert "takes images of 5 pixels" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
 def test_sample_draws_any_square_model_and_refuses_to_draw_another(other_sizes, data_env, tmp_path):
     assert verb("sample", str(other_sizes / "d1024.npz"), "--png", str(tmp_path / "s.png"),
                 env=data_env).returncode == 0

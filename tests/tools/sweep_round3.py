@@ -98,6 +98,8 @@ def sweep_data_loss(work: Path, ckpt: Path) -> None:
     for name, take in takers.items():
         ov = work / f"ov-{len(RESULTS['data loss'])}"
         old = crashed_overwrite(ov, ckpt)
+        if name.startswith("figures"):  # it writes figures there, as asked: the run's data must stay
+            del old["samples.png"]
         take(ov)
         then = tinyvae("train", *TINY, "--out", ov)  # and a plain run after it
         record("data loss", f"crashed --overwrite, then {name}, then train --out OV", survived(ov, old),
@@ -309,8 +311,9 @@ def sweep_runs(work: Path, ckpt: Path) -> None:
         time.sleep(chance.uniform(0.05, 1.5))
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
-        record("runs", f"Ctrl-C during start-up (try {attempt})", "Traceback" not in err,
-               err.strip().splitlines()[-1] if err.strip() else "")
+        frames = [line.strip() for line in err.splitlines() if line.strip().startswith("File ")]
+        where = next((f for f in frames if "tinyvae" in f), frames[0] if frames else "")
+        record("runs", f"Ctrl-C during start-up (try {attempt})", "Traceback" not in err, where)
     busy = work / "held"
     holder = subprocess.Popen([PY, "-c", textwrap.dedent(f"""
         import time

@@ -183,6 +183,9 @@ def resumed_settings(path: Path) -> dict:
             other = ("; continue a reproduction with `python -m tinyvae reproduce`"
                      if "recipe" in ckpt.extra else "")
             raise UsageError(f"--resume {path}: it keeps no settings of the train command{other}")
+        if ckpt.config.input_dim != IMAGE_PIXELS:
+            raise UsageError(f"--resume {path}: its model takes images of {ckpt.config.input_dim} "
+                             f"pixels; the datasets' have {IMAGE_PIXELS}")
         dtype = next(iter(ckpt.params.values())).dtype
         return run_settings.check(ckpt.extra["cli"], ckpt.config, dtype)
     except CheckpointError as exc:
