@@ -116,6 +116,18 @@ def test_a_train_killed_between_setting_the_old_run_aside_and_its_checkpoint_los
     assert {name: content for name, content in contents(out).items()} == old
 
 
+def test_a_checkpoint_older_than_the_aside_does_not_let_it_go(tmp_path):
+    """Only the new run's checkpoint (written after claim set the old run aside) lets the aside
+    go; a checkpoint from before (put there by hand, say) does not."""
+    out = tmp_path / "OV"
+    aside = crashed_overwrite(out).rename(out / f"{runfolder.ASIDE_PREFIX}4242-{time.time_ns()}")
+    (out / "checkpoint.npz").write_bytes(b"some other checkpoint")
+    os.utime(out / "checkpoint.npz", ns=(0, 0))
+    with pytest.raises(UsageError, match="interrupted --overwrite"):
+        holding(runfolder.held(out))
+    assert contents(aside) == OLD_RUN
+
+
 # ---- an output path: a link is written through, a stream written directly, the rest refused ----
 
 

@@ -88,17 +88,19 @@ def restore(out: Path, aside: Path | None) -> None:
 
 def recover(out: Path) -> None:
     """Bring back what an --overwrite set aside in `out` and could not restore itself (it was
-    killed before its first checkpoint); once `out` holds a checkpoint, the aside goes as
-    discard_replaced says. If the files cannot all come back (two set-aside runs, or files of
-    the same names in `out`), a UsageError says how to recover them by hand. Call it holding
-    `out`."""
+    killed before its first checkpoint); once `out` holds a checkpoint written after the aside
+    was made (the new run's), the aside goes as discard_replaced says. If the files cannot all
+    come back (two set-aside runs, or files of the same names in `out`), a UsageError says how
+    to recover them by hand. Call it holding `out`."""
     asides = sorted(p for p in Path(out).glob(ASIDE_PREFIX + "*") if p.is_dir())
     if not asides:
         return
-    if (Path(out) / CHECKPOINT_NAME).exists():
-        discard_replaced(out)
-        return
-    back = list(asides[0].iterdir()) if len(asides) == 1 else [None]
+    checkpoint = Path(out) / CHECKPOINT_NAME
+    if checkpoint.exists():
+        if all(_made_ns(aside) <= checkpoint.stat().st_mtime_ns for aside in asides):
+            discard_replaced(out)
+            return
+    back = list(asides[0].iterdir()) if len(asides) == 1 and not checkpoint.exists() else [None]
     if None not in back and not any(os.path.lexists(Path(out) / p.name) for p in back):
         restore(Path(out), asides[0])  # an empty one (killed as it was made) just goes
         return
@@ -107,6 +109,14 @@ def recover(out: Path) -> None:
                      f"{aside.name}/ "
                      f"({len(asides)} such folder(s)); nothing was changed. Recover it with "
                      f"`mv {aside}/* {out}/ && rmdir {aside}`, or delete {aside} to let it go")
+
+
+def _made_ns(aside: Path) -> float:
+    """When claim made `aside` (its name's time_ns); infinitely late for a name it did not make."""
+    try:
+        return int(aside.name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return float("inf")
 
 
 def is_run_folder(folder: Path) -> bool:
