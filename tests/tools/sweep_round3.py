@@ -155,7 +155,13 @@ def sweep_data_loss(work: Path, ckpt: Path) -> None:
                     sock = socket.socket(socket.AF_UNIX)
                     sock.bind(str(path))
                 result = tinyvae(*args, path, timeout=60)
-                got = reader.communicate(timeout=10)[0] if reader is not None else b""
+                got = b""
+                if reader is not None:
+                    try:
+                        got = reader.communicate(timeout=10)[0]
+                    except subprocess.TimeoutExpired:  # the FIFO was replaced: nobody writes it
+                        reader.kill()
+                        reader.communicate()
                 if target in ("link to a file", "dangling link"):
                     good = path.is_symlink() and real.is_file() and real.read_bytes() != b"old" and clean(result, 0)
                 elif target == "FIFO with a reader":
