@@ -47,7 +47,11 @@ last finished epoch is.
 
 import sys
 
-from tinyvae.commands.train import main
+try:
+    from tinyvae.commands.train import main
+except KeyboardInterrupt:  # Ctrl-C while the program loads: nothing has started yet
+    print("python examples/mnist.py: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 if __name__ == "__main__":
     sys.exit(main(command="python examples/mnist.py"))

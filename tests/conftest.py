@@ -10,6 +10,7 @@ no files at all, those tests are skipped, and the summary says why and how to ru
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,15 @@ def data_env():
     if not has_mnist():
         pytest.skip("the MNIST files were not found (see the note at the end of the test run)")
     return {**os.environ, "MPLBACKEND": "Agg"}
+
+
+def default_signals() -> None:
+    """A child process's preexec_fn, for the tests that send it signals: SIGINT, SIGTERM and
+    SIGHUP at their defaults, as in a terminal, whatever this test run inherited. A background
+    job (`pytest &`, CI runners, a batch job) ignores SIGINT and nohup ignores SIGHUP; a child
+    inherits what is ignored, and Python (and tinyvae's commands) then leave it ignored."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
 
 
 def cli(*args, env, timeout=300, program=(str(EXAMPLE),)):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import default_signals
 from tinyvae.lab.storage.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,7 +156,9 @@ def example(out: Path, *extra: str) -> list[str]:
 def interrupt(command, env, after: str, delay: float) -> str:
     """Run `command`, press Ctrl-C `delay` seconds after a stdout line starting with `after`;
     check the documented outcome (status 130, no traceback) and return stderr."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # preexec_fn: Ctrl-C acts even if this test run ignores it (a background job)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=default_signals)
     for line in process.stdout:
         if line.startswith(after):
             break

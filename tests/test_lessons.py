@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 from helpers import has_mnist
 
+from printed import unmatched
 from tinyvae import vae
 from tinyvae.config import VAEConfig, init_params
 
@@ -61,9 +62,10 @@ def pasted_block(page: str, command: str) -> list[str]:
 
 
 def assert_pasted(page: str, command: str, output: str) -> None:
-    """Every line pasted under the marker is a line the program printed (rows may be left out)."""
-    printed = set(output.splitlines())
-    missing = [line for line in pasted_block(page, command) if line not in printed]
+    """Every line pasted under the marker is a line the program printed (rows may be left out),
+    its numbers to the precision that means something on any CPU (tests/printed.py): the
+    last printed digit may round the other way; a computation's own noise is not pinned."""
+    missing = unmatched(pasted_block(page, command), output.splitlines())
     assert not missing, f"docs/{page} quotes lines that `{command}` no longer prints: {missing}"
 
 

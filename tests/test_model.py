@@ -129,6 +129,6 @@ def test_a_checkpoint_written_by_fit_alone_keeps_its_evaluation_seed(tmp_path):
     history = fit(step, images(16), rng=rng, epochs=1, x_test=images(8, seed=2), batch_size=8, binarize="none",
                   out_dir=tmp_path, eval_seed=6, stream=None)
     loaded = tinyvae.load(tmp_path / "checkpoint.npz")
-    assert loaded.settings == {"seed": 6}
+    assert loaded.settings["seed"] == 6 and "no test set" in loaded.settings["scored_by"]
     # the run's own number, again: the test ELBO of its last epoch
     assert loaded.evaluate(images(8, seed=2), k=0)["loss"] == history[-1]["test_loss"]

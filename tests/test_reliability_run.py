@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import default_signals
 from tinyvae.lab.storage.checkpoint import load_checkpoint
 from tinyvae.lab.storage.files import LOCK_NAME, OutputError, hold_folder, remove_stale_temporaries, run_folder
 from tinyvae.lab.training.runner import TrainingInterrupted, fit
@@ -56,7 +57,8 @@ RUN = textwrap.dedent("""
 
 def start(folder, epochs=2, pause=0.0):
     return subprocess.Popen([sys.executable, "-c", RUN, str(folder), str(epochs), str(pause)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)  # SIGTERM acts even if this run ignores it
 
 
 def tiny_step(seed=0):

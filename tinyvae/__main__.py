@@ -11,7 +11,9 @@
     reproduce   a paper's table, run by its own protocol (Burda et al.'s VAE)
     bench       time training epochs and their parts (the speed wing's benchmark)
 
-`python -m tinyvae VERB --help` shows each verb's options and defaults.
+`python -m tinyvae VERB --help` shows each verb's options and defaults. Every verb exits with
+0 (done), 1 (the work failed), 2 (refused before any work) or 130 (interrupted: Ctrl-C, SIGTERM,
+SIGHUP): tinyvae/commands/status.py.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+
+from .lab.signals import INTERRUPTED, stops_as_ctrl_c
 
 # verb -> (module with main(argv), one line of help). Modules are imported only when their
 # verb runs, so `python -m tinyvae gradcheck` does not load the data or plotting code.
@@ -59,9 +63,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m tinyvae: unknown verb {verb!r}; choose one of {', '.join(VERBS)}",
               file=sys.stderr)
         return 2
-    module = importlib.import_module(VERBS[verb][0])
-    sys.argv[0] = f"python -m tinyvae {verb}"  # argparse names the program after it in its messages
-    return module.main(rest)
+    # SIGTERM and SIGHUP stop every verb as Ctrl-C does, and Ctrl-C while the verb's modules
+    # load (a second or so: matplotlib) is an interruption like any other, not a traceback.
+    try:
+        with stops_as_ctrl_c():
+            module = importlib.import_module(VERBS[verb][0])
+            # argparse names the program after it in its messages
+            sys.argv[0] = f"python -m tinyvae {verb}"
+            return module.main(rest)
+    except KeyboardInterrupt:
+        print(f"python -m tinyvae {verb}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def run() -> int:

@@ -1,16 +1,16 @@
 """argparse types shared by the command-line programs (examples/, bench, gradcheck).
 
 A bad value ends with argparse's "argument --x: expected ..." and exit status 2, never a
-traceback.
+traceback. Each type is one of tinyvae/lab/values.py's checks, which also check the settings
+a checkpoint keeps: a checkpoint can hold nothing these would refuse.
 """
 
 from __future__ import annotations
 
 import argparse
-from functools import partial
 from pathlib import Path
 
-from .. import _checks
+from ..lab import values
 
 
 def _argument_type(cast, check, expected: str):
@@ -25,39 +25,23 @@ def _argument_type(cast, check, expected: str):
     return parse
 
 
-# No count or size a command takes (epochs, images, units, samples) is meaningful beyond 2^31 - 1;
-# larger ones (10^20) only fail later, deep inside numpy, as an allocation or an overflow.
-MAX_INT = 2**31 - 1
-MAX_SEED = 2**63 - 1  # a seed is kept as an int64 (checkpoints, numpy's SeedSequence takes more)
+MAX_INT, MAX_SEED = values.MAX_INT, values.MAX_SEED
 
-
-def _at_most(top: int, check):
-    def bounded(name, value):
-        value = check(name, value)
-        if value > top:
-            raise ValueError(f"{name} must be at most {top}, got {value}")
-        return value
-    return bounded
-
-
-positive_int = _argument_type(int, _at_most(MAX_INT, _checks.positive_int), f"an integer from 1 to {MAX_INT}")
-nonnegative_int = _argument_type(int, _at_most(MAX_INT, _checks.nonnegative_int), f"an integer from 0 to {MAX_INT}")
-seed = _argument_type(int, _at_most(MAX_SEED, _checks.nonnegative_int), "a seed, an integer from 0 to 2**63 - 1")
-positive_float = _argument_type(float, partial(_checks.finite_real, minimum=0.0, strict=True), "a number > 0")
-nonnegative_float = _argument_type(float, partial(_checks.finite_real, minimum=0.0), "a number >= 0")
+positive_int = _argument_type(int, values.positive_int, f"an integer from 1 to {MAX_INT}")
+nonnegative_int = _argument_type(int, values.nonnegative_int, f"an integer from 0 to {MAX_INT}")
+seed = _argument_type(int, values.seed, "a seed, an integer from 0 to 2**63 - 1")
+positive_float = _argument_type(float, values.positive_float, "a number > 0")
+nonnegative_float = _argument_type(float, values.nonnegative_float, "a number >= 0")
 
 
 def hidden_sizes(text: str) -> tuple[int, ...]:
     """"400" -> (400,), "200,200" -> (200, 200): the encoder's hidden layers (the decoder mirrors them)."""
     try:
-        sizes = tuple(int(part) for part in text.split(","))
+        return values.hidden_sizes("value", [int(part) for part in text.split(",")])
     except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1 or max(sizes) > MAX_INT:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated positive integers such as 400 or 200,200 "
-            f"(hidden sizes must be positive, at most {MAX_INT}), got {text!r}")
-    return sizes
+            f"(hidden sizes must be positive, at most {MAX_INT}), got {text!r}") from None
 
 
 def output_file(text: str) -> Path:
@@ -68,11 +52,5 @@ def output_file(text: str) -> Path:
     return path
 
 
-def _std_in_range(name, value):
-    value = _checks.finite_real(name, value, minimum=0.0, strict=True)
-    if not 1e-100 <= value <= 1e100:  # VAEConfig's range: σ² neither under- nor overflows
-        raise ValueError(f"{name} out of range")
-    return value
-
-
-gaussian_std = _argument_type(float, _std_in_range, "a standard deviation from 1e-100 to 1e100")
+gaussian_std = _argument_type(float, values.gaussian_std,
+                              "a standard deviation from 1e-100 to 1e100")

@@ -42,6 +42,7 @@ from ..speed.blas_threads import blas_threads, get_blas_threads
 from ..speed.halves import available_cores
 from ..speed.iw import iw_bound
 from ..speed.step import FastStep, make_step
+from ..lab import memory
 from ..lab.bench import bench, bench_iw, bench_k
 from ..lab.datasets import data
 from ..lab.datasets.binarize import binarization_buffer, binarize_dynamic
@@ -49,6 +50,7 @@ from ..lab.training.progress import CountProgress
 from .args import hidden_sizes, nonnegative_int, positive_float, positive_int, seed
 from ..config import OBJECTIVES, VAEConfig, init_params
 from ..losses import LIKELIHOODS
+from .status import run_command
 
 class Diverged(RuntimeError):
     """The timed model's loss stopped being finite: its timings would describe nothing."""
@@ -238,33 +240,37 @@ def float64_gap(args, config, x_train, x_test, out) -> float:
 
 
 def main(argv=None) -> int:
-    """Exit 0 with the figures; 1 if training diverged (no figures); 2 for bad input or too little memory."""
+    """Exit 0 with the figures; otherwise as commands/status.py says (1 if training diverged:
+    no timings; 2 for bad input or a model or data too large for this machine's memory)."""
     args = parse_args(argv)
-    try:
-        # np.errstate: overflow is judged by check_finite, in one line, not by a page of warnings
-        with blas_threads(args.blas_threads), np.errstate(all="ignore"):
-            return run(args)
-    except Diverged as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except MemoryError:
-        print(f"bench: not enough memory for {args.train_images if args.random_data else 'the'} training images "
-              f"with hidden sizes {args.hidden}, batch {args.batch_size} and k = {args.iw_samples}; "
-              "try smaller values", file=sys.stderr)
-        return 2
+
+    def body() -> int:
+        try:
+            # np.errstate: overflow is judged by check_finite, in one line, not by a page of
+            # warnings
+            with blas_threads(args.blas_threads), np.errstate(all="ignore"):
+                return run(args)
+        except Diverged as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 1
+
+    return run_command("bench", body)
 
 
 def run(args) -> int:
     dtype, out = np.dtype(args.dtype), sys.stdout
     config = VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, activation=args.activation,
                        likelihood=args.likelihood, k=args.k, objective=args.objective)
+    images = (args.train_images + 10_000) * config.input_dim if args.random_data else 0
+    memory.check_fits("--hidden, --latent-dim, --k, --batch-size and --train-images",
+                      memory.training_numbers(config, args.batch_size) + images, args.dtype)
     try:
         x_train, x_test, data_text = bench.load_images(args.dataset, args.data_dir,
                                                        args.random_data, args.train_images,
                                                        args.seed)
     except data.DataError as exc:
-        print(f"bench: {exc}\n(use --random-data to time random images of the same shape)", file=sys.stderr)
-        return 2
+        raise data.DataError(f"{exc} (use --random-data to time random images of the same "
+                             "shape)") from None
     if dtype != x_train.dtype:
         x_train = x_train.astype(dtype)  # once, not per batch
     print_setup(args, config, data_text, out)

@@ -9,7 +9,9 @@ The test set, its binarization and every seed come from the checkpoint
 and the active units printed here are exactly the ones the training run printed. --test-binarization-seed scores the model on another
 Bernoulli draw of the same test images instead (a binarized run's test set is one draw, made
 once): how much the numbers owe to that draw. A model file (Model.save) keeps no settings: it is
-scored by the defaults for its likelihood, and says so.
+scored by the defaults for its likelihood, and says so. A reproduction's checkpoint is scored as
+its stage evaluation scores it (reproduce: its test set, the recipe's k and the stage's noise
+seed). The first lines say which protocol, and where a flag departs from it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 from pathlib import Path
 
 from ..lab.storage.files import write_json
-from ..lab.training import run_settings
+from ..lab.training import run_settings, runfolder
 from ..lab.training.progress import CountProgress, clock
 from . import saved
 from .args import nonnegative_int, seed
@@ -48,15 +50,20 @@ def main(argv: list[str] | None = None) -> int:
         k = settings["iw_samples"] if args.iw_samples is None else args.iw_samples
         say(saved.describe(model))
         say(f"data: {data.described}: {len(data.x_test)} test images")
+        scored = settings.get("scored_by", "as a model file: by the defaults for its likelihood")
+        say(f"scored {scored}"
+            + ("" if k == settings["iw_samples"] else
+               f", but for k = {k} (--iw-samples; the run's is {settings['iw_samples']})"))
         seconds = run_settings.estimate_seconds(model.params, model.config, len(data.x_test), k)
         say(f"evaluating: {run_settings.what_is_evaluated(len(data.x_test), k)}, about {clock(seconds)}")
         results = model.evaluate(data.x_test, k=k, progress=CountProgress(f"L_{k}", say.stream))
         for line in run_settings.report_lines(results, model.config, settings):
             say(line)
         if json_path is not None:
-            write_json(json_path, run_settings.metrics_of(results, model.config, settings, data=data.described,
-                                                      n_test=len(data.x_test), epochs=model.epochs,
-                                                      checkpoint=str(args.checkpoint)))
+            with runfolder.writing_into(json_path):
+                write_json(json_path, run_settings.metrics_of(
+                    results, model.config, settings, data=data.described, n_test=len(data.x_test),
+                    epochs=model.epochs, checkpoint=str(args.checkpoint)))
             say(f"wrote {json_path}")
         return 0
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import matplotlib
 
-from .. import evaluate
 from ..lab.errors import UsageError
 from ..lab.figures import latent_plots
 from ..lab.figures.explorer import Explorer, dims_by_kl, has_display
+from ..lab.training import runfolder
 from . import saved
 from .args import nonnegative_int, positive_int
 
@@ -45,11 +45,13 @@ def main(argv: list[str] | None = None) -> int:
         for flag, i in (("--image", args.image), ("--other", args.other)):
             if i >= len(x_test):
                 raise UsageError(f"{flag} {i}: the test set has {len(x_test)} images (0..{len(x_test) - 1})")
+        kl = saved.check_numbers(model, x_test)
         if not has_display():
             png = png or saved.beside(args.checkpoint, f"explore-image{args.image}.png")
-            kl = evaluate.kl_per_dimension(model.params, x_test, model.config)
             dims = dims_by_kl(kl, min(args.sliders, model.config.latent_dim))
-            latent_plots.plot_traversal(png, model.params, model.config, x_test[args.image], dims=dims, kl_per_dim=kl)
+            with runfolder.writing_into(png):
+                latent_plots.plot_traversal(png, model.params, model.config, x_test[args.image],
+                                            dims=dims, kl_per_dim=kl)
             say(f"explore: no display to open a window on (matplotlib's backend is {matplotlib.get_backend()!r}); "
                 f"wrote what the sliders would show, as a traversal of test image {args.image}: {png}")
             say("(where a window can open, e.g. on a desktop, or with MPLBACKEND=TkAgg or QtAgg, the sliders open)")

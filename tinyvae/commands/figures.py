@@ -6,6 +6,7 @@
 The same function that the training command draws them with (tinyvae/lab/figures/figures.py),
 from the checkpoint's parameters and history and the run's test set
 (tinyvae/lab/training/run_settings.py), with the run's seed: the same figures, pixel for pixel.
+It holds the folder it writes into, as a run does: a run training there is not overwritten.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import evaluate
 from ..lab.figures.figures import make_figures
 from ..lab.storage.files import check_writable_folder
-from ..lab.training import run_settings
+from ..lab.training import runfolder
 from . import saved
 
 
@@ -35,11 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         saved.check_data_dir(args.data_dir)
         model = saved.load_model(args.checkpoint)
         out = check_writable_folder(args.out if args.out is not None else args.checkpoint.parent)
-        settings = model.run_protocol()
-        data = run_settings.load_run_data(settings, args.data_dir, test_only=True)
-        kl_per_dim = evaluate.kl_per_dimension(model.params, data.x_test, model.config)
-        paths = make_figures(out, model.params, model.config, data.x_test, data.y_test, model.history, kl_per_dim,
-                             settings["seed"], class_names=data.class_names, label_kind=data.label_kind)
+        data = saved.test_set(model, args.data_dir)
+        kl_per_dim = saved.check_numbers(model, data.x_test)
+        with runfolder.held(out):  # a run training there meanwhile keeps its figures
+            paths = make_figures(out, model.params, model.config, data.x_test, data.y_test,
+                                 model.history, kl_per_dim, model.run_protocol()["seed"],
+                                 class_names=data.class_names, label_kind=data.label_kind)
         say(f"wrote {out}/: " + ", ".join(p.name for p in paths))
         return 0
 

@@ -16,6 +16,8 @@ import contextlib
 import sys
 import time
 
+import numpy as np
+
 from tinyvae import layers, vae
 from tinyvae.classroom.breaks import BREAKS, broken
 from tinyvae.classroom.diagnosis import explain_vae_failures, vae_relu_margin
@@ -23,6 +25,8 @@ from tinyvae.classroom.report import format_model_table
 from tinyvae.gradcheck import DEFAULT_H, DEFAULT_THRESHOLD, check_vae
 from tinyvae.commands.args import gaussian_std, hidden_sizes, nonnegative_float, positive_float, positive_int, seed
 from ..config import OBJECTIVES, VAEConfig, param_shapes
+from ..lab import memory
+from ..lab.errors import UsageError
 from ..losses import LIKELIHOODS
 
 DEFAULT_SEED = 0
@@ -139,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     combos = models_to_check(args, parser)
+    try:  # the largest of them, in float64: a model that cannot fit is refused before any work
+        config = VAEConfig(input_dim=args.input_dim, hidden_dims=args.hidden,
+                           latent_dim=args.latent_dim, k=max(k for *_, k in combos))
+        memory.check_fits("--input-dim, --hidden, --latent-dim, --batch-size and --k",
+                          memory.training_numbers(config, args.batch_size), np.float64)
+    except UsageError as exc:
+        parser.error(str(exc))
 
     start = time.perf_counter()
     total = failed = 0

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..lab.errors import UsageError
 from ..lab.figures import plots
-from ..lab.training import run_settings
+from ..lab.training import runfolder
 from . import saved
 from .args import nonnegative_int, positive_int, seed
 
@@ -42,21 +42,23 @@ def main(argv: list[str] | None = None) -> int:
         png = saved.check_output(args.png, ".png", "--png")
         npz = saved.check_output(args.npz, ".npz", "--npz")
         model = saved.load_model(args.checkpoint)
-        x_test = run_settings.load_run_data(model.run_protocol(), args.data_dir, test_only=True).x_test
+        x_test = saved.test_set(model, args.data_dir).x_test
         if args.start >= len(x_test):
             raise UsageError(f"--start {args.start}: the test set has {len(x_test)} images "
                                    f"(0..{len(x_test) - 1})")
         index = np.arange(args.start, min(args.start + args.n, len(x_test)))  # (n,)
         x = x_test[index]
         x_rec = model.reconstruct(x, seed=args.seed)  # (n, D)
+        saved.finite("the reconstructions", x_rec)
         if png is None and npz is None:
             png = saved.beside(args.checkpoint, f"reconstructions-{index[0]}-{index[-1]}.png")
-        if png is not None:
-            plots.plot_reconstructions(png, x, np.clip(x_rec, 0.0, 1.0), n=len(index))
-            say(f"wrote {png}: test images {index[0]}..{index[-1]} above their reconstructions")
-        if npz is not None:
-            saved.write_npz(npz, x=x, x_rec=x_rec, index=index)
-            say(f"wrote {npz}: x and x_rec {x.shape}, index {index.shape}")
+        with runfolder.writing_into(png, npz):
+            if png is not None:
+                plots.plot_reconstructions(png, x, np.clip(x_rec, 0.0, 1.0), n=len(index))
+                say(f"wrote {png}: test images {index[0]}..{index[-1]} above their reconstructions")
+            if npz is not None:
+                saved.write_npz(npz, x=x, x_rec=x_rec, index=index)
+                say(f"wrote {npz}: x and x_rec {x.shape}, index {index.shape}")
         return 0
 
     return saved.run_verb(parser.prog, body)

@@ -15,8 +15,11 @@ The run lives in --out (default ~/.cache/tinyvae/runs/iwae-vae-<binarization>/, 
 repository): checkpoint.npz and history.json after every epoch, stages.json when the asked
 stages are done. Running the same command again resumes from the checkpoint exactly (mid-stage
 included; Ctrl-C, a kill or a power cut loses at most the epoch under way); --stages 0-7
-after --stages 0-5 continues the same run. A checkpoint of another recipe, protocol or seed is
-refused, and a second invocation on a folder that a running one holds is refused at once.
+after --stages 0-5 continues the same run. A checkpoint of another recipe, protocol, seed, limit,
+k or --step is refused (each is recorded in it: they fix the run's bits and numbers), and a
+second invocation on a folder that a running one holds is refused at once. `python -m tinyvae
+evaluate` scores any of its checkpoints as the run's stage evaluation does (its test set, k and
+noise seed).
 NumPy's OpenBLAS runs on one thread throughout (BLAS_THREADS).
 """
 
@@ -28,14 +31,18 @@ from pathlib import Path
 
 from ..speed.blas_threads import blas_threads, get_blas_threads
 from ..lab.datasets.data import user_cache_dir
-from ..lab.datasets.readers import DataError
+from ..lab.errors import UsageError
 from ..lab.figures import plots
+from ..lab.signals import INTERRUPTED
 from ..lab.storage.checkpoint import CheckpointError, load_checkpoint
-from ..lab.storage.files import OutputError, check_writable_folder, hold_folder, write_json
-from ..lab.training.recipes import (RECIPES, StageEvaluation, build_step, load_data, lr_schedule, markdown_rows, parse_stages,
-                           stage_summary)
-from ..lab.training.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
+from ..lab.storage.files import check_writable_folder, write_json
+from ..lab.training import runfolder
+from ..lab.training.recipes import (RECIPES, StageEvaluation, build_step, check_identity,
+                                    load_data, lr_schedule, markdown_rows, parse_stages,
+                                    stage_summary)
+from ..lab.training.runner import CHECKPOINT_NAME, TrainingInterrupted, fit
 from .args import nonnegative_int, positive_int
+from .status import run_command
 
 # OpenBLAS on one thread for the whole run: at a batch of 20 its threads cost more than they
 # save, and a run resumed with another thread count would not continue bit for bit
@@ -76,9 +83,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def identity(args) -> dict:
-    """What makes two invocations the same run (kept in the checkpoint, compared on resume)."""
+    """What makes two invocations the same run (kept in the checkpoint, compared on resume):
+    every flag that changes the run's bits or its numbers (recipes.IDENTITY_CHECKS)."""
     return {"recipe": args.recipe, "binarization": args.binarization, "seed": args.seed,
-            "train_limit": args.train_limit, "test_limit": args.test_limit, "iw_k": args.iw_samples}
+            "train_limit": args.train_limit, "test_limit": args.test_limit, "iw_k": args.iw_samples,
+            "step": args.step}
+
+
+def saved_identity(path: Path) -> tuple[object, dict]:
+    """(the checkpoint at `path`, the run it holds: its checked extra["recipe"]); a checkpoint
+    that is not a reproduction's, or not a valid one, is a UsageError."""
+    try:
+        ckpt = load_checkpoint(path)
+        if "recipe" not in ckpt.extra:
+            raise UsageError(f"{path} is not a reproduction's checkpoint (it keeps no recipe); "
+                             "give another --out")
+        return ckpt, check_identity(ckpt.extra["recipe"])
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(f"{path} is not a valid reproduction checkpoint: {exc}") from None
+
+
+def check_same_run(path: Path, saved: dict, args) -> None:
+    """Refuse a checkpoint of another run, naming each flag that differs from what it recorded."""
+    wanted = identity(args)
+    if saved != wanted:
+        flags = {"recipe": "RECIPE", "iw_k": "--iw-samples"}
+        diffs = [f"{flags.get(key, '--' + key.replace('_', '-'))} {wanted[key]!r} "
+                 f"(the run has {saved[key]!r})" for key in wanted if saved[key] != wanted[key]]
+        raise UsageError(f"{path} is not this run: {', '.join(diffs)}; give the run's own "
+                         "settings, or another --out for a new run")
 
 
 def resolve(args, parser) -> tuple[object, int, int]:
@@ -104,17 +139,16 @@ def check_resume(args, recipe, first: int) -> int:
     """Refuse a checkpoint of another run, or one that lacks the stages before `first`; return its epochs."""
     if args.resume is None:
         if first > 0:
-            raise CheckpointError(f"--stages {args.stages}: no checkpoint in {args.out} holds stages 0-{first - 1}; "
+            raise UsageError(f"--stages {args.stages}: no checkpoint in {args.out} holds stages "
+                             f"0-{first - 1}; "
                                   f"start with --stages 0-{first - 1} or more")
         return 0
-    ckpt = load_checkpoint(args.resume)
-    saved = ckpt.extra.get("recipe")
-    if saved != identity(args):
-        raise CheckpointError(f"{args.resume} is not this run (it holds {saved!r}, this is {identity(args)!r}); "
-                              "give another --out, or the same settings")
+    ckpt, saved = saved_identity(args.resume)
+    check_same_run(args.resume, saved, args)
     done = len(ckpt.history)
     if first > 0 and done < recipe.stages[first - 1]["last_epoch"]:
-        raise CheckpointError(f"--stages {args.stages}: {args.resume} has {done} epochs, stages before {first} "
+        raise UsageError(f"--stages {args.stages}: {args.resume} has {done} epochs, stages "
+                         f"before {first} "
                               f"end at epoch {recipe.stages[first - 1]['last_epoch']}")
     return done
 
@@ -124,7 +158,7 @@ def run(args, recipe, first: int, last: int) -> int:
     # written: a second invocation on the same folder is refused at once, naming the process
     # that holds it, never interleaved (fit holds it again, re-entrantly).
     out = check_writable_folder(args.out)
-    with hold_folder(out):
+    with runfolder.held(out):
         return _run(args, recipe, first, last, out)
 
 
@@ -184,12 +218,12 @@ def report(args, recipe) -> int:
     checkpoint is replaced atomically after every epoch, so what is read is a whole one).
     """
     path = args.resume or args.out / CHECKPOINT_NAME
-    ckpt = load_checkpoint(path)
-    if ckpt.extra.get("recipe") != identity(args):
-        raise CheckpointError(f"{path} is not this run (it holds {ckpt.extra.get('recipe')!r}, "
-                              f"this is {identity(args)!r})")
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file; --summary and --plot read a run's checkpoint")
+    ckpt, saved = saved_identity(path)
+    check_same_run(path, {**saved, "step": args.step}, args)  # any step's run reads the same
     if args.plot is not None and not ckpt.history:
-        raise CheckpointError(f"{path} holds no finished epoch yet: there is nothing to plot")
+        raise UsageError(f"{path} holds no finished epoch yet: there is nothing to plot")
     rows = stage_summary(recipe, ckpt.history)
     if args.summary is not None:
         write_json(args.summary, summary_document(args, recipe, rows))
@@ -208,30 +242,29 @@ def report(args, recipe) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; exit statuses: commands/status.py."""
     parser = build_parser()
     args = parser.parse_args(argv)
     recipe, first, last = resolve(args, parser)
-    try:
+
+    def body() -> int:
         if args.summary is not None or args.plot is not None:
             return report(args, recipe)
-        with blas_threads(BLAS_THREADS):
-            return run(args, recipe, first, last)
-    except TrainingInterrupted as exc:
-        print(f"{COMMAND}: {exc}", file=sys.stderr)
-        if exc.checkpoint is not None:
-            print(f"resume with the same command: {COMMAND} {' '.join(argv if argv is not None else sys.argv[1:])}",
-                  file=sys.stderr)
-        return 130
-    except CheckpointError as exc:
-        print(f"{COMMAND}: error: {exc}", file=sys.stderr)
-        return 2
-    except (DataError, OutputError, TrainingDiverged, OSError) as exc:
-        print(f"{COMMAND}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # outside the epochs: loading the data, or the summary
-        print(f"\n{COMMAND}: interrupted; nothing of the run was lost (its checkpoint, if any, is in {args.out})",
-              file=sys.stderr)
-        return 130
+        try:
+            with blas_threads(BLAS_THREADS):
+                return run(args, recipe, first, last)
+        except TrainingInterrupted as exc:
+            print(f"{COMMAND}: {exc}", file=sys.stderr)
+            if exc.checkpoint is not None:
+                print(f"resume with the same command: {COMMAND} "
+                      f"{' '.join(argv if argv is not None else sys.argv[1:])}", file=sys.stderr)
+            return INTERRUPTED
+
+    def interrupted() -> str:  # outside the epochs: loading the data, or the summary
+        return (f"{COMMAND}: interrupted; nothing of the run was lost (its checkpoint, if any, "
+                f"is in {args.out})")
+
+    return run_command(COMMAND, body, interrupted)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..lab import memory
 from ..lab.figures import plots
+from ..lab.training import runfolder
 from . import saved
 from .args import positive_int, seed
 
@@ -41,16 +43,24 @@ def main(argv: list[str] | None = None) -> int:
         model = saved.load_model(args.checkpoint)
         if png is None and npz is None:
             png = saved.beside(args.checkpoint, f"samples-seed{args.seed}.png")
+        if png is not None:
+            saved.check_drawable(model, "--png")
+        c = model.config  # z and the images, and the decoder's widest layer for each of them
+        per_image = c.latent_dim + 2 * c.input_dim + max(c.hidden_dims)
+        memory.check_fits(f"--n {args.n}", args.n * per_image, model.dtype)
         # The draws of Model.sample, kept: z first, then its decoding.
         z = np.random.default_rng(args.seed).standard_normal((args.n, model.config.latent_dim)).astype(model.dtype)
         images = model.decode(z)  # (n, D)
-        if png is not None:
-            plots.plot_samples(png, np.clip(images, 0.0, 1.0), nrow=args.nrow,
-                               title=f"{args.n} samples from the prior (seed {args.seed}): decoder mean at z ~ N(0, I)")
-            say(f"wrote {png}")
-        if npz is not None:
-            saved.write_npz(npz, images=images, z=z, seed=np.int64(args.seed))
-            say(f"wrote {npz}: images {images.shape}, z {z.shape}")
+        saved.finite("the decoded samples", images)
+        with runfolder.writing_into(png, npz):
+            if png is not None:
+                title = (f"{args.n} samples from the prior (seed {args.seed}): decoder mean at "
+                         "z ~ N(0, I)")
+                plots.plot_samples(png, np.clip(images, 0.0, 1.0), nrow=args.nrow, title=title)
+                say(f"wrote {png}")
+            if npz is not None:
+                saved.write_npz(npz, images=images, z=z, seed=np.int64(args.seed))
+                say(f"wrote {npz}: images {images.shape}, z {z.shape}")
         return 0
 
     return saved.run_verb(parser.prog, body)

@@ -1,29 +1,32 @@
 """What the command lines on a saved model share: the CKPT argument, loading, writing, and errors.
 
 Each verb (evaluate, sample, reconstruct, figures, explore) is a `main(argv) -> int` built from
-these: a missing or invalid CKPT, or another file argument that cannot be used, is one line on
-stderr and exit status 2 (as argparse's own errors); a failure while working (a corrupt data
-file, a full disk) is one line and status 1; Ctrl-C is status 130.
+these, with the exit statuses of status.py: a missing or invalid CKPT, or another file argument
+that cannot be used, is one line on stderr and exit status 2 (as argparse's own errors); a
+failure while working (a corrupt data file, a full disk) is one line and status 1; Ctrl-C,
+SIGTERM and SIGHUP are status 130.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import math
 import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..lab.datasets.readers import DataError
-from ..lab.errors import UsageError
+from .. import evaluate, vae
+from ..lab.errors import ResultError, UsageError
 from ..lab.storage.checkpoint import CheckpointError
-from ..lab.storage.files import OutputError, atomic_write
+from ..lab.storage.files import atomic_write
+from ..lab.storage.targets import output_kind
 from ..lab.storage.model import Model, load
 from ..lab.training import run_settings
 from ..lab.training.progress import tolerant
 from ..lab.training.run_settings import RunData
+from .status import run_command
 
 
 def parser(description: str, *, data: bool = False) -> argparse.ArgumentParser:
@@ -57,14 +60,46 @@ def check_data_dir(path: Path | None) -> Path | None:
 
 
 def check_output(path: Path | None, suffix: str, flag: str) -> Path | None:
-    """Refuse an output path of the wrong kind or in a missing folder before any work is done."""
+    """Refuse an output path of the wrong kind or in a missing folder before any work is done.
+    A stream (/dev/stdout, a FIFO: targets.output_kind) is taken whatever its name."""
     if path is None:
         return None
-    if path.suffix.lower() != suffix:
+    kind = output_kind(path)
+    if kind == "other":
+        raise UsageError(f"{flag} {path}: not a file to write (a folder, a socket or a block "
+                         "device)")
+    if kind == "file" and path.suffix.lower() != suffix:
         raise UsageError(f"{flag} {path}: expected a file name ending in {suffix}")
     if not path.parent.is_dir():
         raise UsageError(f"{flag} {path}: the folder {path.parent} does not exist")
     return path
+
+
+def check_drawable(model: Model, flag: str) -> None:
+    """Images are drawn as squares: a model of another number of pixels is refused before any
+    work."""
+    D = model.config.input_dim
+    if math.isqrt(D) ** 2 != D:
+        raise UsageError(f"{flag}: this model's images have {D} pixels, not a square number, so "
+                         "they cannot be drawn (write them with --npz instead)")
+
+
+def test_set(model: Model, data_dir: Path | None, test_seed: int | None = None) -> RunData:
+    """The model's test set as its run read it (run_settings.load_run_data: .x_test,
+    .described), with the test draw of `test_seed` if given; a model of another image size
+    than that test set is refused in one line."""
+    settings = model.run_protocol()
+    if test_seed is not None:
+        try:
+            run_settings.check_test_seed(settings)
+        except ValueError as exc:  # a test seed for a test set that is not a draw
+            raise UsageError(f"--test-binarization-seed: {exc}") from None
+    data = run_settings.load_run_data(settings, data_dir, test_only=True, test_seed=test_seed)
+    if data.x_test.shape[1] != model.config.input_dim:
+        raise UsageError(f"CKPT: this model takes images of {model.config.input_dim} pixels, but "
+                         f"its test set ({run_settings.dataset_of(settings)}) has "
+                         f"{data.x_test.shape[1]}: it was not trained on these images")
+    return data
 
 
 def model_and_test_set(args, output: Path | None, suffix: str, flag: str, *,
@@ -72,19 +107,31 @@ def model_and_test_set(args, output: Path | None, suffix: str, flag: str, *,
     """(model, output, test data): the prologue of the verbs that look at a model on its run's test set.
 
     The arguments are checked first (--data-dir, then the output file `flag`), so a bad one
-    costs nothing; then the model is loaded, then its run's test set, as the run read it
-    (run_settings.load_run_data: .x_test, .described), with the test draw of `test_seed` if given.
+    costs nothing; then the model is loaded, then its run's test set (test_set).
     """
     check_data_dir(args.data_dir)
     output = check_output(output, suffix, flag)
     model = load_model(args.checkpoint)
-    settings = model.run_protocol()
-    if test_seed is not None:
-        try:
-            run_settings.check_test_seed(settings)
-        except ValueError as exc:  # a test seed for a test set that is not a draw
-            raise UsageError(f"--test-binarization-seed: {exc}") from None
-    return model, output, run_settings.load_run_data(settings, args.data_dir, test_only=True, test_seed=test_seed)
+    return model, output, test_set(model, args.data_dir, test_seed)
+
+
+def check_numbers(model: Model, x: np.ndarray) -> np.ndarray:
+    """The KL of each latent dimension on the images x (B, D), once the model's codes, their KL
+    and the decoding of the codes are checked to be numbers (finite) there: the figures of a
+    model that overflows would be drawn from NaN."""
+    mu, log_var = vae.encode(model.params, x, model.config)  # (B, Z) each
+    kl_per_dim = evaluate.kl_per_dimension(model.params, x, model.config)  # (Z,)
+    finite("this model's codes of the test images, their KL or their decoding", mu, log_var,
+           kl_per_dim, vae.decode(model.params, mu[:16], model.config))
+    return kl_per_dim
+
+
+def finite(what: str, *arrays) -> None:
+    """A ResultError (exit status 1) if any of `arrays` holds NaN or inf: a model whose weights,
+    however finite, overflow its arithmetic has no number or image to show."""
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        raise ResultError(f"{what} came out NaN or infinite: this model's weights overflow its "
+                          "arithmetic")
 
 
 def beside(model_path: Path, name: str) -> Path:
@@ -106,8 +153,8 @@ def describe(model: Model) -> str:
 
 
 def run_verb(prog: str, body: Callable[[Callable[[str], None]], int]) -> int:
-    """Run body(say) with the verbs' error handling; say(text) prints a line to stdout, and a
-    closed stdout (`... | head -3`) only silences it."""
+    """Run body(say) under the commands' exit statuses (status.py); say(text) prints a line to
+    stdout, and a closed stdout (`... | head -3`) only silences it."""
     out = tolerant(sys.stdout)
 
     def say(text: str) -> None:
@@ -115,14 +162,10 @@ def run_verb(prog: str, body: Callable[[Callable[[str], None]], int]) -> int:
         out.flush()
     say.stream = out
 
-    try:
-        return body(say)
-    except UsageError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except (DataError, OutputError, OSError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{os.linesep if sys.stderr.isatty() else ''}{prog}: interrupted", file=sys.stderr)
-        return 130
+    def work() -> int:
+        # A number that overflows is judged where it is used (finite, ResultError), in one line,
+        # not by a page of numpy's warnings first.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return body(say)
+
+    return run_command(prog, work)

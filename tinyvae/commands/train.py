@@ -28,15 +28,22 @@ Binarization (the Bernoulli likelihood wants binary pixels; see tinyvae/lab/data
 
 A run owns its folder: a fresh run refuses an --out that holds files unless --overwrite is given,
 and then the previous files are moved aside and deleted once the new run's first checkpoint
-exists (a crash before that keeps them, in a hidden .replaced-* folder). With --resume, every
+exists (a crash before that keeps them, in a hidden .replaced-* folder, and whatever next takes
+the folder puts them back). With --resume, every
 setting comes from the checkpoint and a flag that contradicts it is refused; only --epochs may
-grow. Ctrl-C exits with status 130 saying where the checkpoint is. Output that cannot be
-written (a closed pipe: `... | head -3`) is dropped; training goes on and saves.
+grow. Ctrl-C (or SIGTERM, SIGHUP) exits with status 130 saying where the checkpoint is. Output
+that cannot be written (a closed pipe: `... | head -3`) is dropped; training goes on and saves.
+
+NumPy's OpenBLAS takes a thread per core. On a machine that other work keeps busy those threads
+wait for cores, and an epoch can take many times longer (13 times, measured, on a 2-core machine
+with one core taken: tinyvae/speed/blas_threads.py); the command says so before training when
+the load average shows it. OPENBLAS_NUM_THREADS=1 before starting gives OpenBLAS one thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,18 +54,23 @@ from ..layers import ACTIVATIONS
 from ..config import OBJECTIVES, VAEConfig, init_params
 from ..losses import LIKELIHOODS
 from ..optim import OPTIMIZERS, make_optimizer
+from ..speed.blas_threads import contention, get_blas_threads
+from ..speed.halves import available_cores
 from ..speed.step import make_step
+from ..lab import memory
 from ..lab.datasets.data import FILES
-from ..lab.datasets.readers import DataError
+from ..lab.datasets.readers import D as IMAGE_PIXELS
 from ..lab.errors import UsageError
 from ..lab.figures.figures import make_figures
+from ..lab.signals import INTERRUPTED
 from ..lab.storage.checkpoint import CheckpointError, load_checkpoint
-from ..lab.storage.files import OutputError, hold_folder, write_json
+from ..lab.storage.files import hold_folder, write_json
 from ..lab.training import run_settings, runfolder
 from ..lab.training.progress import CountProgress, clock, tolerant
-from ..lab.training.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
+from ..lab.training.runner import CHECKPOINT_NAME, TrainingInterrupted, fit
 from .args import gaussian_std, hidden_sizes, nonnegative_float, nonnegative_int, positive_float, positive_int, seed
 from .saved import check_data_dir
+from .status import run_command
 
 DEFAULTS = run_settings.RUN_DEFAULTS
 RUN_SETTINGS = tuple(DEFAULTS)  # with --resume, all of them come from the checkpoint
@@ -74,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=list(FILES), help=f"which images (default {d['dataset']})")
     p.add_argument("--data-dir", type=Path, metavar="DIR", help="a data root holding <dataset>/ folders, used "
                    "alone (default: $TINYVAE_DATA, then ~/.cache/tinyvae; missing files are downloaded)")
-    p.add_argument("--binarize", choices=["dynamic", "fixed", "none"],
+    p.add_argument("--binarize", choices=run_settings.BINARIZATIONS,
                    help="dynamic: pixels redrawn as Bernoulli(intensity) every epoch (default for the bernoulli "
                         "likelihood); fixed: for mnist, Larochelle & Murray's binarized MNIST, for fashion-mnist "
                         "one draw kept for all epochs; none: intensities as they are (default for gaussian)")
@@ -108,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a checkpoint.npz to continue from; its settings are kept")
     p.add_argument("--overwrite", action="store_true",
                    help="replace what --out holds (an earlier run) with this run")
-    p.add_argument("--dtype", choices=["float32", "float64"], help=f"(default {d['dtype']})")
-    p.add_argument("--step", choices=["fast", "reference"],
+    p.add_argument("--dtype", choices=run_settings.DTYPES, help=f"(default {d['dtype']})")
+    p.add_argument("--step", choices=run_settings.STEPS,
                    help="fast: tinyvae/speed/step.py (default); reference: tinyvae/train.py's step, "
                         "the readable path the docs follow (same mathematics, slower)")
     p.add_argument("--train-limit", type=positive_int, metavar="N",
@@ -128,12 +140,7 @@ def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
     check_data_dir(args.data_dir)
     saved = {}
     if args.resume is not None:
-        if not args.resume.is_file():
-            raise UsageError(f"--resume {args.resume}: no such file (give a run's checkpoint.npz)")
-        try:
-            saved = load_checkpoint(args.resume).extra.get("cli", {})
-        except CheckpointError as exc:
-            raise UsageError(str(exc)) from None
+        saved = resumed_settings(args.resume)
         # The same run continues with the same settings; only --epochs may grow.
         diffs = [f"--{key.replace('_', '-')} {getattr(args, key)!r} (the checkpoint has "
                  f"{run_settings.complete(saved)[key]!r})" for key in sorted(given - {"epochs"})
@@ -148,11 +155,43 @@ def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
     if settings["objective"] == "iwae" and (settings["beta"] != 1 or settings["warmup_epochs"] > 0):
         parser.error("argument --objective: iwae trains on L_k, which has no KL term to weigh: "
                      "leave out --beta and --warmup-epochs")
+    check_memory(settings)
     for key in RUN_SETTINGS:
         setattr(args, key, tuple(settings[key]) if key == "hidden" else settings[key])
     if args.out is None:
         args.out = args.resume.parent if args.resume is not None else default_out(settings, given)
     return args
+
+
+def check_memory(settings: dict) -> None:
+    """A model (and its training batch) too large for this machine is refused before any work."""
+    config = VAEConfig(input_dim=IMAGE_PIXELS, hidden_dims=tuple(settings["hidden"]),
+                       latent_dim=settings["latent_dim"], k=settings["k"])
+    batch = min(settings["batch_size"], settings["train_limit"] or 60_000)  # at most the data
+    memory.check_fits("--hidden, --latent-dim, --k and --batch-size",
+                      memory.training_numbers(config, batch), settings["dtype"])
+
+
+def resumed_settings(path: Path) -> dict:
+    """The settings kept in the checkpoint to resume from, checked as these flags are
+    (run_settings.check): a checkpoint that cannot be resumed is refused here, before any work."""
+    if not path.is_file():
+        raise UsageError(f"--resume {path}: no such file (give a run's checkpoint.npz)")
+    try:
+        ckpt = load_checkpoint(path)
+        if "cli" not in ckpt.extra:
+            other = ("; continue a reproduction with `python -m tinyvae reproduce`"
+                     if "recipe" in ckpt.extra else "")
+            raise UsageError(f"--resume {path}: it keeps no settings of the train command{other}")
+        if ckpt.config.input_dim != IMAGE_PIXELS:
+            raise UsageError(f"--resume {path}: its model takes images of {ckpt.config.input_dim} "
+                             f"pixels; the datasets' have {IMAGE_PIXELS}")
+        dtype = next(iter(ckpt.params.values())).dtype
+        return run_settings.check(ckpt.extra["cli"], ckpt.config, dtype)
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(f"--resume {path}: its run settings: {exc}") from None
 
 
 def _as_saved(value):
@@ -176,6 +215,14 @@ def default_out(settings: dict, given: set) -> Path:
     return Path("runs") / "_".join(parts)
 
 
+def load_average() -> float:
+    """The machine's 1-minute load average (0 where the system does not say)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def settings_of(args) -> dict:
     return {key: _as_saved(getattr(args, key)) for key in RUN_SETTINGS}
 
@@ -194,8 +241,6 @@ def run(args, say) -> int:
 
 
 def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
-    resume = runfolder.adopt(args.resume, out) if args.resume is not None else None
-    runfolder.discard_replaced(out)  # a resumed run has its checkpoint already
     data = run_settings.load_run_data(run_settings.complete(settings_of(args)), args.data_dir)
     dtype = np.dtype(args.dtype)
     config = VAEConfig(input_dim=data.x_train.shape[1], hidden_dims=tuple(args.hidden), latent_dim=args.latent_dim,
@@ -213,13 +258,18 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     say(f"model: {config.input_dim}-{'-'.join(map(str, config.hidden_dims))}-{config.latent_dim} "
         f"{config.activation}, {config.likelihood} likelihood{sigma}, β = {config.beta:g}{objective}, {dtype.name}; "
         f"{step.optimizer!r}, batch {args.batch_size}, seed {args.seed}; output in {out}/")
+    crowded = contention(get_blas_threads(), available_cores(), load_average())
+    if crowded:
+        say(f"note: {crowded}")
     eval_seconds = run_settings.estimate_seconds(step.params, config, len(data.x_test), args.iw_samples)
     what = run_settings.what_is_evaluated(len(data.x_test), args.iw_samples)
     say(f"after training: {what}, about {clock(eval_seconds)}")
     if aside is not None:
-        say(f"replacing the previous run in {out}/ (kept in {aside.name}/ until this run's first checkpoint)")
+        say(f"replacing the previous run in {out}/ (kept in {aside.name}/ until this run's first "
+            "checkpoint)")
     history = fit(step, data.x_train, rng=rng, epochs=args.epochs, x_test=data.x_test, batch_size=batch,
-                  binarize=data.fit_binarize, warmup_epochs=args.warmup_epochs, out_dir=out, resume=resume,
+                  binarize=data.fit_binarize, warmup_epochs=args.warmup_epochs, out_dir=out,
+                  resume=args.resume,
                   eval_seed=args.seed, extra={"cli": settings_of(args)}, stream=say.stream,
                   after_epoch=lambda epoch, step: runfolder.discard_replaced(out))
     runfolder.discard_replaced(out)
@@ -255,32 +305,29 @@ class Say:
 
 
 def main(argv: list[str] | None = None, command: str = "python -m tinyvae train") -> int:
-    """The command line; `command` is how the user runs it, for the resume hints."""
+    """The command line; `command` is how the user runs it, for the resume hints. Exit statuses:
+    commands/status.py."""
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = parser.prog
-    lead = "\n" if sys.stderr.isatty() else ""  # after the terminal's "^C", start a fresh line
-    try:
-        args = resolve(args, parser)
-        return run(args, Say(sys.stdout))
-    except UsageError as exc:  # a file or setting given that cannot be used, as argparse's errors
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingInterrupted as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)  # fit has already ended its progress line
-        if exc.checkpoint is not None:
-            runfolder.discard_replaced(Path(exc.checkpoint).parent)
-            print(f"resume with: {command} --resume {exc.checkpoint}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:  # outside an epoch: while loading, evaluating or drawing
+
+    def body() -> int:
+        try:
+            return run(resolve(args, parser), Say(sys.stdout))
+        except TrainingInterrupted as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)  # fit has already ended its progress line
+            if exc.checkpoint is not None:
+                runfolder.discard_replaced(Path(exc.checkpoint).parent)
+                print(f"resume with: {command} --resume {exc.checkpoint}", file=sys.stderr)
+            return INTERRUPTED
+
+    def interrupted() -> str:  # outside an epoch: while loading, evaluating or drawing
         checkpoint = Path(args.out or "runs/mnist") / CHECKPOINT_NAME
         where = (f"; the checkpoint is {checkpoint}, resume with: {command} --resume {checkpoint}"
                  if checkpoint.exists() else "")
-        print(f"{lead}{prog}: interrupted{where}", file=sys.stderr)
-        return 130
-    except (DataError, OutputError, TrainingDiverged, OSError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+        return f"{prog}: interrupted{where}"
+
+    return run_command(prog, body, interrupted)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,14 @@ waiting for a core; docs/06-results.md, "Reproducing Burda et al.", has the meas
 thread is also a question of bits: OpenBLAS splits some products differently with more
 threads, so a run resumed with another thread count does not continue bit for bit.
 
+The same holds for the default training run (784-400-20, batch 128): measured on this
+project's 2-core machine while a reproduction kept one core busy (and other jobs came and
+went), an epoch took a median 6.4 s on one thread and 83 s on two (37 to 110 s), alternating,
+five epochs each. OpenBLAS's default is a thread per core, so `contention` says when the cores
+the rest of the machine leaves free are fewer than its threads, and the train command prints
+it before the first epoch (it does not switch by itself: the thread count can change a run's
+bits, and a run must not depend on what else the machine was doing).
+
 OPENBLAS_NUM_THREADS does the same, but only if set before NumPy is imported; this sets it
 at any time, through OpenBLAS's own openblas_set_num_threads (found by ctypes in the library
 NumPy loaded, under the names NumPy's and SciPy's builds give it). With another BLAS, or none
@@ -76,3 +84,15 @@ def blas_threads(n: int | None):
         yield int(found[1]())
     finally:
         found[0](before)
+
+
+def contention(threads: int | None, cores: int, load: float) -> str | None:
+    """A warning if OpenBLAS's `threads` outnumber the cores that other work (`load`, the
+    1-minute load average before this run adds to it) leaves free of the machine's `cores`;
+    None if they fit, or if the BLAS is not a known OpenBLAS (threads None)."""
+    if threads is None or threads < 2 or cores - load >= threads - 0.5:
+        return None
+    return (f"OpenBLAS runs {threads} threads, but other work already keeps this machine busy "
+            f"(load average {load:.1f} on {cores} cores): its threads then wait for cores, which "
+            "made each epoch of the default run 13 times slower on a busy 2-core machine; "
+            "OPENBLAS_NUM_THREADS=1 before starting gives it one")

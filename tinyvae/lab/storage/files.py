@@ -7,9 +7,14 @@ check of the finished file, os.replace over the target, and an fsync of the fold
 name is on disk too). On any failure the temporary file is removed and the old file, if
 any, is untouched.
 
+That is for a target that is a file (or a link to one: written through, the link stays a
+link); a stream (a device, a FIFO, /dev/stdout) is written directly and anything else is
+refused, as targets.py says.
+
 Two levels, for two kinds of caller:
-- ``write_atomically`` raises the OSError that happened, for callers that handle it
-  themselves (a download tries the next mirror; figures/plots.py leaves it to the command).
+- ``write_atomically`` raises CannotWrite, an OSError saying "cannot write X: reason", for
+  callers that handle it themselves (a download tries the next mirror; figures/plots.py
+  leaves it to the command).
 - ``atomic_write``, ``write_json`` and ``check_writable_folder`` raise OutputError, whose
   message names the file and the reason: what a program prints and exits with.
 
@@ -30,6 +35,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .targets import output_kind, write_stream
+
 try:
     import fcntl
 except ImportError:  # not POSIX: folders are not locked
@@ -46,15 +53,38 @@ class OutputError(Exception):
     """An output file or folder could not be written; the message names it and the reason."""
 
 
+class CannotWrite(OSError):
+    """An OSError while writing ``filename``: "cannot write FILE: reason", whatever the errno."""
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None], *,
                      verify: Callable[[Path], None] | None = None, suffix: str = ".tmp") -> Path:
     """Write ``path`` with ``write(f)``; ``verify(tmp_path)`` may refuse the result by raising.
 
-    The file is made readable by everyone (0644), like any file a program writes, rather than
-    mkstemp's private 0600.
+    How depends on what ``path`` is (targets.output_kind). The file is made
+    readable by everyone (0644), like any file a program writes, rather than mkstemp's
+    private 0600. Any OSError is raised as CannotWrite naming ``path``, not a temporary file.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    try:
+        kind = output_kind(path)
+        if kind == "other" or (kind == "stream" and verify is not None):
+            raise OSError(errno.EINVAL, "not a regular file, a device or a pipe" if kind == "other"
+                          else "a file that is checked must be a regular file")
+        if kind == "stream":
+            write_stream(path, write)
+        else:  # a link is written through: the file it points to is replaced
+            _replace(Path(os.path.realpath(path)), write, verify, suffix)
+    except OSError as exc:
+        raise CannotWrite(exc.errno, os_error_reason(exc), str(path)) from exc
+    return path
+
+
+def _replace(target: Path, write, verify, suffix: str) -> None:
+    """The atomic write itself: a temporary file beside ``target``, then os.replace over it."""
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -64,15 +94,12 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None],
             os.fsync(f.fileno())
         if verify is not None:
             verify(tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:  # Ctrl-C too: never leave a temporary file behind
+        os.replace(tmp, target)
+    except BaseException:  # Ctrl-C too: never leave a temporary file behind
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
-            exc.filename = str(path)  # a full disk's ENOSPC names no file; whoever prints it should
         raise
-    fsync_folder(path.parent)
-    return path
+    fsync_folder(target.parent)
 
 
 def fsync_folder(folder: str | os.PathLike) -> None:
@@ -116,11 +143,13 @@ def check_writable_folder(folder: str | os.PathLike) -> Path:
     Raises OutputError naming the folder and the reason (not a folder, read-only, disk full).
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"cannot write in {folder}: it is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(folder / WRITE_TEST_NAME, lambda f: f.write(b"tinyvae"))
     except OSError as exc:
-        raise OutputError(f"cannot use output folder {folder}: {os_error_reason(exc)}") from exc
-    atomic_write(folder / WRITE_TEST_NAME, lambda f: f.write(b"tinyvae"))
+        raise OutputError(f"cannot write in {folder}: {os_error_reason(exc)}") from exc
     with contextlib.suppress(OSError):
         os.unlink(folder / WRITE_TEST_NAME)
     return folder
@@ -146,7 +175,7 @@ def hold_folder(folder: str | os.PathLike) -> Iterator[Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot use output folder {folder}: {os_error_reason(exc)}") from exc
+        raise OutputError(f"cannot write in {folder}: {os_error_reason(exc)}") from exc
     key = os.path.realpath(folder)
     if key not in _held:
         _held[key] = [_lock(folder), 0]
@@ -173,7 +202,7 @@ def _lock(folder: Path, name: str = LOCK_NAME, wait: bool = False) -> int | None
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise OutputError(f"cannot use output folder {folder}: {os_error_reason(exc)}") from exc
+            raise OutputError(f"cannot write in {folder}: {os_error_reason(exc)}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except OSError:

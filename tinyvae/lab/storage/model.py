@@ -16,8 +16,9 @@ On disk, a model file is an .npz of plain arrays (read with ``allow_pickle=False
 atomically: format_version (0-d int64), kind (0-d str "model"), config (0-d str, JSON of
 VAEConfig.to_dict()) and param/<key>. A training checkpoint (checkpoint.py) holds the same
 config and parameters and more (optimizer, generator, history); `load` takes either, and from
-a checkpoint also keeps the run's settings (tinyvae/lab/training/run_settings.py), its
-history and its number of finished epochs, which evaluate() and test_images() use.
+a checkpoint also keeps the run's settings (tinyvae/lab/training/run_settings.py: the train
+command's, checked as its flags are, or a reproduction's protocol), its history and its
+number of finished epochs, which evaluate() and test_images() use.
 
 Shapes: B batch, D data, Z latent.
 """
@@ -171,9 +172,13 @@ def load(path: str | os.PathLike) -> Model:
     arrays = read_npz(path)
     if "kind" not in arrays:  # a training checkpoint: it says what is wrong with it, if anything
         checkpoint = load_checkpoint(path)
-        settings = checkpoint.extra.get("cli")  # the training command's; fit() alone keeps only its seed
-        if settings is None and "eval_seed" in checkpoint.extra.get("train", {}):
-            settings = {"seed": checkpoint.extra["train"]["eval_seed"]}
+        try:  # the run's settings are input too: checked as the command line checks its flags
+            settings = run_settings.from_checkpoint(checkpoint.extra, checkpoint.config,
+                                                    next(iter(checkpoint.params.values())).dtype,
+                                                    checkpoint.epoch)
+        except ValueError as exc:
+            raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: its run settings: "
+                                  f"{exc}") from None
         return Model(checkpoint.config, checkpoint.params, settings=settings, history=checkpoint.history,
                      epochs=checkpoint.epoch)
 

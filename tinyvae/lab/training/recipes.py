@@ -20,6 +20,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TextIO
 
 import numpy as np
@@ -29,6 +30,7 @@ from ...config import VAEConfig, init_params
 from ...optim import make_optimizer
 from ...speed import halves, iw
 from ...speed.step import make_step
+from .. import values
 from ..datasets.binarize import fixed_binarization
 from ..datasets.data import load_dataset
 from .progress import CountProgress, clock
@@ -95,6 +97,56 @@ IWAE_IWAE_K5 = replace(
     },
 )
 RECIPES = {recipe.name: recipe for recipe in (IWAE_VAE, IWAE_VAE_K5, IWAE_IWAE_K5)}
+
+
+# What defines a reproduction's bits, kept in its checkpoint as extra["recipe"] and compared on
+# resume: the invocation's flags, checked as `python -m tinyvae reproduce` checks them.
+IDENTITY_CHECKS = {
+    "recipe": partial(values.choice, tuple(sorted(RECIPES))),
+    "binarization": partial(values.choice, ("dynamic", "fixed")), "seed": values.nonnegative_int,
+    "train_limit": values.optional(values.positive_int),
+    "test_limit": values.optional(values.positive_int),
+    "iw_k": values.positive_int, "step": partial(values.choice, ("fast", "reference")),
+}
+# Runs recorded before the step was (it was not part of extra["recipe"] then) ran the default one.
+UNRECORDED_STEP = "fast"
+
+
+def check_identity(identity: object) -> dict:
+    """A reproduction's extra["recipe"], each entry checked as its flag is (IDENTITY_CHECKS);
+    a "step" missing from an older checkpoint is UNRECORDED_STEP. A ValueError names what is
+    wrong."""
+    if not isinstance(identity, dict):
+        raise ValueError("the reproduction's settings must be a JSON object, got "
+                         f"{type(identity).__name__}")
+    missing = sorted(set(IDENTITY_CHECKS) - {"step"} - set(identity))
+    unknown = sorted(map(str, set(identity) - set(IDENTITY_CHECKS)))
+    if missing or unknown:
+        raise ValueError(f"the reproduction's settings lack {missing} or have unknown {unknown}")
+    checked = {key: IDENTITY_CHECKS[key](key, value) for key, value in identity.items()}
+    return {**checked, "step": checked.get("step", UNRECORDED_STEP)}
+
+
+def scoring_protocol(identity: dict, epochs: int) -> dict:
+    """How a reproduction's checkpoint after `epochs` epochs is scored, as its stage evaluations
+    score it: the run settings of training/run_settings.py (its test set and limit, the
+    recipe's model, k = its iw_k) and "iw_seed", the L_k noise of the stage that the epoch ends
+    or lies in, Generator([seed, stage, k]) (StageEvaluation.evaluate)."""
+    identity = check_identity(identity)
+    recipe = RECIPES[identity["recipe"]]
+    variant, config = recipe.variants[identity["binarization"]], recipe.config
+    stage = next((s for s in recipe.stages if epochs <= s["last_epoch"]), recipe.stages[-1])
+    k, seed = identity["iw_k"], identity["seed"]
+    return {"dataset": variant.dataset, "binarize": variant.binarize, "epochs": epochs,
+            "batch_size": recipe.batch_size, "lr": stage["lr"],
+            "optimizer": recipe.optimizer["name"],
+            "hidden": list(config.hidden_dims), "latent_dim": config.latent_dim,
+            "activation": config.activation, "likelihood": config.likelihood, "beta": config.beta,
+            "seed": seed, "dtype": recipe.dtype, "train_limit": identity["train_limit"],
+            "test_limit": identity["test_limit"], "iw_samples": k, "step": identity["step"],
+            "k": config.k, "objective": config.objective, "iw_seed": [seed, stage["stage"], k],
+            "scored_by": f"as the {recipe.name} reproduction's stage {stage['stage']} evaluation "
+                         f"scores it (L_{k} noise seed {[seed, stage['stage'], k]})"}
 
 
 def load_data(recipe: Recipe, binarization: str, data_dir=None, *, train_limit: int | None = None,

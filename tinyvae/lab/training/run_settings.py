@@ -23,14 +23,21 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from ... import evaluate
+from ...config import OBJECTIVES, VAEConfig
+from ...layers import ACTIVATIONS
+from ...losses import LIKELIHOODS
+from ...optim import OPTIMIZERS
 from ...speed import iw
+from .. import values
 from ..datasets.binarize import fixed_binarization
-from ..datasets.data import CLASS_NAMES, load_dataset
-from ...config import VAEConfig
+from ..datasets.data import CLASS_NAMES, FILES, load_dataset
+from ..errors import ResultError
+from . import recipes
 
 # The settings that define a run, with their defaults; a checkpoint keeps them in extra["cli"].
 # binarize and gaussian_std default by likelihood (default_binarize, DEFAULT_GAUSSIAN_STD).
@@ -41,6 +48,30 @@ RUN_DEFAULTS = {
     "dtype": "float32", "train_limit": None, "test_limit": None, "iw_samples": 1000, "step": "fast",
     "k": 1, "objective": "elbo",
 }
+BINARIZATIONS = ("dynamic", "fixed", "none")
+DTYPES = ("float32", "float64")
+STEPS = ("fast", "reference")
+# Each setting's check (lab/values.py): the same as the train command's flag for it, so that a
+# checkpoint's settings can hold nothing the command line would have refused.
+SETTING_CHECKS = {
+    "dataset": partial(values.choice, tuple(FILES)),
+    "binarize": values.optional(partial(values.choice, BINARIZATIONS)),
+    "epochs": values.nonnegative_int, "batch_size": values.positive_int,
+    "lr": values.positive_float,
+    "optimizer": partial(values.choice, tuple(sorted(OPTIMIZERS))), "hidden": values.hidden_sizes,
+    "latent_dim": values.positive_int,
+    "activation": partial(values.choice, tuple(sorted(ACTIVATIONS))),
+    "likelihood": partial(values.choice, tuple(LIKELIHOODS)),
+    "gaussian_std": values.optional(values.gaussian_std), "beta": values.nonnegative_float,
+    "warmup_epochs": values.nonnegative_float, "seed": values.seed,
+    "dtype": partial(values.choice, DTYPES), "train_limit": values.optional(values.positive_int),
+    "test_limit": values.optional(values.positive_int), "iw_samples": values.nonnegative_int,
+    "step": partial(values.choice, STEPS), "k": values.positive_int,
+    "objective": partial(values.choice, tuple(OBJECTIVES)),
+}
+# How a run is scored beyond its settings, where it differs from the train command's way:
+# "iw_seed", the seed of L_k's noise (default [seed, L_K_SEED]); "scored_by", which protocol.
+SCORING = ("iw_seed", "scored_by")
 TEST_BINARIZATION_SEED = 0  # the test set's one fixed binarization, the same for every run
 FIXED_TRAIN_SEED = 1  # fashion-mnist --binarize fixed: the training set's one draw
 L_K_SEED = 5  # L_k draws from default_rng([seed, 5]), apart from training and the test ELBO
@@ -56,7 +87,8 @@ def default_binarize(likelihood: str) -> str:
 
 
 def complete(settings: dict | None, config: VAEConfig | None = None) -> dict:
-    """A checkpoint's settings with every key of RUN_DEFAULTS (older checkpoints lack some).
+    """A checkpoint's settings with every key of RUN_DEFAULTS (older checkpoints lack some), and
+    the SCORING entries it has.
 
     A model file keeps no settings: its settings are the defaults for its likelihood."""
     settings = dict(settings or {})
@@ -65,11 +97,64 @@ def complete(settings: dict | None, config: VAEConfig | None = None) -> dict:
         if config.likelihood == "gaussian":
             settings.setdefault("gaussian_std", config.gaussian_std)
     out = {key: settings.get(key, default) for key, default in RUN_DEFAULTS.items()}
+    out.update({key: settings[key] for key in SCORING if key in settings})
     if out["binarize"] is None:
         out["binarize"] = "fixed" if out["dataset"] == "binarized-mnist" else default_binarize(out["likelihood"])
     if out["gaussian_std"] is None and out["likelihood"] == "gaussian":
         out["gaussian_std"] = DEFAULT_GAUSSIAN_STD
     return out
+
+
+def check(settings: object, config: VAEConfig | None = None, dtype=None) -> dict:
+    """A checkpoint's settings (extra["cli"]), each checked as the train command checks its flag
+    (SETTING_CHECKS), then against each other and against the model they were saved with
+    (config and the parameters' dtype), which they must describe. Returns them as they are
+    (keys older checkpoints lack stay missing: complete() fills them). A ValueError names the
+    first setting that is wrong."""
+    if not isinstance(settings, dict):
+        raise ValueError(f"the run's settings must be a JSON object, got {type(settings).__name__}")
+    unknown = sorted(map(str, set(settings) - set(SETTING_CHECKS)))
+    if unknown:
+        raise ValueError(f"unknown run setting(s) {unknown}")
+    checked = {key: SETTING_CHECKS[key](key, value) for key, value in settings.items()}
+    whole = complete(checked)
+    if dataset_of(whole) == "binarized-mnist" and whole["binarize"] == "dynamic":
+        raise ValueError("binarize 'dynamic' with dataset binarized-mnist: it is already binarized")
+    if whole["likelihood"] != "gaussian" and checked.get("gaussian_std") is not None:
+        raise ValueError(f"gaussian_std {checked['gaussian_std']!r} with likelihood "
+                         f"{whole['likelihood']!r}: only the gaussian likelihood has a fixed σ")
+    if config is not None:
+        model = {"hidden": tuple(config.hidden_dims), "latent_dim": config.latent_dim,
+                 "activation": config.activation, "likelihood": config.likelihood,
+                 "beta": config.beta,
+                 "k": config.k, "objective": config.objective,
+                 "gaussian_std": config.gaussian_std if config.likelihood == "gaussian" else None}
+        for key, value in model.items():
+            if checked.get(key) is not None and checked[key] != value:
+                raise ValueError(f"{key} {checked[key]!r} is not the model's ({value!r})")
+    if dtype is not None and "dtype" in checked and np.dtype(checked["dtype"]) != np.dtype(dtype):
+        raise ValueError(f"dtype {checked['dtype']!r} is not the parameters' "
+                         f"({np.dtype(dtype).name})")
+    return {key: list(value) if key == "hidden" else value for key, value in checked.items()}
+
+
+def from_checkpoint(extra: dict, config: VAEConfig, dtype, epochs: int) -> dict | None:
+    """The settings a checkpoint's run was trained and is scored with, checked (a ValueError
+    names what is wrong): the train command's extra["cli"] (check), a reproduction's
+    extra["recipe"] (recipes.scoring_protocol: its test set, k and per-stage L_k seeds), or,
+    for a bare runner.fit checkpoint, only its seed (extra["train"]["eval_seed"]); else None."""
+    if "cli" in extra:
+        return {**check(extra["cli"], config, dtype),
+                "scored_by": "as its training run scored it (its settings)"}
+    if "recipe" in extra:
+        settings = recipes.scoring_protocol(extra["recipe"], epochs)
+        check({key: value for key, value in settings.items() if key not in SCORING}, config, dtype)
+        return settings
+    train = extra.get("train")
+    if isinstance(train, dict) and "eval_seed" in train:
+        return {"seed": values.seed("eval_seed", train["eval_seed"]),
+                "scored_by": "by the defaults with its run's seed (it keeps no test set)"}
+    return None
 
 
 @dataclass
@@ -143,19 +228,35 @@ def evaluate_run(params, config: VAEConfig, x_test: np.ndarray, settings: dict, 
     L_k (k = settings["iw_samples"] unless given; 0 skips it), the KL per dimension, active units.
 
     The test ELBO uses the ε stream of the last epoch's evaluation (runner.fit), so it equals
-    the history's last test loss. progress(done, total) follows L_k, the slow part.
+    the history's last test loss; L_k the seed settings["iw_seed"] if the run says so (a
+    reproduction's stage), else [seed, L_K_SEED]. progress(done, total) follows L_k, the slow
+    part. A number that comes out NaN or infinite (weights that overflow) is a ResultError.
     """
     seed = settings["seed"]
     k = settings["iw_samples"] if k is None else k
     test = evaluate.test_elbo(params, x_test, config, np.random.default_rng([seed, epochs]))
+    # before the long part
+    _refuse_nonfinite(**{"the test ELBO": [test["recon"], test["kl"], test["loss"]]})
     iw_bound = None
     if k > 0:
-        iw_bound = iw.iw_bound(params, x_test, config, np.random.default_rng([seed, L_K_SEED]), k=k, progress=progress)
+        iw_seed = settings.get("iw_seed") or [seed, L_K_SEED]
+        iw_bound = iw.iw_bound(params, x_test, config, np.random.default_rng(iw_seed), k=k,
+                               progress=progress)
+        _refuse_nonfinite(**{f"L_{k}": [iw_bound]})
     n_active, variances = evaluate.active_units(params, x_test, config)
-    return {"elbo": -(test["recon"] + test["kl"]), "loss": test["loss"], "recon": test["recon"], "kl": test["kl"],
-            "beta": config.beta, "iw_bound": iw_bound, "iw_samples": k,
-            "kl_per_dim": evaluate.kl_per_dimension(params, x_test, config),
-            "active_units": n_active, "variances": variances}
+    kl_per_dim = evaluate.kl_per_dimension(params, x_test, config)
+    _refuse_nonfinite(**{"the active units' variances": variances,
+                         "the KL per dimension": kl_per_dim})
+    return {"elbo": -(test["recon"] + test["kl"]), "loss": test["loss"], "recon": test["recon"],
+            "kl": test["kl"], "beta": config.beta, "iw_bound": iw_bound, "iw_samples": k,
+            "kl_per_dim": kl_per_dim, "active_units": n_active, "variances": variances}
+
+
+def _refuse_nonfinite(**numbers) -> None:
+    bad = [name for name, array in numbers.items() if not np.all(np.isfinite(array))]
+    if bad:
+        raise ResultError(f"{' and '.join(bad)} came out NaN or infinite: this "
+                          "model's weights overflow its arithmetic, so it has no numbers to report")
 
 
 def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: int = 32) -> float:

@@ -3,40 +3,51 @@ is lost on the way.
 
     claim(out, resume, overwrite)   the folder checked to be this run's; with overwrite, what it
                                     held is moved into a hidden .replaced-* folder inside it
-    adopt(resume, out)              resuming into another folder: the checkpoint is copied there
     discard_replaced(out)           once this run's checkpoint exists there, the moved files go
     restore(out, aside)             this run failed before it had a checkpoint: they come back
+    recover(out)                    what an --overwrite killed before its first checkpoint (no
+                                    restore ran) set aside comes back, or the folder is refused
+    held(folder), writing_into(path)  a command that writes into a run's folder holds it
+                                    (files.hold_folder), after recover
 
 So --overwrite is crash-safe: until the new run's first checkpoint is on disk the previous run
 is still there (hidden, whole), and a crash loses nothing; after it, nothing of the old run is
-left beside the new one. A fresh run into a folder that holds files, or a resumed run into a
-folder that holds another run, is refused with a message saying what to do.
+left beside the new one. Whatever next takes a folder that a killed --overwrite left (another
+run, figures --out, reproduce) first puts the old run back, or refuses the folder with a line
+saying how to recover it: it never writes a checkpoint beside it, which would let it be deleted.
+A fresh run into a folder that holds files, or a resumed run into a folder that holds another
+run, is refused with a message saying what to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from ..storage.files import atomic_write, check_writable_folder
-from .runner import CHECKPOINT_NAME
 from ..errors import UsageError
+from ..storage.files import LOCK_NAME, check_writable_folder, hold_folder
+from ..storage.targets import output_kind
+from .runner import CHECKPOINT_NAME
 
 ASIDE_PREFIX = ".replaced-"
 
 
 def claim(out: Path, resume: Path | None, overwrite: bool) -> tuple[Path, Path | None]:
     """The output folder, created and checked to be writable and this run's to write; the hidden
-    folder its previous files were moved to (with overwrite), else None."""
+    folder its previous files were moved to (with overwrite), else None. Call it holding `out`."""
     out = check_writable_folder(out)  # fail now, not after an hour of training
+    recover(out)
     existing = out / CHECKPOINT_NAME
-    if resume is not None and existing.exists() and os.path.samefile(existing, resume):
+    if resume is not None and os.path.samefile(Path(resume).parent, out):
         if overwrite:
             raise UsageError(f"--overwrite would delete the run that --resume {resume} continues; "
                              "leave out --overwrite")
-        return out, None  # the same run, continued in its own folder
+        if existing.exists() and os.path.samefile(existing, resume):
+            return out, None  # the same run, continued in its own folder
     held = sorted(p for p in out.iterdir() if not p.name.startswith("."))
     if held and not overwrite:
         what = f"another run ({existing})" if existing.exists() else f"{len(held)} files ({held[0].name}, ...)"
@@ -53,17 +64,6 @@ def claim(out: Path, resume: Path | None, overwrite: bool) -> tuple[Path, Path |
     for path in held:
         os.replace(path, aside / path.name)  # a rename within the folder: nothing is copied, nothing lost
     return out, aside
-
-
-def adopt(resume: Path, out: Path) -> Path:
-    """The checkpoint to resume from, copied into `out` first if it lives elsewhere, so that the
-    folder holds its own run from the start."""
-    target = out / CHECKPOINT_NAME
-    if target.exists() and os.path.samefile(target, resume):
-        return resume
-    data = Path(resume).read_bytes()
-    atomic_write(target, lambda f: f.write(data))
-    return target
 
 
 def discard_replaced(out: Path) -> None:
@@ -84,3 +84,65 @@ def restore(out: Path, aside: Path | None) -> None:
         aside.rmdir()
     except OSError:  # something of this run had the same name: both are kept, nothing is lost
         pass
+
+
+def recover(out: Path) -> None:
+    """Bring back what an --overwrite set aside in `out` and could not restore itself (it was
+    killed before its first checkpoint); once `out` holds a checkpoint written after the aside
+    was made (the new run's), the aside goes as discard_replaced says. If the files cannot all
+    come back (two set-aside runs, or files of the same names in `out`), a UsageError says how
+    to recover them by hand. Call it holding `out`."""
+    asides = sorted(p for p in Path(out).glob(ASIDE_PREFIX + "*") if p.is_dir())
+    if not asides:
+        return
+    checkpoint = Path(out) / CHECKPOINT_NAME
+    if checkpoint.exists():
+        if all(_made_ns(aside) <= checkpoint.stat().st_mtime_ns for aside in asides):
+            discard_replaced(out)
+            return
+    back = list(asides[0].iterdir()) if len(asides) == 1 and not checkpoint.exists() else [None]
+    if None not in back and not any(os.path.lexists(Path(out) / p.name) for p in back):
+        restore(Path(out), asides[0])  # an empty one (killed as it was made) just goes
+        return
+    aside = asides[0]
+    raise UsageError(f"{out} holds a run that an interrupted --overwrite set aside in "
+                     f"{aside.name}/ "
+                     f"({len(asides)} such folder(s)); nothing was changed. Recover it with "
+                     f"`mv {aside}/* {out}/ && rmdir {aside}`, or delete {aside} to let it go")
+
+
+def _made_ns(aside: Path) -> float:
+    """When claim made `aside` (its name's time_ns); infinitely late for a name it did not make."""
+    try:
+        return int(aside.name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return float("inf")
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether `folder` is a run's: it holds a checkpoint, a run holds it, or a run was set
+    aside in it."""
+    folder = Path(folder)
+    return folder.is_dir() and ((folder / CHECKPOINT_NAME).exists() or (folder / LOCK_NAME).exists()
+                                or any(folder.glob(ASIDE_PREFIX + "*")))
+
+
+@contextlib.contextmanager
+def held(folder: Path) -> Iterator[Path]:
+    """Hold `folder` (files.hold_folder: another run there is refused at once) for a command that
+    writes into it, after recover has put back what a killed --overwrite set aside there."""
+    with hold_folder(folder) as folder:
+        recover(folder)
+        yield folder
+
+
+@contextlib.contextmanager
+def writing_into(*paths: Path | None) -> Iterator[None]:
+    """Hold the folder of each output file given that is a run's folder (is_run_folder)."""
+    folders = {os.path.realpath(Path(p).parent): Path(p).parent for p in paths
+               if p is not None and output_kind(p) == "file"}
+    with contextlib.ExitStack() as stack:
+        for folder in folders.values():
+            if is_run_folder(folder):
+                stack.enter_context(held(folder))
+        yield

@@ -21,9 +21,9 @@ nothing is copied back and forth. Around the steps it adds:
   kept in the checkpoint with the other settings, and `after_epoch(epoch, step)` may add
   numbers to an epoch's history record (an evaluation at the end of a stage) before it is saved.
 - The output folder is the run's alone (files.run_folder: another run there is refused).
-  Ctrl-C or SIGTERM keeps the checkpoint of the last finished epoch and raises
-  TrainingInterrupted, which says where it is; a NaN or infinite loss (or parameter) raises
-  TrainingDiverged naming the epoch and batch, before anything bad is saved.
+  Ctrl-C, SIGTERM or SIGHUP (lab/signals.py) keeps the checkpoint of the last finished epoch
+  and raises TrainingInterrupted, which says where it is; a NaN or infinite loss (or
+  parameter) raises TrainingDiverged naming the epoch and batch, before anything bad is saved.
 
 History: one dict per epoch (HISTORY_FIELDS), nats per example (means over the epoch's
 examples for train, over the test set for test). "beta" is the β of the epoch's last batch;
@@ -41,9 +41,7 @@ import csv
 import io
 import math
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Callable, TextIO
@@ -56,6 +54,7 @@ from ...train import kl_weight
 from ..storage.checkpoint import HISTORY_FIELDS, CheckpointError, load_checkpoint, save_checkpoint
 from ..storage.files import OutputError, atomic_write, remove_stale_temporaries, run_folder, write_json
 from ..datasets.binarize import binarization_buffer, minibatches
+from ..signals import stops_as_ctrl_c
 from .progress import EpochProgress
 from .schedule import check_schedule, scheduled_lr
 
@@ -64,6 +63,10 @@ CHECKPOINT_NAME = "checkpoint.npz"
 
 class TrainingDiverged(RuntimeError):
     """The loss (or a parameter) became NaN or infinite; the message names the epoch and batch."""
+
+
+class ResumeMismatch(CheckpointError):
+    """The checkpoint to resume from was trained differently; the message says how."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -88,7 +91,8 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     place. x_train (N, D) and x_test (M, D): the images, checked once here. binarize: "dynamic"
     (a fresh Bernoulli draw of x_train every epoch) or "none". out_dir: where the checkpoint
     and the history files go (nothing is saved if None). resume: a checkpoint to continue from;
-    its config, optimizer and settings must match (a CheckpointError says what differs).
+    its config, optimizer and settings must match (a ResumeMismatch says what differs); one in
+    another folder than out_dir is saved there once it has been checked and restored.
     extra: more JSON-able facts to keep in the checkpoint (e.g. the command line's settings).
     stream: where progress goes (None for silence). lr_schedule: [[first epoch, lr], ...] in
     rising epochs from epoch 1; each epoch trains at the lr of the last pair that has begun.
@@ -100,30 +104,22 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     if out_dir is None and resume is not None:
         out_dir = Path(resume).parent
     # np.errstate: overflow is judged by the explicit checks (TrainingDiverged), not by warnings
-    with (contextlib.nullcontext() if out_dir is None else run_folder(out_dir)) as folder, _sigterm_as_ctrl_c(), \
-            np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    held = contextlib.nullcontext() if out_dir is None else run_folder(out_dir)
+    with held as folder, stops_as_ctrl_c(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         run = _Run(step, rng, settings, extra, folder, stream, after_epoch)
         if resume is not None:
             run.history = _restore(resume, step, rng, settings)
             run.saved_epoch = len(run.history)
             run.log.line(f"resuming from {resume} after epoch {len(run.history)} of {epochs}")
+            if run.checkpoint_path is not None and not _same_file(run.checkpoint_path, resume):
+                run.save()  # resumed into another folder, once checked: it holds its own run
         elif run.checkpoint_path is not None:
             run.save()  # epoch 0: a run interrupted in its first epoch can resume too
         return run.train(x_train, x_test, epochs)
 
 
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c():
-    """During fit, SIGTERM (what `kill` and batch schedulers send) stops the run as Ctrl-C does;
-    the previous handler is restored afterwards (only the main thread can handle signals)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # raises KeyboardInterrupt
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _same_file(a: Path, b) -> bool:
+    return a.exists() and os.path.samefile(a, b)
 
 
 def _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup_epochs, eval_seed) -> dict:
@@ -290,7 +286,8 @@ def _restore(path, step, rng: np.random.Generator, settings: dict) -> list[dict]
         diffs.append(f"random generator: checkpoint has {type(ckpt.rng.bit_generator).__name__}, "
                      f"now {type(rng.bit_generator).__name__}")
     if diffs:
-        raise CheckpointError(f"cannot resume from {path}: it was trained differently ({'; '.join(diffs)})")
+        raise ResumeMismatch(f"cannot resume from {path}: it was trained differently "
+                             f"({'; '.join(diffs)})")
     for key, arr in step.params.items():
         arr[...] = ckpt.params[key]  # in place: the step's own arrays take the saved values
     step.load_optimizer_state_dict(ckpt.optimizer.state_dict())
