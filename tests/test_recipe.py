@@ -23,6 +23,7 @@ from tinyvae.commands import reproduce
 from tinyvae.config import VAEConfig, init_params, param_shapes
 from tinyvae.lab.figures import plots
 from tinyvae.lab.storage.checkpoint import load_checkpoint
+from tinyvae.lab.training import kept_bound
 from tinyvae.lab.training.recipes import IWAE_VAE, load_data, markdown_rows, parse_stages, stage_summary
 from tinyvae.lab.training.schedule import iwae_stages, scheduled_lr, schedule_of_stages
 from tinyvae.speed import iw
@@ -347,3 +348,75 @@ def test_a_second_invocation_on_a_held_run_folder_is_refused_and_changes_nothing
         holder.kill()
         holder.wait(timeout=30)
     assert run(out, "0-1") == 0  # free again once the holder is gone
+
+
+def test_a_stop_inside_a_stage_evaluation_keeps_the_epoch_and_its_finished_parts_and_resumes_bit_identical(
+        tmp_path, monkeypatch, capsys):
+    # Small batches and parts, so that stage 1's L_10 on 30 images runs in four parts.
+    monkeypatch.setattr(iw, "CHUNK_BYTES", 10 * 50 * 4 * 4)  # 4 images a batch at k = 10, Z = 50, float32
+    monkeypatch.setattr(kept_bound, "PART_IMAGES", 8)
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    assert run(straight, "0-1") == 0
+    original, kept = iw.iw_bound_per_example, pieces / "stage1-L10.npz"
+
+    def stopped(*args, **kwargs):
+        if kept.exists() and len(np.load(kept)["bound"]) == 16:  # two of stage 1's parts: Ctrl-C in the third
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(iw, "iw_bound_per_example", stopped)
+    capsys.readouterr()
+    assert run(pieces, "0-1") == 130
+    err = capsys.readouterr().err
+    assert "the checkpoint of epoch 4 (its evaluation unfinished, resumed first)" in err
+    ckpt = load_checkpoint(pieces / "checkpoint.npz")
+    assert len(ckpt.history) == 4 and "iw_bound" not in ckpt.history[-1]  # the epoch is kept, unevaluated
+    assert ckpt.extra["evaluation_due"] == 4
+    with np.load(kept) as f:
+        assert len(f["bound"]) == 16  # two finished parts of 8 images
+    assert "no stage" not in capsys.readouterr().out
+
+    monkeypatch.setattr(iw, "iw_bound_per_example", original)
+    assert run(pieces, "0-1") == 0  # the same command again: the evaluation goes on from image 16
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "stage 1 L_10: 16/30 images done before, kept" in out
+    a, b = load_checkpoint(straight / "checkpoint.npz"), load_checkpoint(pieces / "checkpoint.npz")
+    for key in a.params:
+        assert np.array_equal(a.params[key], b.params[key]), key
+    assert without_timing(a.history) == without_timing(b.history)  # L_10 and active units included
+    assert "evaluation_due" not in b.extra
+    with np.load(straight / "stage1-L10.npz") as x, np.load(pieces / "stage1-L10.npz") as y:
+        assert np.array_equal(x["bound"], y["bound"])
+
+
+def test_each_stage_s_epoch_line_comes_before_its_evaluation_with_the_evaluation_s_time(tmp_path, capsys):
+    assert run(tmp_path, "0-1") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("data: mnist from ") and "BLAS threads" in lines[1]  # names the folder
+    at = [i for i, line in enumerate(lines) if line.startswith("stage 1 evaluation (epoch 4): L_10 and active "
+                                                                 "units on 30 test images, about ")]
+    assert len(at) == 1 and lines[at[0] - 1].startswith("epoch 4/4 ")
+    assert lines[at[0] + 1].startswith("stage 1 L_10: ") and "stage 1 done (epoch 4" in lines[at[0] + 2]
+    # every epoch's run ETA says what it covers, the stage evaluations still to come included
+    assert "run ETA" in lines[3] and "then 2 stage evaluations at about" in lines[3]
+    assert "each, as timed on 32 images" in lines[3]
+    assert "(1 stage evaluation of about" in lines[at[0] - 1] and ", as the last one took)" in lines[at[0] - 1]
+
+
+def test_summary_of_a_run_with_no_finished_stage_says_so(tmp_path, capsys, monkeypatch):
+    original, calls = FastStep.step, []
+
+    def interrupted(self, x, eps, beta=None):
+        calls.append(1)
+        if len(calls) == 3:  # Ctrl-C in epoch 1: stage 0 is not finished
+            raise KeyboardInterrupt
+        return original(self, x, eps, beta)
+
+    monkeypatch.setattr(FastStep, "step", interrupted)
+    assert run(tmp_path, "0-1") == 130
+    capsys.readouterr()
+    assert run(tmp_path, "0-1", "--summary", str(tmp_path / "s.json")) == 0
+    out = capsys.readouterr().out
+    assert "no stage of the run" in out and "is finished yet: 0 of 3,280 epochs trained" in out
+    assert "stage  epochs" not in out and "table rows" not in out
+    assert json.loads((tmp_path / "s.json").read_text())["stages"] == []

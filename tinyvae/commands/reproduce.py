@@ -100,13 +100,13 @@ def resolve(args, parser) -> tuple[object, int, int]:
     return recipe, first, last
 
 
-def check_resume(args, recipe, first: int) -> int:
-    """Refuse a checkpoint of another run, or one that lacks the stages before `first`; return its epochs."""
+def check_resume(args, recipe, first: int) -> list[dict]:
+    """Refuse a checkpoint of another run, or one that lacks the stages before `first`; return its history."""
     if args.resume is None:
         if first > 0:
             raise CheckpointError(f"--stages {args.stages}: no checkpoint in {args.out} holds stages 0-{first - 1}; "
                                   f"start with --stages 0-{first - 1} or more")
-        return 0
+        return []
     ckpt = load_checkpoint(args.resume)
     saved = ckpt.extra.get("recipe")
     if saved != identity(args):
@@ -116,7 +116,7 @@ def check_resume(args, recipe, first: int) -> int:
     if first > 0 and done < recipe.stages[first - 1]["last_epoch"]:
         raise CheckpointError(f"--stages {args.stages}: {args.resume} has {done} epochs, stages before {first} "
                               f"end at epoch {recipe.stages[first - 1]['last_epoch']}")
-    return done
+    return ckpt.history
 
 
 def run(args, recipe, first: int, last: int) -> int:
@@ -131,7 +131,8 @@ def run(args, recipe, first: int, last: int) -> int:
 def _run(args, recipe, first: int, last: int, out: Path) -> int:
     if args.resume is None and (out / CHECKPOINT_NAME).exists():
         args.resume = out / CHECKPOINT_NAME  # the same command again continues the run
-    done = check_resume(args, recipe, first)
+    history = check_resume(args, recipe, first)
+    done = len(history)
     x_train, x_test, binarize, described = load_data(recipe, args.binarization, args.data_dir,
                                                      train_limit=args.train_limit, test_limit=args.test_limit)
     step, rng = build_step(recipe, x_train, args.seed, args.step)
@@ -143,11 +144,14 @@ def _run(args, recipe, first: int, last: int, out: Path) -> int:
     print(f"stages {first}-{last}: epochs {done + 1}-{epochs} of {recipe.stages[-1]['last_epoch']}; "
           f"L_{args.iw_samples} at the end of each stage; run folder {out}/")
     sys.stdout.flush()
-    evaluation = StageEvaluation(recipe, x_test, seed=args.seed, last_epoch=epochs, iw_k=args.iw_samples,
-                                 stream=sys.stdout)
+    timed = [h["eval_seconds"] for h in history if h.get("eval_seconds") is not None]
+    evaluation = StageEvaluation(recipe, x_test, seed=args.seed, last_epoch=epochs, folder=out, params=step.params,
+                                 iw_k=args.iw_samples, stream=sys.stdout, eval_seconds=timed[-1] if timed else None)
     history = fit(step, x_train, rng=rng, epochs=epochs, x_test=x_test, batch_size=recipe.batch_size,
                   binarize=binarize, out_dir=out, resume=args.resume, eval_seed=args.seed,
-                  extra={"recipe": identity(args)}, lr_schedule=lr_schedule(recipe), after_epoch=evaluation)
+                  extra={"recipe": identity(args)}, stream=sys.stdout, lr_schedule=lr_schedule(recipe),
+                  evaluation=evaluation,
+                  eta_extra=evaluation.eta_extra)
     rows = stage_summary(recipe, history)
     write_json(out / "stages.json", summary_document(args, recipe, rows))
     print_table(args, recipe, rows, len(history))
@@ -193,10 +197,15 @@ def report(args, recipe) -> int:
     rows = stage_summary(recipe, ckpt.history)
     if args.summary is not None:
         write_json(args.summary, summary_document(args, recipe, rows))
-        print_table(args, recipe, rows, len(ckpt.history))
-        print("as docs/06-results.md's table rows:")
-        print("\n".join(markdown_rows(rows)))
-        print(f"wrote {args.summary}")
+        if rows:
+            print_table(args, recipe, rows, len(ckpt.history))
+            print("as docs/06-results.md's table rows:")
+            print("\n".join(markdown_rows(rows)))
+        else:
+            print(f"no stage of the run in {path.parent} is finished yet: {len(ckpt.history):,} of "
+                  f"{recipe.stages[-1]['last_epoch']:,} epochs trained, and stage 0 ends with its evaluation "
+                  f"after epoch {recipe.stages[0]['last_epoch']}")
+        print(f"wrote {args.summary}" + ("" if rows else " (no stages in it yet)"))
     if args.plot is not None:
         variant = recipe.variants[args.binarization]
         plots.plot_reproduction(args.plot, ckpt.history, rows, paper_nll=variant.paper_nll,

@@ -157,18 +157,22 @@ def evaluate_run(params, config: VAEConfig, x_test: np.ndarray, settings: dict, 
             "active_units": n_active, "variances": variances}
 
 
-def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: int = 32) -> float:
-    """How long evaluate_run will take on n_test images, timed on `probe` random images.
+def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: int = 32, threads: int = 1,
+                     test_elbo: bool = True) -> float:
+    """How long evaluate_run will take on n_test images (L_k only, without test_elbo), timed on
+    `probe` random images now: as steady as the machine's load (the commands re-estimate it
+    from measured progress as they go).
 
     L_k dominates (n_test·k decoder passes): its time per image is measured, not guessed, on
-    the model's own parameters (the values do not change the time) and its own noise stream.
+    the model's own parameters (the values do not change the time), with L_k's `threads`.
     """
     probe = max(1, min(probe, n_test))
     x = (np.random.default_rng(0).random((probe, config.input_dim)) < 0.5).astype(params["encoder.W_mu"].dtype)
     t0 = time.perf_counter()
-    evaluate.test_elbo(params, x, config, np.random.default_rng(0))
+    if test_elbo:
+        evaluate.test_elbo(params, x, config, np.random.default_rng(0))
     if k > 0:
-        iw.iw_bound(params, x, config, np.random.default_rng(0), k=k)
+        iw.iw_bound(params, x, config, np.random.default_rng(0), k=k, threads=threads)
     return (time.perf_counter() - t0) * n_test / probe
 
 

@@ -19,7 +19,10 @@ nothing is copied back and forth. Around the steps it adds:
   through.
 - A learning-rate schedule (`lr_schedule`, piecewise constant: [[first epoch, lr], ...]) is
   kept in the checkpoint with the other settings, and `after_epoch(epoch, step)` may add
-  numbers to an epoch's history record (an evaluation at the end of a stage) before it is saved.
+  numbers to an epoch's history record before it is saved.
+- Long work after an epoch (`evaluation`, a recipe's stage-end L_5000, which can take half an
+  hour) runs after the epoch is saved, so a stop inside it keeps the epoch: the checkpoint
+  says the epoch's evaluation is due (extra["evaluation_due"]), and a resume runs it first.
 - The output folder is the run's alone (files.run_folder: another run there is refused).
   Ctrl-C or SIGTERM keeps the checkpoint of the last finished epoch and raises
   TrainingInterrupted, which says where it is; a NaN or infinite loss (or parameter) raises
@@ -81,7 +84,8 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
         out_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None, eval_seed: int = 0,
         extra: dict | None = None, stream: TextIO | None = sys.stdout,
         lr_schedule: list[tuple[int, float]] | None = None,
-        after_epoch: Callable[[int, object], dict | None] | None = None) -> list[dict]:
+        after_epoch: Callable[[int, object], dict | None] | None = None, evaluation=None,
+        eta_extra: Callable[[int, list[float]], tuple[float, str]] | None = None) -> list[dict]:
     """Train the step's model until `epochs` epochs are finished; return the history.
 
     step: a ReferenceStep or FastStep (speed.step.make_step builds either); it is trained in
@@ -94,6 +98,14 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     rising epochs from epoch 1; each epoch trains at the lr of the last pair that has begun.
     after_epoch(epoch, step): called after each epoch's test ELBO; a dict it returns joins the
     epoch's history record (JSON-able numbers) before the checkpoint is written.
+    evaluation: long work at some epochs' ends, an object with due(epoch) -> bool and
+    evaluation(epoch, step) -> dict (recipes.StageEvaluation). A due epoch is saved first,
+    marked as awaiting its evaluation; the dict joins its record (and its "eval_seconds" its
+    "seconds") and is saved again. Stopped inside, the evaluation runs again on resume, before
+    the next epoch (it keeps its own partial results if it has any).
+    eta_extra(epoch, epoch_seconds): the seconds the run will spend after `epoch` beyond its
+    epochs (evaluations), and what that is, for the ETA on each epoch's line; epoch_seconds
+    are those of this process's epochs so far.
     """
     settings = _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup_epochs, eval_seed)
     settings["lr_schedule"] = check_schedule(lr_schedule)
@@ -102,11 +114,13 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     # np.errstate: overflow is judged by the explicit checks (TrainingDiverged), not by warnings
     with (contextlib.nullcontext() if out_dir is None else run_folder(out_dir)) as folder, _sigterm_as_ctrl_c(), \
             np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        run = _Run(step, rng, settings, extra, folder, stream, after_epoch)
+        run = _Run(step, rng, settings, extra, folder, stream, after_epoch, evaluation, eta_extra)
         if resume is not None:
-            run.history = _restore(resume, step, rng, settings)
+            run.history, due = _restore(resume, step, rng, settings)
             run.saved_epoch = len(run.history)
-            run.log.line(f"resuming from {resume} after epoch {len(run.history)} of {epochs}")
+            unfinished = " (its evaluation unfinished)" if due else ""
+            run.log.line(f"resuming from {resume} after epoch {len(run.history)} of {epochs}{unfinished}")
+            run.evaluation_due = run.saved_due = due
         elif run.checkpoint_path is not None:
             run.save()  # epoch 0: a run interrupted in its first epoch can resume too
         return run.train(x_train, x_test, epochs)
@@ -151,20 +165,26 @@ def _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup
 class _Run:
     """One fit call's bookkeeping: the step, the history, what is saved where."""
 
-    def __init__(self, step, rng, settings: dict, extra: dict | None, out_dir, stream, after_epoch=None):
+    def __init__(self, step, rng, settings: dict, extra: dict | None, out_dir, stream, after_epoch=None,
+                 evaluation=None, eta_extra=None):
         self.step, self.rng, self.settings, self.extra, self.after_epoch = step, rng, settings, extra or {}, after_epoch
+        self.evaluation = evaluation
         self.checkpoint_path = None if out_dir is None else Path(out_dir) / CHECKPOINT_NAME
-        self.log = EpochProgress(stream)
+        self.log = EpochProgress(stream, eta_extra)
         self.history: list[dict] = []
         self.saved_epoch = 0  # finished epochs held by the checkpoint on disk
+        self.evaluation_due = False  # the last finished epoch awaits its evaluation
+        self.saved_due = False  # ... and the checkpoint on disk says so
 
     def save(self) -> None:
         step = self.step
+        due = {"evaluation_due": len(self.history)} if self.evaluation_due else {}
         save_checkpoint(self.checkpoint_path, params=step.params, optimizer=step.optimizer, config=step.config,
                         epoch=len(self.history), history=self.history, rng=self.rng,
-                        extra={"train": self.settings, **self.extra})
+                        extra={"train": self.settings, **self.extra, **due})
         write_history(self.checkpoint_path.parent, self.history)
         self.saved_epoch = len(self.history)
+        self.saved_due = bool(due)
 
     def last_good(self) -> str:
         if self.checkpoint_path is None:
@@ -176,14 +196,20 @@ class _Run:
         binarized = binarization_buffer(x_train, self.settings["binarize"])  # one array for every epoch's draw
         at_epoch_end = True  # params, optimizer and rng are exactly as at the end of epoch len(history)
         try:
+            if self.evaluation_due:  # a resumed run whose last epoch was stopped in its evaluation
+                self.evaluate(len(self.history))
             for epoch in range(len(self.history) + 1, epochs + 1):
                 at_epoch_end = False  # from here on the rng and the params move
                 record = self.epoch(epoch, epochs, x_train, x_test, binarized)
+                # The epoch is saved before its evaluation: a stop inside that loses no training.
+                self.evaluation_due = self.evaluation is not None and self.evaluation.due(epoch)
                 self.history.append(record)
                 at_epoch_end = True
                 self.log.epoch(record, epochs)
                 if self.checkpoint_path is not None:
                     self.save()
+                if self.evaluation_due:
+                    self.evaluate(epoch)
         except KeyboardInterrupt:
             self.interrupted(at_epoch_end)
         return self.history
@@ -213,6 +239,19 @@ class _Run:
         self.refuse_diverged(record, epoch)
         return record
 
+    def evaluate(self, epoch: int) -> None:
+        """The due evaluation of the last finished epoch: its numbers join the epoch's record
+        (its time the epoch's seconds), and the epoch is saved again, no longer due."""
+        record = self.history[-1]
+        result = self.evaluation(epoch, self.step)
+        seconds = result.get("eval_seconds", 0.0)
+        record.update(result)
+        record.update(seconds=record["seconds"] + seconds, elapsed=record["elapsed"] + seconds)
+        self.refuse_diverged(record, epoch)
+        self.evaluation_due = False
+        if self.checkpoint_path is not None:
+            self.save()
+
     def refuse_diverged(self, record: dict, epoch: int) -> None:
         """A model that overflowed on the last step must not be saved over a good checkpoint."""
         bad = [key for key, value in record.items() if isinstance(value, float) and not math.isfinite(value)]
@@ -234,7 +273,8 @@ class _Run:
                 self.save()
             except (KeyboardInterrupt, OutputError):
                 pass
-        message = (f"interrupted; the checkpoint of epoch {self.saved_epoch} is {self.checkpoint_path}; "
+        unfinished = " (its evaluation unfinished, resumed first)" if self.saved_due else ""
+        message = (f"interrupted; the checkpoint of epoch {self.saved_epoch}{unfinished} is {self.checkpoint_path}; "
                    f"resume from it to continue")
         raise TrainingInterrupted(message, self.checkpoint_path, self.saved_epoch) from None
 
@@ -274,8 +314,9 @@ def _train_epoch(step, x_train: np.ndarray, rng: np.random.Generator, *, epoch: 
             "test_loss": None, "test_recon": None, "test_kl": None}
 
 
-def _restore(path, step, rng: np.random.Generator, settings: dict) -> list[dict]:
-    """Load a checkpoint into the step (parameters, optimizer state) and rng; return its history."""
+def _restore(path, step, rng: np.random.Generator, settings: dict) -> tuple[list[dict], bool]:
+    """Load a checkpoint into the step (parameters, optimizer state) and rng; return its history,
+    and whether its last epoch's evaluation is due (it was stopped inside it)."""
     dtype = step.params["encoder.W_mu"].dtype
     ckpt = load_checkpoint(path, step.config, dtype=dtype)
     saved = ckpt.extra.get("train", {})
@@ -295,7 +336,8 @@ def _restore(path, step, rng: np.random.Generator, settings: dict) -> list[dict]
         arr[...] = ckpt.params[key]  # in place: the step's own arrays take the saved values
     step.load_optimizer_state_dict(ckpt.optimizer.state_dict())
     rng.bit_generator.state = ckpt.rng.bit_generator.state
-    return ckpt.history
+    due = ckpt.extra.get("evaluation_due")
+    return ckpt.history, due is not None and due == len(ckpt.history) > 0
 
 
 def write_history(folder: str | os.PathLike, history: list[dict]) -> None:
