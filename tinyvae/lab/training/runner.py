@@ -55,18 +55,14 @@ import numpy as np
 
 from ... import evaluate
 from ..._checks import check_batch, finite_real, nonnegative_int, positive_int
-from ...train import kl_weight
 from ..storage.checkpoint import HISTORY_FIELDS, CheckpointError, load_checkpoint, save_checkpoint
 from ..storage.files import OutputError, atomic_write, remove_stale_temporaries, run_folder, write_json
-from ..datasets.data import binarization_buffer, minibatches
+from ..datasets.data import binarization_buffer
+from .epoch import TrainingDiverged, train_epoch
 from .progress import EpochProgress
 from .schedule import check_schedule, scheduled_lr
 
 CHECKPOINT_NAME = "checkpoint.npz"
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss (or a parameter) became NaN or infinite; the message names the epoch and batch."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -98,11 +94,10 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     rising epochs from epoch 1; each epoch trains at the lr of the last pair that has begun.
     after_epoch(epoch, step): called after each epoch's test ELBO; a dict it returns joins the
     epoch's history record (JSON-able numbers) before the checkpoint is written.
-    evaluation: long work at some epochs' ends, an object with due(epoch) -> bool and
-    evaluation(epoch, step) -> dict (recipes.StageEvaluation). A due epoch is saved first,
-    marked as awaiting its evaluation; the dict joins its record (and its "eval_seconds" its
-    "seconds") and is saved again. Stopped inside, the evaluation runs again on resume, before
-    the next epoch (it keeps its own partial results if it has any).
+    evaluation: long work at some epochs' ends, with due(epoch) -> bool and evaluation(epoch,
+    step) -> dict (recipes.StageEvaluation). A due epoch is saved first, marked so; the dict
+    joins its record ("eval_seconds" its "seconds") and is saved again. Stopped inside, the
+    evaluation runs again on resume, first (keeping its partial results is its own affair).
     eta_extra(epoch, epoch_seconds): the seconds the run will spend after `epoch` beyond its
     epochs (evaluations), and what that is, for the ETA on each epoch's line; epoch_seconds
     are those of this process's epochs so far.
@@ -220,7 +215,7 @@ class _Run:
         if self.settings["lr_schedule"] is not None:
             self.step.optimizer.lr = scheduled_lr(self.settings["lr_schedule"], epoch)
         try:
-            record = _train_epoch(self.step, x_train, self.rng, epoch=epoch, epochs=epochs,
+            record = train_epoch(self.step, x_train, self.rng, epoch=epoch, epochs=epochs,
                                   settings=self.settings, binarized=binarized, log=self.log)
         except TrainingDiverged as exc:
             self.log.end()
@@ -277,41 +272,6 @@ class _Run:
         message = (f"interrupted; the checkpoint of epoch {self.saved_epoch}{unfinished} is {self.checkpoint_path}; "
                    f"resume from it to continue")
         raise TrainingInterrupted(message, self.checkpoint_path, self.saved_epoch) from None
-
-
-def _train_epoch(step, x_train: np.ndarray, rng: np.random.Generator, *, epoch: int, epochs: int,
-                 settings: dict, binarized: np.ndarray | None, log: EpochProgress) -> dict:
-    """One pass over x_train in shuffled minibatches; returns the epoch's partial history record.
-
-    The train losses are means over the epoch's examples (each batch mean weighted by its size,
-    so a smaller last batch counts for what it holds). Raises TrainingDiverged naming the epoch
-    and batch where the loss stops being finite.
-    """
-    config, batch_size = step.config, settings["batch_size"]
-    n_batches = math.ceil(len(x_train) / batch_size)
-    dtype = step.params["encoder.W_mu"].dtype
-    totals = np.zeros(3)  # Σ over examples of loss, recon, kl
-    seen = 0
-    t_start = time.perf_counter()
-    batches = minibatches(x_train, batch_size, rng, binarize=settings["binarize"], out=binarized)
-    for i, x in enumerate(batches, start=1):
-        beta = kl_weight((epoch - 1) * n_batches + i - 1, n_batches, settings["warmup_epochs"], config.beta)
-        eps = rng.standard_normal((len(x), config.k, config.latent_dim), dtype=dtype)  # (B, K, Z)
-        try:
-            stats = step.step(x, eps, beta)
-        except ValueError:  # the core refuses NaN parameters by name: here that means divergence
-            if all(np.all(np.isfinite(arr)) for arr in step.params.values()):
-                raise
-            stats = {"loss": math.nan}
-        if not math.isfinite(stats["loss"]):
-            raise TrainingDiverged(f"training diverged: the loss became {stats['loss']} at epoch {epoch}, "
-                                   f"batch {i}/{n_batches} (β = {beta:.3g}, lr = {step.optimizer.lr:g}).")
-        totals += len(x) * np.array([stats["loss"], stats["recon"], stats["kl"]])
-        seen += len(x)
-        log.batch(epoch, epochs, i, n_batches, totals[0] / seen, seen, time.perf_counter() - t_start)
-    return {"epoch": epoch, "beta": float(beta), "train_loss": float(totals[0] / seen),
-            "train_recon": float(totals[1] / seen), "train_kl": float(totals[2] / seen),
-            "test_loss": None, "test_recon": None, "test_kl": None}
 
 
 def _restore(path, step, rng: np.random.Generator, settings: dict) -> tuple[list[dict], bool]:
