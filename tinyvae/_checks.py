@@ -46,17 +46,11 @@ def finite_params(params, what: str = "params") -> None:
                              "meaningful loss (was it saved from a diverged run?)")
 
 
-def nonempty(name: str, x) -> None:
-    """Refuse a batch of no examples: its mean loss is 0/0."""
-    if len(x) == 0:
-        raise ValueError(f"{name} is empty; expected at least one example")
-
-
 def lookup(registry: dict, name, what: str):
     """registry[name], or a ValueError that lists what the registry knows.
 
-    Every registry (activations, likelihoods, optimizers, datasets) is read through this, so an
-    unknown name is refused everywhere with the same message instead of being substituted.
+    Used where a name is looked up in a table (the datasets, the optimizers), so that an unknown
+    name is refused with the known ones listed instead of being substituted.
     """
     if isinstance(name, str) and name in registry:
         return registry[name]

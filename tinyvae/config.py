@@ -24,7 +24,8 @@ Params = dict[str, np.ndarray]  # the flat dict of parameters (and of their grad
 
 # What a training step maximizes for each image (docs/04-gradients.md section 7):
 #   "elbo"  the ELBO, its reconstruction term averaged over k samples, the KL in closed form
-#   "iwae"  L_k = log (1/k) Σ_i p(x, z_i)/q(z_i|x) (Burda et al. 2016, eq. 8), every term sampled
+#   "iwae"  L_k = log (1/k) Σ_i p(x, z_i)/q(z_i|x), every term sampled (Burda et al. 2016;
+#           docs/04-gradients.md eq. (18))
 OBJECTIVES = ("elbo", "iwae")
 
 
@@ -42,8 +43,8 @@ class VAEConfig:
                  autoencoder with a noisy code)
     gaussian_std σ of the fixed-variance Gaussian likelihood
     k            samples of z per image in the training loss (1: the classic VAE)
-    objective    "elbo" or "iwae", see OBJECTIVES (the same number when k = 1, but for
-                 how the KL is computed: in closed form, or sampled)
+    objective    "elbo" or "iwae", see OBJECTIVES. At k = 1 both are the ELBO; they differ
+                 only in its KL term, in closed form ("elbo") or sampled ("iwae")
     """
 
     input_dim: int = 784
@@ -131,8 +132,27 @@ def param_shapes(config: VAEConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def check_params_fit(config: VAEConfig, params, what: str = "params") -> np.dtype:
+    """The parameters' one dtype, float32 or float64, after checking that they have exactly the
+    keys and shapes of param_shapes(config); a ValueError naming the key otherwise."""
+    shapes = param_shapes(config)
+    if set(params) != set(shapes):
+        raise ValueError(f"{what} must have exactly the keys of param_shapes(config): missing "
+                         f"{sorted(set(shapes) - set(params))}, unexpected {sorted(set(params) - set(shapes))}")
+    dtype = np.asarray(params["encoder.W_mu"]).dtype
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"{what} must be float32 or float64, got {dtype}")
+    for key, shape in shapes.items():
+        arr = np.asarray(params[key])
+        if arr.shape != shape:
+            raise ValueError(f"{what}[{key!r}] has shape {arr.shape}, the config needs {shape}")
+        if arr.dtype != dtype:
+            raise ValueError(f"{what}[{key!r}] has dtype {arr.dtype}, the other parameters have {dtype}")
+    return dtype
+
+
 def dtype_of(params: Params) -> np.dtype:
-    """The parameters' dtype, which decides the arithmetic: float32 to train, float64 to check."""
+    """The parameters' dtype, which decides the arithmetic (float32 for speed, float64 for checks)."""
     return params["encoder.W_mu"].dtype
 
 

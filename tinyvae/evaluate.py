@@ -30,6 +30,7 @@ import numpy as np
 from . import vae
 from ._checks import check_batch, finite_params, positive_int
 from .config import Params, VAEConfig, dtype_of
+from .layers import reparameterize_forward
 from .losses import kl_terms, log_mean_exp, log_posterior, log_prior
 
 
@@ -49,8 +50,9 @@ def test_elbo(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.G
 
     docs/02-variational-inference.md eq. (11), with β = config.beta, averaged over the
     images. For β = 1 the loss is the negative ELBO; for any β the ELBO itself is
-    −(recon + kl), which is what to compare with L_k (which bounds log p(x) whatever β). One sample of ε per image is what PyTorch's VAE example and Kingma & Welling
-    report; the KL is exact (closed form), only the reconstruction term is sampled.
+    −(recon + kl), which is what to compare with L_k (which bounds log p(x) whatever β).
+    One sample of ε per image is what PyTorch's VAE example and Kingma & Welling report;
+    the KL is exact (closed form), only the reconstruction term is sampled.
     The ε are drawn in image order, so the result does not depend on batch_size.
     """
     x = check_images(x, config)
@@ -92,7 +94,7 @@ def log_importance_weights(params: Params, x: np.ndarray, eps: np.ndarray, confi
     B, K, Z = eps.shape
     mu, log_var, _ = vae.encoder_forward(params, x, config)  # (B, Z)
     mu, log_var = mu[:, None, :], log_var[:, None, :]  # (B, 1, Z): broadcast over the K samples
-    z = mu + np.exp(0.5 * log_var) * eps  # (B, K, Z)
+    z, _ = reparameterize_forward(mu, log_var, eps)  # (B, K, Z)
     out, out_log_var, _ = vae.decoder_forward(params, z.reshape(B * K, Z), config)  # (B·K, D)
     recon, _, _ = vae.reconstruction_nll(out, out_log_var, np.repeat(x, K, axis=0), config)  # (B·K,)
     log_pz, _ = log_prior(z)  # (B, K): the prior N(0, I)
@@ -114,7 +116,7 @@ def iw_bound(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.Ge
     """L_k averaged over the images: an estimate of the mean log p(x) from below, in nats.
 
     docs/02-variational-inference.md eq. (12); Burda et al. report k = 5000. Negative,
-    ~ −90 on binarized MNIST; compare it with minus the test loss, which it should exceed.
+    ~ −90 on binarized MNIST; compare it with the ELBO, −(recon + kl), which it should exceed.
     Arguments as iw_bound_per_example.
     """
     return float(np.mean(iw_bound_per_example(params, x, config, rng, k=k, batch_size=batch_size)))

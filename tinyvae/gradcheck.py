@@ -6,7 +6,7 @@ number at a time and watches the loss move:
     ∂f/∂x_i ≈ (f(x + h e_i) − f(x − h e_i)) / (2h)        (central difference; error O(h²))
 
 With h = 1e-5 in float64 the truncation error (≈ h² f''' / 6) and the rounding error
-(≈ ε |f| / h, ε = 2.2e-16) are both around 1e-11 to 1e-10, so a correct gradient entry of size 0.1 agrees
+(≈ u |f| / h, with u = 2.2e-16 the spacing of float64 numbers near 1) are both around 1e-11 to 1e-10, so a correct gradient entry of size 0.1 agrees
 to a relative 1e-9 or so, while a wrong one (a flipped sign, a missing factor) is off by 1e-3 or
 far more. Anything in float32 is too coarse for this: the checks run in float64.
 
@@ -17,7 +17,7 @@ like. The command line is tinyvae/commands/gradcheck.py; the planted bugs and th
 failing row are in tinyvae/classroom/.
 
 Why the error is relative to the largest entry. The numerical gradient carries an absolute
-noise of up to ε·|f|/h ≈ 2e-11·|f| (the rounding of the loss, divided by the step). Measured
+noise of up to u·|f|/h ≈ 2e-11·|f| (the rounding of the loss, divided by the step). Measured
 against each entry on its own, as CS231n's rel_error does, a correct entry a thousand times
 smaller than the loss fails a 1e-7 threshold on that noise alone, and a random model with
 hundreds of entries usually has one. So ``rel_error`` divides the worst absolute difference by

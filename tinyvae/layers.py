@@ -71,7 +71,8 @@ def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
 
     At x = 0 exactly the derivative does not exist; we take 0 (the subgradient
     most libraries use). A finite-difference check that straddles 0 disagrees
-    with either choice, which is why gradient checks keep away from the kink.
+    with either choice, which is why `python -m tinyvae gradcheck` says how close its
+    random model comes to the kink, and warns when a step of size h could reach it.
     """
     x = cache
     dx = dout * (x > 0)
@@ -125,7 +126,8 @@ def reparameterize_forward(mu: np.ndarray, log_var: np.ndarray, eps: np.ndarray)
 
     A draw from q(z|x) = N(μ, diag σ²) written as a deterministic function of (μ, log σ²)
     and noise ε ~ N(0, I) that comes from outside: the randomness no longer sits between
-    the loss and the encoder, so the gradient can pass through. mu, log_var, eps (B, Z) -> z (B, Z).
+    the loss and the encoder, so the gradient can pass through. mu, log_var, eps (B, Z) -> z (B, Z);
+    with K samples per image, mu and log_var (B, 1, Z) broadcast against eps (B, K, Z).
     """
     std = np.exp(0.5 * log_var)  # (B, Z): σ; the encoder outputs log σ², any real number
     z = mu + std * eps  # (B, Z)
@@ -137,7 +139,8 @@ def reparameterize_backward(dz: np.ndarray, cache: tuple) -> tuple[np.ndarray, n
     """dμ = dz,  d log σ² = dz ⊙ ½ σ ⊙ ε, docs/04-gradients.md eq. (15).
 
     ∂z/∂μ = 1, and ∂z/∂log σ² = ½ exp(½ log σ²) ε = ½ σ ε. ε itself gets no gradient: it is
-    data, not a parameter. dz (B, Z) -> dmu (B, Z), dlog_var (B, Z).
+    data, not a parameter. dz (B, Z) -> dmu (B, Z), dlog_var (B, Z); for K samples per image,
+    (B, K, Z) each, which the caller sums over the K samples that μ and log σ² fed.
     """
     std, eps = cache
     dmu = dz.copy()  # (B, Z): a fresh array, never an alias of dz, so it can be changed without touching dz

@@ -116,7 +116,7 @@ def kl_standard_normal(mu: np.ndarray, log_var: np.ndarray) -> tuple[np.ndarray,
     # that agree in all their digits and could even come out slightly negative.
     var_minus_1 = np.expm1(log_var)  # (B, Z)
     kl = kl_terms(mu, log_var, var_minus_1)  # (B, Z)
-    dmu = mu.copy()  # (B, Z): a copy, so that callers may update it in place
+    dmu = mu.copy()  # (B, Z): a fresh array, never an alias of μ (a gradient is not the value it is of)
     dlog_var = 0.5 * var_minus_1  # (B, Z)
     return kl.sum(axis=1), dmu, dlog_var
 
@@ -137,8 +137,9 @@ def gaussian_log_density(z: np.ndarray, mu: np.ndarray, log_var: np.ndarray) -> 
 
         log N = −½ Σ_j [(z_j − μ_j)²/σ_j² + log σ_j² + log 2π]
 
-    Broadcasts, so z (K, B, Z) against μ, log σ² (B, Z) gives (K, B). Used by the
-    importance-weighted bound, which needs log q(z|x) and log p(z) for each sample.
+    Broadcasts, so z (B, K, Z) against μ, log σ² (B, 1, Z) gives (B, K): the density of any
+    z, as the lessons' examples need it. (The importance weights of a reparameterized sample
+    use log_prior and log_posterior below, which write it through ε.)
     """
     diff = z - mu
     return -0.5 * np.sum(diff * diff * np.exp(-log_var) + log_var + LOG_2PI, axis=-1)
@@ -168,7 +169,7 @@ def log_posterior(eps: np.ndarray, log_var: np.ndarray) -> np.ndarray:
     return -0.5 * np.sum(eps * eps + log_var + LOG_2PI, axis=-1)
 
 
-def normalized_weights(log_w: np.ndarray, axis: int = -1) -> np.ndarray:
+def normalized_weights(log_w: np.ndarray, axis: int = 0) -> np.ndarray:
     """w̃_i = w_i / Σ_j w_j from log w, along `axis`: the softmax, computed stably.
 
     The same shift by the maximum as log_mean_exp, whose gradient this is:

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import finite_real
+from ._checks import finite_real, lookup
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adam", "make_optimizer", "clip_by_global_norm"]
 
@@ -120,6 +120,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float, momentum: float = 0.0, clip_norm: float | None = None):
         self.momentum = _decay("momentum", momentum)
+        # Set before Optimizer.__init__, which makes one state dict per slot: no momentum, no velocity.
         self.slots = ("velocity",) if self.momentum > 0.0 else ()
         super().__init__(lr, clip_norm)
 
@@ -235,14 +236,13 @@ def make_optimizer(name: str, lr: float | None = None, **kw) -> Optimizer:
     an unknown one raises ValueError naming it.
     """
     key = str(name).lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
+    cls = lookup(OPTIMIZERS, key, "optimizer")
     if lr is None and key == "sgd":
         raise ValueError("lr is required for sgd (it has no sensible default)")
     if lr is not None:
         kw["lr"] = lr
     try:
-        return OPTIMIZERS[key](**kw)
+        return cls(**kw)
     except TypeError as exc:  # an unknown keyword: say which optimizer did not take it
         raise ValueError(f"bad argument for optimizer {key!r}: {exc}") from None
 

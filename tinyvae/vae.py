@@ -19,12 +19,12 @@ Parameters live in a flat dict whose keys name the layer (`encoder.W0`, `decoder
 ...); `loss_and_grads` returns a grads dict with exactly the same keys, so optimizers,
 checkpoints and the gradient checker walk the keys and work on any depth.
 
-The model's functions are imported here by name (`dense_backward`, `bernoulli_nll`, ...) and
-looked up in this module's namespace at every call, activations in layers.ACTIVATIONS: the
-classroom's grader puts a student's function in the model by replacing those names for the
-length of a check (tinyvae/classroom/swap.py), so keep calling them through these names.
-
 Shapes: B batch, D data, H hidden, Z latent, K samples of z per image.
+
+(For the classroom: the layers' and losses' functions are imported here by name and the
+activations looked up in layers.ACTIVATIONS at every call; the grader puts a student's
+function in the model by replacing those names for the length of a check,
+tinyvae/classroom/swap.py.)
 """
 
 from __future__ import annotations
@@ -81,9 +81,7 @@ def encoder_backward(dmu: np.ndarray, dlog_var: np.ndarray, cache: tuple, config
     dh_mu, grads["encoder.W_mu"], grads["encoder.b_mu"] = dense_backward(dmu, mu_cache)  # (B, H)
     dh_lv, grads["encoder.W_logvar"], grads["encoder.b_logvar"] = dense_backward(dlog_var, lv_cache)  # (B, H)
     dh = dh_mu + dh_lv  # h feeds both heads, so its gradient is the sum of the two
-    # The gradient with respect to the images themselves is computed and dropped here;
-    # the fast training step (tinyvae/speed/step.py) skips that matrix multiply.
-    mlp_backward(dh, mlp_caches, "encoder", config, grads)
+    mlp_backward(dh, mlp_caches, "encoder", config, grads)  # d(images) is returned and not needed
     return grads
 
 
@@ -133,10 +131,12 @@ def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECo
                    terms: str = "both") -> tuple[float, Params, dict[str, float]]:
     """The negative ELBO averaged over the batch, and its gradient for every parameter.
 
-        loss = (1/B) Σ_b [ (1/K) Σ_i recon_bi + β · KL_b ]     docs/02-variational-inference.md eq. (11)
+        loss = (1/B) Σ_b [ (1/K) Σ_i recon_bi + β · KL_b ]
 
     with z_bi = μ_b + exp(½ log σ_b²) ⊙ ε_bi for the given noise ε (docs/04-gradients.md eq. (14)):
-    the reconstruction term averaged over the K samples of each image, the KL in closed form.
+    docs/02-variational-inference.md eq. (11) for one sample per image, and for K > 1 the
+    reconstruction term averaged over the K samples of each image, the KL in closed form
+    (docs/04-gradients.md section 7).
     For config.objective "iwae" this is iwae_loss_and_grads instead. `beta` overrides
     config.beta (KL warm-up passes its own); `terms` selects the "recon" or the "kl" term
     alone, for the gradient checker.
@@ -145,7 +145,7 @@ def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECo
     Returns (loss, grads, stats): grads has exactly the keys of params; stats holds
     the batch means "loss", "recon" and "kl" (the KL unweighted by β).
     """
-    x, eps, beta = _at_the_door(params, x, eps, config, beta, terms)
+    x, eps, beta = _at_the_door(params, x, eps, config, beta, terms)  # checked; eps (B, Z) becomes (B, 1, Z)
     if config.objective == "iwae":
         return iwae_loss_and_grads(params, x, eps, config)
     B, K, Z = eps.shape
@@ -161,7 +161,7 @@ def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECo
     kl, dmu_kl, dlog_var_kl = kl_standard_normal(mu, log_var)  # (B,)
     loss = float(np.mean(w_recon * recon.reshape(B, K).mean(axis=1) + w_kl * kl))
     if not np.isfinite(loss):
-        finite_params(params)  # a NaN parameter is named; finite ones that overflowed are the caller's to judge
+        finite_params(params)  # if a parameter is NaN or inf, say which
 
     # The backward pass: the mirror of the forward, one step per line.
     # The loss is a batch mean, so every per-example gradient carries a 1/B, and each sample's
@@ -217,9 +217,10 @@ def iwae_loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray,
     if not np.isfinite(loss):
         finite_params(params)
 
-    # The backward pass. The loss is −(1/B) Σ_b L_K(x_b), and d L_K / d log w_bi = w̃_bi:
+    # The backward pass. The loss is −(1/B) Σ_b L_K(x_b), and d L_K / d log w_bi = w̃_bi, so
+    # dloss/d log w = −w̃/B. log w = −recon + log p − log q passes it on to each of its terms:
+    # −recon gets −(−w̃/B) = w̃/B, log p gets −w̃/B, and −log q gets it too (so log q gets +w̃/B).
     dlog_w = -normalized_weights(log_w, axis=1) / B  # (B, K)
-    # log w = −recon + log p − log q: each of its three terms passes dlog_w on.
     drecon = -dlog_w.reshape(B * K, 1)  # (B·K, 1): each sample's reconstruction weighs w̃/B
     dout = dout * drecon  # (B·K, D)
     if dout_log_var is not None:
@@ -230,7 +231,7 @@ def iwae_loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray,
     # Two paths into log σ²: through z, and through log q directly (∂ log q/∂ log σ² = −½,
     # losses.log_posterior), whose gradient is −dlog_w · (−½). μ has the path through z only.
     dmu = dmu_z.sum(axis=1)  # (B, Z)
-    dlog_var = dlog_var_z.sum(axis=1) + 0.5 * dlog_w.sum(axis=1, keepdims=True)  # (B, Z)
+    dlog_var = dlog_var_z.sum(axis=1) + 0.5 * dlog_w.sum(axis=1, keepdims=True)  # (B, Z): (B, 1) broadcast over Z
     enc_grads = encoder_backward(dmu, dlog_var, enc_cache, config)
 
     grads = {**enc_grads, **dec_grads}

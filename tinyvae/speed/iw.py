@@ -201,7 +201,7 @@ def _log_weights(decoder, mu, log_var, eps) -> np.ndarray:
 
     The Gaussian terms are written through ε rather than z: since (z − μ)/σ = ε,
         log q(z|x) = −½ Σ_j [ε_j² + log σ_j² + log 2π],   log p(z) = −½ Σ_j [z_j² + log 2π],
-    which is evaluate.log_importance_weights' gaussian_log_density with the division done exactly.
+    losses.log_posterior and losses.log_prior, as evaluate.log_importance_weights uses them.
     """
     std = np.exp(0.5 * log_var)[:, None, :]  # (B, 1, Z)
     z = mu[:, None, :] + std * eps  # (B, C, Z)

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from ..config import VAEConfig, param_shapes
+from ..config import VAEConfig
 
 
 def blocks(config: VAEConfig) -> list[tuple[str, tuple[int, ...], dict]]:
@@ -63,23 +63,6 @@ def views(flat: np.ndarray, layout, key_order) -> tuple[dict, dict]:
         for key, index in keys.items():
             by_key[key] = arrays[name][index]
     return arrays, {key: by_key[key] for key in key_order}
-
-
-def check_params(config: VAEConfig, params) -> np.dtype:
-    """The parameters' dtype, after checking they have exactly the keys and shapes of the model."""
-    shapes = param_shapes(config)
-    if set(params) != set(shapes):
-        raise ValueError(f"params must have exactly the keys of param_shapes(config): "
-                         f"missing {sorted(set(shapes) - set(params))}, unexpected {sorted(set(params) - set(shapes))}")
-    dtype = np.asarray(params["encoder.W_mu"]).dtype
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"params must be float32 or float64, got {dtype}")
-    for key, shape in shapes.items():
-        arr = np.asarray(params[key])
-        if arr.shape != shape or arr.dtype != dtype:
-            raise ValueError(f"params[{key!r}] has shape {arr.shape} and dtype {arr.dtype}; "
-                             f"expected {shape} and {dtype}")
-    return dtype
 
 
 class Buffers:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_batch, check_noise, positive_int
-from ..config import VAEConfig, param_shapes
+from ..config import VAEConfig, check_params_fit, param_shapes
 from ..layers import ACTIVATIONS
 from ..losses import LOG_2PI, log_mean_exp, normalized_weights
 from ..optim import Optimizer
@@ -85,7 +85,7 @@ class FastStep:
         self.threads = halves.default_threads() if threads is None else threads
         if type(self.threads) is not int or self.threads not in (1, 2):  # not True, not 2.0
             raise ValueError(f"threads must be 1 or 2, got {threads!r}")
-        self.dtype = layout.check_params(config, params)
+        self.dtype = check_params_fit(config, params)
         key_order = list(param_shapes(config))
         blocks = layout.blocks(config)
         self.n_params = sum(p.size for p in params.values())  # P

@@ -31,7 +31,7 @@ import numpy as np
 
 from ... import evaluate, vae
 from ..training import run_settings
-from ...config import VAEConfig, param_shapes
+from ...config import VAEConfig, check_params_fit
 from ...speed import iw
 from .checkpoint import (FORMAT_VERSION, CheckpointError, checked_params, int_scalar, json_array, json_scalar,
                          load_checkpoint, read_npz, saved_config_of)
@@ -47,13 +47,7 @@ class Model:
 
     def __init__(self, config: VAEConfig, params: dict[str, np.ndarray], *, settings: dict | None = None,
                  history: list[dict] | None = None, epochs: int = 0):
-        shapes = param_shapes(config)
-        if set(params) != set(shapes):
-            raise ValueError(f"params must have exactly the keys of param_shapes(config): missing "
-                             f"{sorted(set(shapes) - set(params))}, unexpected {sorted(set(params) - set(shapes))}")
-        for key, shape in shapes.items():
-            if np.shape(params[key]) != shape:
-                raise ValueError(f"params[{key!r}] has shape {np.shape(params[key])}, the config needs {shape}")
+        check_params_fit(config, params)
         self.config = config
         self.params = dict(params)
         self.settings = settings
@@ -157,10 +151,7 @@ class Model:
 
 def save_model(path: str | os.PathLike, config: VAEConfig, params: dict[str, np.ndarray]) -> Path:
     """Write config and params (no training state) to `path`, atomically; NaN or inf is refused."""
-    expected = param_shapes(config)
-    if set(params) != set(expected):
-        raise ValueError(f"params must have exactly the keys of param_shapes(config); missing "
-                         f"{sorted(set(expected) - set(params))}, unexpected {sorted(set(params) - set(expected))}")
+    check_params_fit(config, params)
     for key, arr in params.items():
         if not np.all(np.isfinite(arr)):
             raise CheckpointError(f"not saving {path}: parameter {key!r} contains NaN or inf")
