@@ -350,17 +350,18 @@ def test_a_second_invocation_on_a_held_run_folder_is_refused_and_changes_nothing
     assert run(out, "0-1") == 0  # free again once the holder is gone
 
 
-def test_a_stop_inside_a_stage_evaluation_keeps_the_epoch_and_its_finished_parts_and_resumes_bit_identical(
+def test_a_stop_inside_a_stage_evaluation_keeps_the_epoch_and_its_parts_and_resumes_bit_identical(
         tmp_path, monkeypatch, capsys):
-    # Small batches and parts, so that stage 1's L_10 on 30 images runs in four parts.
-    monkeypatch.setattr(iw, "CHUNK_BYTES", 10 * 50 * 4 * 4)  # 4 images a batch at k = 10, Z = 50, float32
+    # Small batches and parts, so that stage 1's L_10 on 30 images runs in four parts:
+    # 4 images a batch at k = 10, Z = 50, float32; parts of 8 images.
+    monkeypatch.setattr(iw, "CHUNK_BYTES", 10 * 50 * 4 * 4)
     monkeypatch.setattr(kept_bound, "PART_IMAGES", 8)
     straight, pieces = tmp_path / "straight", tmp_path / "pieces"
     assert run(straight, "0-1") == 0
     original, kept = iw.iw_bound_per_example, pieces / "stage1-L10.npz"
 
     def stopped(*args, **kwargs):
-        if kept.exists() and len(np.load(kept)["bound"]) == 16:  # two of stage 1's parts: Ctrl-C in the third
+        if kept.exists() and len(np.load(kept)["bound"]) == 16:  # Ctrl-C in stage 1's third part
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
@@ -370,7 +371,8 @@ def test_a_stop_inside_a_stage_evaluation_keeps_the_epoch_and_its_finished_parts
     err = capsys.readouterr().err
     assert "the checkpoint of epoch 4 (its evaluation unfinished, resumed first)" in err
     ckpt = load_checkpoint(pieces / "checkpoint.npz")
-    assert len(ckpt.history) == 4 and "iw_bound" not in ckpt.history[-1]  # the epoch is kept, unevaluated
+    # the epoch is kept, unevaluated
+    assert len(ckpt.history) == 4 and "iw_bound" not in ckpt.history[-1]
     assert ckpt.extra["evaluation_due"] == 4
     with np.load(kept) as f:
         assert len(f["bound"]) == 16  # two finished parts of 8 images
@@ -389,18 +391,20 @@ def test_a_stop_inside_a_stage_evaluation_keeps_the_epoch_and_its_finished_parts
         assert np.array_equal(x["bound"], y["bound"])
 
 
-def test_each_stage_s_epoch_line_comes_before_its_evaluation_with_the_evaluation_s_time(tmp_path, capsys):
+def test_each_stage_s_epoch_line_comes_before_its_evaluation_and_its_time(tmp_path, capsys):
     assert run(tmp_path, "0-1") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].startswith("data: mnist from ") and "BLAS threads" in lines[1]  # names the folder
-    at = [i for i, line in enumerate(lines) if line.startswith("stage 1 evaluation (epoch 4): L_10 and active "
-                                                                 "units on 30 test images, about ")]
+    assert lines[1].startswith("data: mnist from ") and "BLAS threads" in lines[1]  # the folder
+    start = "stage 1 evaluation (epoch 4): L_10 and active units on 30 test images, about "
+    at = [i for i, line in enumerate(lines) if line.startswith(start)]
     assert len(at) == 1 and lines[at[0] - 1].startswith("epoch 4/4 ")
-    assert lines[at[0] + 1].startswith("stage 1 L_10: ") and "stage 1 done (epoch 4" in lines[at[0] + 2]
+    assert lines[at[0] + 1].startswith("stage 1 L_10: ")
+    assert "stage 1 done (epoch 4" in lines[at[0] + 2]
     # every epoch's run ETA says what it covers, the stage evaluations still to come included
     assert "run ETA" in lines[3] and "then 2 stage evaluations at about" in lines[3]
     assert "each, as timed on 32 images" in lines[3]
-    assert "(1 stage evaluation of about" in lines[at[0] - 1] and ", as the last one took)" in lines[at[0] - 1]
+    last = lines[at[0] - 1]
+    assert "(1 stage evaluation of about" in last and ", as the last one took)" in last
 
 
 def test_summary_of_a_run_with_no_finished_stage_says_so(tmp_path, capsys, monkeypatch):

@@ -101,7 +101,8 @@ def resolve(args, parser) -> tuple[object, int, int]:
 
 
 def check_resume(args, recipe, first: int) -> list[dict]:
-    """Refuse a checkpoint of another run, or one that lacks the stages before `first`; return its history."""
+    """Refuse a checkpoint of another run, or one that lacks the stages before `first`;
+    return its history."""
     if args.resume is None:
         if first > 0:
             raise CheckpointError(f"--stages {args.stages}: no checkpoint in {args.out} holds stages 0-{first - 1}; "
@@ -145,12 +146,13 @@ def _run(args, recipe, first: int, last: int, out: Path) -> int:
           f"L_{args.iw_samples} at the end of each stage; run folder {out}/")
     sys.stdout.flush()
     timed = [h["eval_seconds"] for h in history if h.get("eval_seconds") is not None]
-    evaluation = StageEvaluation(recipe, x_test, seed=args.seed, last_epoch=epochs, folder=out, params=step.params,
-                                 iw_k=args.iw_samples, stream=sys.stdout, eval_seconds=timed[-1] if timed else None)
+    evaluation = StageEvaluation(recipe, x_test, seed=args.seed, last_epoch=epochs, folder=out,
+                                 params=step.params, iw_k=args.iw_samples, stream=sys.stdout,
+                                 eval_seconds=timed[-1] if timed else None)
     history = fit(step, x_train, rng=rng, epochs=epochs, x_test=x_test, batch_size=recipe.batch_size,
                   binarize=binarize, out_dir=out, resume=args.resume, eval_seed=args.seed,
-                  extra={"recipe": identity(args)}, stream=sys.stdout, lr_schedule=lr_schedule(recipe),
-                  evaluation=evaluation,
+                  extra={"recipe": identity(args)}, stream=sys.stdout,
+                  lr_schedule=lr_schedule(recipe), evaluation=evaluation,
                   eta_extra=evaluation.eta_extra)
     rows = stage_summary(recipe, history)
     write_json(out / "stages.json", summary_document(args, recipe, rows))
@@ -202,9 +204,10 @@ def report(args, recipe) -> int:
             print("as docs/06-results.md's table rows:")
             print("\n".join(markdown_rows(rows)))
         else:
-            print(f"no stage of the run in {path.parent} is finished yet: {len(ckpt.history):,} of "
-                  f"{recipe.stages[-1]['last_epoch']:,} epochs trained, and stage 0 ends with its evaluation "
-                  f"after epoch {recipe.stages[0]['last_epoch']}")
+            print(f"no stage of the run in {path.parent} is finished yet: "
+                  f"{len(ckpt.history):,} of {recipe.stages[-1]['last_epoch']:,} epochs trained, "
+                  f"and stage 0 ends with its evaluation after epoch "
+                  f"{recipe.stages[0]['last_epoch']}")
         print(f"wrote {args.summary}" + ("" if rows else " (no stages in it yet)"))
     if args.plot is not None:
         variant = recipe.variants[args.binarization]

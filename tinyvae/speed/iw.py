@@ -134,7 +134,8 @@ def iw_bound_per_example(params, x, config: VAEConfig, rng: np.random.Generator,
     return out
 
 
-def images_at_once(k: int, config: VAEConfig, dtype, *, batch_size: int = 100, threads: int = 1) -> int:
+def images_at_once(k: int, config: VAEConfig, dtype, *, batch_size: int = 100,
+                   threads: int = 1) -> int:
     """How many images iw_bound_per_example takes from x at a time: a batch (fewer images than
     batch_size when k is large), or a pair of batches with threads=2. A caller that splits the
     images into parts at multiples of this, and passes the same rng from part to part, gets

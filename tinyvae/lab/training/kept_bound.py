@@ -48,14 +48,16 @@ class KeptBound:
     """
 
     def __init__(self, path: str | os.PathLike, params, x: np.ndarray, config: VAEConfig,
-                 rng: np.random.Generator, *, k: int, threads: int = 1, part_images: int | None = None):
+                 rng: np.random.Generator, *, k: int, threads: int = 1,
+                 part_images: int | None = None):
         self.path, self.params, self.x, self.config, self.rng = Path(path), params, x, config, rng
         self.k, self.threads = k, threads
         at_once = iw.images_at_once(k, config, params["encoder.W_mu"].dtype, threads=threads)
         part_images = PART_IMAGES if part_images is None else part_images
         self.part = max(at_once, part_images // at_once * at_once)
         self.fingerprint = _fingerprint(params, x, config, rng, k, self.part)
-        self.bound, self.seconds = _read(self.path, self.fingerprint, rng)  # rng takes the kept state
+        # rng takes the kept state, if there is one
+        self.bound, self.seconds = _read(self.path, self.fingerprint, rng)
         self.found = len(self.bound)
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -65,20 +67,22 @@ class KeptBound:
         parts = [self.bound]
         while n < N:
             end = min(N, n + self.part)
-            report = None if progress is None else (lambda done, total, start=n: progress(start + done, N))
-            parts.append(iw.iw_bound_per_example(self.params, self.x[n:end], self.config, self.rng, k=self.k,
-                                                 progress=report, threads=self.threads))
+            report = None if progress is None else (
+                lambda done, total, start=n: progress(start + done, N))
+            parts.append(iw.iw_bound_per_example(self.params, self.x[n:end], self.config, self.rng,
+                                                 k=self.k, progress=report, threads=self.threads))
             n = end
             self.bound, self.seconds = np.concatenate(parts), spent + time.perf_counter() - t0
             _write(self.path, self.fingerprint, self.bound, self.rng, self.seconds)
         return self.bound
 
 
-def _fingerprint(params, x: np.ndarray, config: VAEConfig, rng: np.random.Generator, k: int, part: int) -> str:
+def _fingerprint(params, x: np.ndarray, config: VAEConfig, rng: np.random.Generator, k: int,
+                 part: int) -> str:
     """A digest of everything the numbers depend on, the generator's starting state included."""
     h = hashlib.sha256()
-    h.update(json.dumps({"k": k, "part": part, "config": config.to_dict(), "rng": rng.bit_generator.state},
-                        sort_keys=True).encode())
+    settings = {"k": k, "part": part, "config": config.to_dict(), "rng": rng.bit_generator.state}
+    h.update(json.dumps(settings, sort_keys=True).encode())
     for key in sorted(params):
         h.update(key.encode())
         h.update(np.ascontiguousarray(params[key]).tobytes())
@@ -97,14 +101,16 @@ def _read(path: Path, fingerprint: str, rng: np.random.Generator) -> tuple[np.nd
         with np.load(path, allow_pickle=False) as f:
             if str(f["fingerprint"]) != fingerprint:
                 return nothing
-            bound, seconds, state = f["bound"].astype(np.float64), float(f["seconds"]), json.loads(str(f["rng"]))
+            bound, seconds = f["bound"].astype(np.float64), float(f["seconds"])
+            state = json.loads(str(f["rng"]))
         rng.bit_generator.state = state
     except (OSError, ValueError, KeyError, TypeError, EOFError):  # unreadable: start over
         return nothing
     return bound, seconds
 
 
-def _write(path: Path, fingerprint: str, bound: np.ndarray, rng: np.random.Generator, seconds: float) -> None:
+def _write(path: Path, fingerprint: str, bound: np.ndarray, rng: np.random.Generator,
+           seconds: float) -> None:
     arrays = {"fingerprint": np.array(fingerprint), "bound": bound, "seconds": np.array(seconds),
               "rng": np.array(json.dumps(rng.bit_generator.state))}
     atomic_write(path, lambda f: np.savez(f, **arrays))

@@ -80,7 +80,7 @@ def is_terminal(stream: TextIO | None) -> bool:
 
 
 def in_a_notebook() -> bool:
-    """Whether this is a Jupyter kernel (whose output cells redraw a line on \\r as a terminal does)."""
+    """Whether this is a Jupyter kernel (whose cells redraw a line on \\r as a terminal does)."""
     shell = sys.modules.get("IPython")
     get = getattr(shell, "get_ipython", None)
     return get is not None and type(get()).__name__ == "ZMQInteractiveShell"
@@ -111,9 +111,10 @@ class CountProgress:
         self.width = 0  # of the line shown in place
 
     def begin(self, done: int, total: int) -> None:
-        """The pass continues from `done` images finished before: say so, and time only what follows."""
+        """The pass goes on from `done` images finished before: say so, time only what follows."""
         self.t0, self.start, self.last_tenth = time.perf_counter(), done, done * 10 // total
-        self.stream.write(f"{self.what}: {done:,}/{total:,} images done before, kept; going on from there\n")
+        self.stream.write(f"{self.what}: {done:,}/{total:,} images done before, kept; "
+                          "going on from there\n")
         self.stream.flush()
 
     def __call__(self, done: int, total: int) -> None:
@@ -122,7 +123,7 @@ class CountProgress:
         line = (f"{self.what}: {done:,}/{total:,} images ({100 * done / total:.0f} %), "
                 f"{clock(elapsed)} elapsed, ETA {clock(eta)}")
         if self.tty:
-            self.stream.write("\r" + line.ljust(self.width))  # spaces clear what a longer line left
+            self.stream.write("\r" + line.ljust(self.width))  # spaces clear a longer line's rest
             self.width = len(line)
             if done == total:
                 self.stream.write("\n")
@@ -150,7 +151,8 @@ class EpochProgress:
         self.last = 0.0
         self.epoch_seconds: list[float] = []  # the epochs finished in this process, for the run's ETA
 
-    def _run_eta(self, epoch: int, epochs: int, this_epoch_left: float, this_epoch_total: float) -> tuple[float, str]:
+    def _run_eta(self, epoch: int, epochs: int, this_epoch_left: float,
+                 this_epoch_total: float) -> tuple[float, str]:
         """(seconds until the whole run ends, what they are): this epoch's rest, then the others at
         the median pace of the epochs finished so far (this one's estimate while there are none),
         then the work beyond the epochs. The median, not the mean: one slow epoch must not

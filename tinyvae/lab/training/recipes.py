@@ -113,7 +113,8 @@ def load_data(recipe: Recipe, binarization: str, data_dir=None, *, train_limit: 
     name = variant.dataset + ("" if ds.folder is None else f" from {ds.folder}")
     if variant.binarize == "dynamic":
         return (x_train, fixed_binarization(x_test, TEST_BINARIZATION_SEED), "dynamic",
-                f"{name}, dynamically binarized (test set binarized once, seed {TEST_BINARIZATION_SEED})")
+                f"{name}, dynamically binarized "
+                f"(test set binarized once, seed {TEST_BINARIZATION_SEED})")
     return x_train, x_test, "none", f"{name} (Larochelle & Murray 2011, fixed binarization)"
 
 
@@ -161,10 +162,12 @@ class StageEvaluation:
     it, the numbers. eta_extra tells fit's ETA lines how long the evaluations to come will take.
     """
 
-    def __init__(self, recipe: Recipe, x_test: np.ndarray, *, seed: int, last_epoch: int, folder, params,
-                 iw_k: int | None = None, stream: TextIO | None = None, eval_seconds: float | None = None):
+    def __init__(self, recipe: Recipe, x_test: np.ndarray, *, seed: int, last_epoch: int, folder,
+                 params, iw_k: int | None = None, stream: TextIO | None = None,
+                 eval_seconds: float | None = None):
         self.recipe, self.x_test, self.seed, self.last_epoch = recipe, x_test, seed, last_epoch
-        self.folder, self.params = Path(folder), params  # params: the run's, only timed before it has a measurement
+        # params: the run's, only for timing an evaluation before there is one to measure
+        self.folder, self.params = Path(folder), params
         self.iw_k = recipe.iw_k if iw_k is None else iw_k
         self.stream = stream
         self.eval_seconds = eval_seconds  # the last evaluation's, in this run (None: none yet)
@@ -181,19 +184,21 @@ class StageEvaluation:
         stage = stage_ending_at(self.recipe, epoch)
         result = self.evaluate(stage, step.params)
         self.eval_seconds = result["eval_seconds"]
-        self.say(f"stage {stage['stage']} done (epoch {epoch}, lr {stage['lr']:.4g}): L_{result['iw_k']} "
-                 f"{result['iw_bound']:.2f} nats, {result['active_units']} active units, "
+        self.say(f"stage {stage['stage']} done (epoch {epoch}, lr {stage['lr']:.4g}): "
+                 f"L_{result['iw_k']} {result['iw_bound']:.2f} nats, "
+                 f"{result['active_units']} active units, "
                  f"evaluation {clock(result['eval_seconds'])}")
         return result
 
     def evaluate(self, stage: dict, params) -> dict:
         """The stage's numbers; L_k's noise from its own Generator([seed, stage, k])."""
         config, k, n = self.recipe.config, self.iw_k, len(self.x_test)
-        kept = KeptBound(self.folder / f"stage{stage['stage']}-L{k}.npz", params, self.x_test, config,
-                         np.random.default_rng([self.seed, stage["stage"], k]), k=k, threads=self.threads)
+        rng = np.random.default_rng([self.seed, stage["stage"], k])
+        kept = KeptBound(self.folder / f"stage{stage['stage']}-L{k}.npz", params, self.x_test,
+                         config, rng, k=k, threads=self.threads)
         left = (kept.seconds / kept.found if kept.found else self.seconds() / n) * (n - kept.found)
-        self.say(f"stage {stage['stage']} evaluation (epoch {stage['last_epoch']}): L_{k} and active units "
-                 f"on {n:,} test images, about {clock(left)}"
+        self.say(f"stage {stage['stage']} evaluation (epoch {stage['last_epoch']}): L_{k} and "
+                 f"active units on {n:,} test images, about {clock(left)}"
                  + (f" for the {n - kept.found:,} images left" if kept.found else ""))
         progress = None
         if self.stream is not None:
@@ -202,8 +207,10 @@ class StageEvaluation:
                 progress.begin(kept.found, n)
         bound = float(np.mean(kept.run(progress)))
         t0 = time.perf_counter()
-        n_active, _ = evaluate.active_units(params, self.x_test, config, threshold=self.recipe.active_threshold)
-        return {"stage": stage["stage"], "iw_k": k, "iw_bound": bound, "active_units": int(n_active),
+        n_active, _ = evaluate.active_units(params, self.x_test, config,
+                                            threshold=self.recipe.active_threshold)
+        return {"stage": stage["stage"], "iw_k": k, "iw_bound": bound,
+                "active_units": int(n_active),
                 "eval_seconds": kept.seconds + time.perf_counter() - t0}
 
     def seconds(self) -> float:
@@ -211,8 +218,8 @@ class StageEvaluation:
         if self.eval_seconds is not None:
             return self.eval_seconds
         if self.probed is None:
-            self.probed = estimate_seconds(self.params, self.recipe.config, len(self.x_test), self.iw_k,
-                                           threads=self.threads, test_elbo=False)
+            self.probed = estimate_seconds(self.params, self.recipe.config, len(self.x_test),
+                                           self.iw_k, threads=self.threads, test_elbo=False)
         return self.probed
 
     def eta_extra(self, epoch: int, epoch_seconds: list[float]) -> tuple[float, str]:
@@ -239,9 +246,11 @@ def stage_summary(recipe: Recipe, history: list[dict]) -> list[dict]:
     test ELBO), the evaluation's, test ELBO, L_k, active units."""
     rows = []
     for stage in recipe.stages:
-        if stage["last_epoch"] > len(history) or "iw_bound" not in history[stage["last_epoch"] - 1]:
-            break  # not trained yet, or trained but stopped in its evaluation
+        if stage["last_epoch"] > len(history):
+            break
         record = history[stage["last_epoch"] - 1]
+        if "iw_bound" not in record:
+            break  # trained, but stopped inside its evaluation
         epochs = history[stage["first_epoch"] - 1:stage["last_epoch"]]
         rows.append({"stage": stage["stage"], "epochs": stage["epochs"], "last_epoch": stage["last_epoch"],
                      "lr": stage["lr"], "seconds": sum(h["seconds"] for h in epochs), "elapsed": record["elapsed"],

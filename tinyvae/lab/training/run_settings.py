@@ -157,8 +157,8 @@ def evaluate_run(params, config: VAEConfig, x_test: np.ndarray, settings: dict, 
             "active_units": n_active, "variances": variances}
 
 
-def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: int = 32, threads: int = 1,
-                     test_elbo: bool = True) -> float:
+def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: int = 32,
+                     threads: int = 1, test_elbo: bool = True) -> float:
     """How long evaluate_run will take on n_test images (L_k only, without test_elbo), timed on
     `probe` random images now: as steady as the machine's load (the commands re-estimate it
     from measured progress as they go).

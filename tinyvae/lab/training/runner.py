@@ -98,9 +98,8 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     step) -> dict (recipes.StageEvaluation). A due epoch is saved first, marked so; the dict
     joins its record ("eval_seconds" its "seconds") and is saved again. Stopped inside, the
     evaluation runs again on resume, first (keeping its partial results is its own affair).
-    eta_extra(epoch, epoch_seconds): the seconds the run will spend after `epoch` beyond its
-    epochs (evaluations), and what that is, for the ETA on each epoch's line; epoch_seconds
-    are those of this process's epochs so far.
+    eta_extra(epoch, epoch_seconds of this process): (seconds, what) the run spends after
+    `epoch` beyond its epochs (evaluations), for the ETA on each epoch's line.
     """
     settings = _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup_epochs, eval_seed)
     settings["lr_schedule"] = check_schedule(lr_schedule)
@@ -112,10 +111,10 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
         run = _Run(step, rng, settings, extra, folder, stream, after_epoch, evaluation, eta_extra)
         if resume is not None:
             run.history, due = _restore(resume, step, rng, settings)
-            run.saved_epoch = len(run.history)
+            run.saved_epoch, run.evaluation_due, run.saved_due = len(run.history), due, due
             unfinished = " (its evaluation unfinished)" if due else ""
-            run.log.line(f"resuming from {resume} after epoch {len(run.history)} of {epochs}{unfinished}")
-            run.evaluation_due = run.saved_due = due
+            run.log.line(f"resuming from {resume} after epoch {len(run.history)} of {epochs}"
+                         + unfinished)
         elif run.checkpoint_path is not None:
             run.save()  # epoch 0: a run interrupted in its first epoch can resume too
         return run.train(x_train, x_test, epochs)
@@ -160,16 +159,16 @@ def _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup
 class _Run:
     """One fit call's bookkeeping: the step, the history, what is saved where."""
 
-    def __init__(self, step, rng, settings: dict, extra: dict | None, out_dir, stream, after_epoch=None,
-                 evaluation=None, eta_extra=None):
+    def __init__(self, step, rng, settings: dict, extra: dict | None, out_dir, stream,
+                 after_epoch=None, evaluation=None, eta_extra=None):
         self.step, self.rng, self.settings, self.extra, self.after_epoch = step, rng, settings, extra or {}, after_epoch
         self.evaluation = evaluation
         self.checkpoint_path = None if out_dir is None else Path(out_dir) / CHECKPOINT_NAME
         self.log = EpochProgress(stream, eta_extra)
         self.history: list[dict] = []
         self.saved_epoch = 0  # finished epochs held by the checkpoint on disk
-        self.evaluation_due = False  # the last finished epoch awaits its evaluation
-        self.saved_due = False  # ... and the checkpoint on disk says so
+        # the last finished epoch awaits its evaluation; the checkpoint on disk says so
+        self.evaluation_due = self.saved_due = False
 
     def save(self) -> None:
         step = self.step
@@ -269,8 +268,8 @@ class _Run:
             except (KeyboardInterrupt, OutputError):
                 pass
         unfinished = " (its evaluation unfinished, resumed first)" if self.saved_due else ""
-        message = (f"interrupted; the checkpoint of epoch {self.saved_epoch}{unfinished} is {self.checkpoint_path}; "
-                   f"resume from it to continue")
+        message = (f"interrupted; the checkpoint of epoch {self.saved_epoch}{unfinished} is "
+                   f"{self.checkpoint_path}; resume from it to continue")
         raise TrainingInterrupted(message, self.checkpoint_path, self.saved_epoch) from None
 
 
