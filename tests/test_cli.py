@@ -61,8 +61,14 @@ def test_it_says_where_the_data_came_from_and_how_long_evaluation_will_take(tiny
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"data: mnist from {Path(data_env['TINYVAE_DATA']) / 'mnist'}, dynamically binarized")
     first_epoch = next(i for i, line in enumerate(lines) if line.startswith("epoch 1/1"))
-    announced = [i for i, line in enumerate(lines) if line.startswith("after training: test ELBO, L_10")]
-    assert announced and announced[0] < first_epoch and "on 500 test images, about 0:" in lines[announced[0]]
+    announced = [i for i, line in enumerate(lines)
+                 if line.startswith("after training, the evaluation: test ELBO, L_10")]
+    assert announced and announced[0] < first_epoch
+    assert "on 500 test images, about 0:" in lines[announced[0]]
+    assert "(timed on 32 images now)" in lines[announced[0]]
+    # The run's ETA says what it covers, and covers the evaluation after the last epoch too.
+    assert "  run ETA 0:" in lines[first_epoch] and "(the evaluation, about 0:" in lines[first_epoch]
+    assert lines[first_epoch + 1].startswith("evaluating: test ELBO, L_10")
     # Not a terminal: evaluation progress comes as plain lines, ending at 100 %.
     assert "L_10: 500/500 images (100 %)" in result.stdout and "\r" not in result.stdout
 

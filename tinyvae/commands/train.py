@@ -37,6 +37,7 @@ written (a closed pipe: `... | head -3`) is dropped; training goes on and saves.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -215,16 +216,18 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
         f"{step.optimizer!r}, batch {args.batch_size}, seed {args.seed}; output in {out}/")
     eval_seconds = run_settings.estimate_seconds(step.params, config, len(data.x_test), args.iw_samples)
     what = run_settings.what_is_evaluated(len(data.x_test), args.iw_samples)
-    say(f"after training: {what}, about {clock(eval_seconds)}")
+    say(f"after training, the evaluation: {what}, about {clock(eval_seconds)} (timed on 32 images now)")
     if aside is not None:
         say(f"replacing the previous run in {out}/ (kept in {aside.name}/ until this run's first checkpoint)")
     history = fit(step, data.x_train, rng=rng, epochs=args.epochs, x_test=data.x_test, batch_size=batch,
                   binarize=data.fit_binarize, warmup_epochs=args.warmup_epochs, out_dir=out, resume=resume,
                   eval_seed=args.seed, extra={"cli": settings_of(args)}, stream=say.stream,
-                  after_epoch=lambda epoch, step: runfolder.discard_replaced(out))
+                  after_epoch=lambda epoch, step: runfolder.discard_replaced(out),
+                  eta_extra=lambda epoch, seconds: evaluation_eta(eval_seconds, seconds))
     runfolder.discard_replaced(out)
+    eval_seconds = run_settings.estimate_seconds(step.params, config, len(data.x_test), args.iw_samples)
+    say(f"evaluating: {what}, about {clock(eval_seconds)} (timed on 32 images now)")
     t_trained = time.perf_counter()
-    say(f"evaluating: {what}, about {clock(eval_seconds)}")
     results = run_settings.evaluate_run(step.params, config, data.x_test, settings_of(args), len(history),
                                     progress=CountProgress(f"L_{args.iw_samples}", say.stream))
     t_evaluated = time.perf_counter()
@@ -241,6 +244,16 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     say(f"wrote {out}/: {CHECKPOINT_NAME}, history.json, history.csv, metrics.json, "
         + ", ".join(p.name for p in figures))
     return 0
+
+
+def evaluation_eta(probed: float, epoch_seconds: list[float]) -> tuple[float, str]:
+    """For the epochs' ETA: the evaluation after training, as timed on 32 images before it,
+    scaled by how the epochs' pace has changed since (the median of the last three epochs
+    against that of the first three): a machine that slows down slows both."""
+    scale = 1.0
+    if epoch_seconds:
+        scale = statistics.median(epoch_seconds[-3:]) / statistics.median(epoch_seconds[:3])
+    return probed * scale, f"the evaluation, about {clock(probed * scale)}"
 
 
 class Say:
