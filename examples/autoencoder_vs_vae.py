@@ -56,7 +56,8 @@ from PIL import Image
 
 from tinyvae import evaluate
 from tinyvae.commands.args import hidden_sizes, nonnegative_int, positive_int
-from tinyvae.lab.datasets.data import fixed_binarization, load_dataset
+from tinyvae.lab.datasets.binarize import fixed_binarization
+from tinyvae.lab.datasets.data import load_dataset
 from tinyvae.lab.datasets.readers import DataError
 from tinyvae.lab.figures import latent_plots, plots
 from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint

@@ -36,7 +36,8 @@ import numpy as np
 from tinyvae import evaluate
 from tinyvae.commands.args import output_file, positive_int, seed
 from tinyvae.commands.lesson import run_lesson
-from tinyvae.lab.datasets.data import fixed_binarization, load_dataset
+from tinyvae.lab.datasets.binarize import fixed_binarization
+from tinyvae.lab.datasets.data import load_dataset
 from tinyvae.lab.training.runner import fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step

@@ -19,7 +19,8 @@ import numpy as np
 
 import tinyvae
 from tinyvae import layers, losses, vae
-from tinyvae.lab.datasets.data import fixed_binarization, load_dataset
+from tinyvae.lab.datasets.binarize import fixed_binarization
+from tinyvae.lab.datasets.data import load_dataset
 from tinyvae.lab.training.runner import fit
 from tinyvae.speed.step import make_step
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import FUNCTION_NOTE_LINES, MODULE_NOTE_LINES, large_rooms
 
 from tinyvae.lab.datasets import data
 
@@ -42,7 +43,16 @@ def data_root() -> tuple[Path | None, str]:
     return None, "looked in " + ", ".join(str(d) for d in dirs)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--rerun-results", action="store_true",
+                     help="also rerun the long runs whose committed results the docs quote (minutes each)")
+
+
 def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_mnist: needs the real MNIST files (skipped when none are found)")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds; -m 'not slow' leaves these out")
+    config.addinivalue_line("markers", "rerun: reruns a long run whose committed results the docs quote; "
+                                       "only with --rerun-results")
     root, source = data_root()
     if root is not None and not os.environ.get("TINYVAE_DATA"):
         os.environ["TINYVAE_DATA"] = str(root)  # where the program itself would have found the files
@@ -55,7 +65,23 @@ def pytest_report_header(config):
     return f"tinyvae data: none found ({_FOUND.get('source')}); the tests that need MNIST will be skipped"
 
 
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("needs_mnist") and not has_mnist():
+        pytest.skip("the MNIST files were not found (see the note at the end of the test run)")
+    if item.get_closest_marker("rerun") and not item.config.getoption("--rerun-results"):
+        pytest.skip("reruns a long run: pass --rerun-results to include it")
+
+
+def has_mnist() -> bool:
+    root = os.environ.get("TINYVAE_DATA")
+    return bool(root) and Path(root, "mnist").is_dir()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    notes = large_rooms(sorted((REPO / "tinyvae").rglob("*.py")), REPO)
+    if notes:
+        terminalreporter.write_line(f"modules and functions past the note sizes ({MODULE_NOTE_LINES} and "
+                                    f"{FUNCTION_NOTE_LINES} lines; not limits, worth a look): " + "; ".join(notes))
     skipped = len(terminalreporter.stats.get("skipped", []))
     if skipped and not _FOUND.get("root"):
         terminalreporter.write_line(
@@ -68,8 +94,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture(scope="session")
 def data_env():
     """The environment of a command-line test: the data where the program finds it, figures headless."""
-    root = os.environ.get("TINYVAE_DATA")
-    if not root or not Path(root, "mnist").is_dir():
+    if not has_mnist():
         pytest.skip("the MNIST files were not found (see the note at the end of the test run)")
     return {**os.environ, "MPLBACKEND": "Agg"}
 

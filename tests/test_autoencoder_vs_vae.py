@@ -3,9 +3,9 @@
 A tiny run checks that the example writes what docs/01-autoencoder-to-vae.md shows and what
 its numbers.json promises. The full run's numbers.json is committed as
 docs/results/ae_vs_vae.json, and docs/01 must quote what it holds; the full run itself (about 2
-minutes on a quiet 2-core machine) is re-run and compared only when TINYVAE_SLOW=1:
+minutes on a quiet 2-core machine) is re-run and compared only with --rerun-results:
 
-    TINYVAE_SLOW=1 python -m pytest tests/test_autoencoder_vs_vae.py
+    python -m pytest tests/test_autoencoder_vs_vae.py --rerun-results
  A slightly longer run (3,000 images, 2 epochs) checks the one
 claim that is already visible that early and held for every seed tried (0-5): the KL term
 pulls the codes towards the origin, so the VAE's codes sit closer to it and more of them
@@ -31,13 +31,6 @@ PER_MODEL = ("beta", "test_recon", "test_kl", "test_loss", "test_elbo", "kl_from
              "mean_abs_mu", "mean_sigma", "median_sigma", "std_of_mu_per_dim", "sigma_over_spread",
              "codes_inside_prior_95", "prior_draws_within_2sd_of_a_code", "prior_draw_sd_to_nearest_code_median",
              "prior_draws_digit_shares", "prior_draws_effective_digits")
-
-
-@pytest.fixture(scope="module")
-def data_env():
-    if not os.environ.get("TINYVAE_DATA") or not Path(os.environ["TINYVAE_DATA"], "mnist").is_dir():
-        pytest.skip("TINYVAE_DATA is not set to a folder holding mnist/ (the real MNIST files)")
-    return dict(os.environ, MPLBACKEND="Agg")
 
 
 def run(out: Path, env: dict, *flags: str) -> tuple[str, dict]:
@@ -164,7 +157,7 @@ def test_docs_prose_quotes_the_committed_full_run():
     assert not missing, f"docs/01 no longer quotes docs/results/ae_vs_vae.json: {missing}"
 
 
-@pytest.mark.skipif(not os.environ.get("TINYVAE_SLOW"), reason="slow: set TINYVAE_SLOW=1 to re-run the full run")
+@pytest.mark.rerun
 def test_slow_the_documented_command_gives_the_committed_numbers(tmp_path, data_env):
     _, numbers = run(tmp_path, data_env)
     committed = json.loads(COMMITTED.read_text(encoding="utf-8"))

@@ -11,17 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import idx_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyvae.lab.datasets import data, readers
+from tinyvae.lab.datasets import binarize, data, readers
 from tinyvae.lab.datasets.data import DataFile, DatasetNotFound
 from tinyvae.lab.datasets.readers import DataError
 
 DATA = os.environ.get("TINYVAE_DATA", "")
-needs_data = pytest.mark.skipif(
-    not DATA or not Path(DATA).is_dir(),
-    reason="TINYVAE_DATA is unset or not a folder; point it at the shared data root (.ci/run does)")
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 # From the data README.
@@ -52,11 +50,6 @@ def real(name: str, file: str) -> Path:
     return Path(DATA) / name / file
 
 
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
 def tiny_mnist(monkeypatch, seed: int = 0) -> dict[str, bytes]:
     """Make "mnist" a 6 + 4 image dataset: patch the sum table, return the raw file contents."""
     rng = np.random.default_rng(seed)
@@ -83,7 +76,7 @@ def write_files(folder: Path, contents: dict[str, bytes], *, compress: bool = Tr
 
 # ---- the readers on the real files ------------------------------------------------------
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_read_idx_gives_the_documented_shapes():
     shapes = {"train-images-idx3-ubyte": (60000, 28, 28), "train-labels-idx1-ubyte": (60000,),
               "t10k-images-idx3-ubyte": (10000, 28, 28), "t10k-labels-idx1-ubyte": (10000,)}
@@ -92,7 +85,7 @@ def test_read_idx_gives_the_documented_shapes():
         assert array.shape == shape and array.dtype == np.uint8
 
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_mnist_label_counts_match_the_data_readme():
     train = readers.read_idx(real("mnist", "train-labels-idx1-ubyte.gz"))
     test = readers.read_idx(real("mnist", "t10k-labels-idx1-ubyte.gz"))
@@ -100,7 +93,7 @@ def test_mnist_label_counts_match_the_data_readme():
     assert np.bincount(test).tolist() == TEST_LABEL_COUNTS
 
 
-@needs_data
+@pytest.mark.needs_mnist
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "binarized-mnist"])
 def test_checksum_constants_equal_the_shared_sum_files(name):
     published = dict(line.split()[::-1] for line in
@@ -108,14 +101,14 @@ def test_checksum_constants_equal_the_shared_sum_files(name):
     assert {f.name: f.sha256 for f in data.FILES[name].values()} == published
 
 
-@needs_data
+@pytest.mark.needs_mnist
 @pytest.mark.parametrize("name", ["mnist", "binarized-mnist"])
 def test_real_files_hash_to_their_published_sums(name):
     for file in data.FILES[name].values():
         assert readers.uncompressed_sha256(real(name, file.name + ".gz")) == file.sha256
 
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_read_amat_gives_binary_images_of_784_pixels(binarized):
     array = readers.read_amat(real("binarized-mnist", "binarized_mnist_test.amat.gz"))
     assert array.shape == (10000, 784) and array.dtype == np.uint8
@@ -136,7 +129,7 @@ def test_amat_general_layout_parses_like_the_canonical_one(tmp_path):
 
 # ---- datasets by name -------------------------------------------------------------------
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_mnist_loads_as_float32_in_unit_interval_with_int64_labels(mnist):
     assert mnist.x_train.shape == (60000, 784) and mnist.x_test.shape == (10000, 784)
     assert mnist.x_train.dtype == mnist.x_test.dtype == np.float32
@@ -148,7 +141,7 @@ def test_mnist_loads_as_float32_in_unit_interval_with_int64_labels(mnist):
     assert np.bincount(mnist.y_test).tolist() == TEST_LABEL_COUNTS
 
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_binarized_mnist_loads_its_three_splits_without_labels(binarized):
     assert binarized.x_train.shape == (50000, 784)
     assert binarized.x_valid.shape == binarized.x_test.shape == (10000, 784)
@@ -164,7 +157,7 @@ def test_loading_found_files_downloads_nothing_and_writes_nothing(monkeypatch, t
     assert not (tmp_path / "cache").exists() and len(os.listdir(tmp_path / "arg" / "mnist")) == 4
 
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_a_recompressed_or_uncompressed_file_is_accepted(tmp_path, mnist):
     """The sums are of the uncompressed content, so any faithful (re-)compression passes."""
     folder = tmp_path / "root" / "mnist"
@@ -182,7 +175,7 @@ def test_a_recompressed_or_uncompressed_file_is_accepted(tmp_path, mnist):
     np.testing.assert_array_equal(loaded.y_test, mnist.y_test)
 
 
-@needs_data
+@pytest.mark.needs_mnist
 def test_one_changed_label_fails_the_checksum_naming_file_and_both_sums(tmp_path):
     folder = tmp_path / "root" / "mnist"
     folder.mkdir(parents=True)
@@ -341,7 +334,7 @@ def rows_numbered(n: int) -> np.ndarray:
 @given(n=st.integers(0, 60), batch_size=st.integers(1, 25), seed=st.integers(0, 2**32 - 1),
        shuffle=st.booleans())
 def test_an_epoch_serves_every_row_exactly_once(n, batch_size, seed, shuffle):
-    batches = list(data.minibatches(rows_numbered(n), batch_size, np.random.default_rng(seed),
+    batches = list(binarize.minibatches(rows_numbered(n), batch_size, np.random.default_rng(seed),
                                     shuffle=shuffle))
     assert all(len(b) == batch_size for b in batches[:-1])
     assert len(batches) == -(-n // batch_size)
@@ -355,7 +348,7 @@ def test_same_seed_gives_the_same_batches_and_another_seed_does_not():
     x = np.random.default_rng(1).random((50, 4))
 
     def epoch(seed):
-        return list(data.minibatches(x, 16, np.random.default_rng(seed), binarize="dynamic"))
+        return list(binarize.minibatches(x, 16, np.random.default_rng(seed), binarize="dynamic"))
 
     for a, b in zip(epoch(3), epoch(3)):
         np.testing.assert_array_equal(a, b)
@@ -366,8 +359,8 @@ def test_draws_happen_at_the_call_not_while_iterating():
     """The generator's state after the call does not depend on how many batches were used."""
     x = np.full((10, 4), 0.5)
     rng_a, rng_b = np.random.default_rng(0), np.random.default_rng(0)
-    data.minibatches(x, 3, rng_a, binarize="dynamic")
-    list(data.minibatches(x, 3, rng_b, binarize="dynamic"))
+    binarize.minibatches(x, 3, rng_a, binarize="dynamic")
+    list(binarize.minibatches(x, 3, rng_b, binarize="dynamic"))
     assert rng_a.random() == rng_b.random()
 
 
@@ -375,7 +368,7 @@ def test_draws_happen_at_the_call_not_while_iterating():
 def test_dynamic_binarization_is_binary_with_mean_equal_to_intensity(dtype):
     intensity = np.linspace(0, 1, 784, dtype=dtype)
     x = np.tile(intensity, (2000, 1))  # (2000, 784)
-    b = np.concatenate(list(data.minibatches(x, 500, np.random.default_rng(0), binarize="dynamic")))
+    b = np.concatenate(list(binarize.minibatches(x, 500, np.random.default_rng(0), binarize="dynamic")))
     assert b.dtype == dtype and set(np.unique(b).tolist()) == {0.0, 1.0}
     # Mean of 2000 Bernoulli draws: standard error at most 0.5 / sqrt(2000) = 0.011.
     assert np.abs(b.mean(axis=0) - intensity).max() < 0.06
@@ -384,8 +377,8 @@ def test_dynamic_binarization_is_binary_with_mean_equal_to_intensity(dtype):
 
 def test_each_epoch_draws_a_fresh_binarization():
     x, rng = np.full((100, 784), 0.5), np.random.default_rng(0)
-    first = next(data.minibatches(x, 100, rng, binarize="dynamic", shuffle=False))
-    second = next(data.minibatches(x, 100, rng, binarize="dynamic", shuffle=False))
+    first = next(binarize.minibatches(x, 100, rng, binarize="dynamic", shuffle=False))
+    second = next(binarize.minibatches(x, 100, rng, binarize="dynamic", shuffle=False))
     assert not np.array_equal(first, second)
 
 
@@ -398,8 +391,8 @@ def test_binarizing_into_a_kept_array_gives_the_same_batches(dtype):
     kept = np.full_like(x, 7.0)  # whatever the last epoch left there
     rng_new, rng_kept = np.random.default_rng(1), np.random.default_rng(1)
     for _ in range(2):  # two epochs into the same array
-        new = list(data.minibatches(x, 16, rng_new, binarize="dynamic"))
-        into = list(data.minibatches(x, 16, rng_kept, binarize="dynamic", out=kept))
+        new = list(binarize.minibatches(x, 16, rng_new, binarize="dynamic"))
+        into = list(binarize.minibatches(x, 16, rng_kept, binarize="dynamic", out=kept))
         assert len(new) == len(into) == 4
         for a, b in zip(new, into):
             np.testing.assert_array_equal(a, b)
@@ -420,18 +413,18 @@ def test_a_kept_array_that_does_not_fit_or_is_the_images_is_refused():
                        (x, "share memory"), (x[:, :], "share memory")]:  # drawing into the images
         rng = np.random.default_rng(0)
         with pytest.raises(ValueError, match=f"binarize_dynamic out: .*{match}"):
-            data.binarize_dynamic(x, rng, out=bad)
+            binarize.binarize_dynamic(x, rng, out=bad)
         with pytest.raises(ValueError, match=f"minibatches out: .*{match}"):
-            data.minibatches(x, 2, rng, binarize="dynamic", out=bad)
+            binarize.minibatches(x, 2, rng, binarize="dynamic", out=bad)
         assert rng.random() == np.random.default_rng(0).random()  # refused before any draw
     assert (x == 0.5).all()
     with pytest.raises(ValueError, match="only used with binarize='dynamic'"):
-        data.minibatches(x, 2, np.random.default_rng(0), out=np.empty_like(x))
+        binarize.minibatches(x, 2, np.random.default_rng(0), out=np.empty_like(x))
 
 
 def test_fixed_binarization_depends_only_on_its_seed():
     x = np.random.default_rng(0).random((20, 784)).astype(np.float32)
-    a, b, c = data.fixed_binarization(x), data.fixed_binarization(x), data.fixed_binarization(x, seed=1)
+    a, b, c = binarize.fixed_binarization(x), binarize.fixed_binarization(x), binarize.fixed_binarization(x, seed=1)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c) and a.dtype == np.float32
     assert set(np.unique(a).tolist()) == {0.0, 1.0}
@@ -452,7 +445,7 @@ def test_bad_minibatch_arguments_are_refused_at_the_call(kwargs, match):
     args.update(kwargs)
     x, batch_size, rng = args.pop("x"), args.pop("batch_size"), args.pop("rng")
     with pytest.raises(ValueError, match=match):
-        data.minibatches(x, batch_size, rng, **args)
+        binarize.minibatches(x, batch_size, rng, **args)
 
 
 @pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import idx_bytes
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -24,11 +25,6 @@ ROWS = np.random.default_rng(0).integers(0, 2, (3, 784)).astype(np.uint8)
 AMAT = "".join(" ".join(map(str, row)) + "\n" for row in ROWS).encode()
 LINE = 2 * 784  # bytes per canonical .amat line: 784 digits, 783 spaces, a newline
 many = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    return header + array.tobytes()
 
 
 IDX = idx_bytes(ARRAY)  # 16-byte header + 60 bytes of data

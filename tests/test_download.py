@@ -14,17 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import idx_bytes
 
 from tinyvae.lab.datasets import data, download
 from tinyvae.lab.datasets.data import DataFile, DatasetNotFound
 
 TIMEOUT = 0.5  # seconds; the stalling server waits longer than this
 ROLES = ["train_images", "train_labels", "test_images", "test_labels"]
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    return header + array.astype(np.uint8).tobytes()
 
 
 class Server:

@@ -152,13 +152,6 @@ def example(out: Path, *extra: str) -> list[str]:
             "--train-limit", "4000", "--test-limit", "300", "--iw-samples", "0", "--out", str(out), *extra]
 
 
-@pytest.fixture(scope="module")
-def data_env():
-    if not os.environ.get("TINYVAE_DATA") or not Path(os.environ["TINYVAE_DATA"], "mnist").is_dir():
-        pytest.skip("TINYVAE_DATA is not set to a folder holding mnist/ (the real MNIST files)")
-    return {**os.environ, "MPLBACKEND": "Agg"}
-
-
 def interrupt(command, env, after: str, delay: float) -> str:
     """Run `command`, press Ctrl-C `delay` seconds after a stdout line starting with `after`;
     check the documented outcome (status 130, no traceback) and return stderr."""

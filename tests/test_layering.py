@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import FUNCTION_NOTE_LINES, MODULE_NOTE_LINES, large_rooms
+
 PACKAGE = Path(__file__).resolve().parent.parent / "tinyvae"
 WINGS = ("speed", "classroom", "lab", "commands")
 ALLOWED = {  # layer -> the tinyvae layers it may import
@@ -36,8 +38,6 @@ ALLOWED = {  # layer -> the tinyvae layers it may import
 }
 THIRD_PARTY = {"core": {"numpy"}, "speed": {"numpy"}, "classroom": {"numpy"}, "lab": {"numpy", "matplotlib", "threadpoolctl"},
                "commands": {"numpy", "matplotlib"}, "front door": {"numpy"}}
-MAX_LINES = {"core": 310, "wing": 310}
-MAX_FUNCTION_LINES = 65
 
 
 def module_name(path: Path, root: Path = PACKAGE.parent) -> str:
@@ -161,14 +161,10 @@ def test_importing_the_core_loads_no_wing_no_network_and_no_plotting():
     assert not unwanted
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
-def test_every_room_fits_in_one_sitting(path):
-    lines = path.read_text(encoding="utf-8").count("\n")
-    assert lines <= MAX_LINES["core" if layer_of(module_name(path)) == "core" else "wing"]
-    long = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            length = node.end_lineno - node.lineno + 1
-            if length > MAX_FUNCTION_LINES:
-                long.append(f"{node.name} ({length} lines)")
-    assert not long, f"functions too long to hold in one's head: {long}"
+def test_the_size_notes_name_a_large_module_and_a_long_function(tmp_path):
+    # Sizes are not limits (judgement decides, ruff keeps the small things); the test run's
+    # summary lists what is past the note sizes, and this shows the listing works.
+    big = tmp_path / "big.py"
+    big.write_text("x = 1\n" * (MODULE_NOTE_LINES + 1) + "def f():\n" + "    y = 1\n" * FUNCTION_NOTE_LINES)
+    notes = large_rooms([big], tmp_path)
+    assert any(n.startswith("big.py:") and "lines" in n for n in notes) and any("f()" in n for n in notes)

@@ -10,7 +10,7 @@ The fast tests check the properties on small problems, and that the text pasted 
 is the text the programs print or the numbers in the committed docs/results/*.json. The slow
 ones re-run the documented commands (minutes on 2 cores) and compare with what is committed:
 
-    TINYVAE_SLOW=1 python -m pytest tests/test_lessons.py
+    python -m pytest tests/test_lessons.py --rerun-results
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from tinyvae.config import VAEConfig, init_params
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS, RESULTS = ROOT / "docs", ROOT / "docs" / "results"
-slow = pytest.mark.skipif(not os.environ.get("TINYVAE_SLOW"), reason="slow: set TINYVAE_SLOW=1 to re-run")
 
 
 def load_example(name: str):
@@ -41,11 +40,6 @@ def load_example(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def needs_data() -> None:
-    if not os.environ.get("TINYVAE_DATA") or not Path(os.environ["TINYVAE_DATA"], "mnist").is_dir():
-        pytest.skip("TINYVAE_DATA is not set to a folder holding mnist/ (the real MNIST files)")
 
 
 def run_example(*args: str, timeout: float = 600) -> str:
@@ -125,8 +119,8 @@ def test_docs_paste_what_the_gradient_estimator_example_prints():
 # ---- the walkthrough ----
 
 
+@pytest.mark.needs_mnist
 def test_the_walkthrough_runs_and_its_numbers_agree_with_the_library():
-    needs_data()
     out = run_example("examples/walkthrough.py")
     assert "step by step == loss_and_grads: True" in out
     rel = float(re.search(r"relative error ([0-9.e+-]+)", out).group(1))
@@ -290,9 +284,10 @@ def test_docs_06_quote_the_committed_float64_check():
 # ---- the results page's anchors ----
 
 
+@pytest.mark.needs_mnist
 def test_the_best_model_with_kl_zero_scores_what_the_docs_say():
-    needs_data()
-    from tinyvae.lab.datasets.data import fixed_binarization, load_dataset
+    from tinyvae.lab.datasets.binarize import fixed_binarization
+    from tinyvae.lab.datasets.data import load_dataset
 
     ds = load_dataset("mnist")
     value = load_example("results_anchors").independent_pixels_nll(ds.x_train, fixed_binarization(ds.x_test, 0))
@@ -330,20 +325,20 @@ def close(new, old, rel=2e-3, path="") -> None:
         assert new == old, path
 
 
-@slow
+@pytest.mark.needs_mnist
+@pytest.mark.rerun
 @pytest.mark.parametrize("name, args", [
     ("anchors.json", ["examples/results_anchors.py"]),
     ("sigma_as_beta.json", ["examples/decoder_sigma_as_beta.py"]),
 ])
 def test_slow_rerun_gives_the_committed_numbers(tmp_path, name, args):
-    needs_data()
     run_example(*args, "--json", str(tmp_path / name), timeout=3600)
     close(json.loads((tmp_path / name).read_text()), committed(name))
 
 
-@slow
+@pytest.mark.needs_mnist
+@pytest.mark.rerun
 def test_slow_rerun_of_the_gaps_gives_the_committed_numbers(tmp_path):
-    needs_data()
     run_example("examples/mnist.py", "--out", str(tmp_path / "mnist"), "--iw-samples", "0", timeout=3600)
     run_example("examples/amortization_gap.py", "--checkpoint", str(tmp_path / "mnist" / "checkpoint.npz"),
                 "--json", str(tmp_path / "gaps.json"), timeout=3600)

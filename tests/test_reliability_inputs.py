@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tinyvae import evaluate, train, vae
+from tinyvae.speed import iw
 from tinyvae.commands import bench
 from tinyvae.commands import args
 from tinyvae.optim import make_optimizer
@@ -163,31 +164,32 @@ def test_sample_refuses_a_bad_count(n):
         vae.sample(PARAMS, n, np.random.default_rng(0), CONFIG)
 
 
-def test_the_streamed_iw_bound_is_the_same_bound(monkeypatch):
-    """Past EPS_PER_DRAW numbers of ε an image's samples stream through in pieces: the same ε,
-    and the same L_k up to the rounding of a running log-sum-exp."""
+def test_the_streamed_iw_bound_is_the_readable_bound(monkeypatch):
+    """Past CHUNK_BYTES of ε, the fast bound streams an image's samples through in pieces: the
+    same ε as the readable bound draws at once, and the same L_k up to the rounding of a running
+    log-sum-exp."""
     rng_args = dict(k=37, batch_size=3)
     direct = evaluate.iw_bound_per_example(PARAMS, X, CONFIG, np.random.default_rng(5), **rng_args)
-    monkeypatch.setattr(evaluate, "EPS_PER_DRAW", 1)
-    monkeypatch.setattr(evaluate, "ROWS_PER_PASS", 5)
-    streamed = evaluate.iw_bound_per_example(PARAMS, X, CONFIG, np.random.default_rng(5), **rng_args)
+    monkeypatch.setattr(iw, "CHUNK_BYTES", 64)
+    streamed = iw.iw_bound_per_example(PARAMS, X, CONFIG, np.random.default_rng(5), **rng_args)
     np.testing.assert_allclose(streamed, direct, rtol=1e-12)
 
 
-def test_iw_bound_memory_does_not_grow_with_k():
+def test_the_fast_iw_bound_memory_does_not_grow_with_k():
     """k = 500,000 samples of a 60-dimensional z for one image: drawn at once, ε alone would be
-    240 MB; streamed, the process grows by a few MB (and so for k = 2·10⁹)."""
+    240 MB; the speed wing's bound streams them, and the process grows by a few MB (and so for
+    k = 2·10⁹)."""
     script = textwrap.dedent("""
         import resource
         import numpy as np
-        from tinyvae import evaluate
+        from tinyvae.speed import iw
         from tinyvae.config import VAEConfig, init_params
         config = VAEConfig(input_dim=3, hidden_dims=(2,), latent_dim=60)
         params = init_params(config, np.random.default_rng(0), np.float64)
         x = np.array([[0.0, 1.0, 1.0]])
-        evaluate.iw_bound(params, x, config, np.random.default_rng(1), k=1000)
+        iw.iw_bound(params, x, config, np.random.default_rng(1), k=1000)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        value = evaluate.iw_bound(params, x, config, np.random.default_rng(1), k=500_000)
+        value = iw.iw_bound(params, x, config, np.random.default_rng(1), k=500_000)
         assert np.isfinite(value)
         print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
     """)

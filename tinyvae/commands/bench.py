@@ -44,6 +44,7 @@ from ..speed.iw import iw_bound
 from ..speed.step import FastStep, make_step
 from ..lab.bench import bench, bench_iw
 from ..lab.datasets import data
+from ..lab.datasets.binarize import binarization_buffer, binarize_dynamic
 from ..lab.training.progress import CountProgress
 from .args import hidden_sizes, nonnegative_int, positive_float, positive_int, seed
 from ..config import VAEConfig, init_params
@@ -213,7 +214,7 @@ def time_iw_bound(args, step, x_test, peak: float, out) -> tuple[float, int]:
           f"{floor['softplus']:.3g} s, the hidden {config.activation} {floor['activation']:.3g} s "
           f"(= {sum(floor.values()) / at_peak:.2f} x the products at the blas peak)", file=out, flush=True)
     if args.binarize == "dynamic":
-        images = data.binarize_dynamic(images, np.random.default_rng(args.seed + 2))
+        images = binarize_dynamic(images, np.random.default_rng(args.seed + 2))
     start = time.perf_counter()
     value = iw_bound(step.params, images, config, np.random.default_rng(args.seed + 5), k=args.iw_samples,
                      progress=CountProgress(f"L_{args.iw_samples}"), threads=args.iw_threads)
@@ -279,7 +280,7 @@ def run(args) -> int:
     batches = [args.batch_size] * (n // args.batch_size) + ([n % args.batch_size] if n % args.batch_size else [])
     plan = bench.matmul_plan(config, params, make_optimizer(args.optimizer, args.lr), sorted(set(batches)), dtype,
                              np.random.default_rng(args.seed + 4))
-    binarized = data.binarization_buffer(x_train, args.binarize)  # kept for every epoch, as train.fit does
+    binarized = binarization_buffer(x_train, args.binarize)  # kept for every epoch, as train.fit does
     measured = time_epochs(args, step, x_train, rng, plan, batches, binarized, out)
     peak = print_bounds(args, step, x_train, binarized, measured.pop("flops"), out)
     if args.iw_samples:

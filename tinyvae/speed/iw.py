@@ -182,6 +182,8 @@ def _streamed_bound(decoder, mu, log_var, rng: np.random.Generator, k: int, chun
     draw of (1, k, Z); the mean of the weights is kept as a running log-sum-exp in float64:
     with M the largest log w so far and S = Σ e^(log w − M), a new chunk with maximum m moves
     M to max(M, m) and rescales S by e^(M_old − M_new). Memory: one chunk, whatever k.
+    Non-finite weights follow losses.log_mean_exp: a chunk whose weights are all 0 (every
+    log w = −inf) adds nothing, and a NaN or +inf makes the bound NaN or +inf.
     """
     Z = mu.shape[1]
     top, total = -np.inf, 0.0
@@ -189,8 +191,10 @@ def _streamed_bound(decoder, mu, log_var, rng: np.random.Generator, k: int, chun
         eps = rng.standard_normal((1, min(chunk_size, k - s), Z), dtype=mu.dtype)  # (1, C, Z)
         log_w = _log_weights(decoder, mu, log_var, eps)[0].astype(np.float64)  # (C,)
         m = float(log_w.max())
+        if m == -np.inf:
+            continue  # this chunk's weights are all 0: nothing to add
         if not np.isfinite(m):
-            continue  # this chunk's weights are all 0 (−inf): nothing to add
+            return float(np.nan if np.isnan(log_w).any() else np.inf)
         new_top = max(top, m)
         total = total * np.exp(top - new_top) + float(np.exp(log_w - new_top).sum())
         top = new_top

@@ -23,6 +23,7 @@ from ... import evaluate, vae
 from ...optim import make_optimizer
 from ...speed.step import FastStep, make_step
 from ..datasets import data
+from ..datasets.binarize import binarization_buffer, binarize_dynamic, minibatches
 from ...config import VAEConfig, init_params
 
 
@@ -48,11 +49,11 @@ def train_epoch(step, x: np.ndarray, batch_size: int, binarize: str, rng: np.ran
     """One pass over x as the training loop makes it: shuffle, (binarize), then per batch ε and a step.
 
     `binarized`: the array that receives the epoch's binary draw, kept across epochs as
-    train.fit keeps it (data.binarize_dynamic). Returns (seconds, mean loss).
+    train.fit keeps it (binarize_dynamic). Returns (seconds, mean loss).
     """
     start = time.perf_counter()
     total = 0.0
-    for xb in data.minibatches(x, batch_size, rng, binarize=binarize, out=binarized):
+    for xb in minibatches(x, batch_size, rng, binarize=binarize, out=binarized):
         eps = rng.standard_normal((len(xb), latent_dim), dtype=dtype)  # (B, Z)
         total += step.step(xb, eps)["loss"] * len(xb)
     return time.perf_counter() - start, total / len(x)
@@ -62,7 +63,7 @@ def feed_epoch(x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Gen
                latent_dim: int, binarized: np.ndarray | None = None) -> float:
     """The data feeding of train_epoch alone (batches and ε, no step): its share of an epoch."""
     start = time.perf_counter()
-    for xb in data.minibatches(x, batch_size, rng, binarize=binarize, out=binarized):
+    for xb in minibatches(x, batch_size, rng, binarize=binarize, out=binarized):
         rng.standard_normal((len(xb), latent_dim), dtype=dtype)
     return time.perf_counter() - start
 
@@ -265,15 +266,15 @@ def float64_check(config: VAEConfig, x_train: np.ndarray, x_test: np.ndarray, *,
     in float64 and rounded for the float32 run): only the arithmetic differs.
     """
     if binarize == "dynamic":
-        x_test = data.binarize_dynamic(x_test, np.random.default_rng(seed + 2))
+        x_test = binarize_dynamic(x_test, np.random.default_rng(seed + 2))
     losses = []
-    binarized = data.binarization_buffer(x_train, binarize)
+    binarized = binarization_buffer(x_train, binarize)
     for dtype in (np.float32, np.float64):
         rng = np.random.default_rng(seed)
         params = {k: v.astype(dtype) for k, v in init_params(config, rng, np.float64).items()}
         step = make_step(path, config, params, make_optimizer(optimizer, lr), batch_size)
         for _ in range(epochs):
-            for xb in data.minibatches(x_train, batch_size, rng, binarize=binarize, out=binarized):
+            for xb in minibatches(x_train, batch_size, rng, binarize=binarize, out=binarized):
                 eps = rng.standard_normal((len(xb), config.latent_dim))  # float64 draws for both runs
                 step.step(xb, eps.astype(dtype))
         # the test −ELBO in float64 from the same ε for both runs: only the trained parameters differ

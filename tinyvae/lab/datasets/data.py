@@ -29,11 +29,9 @@ import numpy as np
 from .download import DEFAULT_TIMEOUT, DownloadError, fetch
 from .readers import D, IDX_BYTES, MAX_AMAT_BYTES, DataError, read_verified, uncompressed_sha256
 from ..._checks import lookup
-from .binarize import binarization_buffer, binarize_dynamic, fixed_binarization, minibatches
 
 __all__ = ["FILES", "MIRRORS", "SYSTEM_DIRS", "SYSTEM_PACKAGES", "CLASS_NAMES", "DataFile", "Dataset",
-           "DatasetNotFound", "default_data_dirs", "load_dataset", "user_cache_dir",
-           "binarization_buffer", "binarize_dynamic", "fixed_binarization", "minibatches"]
+           "DatasetNotFound", "default_data_dirs", "load_dataset", "user_cache_dir"]
 
 
 class DatasetNotFound(DataError):

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from ...train import kl_weight
-from ..datasets.data import minibatches
+from ..datasets.binarize import minibatches
 from .progress import EpochProgress
 
 

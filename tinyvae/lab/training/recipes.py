@@ -30,7 +30,8 @@ from ...config import VAEConfig, init_params
 from ...optim import make_optimizer
 from ...speed import halves
 from ...speed.step import make_step
-from ..datasets.data import fixed_binarization, load_dataset
+from ..datasets.binarize import fixed_binarization
+from ..datasets.data import load_dataset
 from .kept_bound import KeptBound
 from .progress import CountProgress, clock
 from .run_settings import estimate_seconds

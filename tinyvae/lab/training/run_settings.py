@@ -28,7 +28,8 @@ import numpy as np
 
 from ... import evaluate
 from ...speed import iw
-from ..datasets.data import CLASS_NAMES, fixed_binarization, load_dataset
+from ..datasets.binarize import fixed_binarization
+from ..datasets.data import CLASS_NAMES, load_dataset
 from ...config import VAEConfig
 
 # The settings that define a run, with their defaults; a checkpoint keeps them in extra["cli"].

@@ -57,7 +57,7 @@ from ... import evaluate
 from ..._checks import check_batch, finite_real, nonnegative_int, positive_int
 from ..storage.checkpoint import HISTORY_FIELDS, CheckpointError, load_checkpoint, save_checkpoint
 from ..storage.files import OutputError, atomic_write, remove_stale_temporaries, run_folder, write_json
-from ..datasets.data import binarization_buffer
+from ..datasets.binarize import binarization_buffer
 from .epoch import TrainingDiverged, train_epoch
 from .progress import EpochProgress
 from .schedule import check_schedule, scheduled_lr

@@ -1,7 +1,9 @@
-"""Issue 12's sweep: nonsense values for every numeric flag (and odd paths and environment
-variables) of every program, each run as a user would run it; prints a table of outcomes.
+"""A sweep of nonsense values for every numeric flag (and odd paths and environment variables)
+of every program, each run as a user would run it; prints a table of outcomes.
 
-    TINYVAE_DATA=/work/shared/data MPLBACKEND=Agg python tests/sweep_nonsense.py [--workers 2] [--only train]
+    MPLBACKEND=Agg python tests/tools/sweep_nonsense.py [--workers 2] [--only train]
+
+(with TINYVAE_DATA pointing at a data root holding mnist/, if the data is not in ~/.cache/tinyvae).
 
 Not collected by pytest (about 900 runs, 10-20 minutes on 2 cores); tests/test_reliability_*.py
 keep each class true in CI with fast cases. An outcome is one of:
@@ -24,7 +26,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NUMBERS = ["0", "-1", "1e20", "100000000000000000000", "2147483648", "nan", "inf", "-inf", "1e-200", "abc", ""]
 PY = [sys.executable]
 TINYVAE = PY + ["-m", "tinyvae"]
