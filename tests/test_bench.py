@@ -215,7 +215,7 @@ def test_the_targets_are_judged_at_their_limits_and_unmeasured_ones_say_how():
 
 
 def test_the_targets_are_printed_only_for_the_model_they_were_set_for():
-    assert "issue 5's targets" not in run_bench("--iw-samples", "0")  # TINY is 784-16-3
+    assert "the speed targets" not in run_bench("--iw-samples", "0")  # TINY is 784-16-3
 
 
 def test_the_elementwise_floor_of_l_k_counts_what_the_model_has(monkeypatch):

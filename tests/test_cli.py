@@ -67,7 +67,8 @@ def test_it_says_where_the_data_came_from_and_how_long_evaluation_will_take(tiny
     assert "on 500 test images, about 0:" in lines[announced[0]]
     assert "(timed on 32 images now)" in lines[announced[0]]
     # The run's ETA says what it covers, and covers the evaluation after the last epoch too.
-    assert "  run ETA 0:" in lines[first_epoch] and "(the evaluation, about 0:" in lines[first_epoch]
+    epoch_line = lines[first_epoch]
+    assert "  run ETA 0:" in epoch_line and "(the evaluation, about 0:" in epoch_line
     assert lines[first_epoch + 1].startswith("evaluating: test ELBO, L_10")
     # Not a terminal: evaluation progress comes as plain lines, ending at 100 %.
     assert "L_10: 500/500 images (100 %)" in result.stdout and "\r" not in result.stdout

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -132,6 +134,24 @@ def test_reconstruct_uses_the_run_s_test_images(tiny_run, data_env, tmp_path):
         np.testing.assert_array_equal(npz["x"], model.test_images()[5:8])
         np.testing.assert_array_equal(npz["x_rec"], model.reconstruct(npz["x"], seed=2))
     assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_outputs_without_a_file_name_go_beside_the_checkpoint_not_the_cwd(tiny_run, data_env, tmp_path):
+    out, _ = tiny_run
+    run = tmp_path / "run"  # a copy: the shared run's folder stays as the run wrote it
+    run.mkdir()
+    (run / "checkpoint.npz").write_bytes((out / "checkpoint.npz").read_bytes())
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    for name, args, written in [("sample", ["--npz"], ["samples-seed0.npz"]),
+                                ("reconstruct", ["--n", "3", "--npz"], ["reconstructions-0-2.npz"]),
+                                ("figures", [], ["reconstructions.png", "samples.png"])]:
+        result = subprocess.run([sys.executable, "-m", "tinyvae", name, str(run / "checkpoint.npz"),
+                                 *args], cwd=cwd, env=data_env, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert all((run / w).is_file() for w in written) and f"wrote {run}/" in result.stdout
+    assert list(cwd.iterdir()) == []
 
 
 def test_figures_redraws_the_run_s_figures_pixel_for_pixel(tiny_run, data_env, tmp_path):

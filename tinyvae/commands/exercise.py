@@ -24,26 +24,32 @@ from pathlib import Path
 from tinyvae.classroom.exercises import DEFAULT_FOLDER, EXERCISES, grade, path_of, start
 from tinyvae.classroom.ladder import LADDER
 from tinyvae.classroom.report import format_result, gradescope_results
-from tinyvae.commands.args import seed
+from tinyvae.commands.args import HelpFormatter, seed, verb_parser
 from tinyvae.lab.storage.files import OutputError, write_json
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tinyvae exercise",
-                                     description="Exercises in files you own, graded against finite differences.")
+    parser = verb_parser("exercise", "Exercises in files you own, graded against finite "
+                         "differences.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="list|start|check")
-    verbs.add_parser("list", help="the exercises, in order")
-    folder_help = f"the folder of the exercise files (default ./{DEFAULT_FOLDER})"
-    begin = verbs.add_parser("start", help="write the stub of an exercise (never overwrites)")
-    begin.add_argument("name", choices=list(EXERCISES), metavar="NAME", help="one of: " + ", ".join(EXERCISES))
-    begin.add_argument("--dir", type=Path, default=Path(DEFAULT_FOLDER), help=folder_help)
-    check = verbs.add_parser("check", help="grade exercise files")
-    check.add_argument("names", nargs="*", metavar="NAME",  # checked in main: choices refuses an empty list
+    verbs.add_parser("list", help="the exercises, in order", formatter_class=HelpFormatter)
+    folder_help = f"the folder of the exercise files (default: ./{DEFAULT_FOLDER})"
+    begin = verbs.add_parser("start", help="write the stub of an exercise (never overwrites)",
+                             formatter_class=HelpFormatter)
+    begin.add_argument("name", choices=list(EXERCISES), metavar="NAME",
+                       help="one of: " + ", ".join(EXERCISES))
+    begin.add_argument("--dir", type=Path, default=Path(DEFAULT_FOLDER), metavar="DIR",
+                       help=folder_help)
+    check = verbs.add_parser("check", help="grade exercise files", formatter_class=HelpFormatter)
+    check.add_argument("names", nargs="*", metavar="NAME",  # checked in main: choices refuses []
                        help="exercises to grade (default: every exercise file in --dir)")
-    check.add_argument("--dir", type=Path, default=Path(DEFAULT_FOLDER), help=folder_help)
-    check.add_argument("--json", type=Path, metavar="PATH", help="also write the results as Gradescope's results.json")
-    check.add_argument("--seed", type=seed, default=0,
-                       help="seed of the random model the backprop rungs are checked on (default 0, gradcheck's)")
+    check.add_argument("--dir", type=Path, default=Path(DEFAULT_FOLDER), metavar="DIR",
+                       help=folder_help)
+    check.add_argument("--json", type=Path, metavar="FILE",
+                       help="also write the results as Gradescope's results.json")
+    check.add_argument("--seed", type=seed, default=0, metavar="S",
+                       help="seed of the random model the backprop rungs are checked on "
+                            "(default: 0, gradcheck's)")
     return parser
 
 

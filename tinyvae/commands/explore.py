@@ -25,13 +25,17 @@ from .args import nonnegative_int, positive_int
 
 
 def build_parser():
-    p = saved.parser("Sliders over a saved model's latent space, and the decoded image following them.", data=True)
+    p = saved.parser("explore", "Sliders over a saved model's latent space, and the decoded image "
+                     "following them.", data=True)
     p.add_argument("--sliders", type=positive_int, default=6, metavar="N",
                    help="how many latent dimensions get a slider, largest KL first")
-    p.add_argument("--image", type=nonnegative_int, default=0, metavar="I", help="the test image to start from (a)")
-    p.add_argument("--other", type=nonnegative_int, default=1, metavar="J", help="the test image to interpolate to (b)")
-    p.add_argument("--png", type=Path, metavar="FILE", default=None,
-                   help="without a display, the traversal PNG to write (default: explore-image<I>.png beside CKPT)")
+    p.add_argument("--image", type=nonnegative_int, default=0, metavar="I",
+                   help="the test image to start from (a)")
+    p.add_argument("--other", type=nonnegative_int, default=1, metavar="J",
+                   help="the test image to interpolate to (b)")
+    p.add_argument("--png", type=Path, metavar="FILE",
+                   help="without a display, the traversal PNG to write "
+                        "(default: explore-image<I>.png beside CKPT)")
     return p
 
 

@@ -35,7 +35,8 @@ from ..lab.storage.files import OutputError, check_writable_folder, hold_folder,
 from ..lab.training.recipes import (RECIPES, StageEvaluation, build_step, load_data, lr_schedule, markdown_rows, parse_stages,
                            stage_summary)
 from ..lab.training.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
-from .args import nonnegative_int, positive_int
+from .args import nonnegative_int, positive_int, verb_parser
+from .saved import DATA_DIR_HELP
 
 # OpenBLAS on one thread for the whole run: at a batch of 20 its threads cost more than they
 # save, and a run resumed with another thread count would not continue bit for bit
@@ -47,31 +48,39 @@ COMMAND = "python -m tinyvae reproduce"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=COMMAND, description="Reproduce a paper's result with its own protocol "
-                                "(resumable: run the same command again to continue).")
+    p = verb_parser("reproduce", "Reproduce a paper's result with its own protocol (resumable: "
+                    "run the same command again to continue).")
     p.add_argument("recipe", choices=sorted(RECIPES),
-                   help="Burda et al. 2016, Table 1: iwae-vae (VAE, k = 1), iwae-vae-k5 (VAE, k = 5), iwae-iwae-k5 (IWAE, k = 5)")
+                   help="Burda et al. 2016, Table 1: iwae-vae (VAE, k = 1), iwae-vae-k5 (VAE, "
+                        "k = 5), iwae-iwae-k5 (IWAE, k = 5)")
     p.add_argument("--binarization", choices=["dynamic", "fixed"], default="dynamic",
-                   help="dynamic: MNIST redrawn every epoch, 60,000 images (Table 1, 86.76 nats; default); "
-                        "fixed: Larochelle & Murray's binarized MNIST, 50,000 images (appendix D, 88.71)")
+                   help="dynamic: MNIST redrawn every epoch, 60,000 images (Table 1, 86.76 nats); "
+                        "fixed: Larochelle & Murray's binarized MNIST, 50,000 images (appendix D, "
+                        "88.71)")
     p.add_argument("--stages", default="0-7", metavar="A-B",
-                   help="run up to the end of stage B (stages before A must have run already; default 0-7)")
+                   help="run up to the end of stage B (stages before A must have run already)")
     p.add_argument("--out", type=Path, metavar="DIR",
-                   help="the run's folder (default ~/.cache/tinyvae/runs/<recipe>-<binarization>)")
-    p.add_argument("--resume", type=Path, metavar="CHECKPOINT",
+                   help="the run's folder "
+                        "(default: ~/.cache/tinyvae/runs/<recipe>-<binarization>)")
+    p.add_argument("--resume", type=Path, metavar="CKPT",
                    help="a checkpoint.npz to continue from (default: --out's, if there is one)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
-    p.add_argument("--data-dir", type=Path, metavar="DIR", help="a data root holding <dataset>/ folders")
-    p.add_argument("--iw-samples", type=positive_int, metavar="K", help="k of L_k (default 5000, the paper's)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, metavar="S", help="random seed")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--iw-samples", type=positive_int, metavar="K",
+                   help="k of L_k (default: 5000, the paper's)")
     p.add_argument("--step", choices=["fast", "reference"], default="fast",
-                   help="fast: tinyvae/speed/step.py (default); reference: tinyvae/train.py's (slower)")
-    p.add_argument("--train-limit", type=positive_int, metavar="N", help="only the first N training images (tests)")
-    p.add_argument("--test-limit", type=positive_int, metavar="N", help="only the first N test images (tests)")
+                   help="fast: tinyvae/speed/step.py; reference: tinyvae/train.py's (slower)")
+    p.add_argument("--train-limit", type=positive_int, metavar="N",
+                   help="only the first N training images (quick runs and tests)")
+    p.add_argument("--test-limit", type=positive_int, metavar="N",
+                   help="only the first N test images (quick runs and tests)")
     p.add_argument("--summary", type=Path, metavar="FILE",
-                   help="write the completed stages' numbers of the run in --out to FILE (JSON) and stop")
-    p.add_argument("--plot", type=Path, metavar="FILE.png",
-                   help="draw the run in --out (-ELBO per epoch, each stage's NLL and active units, beside the "
-                        "paper's) to FILE.png and stop; with --summary, both")
+                   help="write the completed stages' numbers of the run in --out to FILE (JSON) "
+                        "and stop")
+    p.add_argument("--plot", type=Path, metavar="FILE",
+                   help="draw the run in --out (-ELBO per epoch, each stage's NLL and active "
+                        "units, beside the paper's) to FILE, a .png, and stop; with --summary, "
+                        "both")
     return p
 
 

@@ -153,8 +153,8 @@ class Model:
         k = self.run_protocol()["iw_samples"] if k is None else k
         if progress is True:
             progress = CountProgress(f"L_{k}", in_place=True) if watched() else None
-        return run_settings.evaluate_run(self.params, self.config, x, self.run_protocol(), self.epochs,
-                                         k=k, progress=progress or None)
+        return run_settings.evaluate_run(self.params, self.config, x, self.run_protocol(),
+                                         self.epochs, k=k, progress=progress or None)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write just the model (config and parameters) to an .npz, atomically (save_model)."""
