@@ -6,11 +6,15 @@
 One slider per latent dimension, largest KL first, starting at the code μ(x) of a test image,
 and the decoded image following them; a second mode walks the line between the codes of two
 test images. Without a display (no window can open: the Agg backend, a server, a notebook's
-inline images) it says so and writes the same exploration as a traversal PNG instead.
+inline images) it says so and writes the same exploration as a traversal PNG instead; but
+asked for a window (MPLBACKEND=TkAgg, QtAgg, ...) where none can open, it says why in one
+line and exits with status 1, writing nothing. tests/test_explore_window.py drives the real
+window on a virtual display (Xvfb), dragging a slider with the mouse.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,9 +23,17 @@ import matplotlib
 from .. import evaluate
 from ..lab.errors import UsageError
 from ..lab.figures import latent_plots
-from ..lab.figures.explorer import Explorer, dims_by_kl, has_display
+from ..lab.figures.explorer import Explorer, dims_by_kl, has_display, opens_windows
 from . import saved
 from .args import nonnegative_int, positive_int
+
+
+WITHOUT_WINDOW = ("run it on a desktop (or under xvfb-run), or leave MPLBACKEND unset to write "
+                  "what the sliders would show as a PNG")
+
+
+class NoWindow(OSError):
+    """A window was asked for (an interactive backend) and cannot open: one line, status 1."""
 
 
 def build_parser():
@@ -49,7 +61,17 @@ def main(argv: list[str] | None = None) -> int:
         for flag, i in (("--image", args.image), ("--other", args.other)):
             if i >= len(x_test):
                 raise UsageError(f"{flag} {i}: the test set has {len(x_test)} images (0..{len(x_test) - 1})")
-        if not has_display():
+        asked = matplotlib.get_backend()  # MPLBACKEND's, or the one matplotlib picked
+        try:
+            window = has_display()
+        except ImportError as exc:  # the backend asked for needs a toolkit that is not installed
+            raise NoWindow(f"matplotlib's backend {asked!r} cannot be used here ({exc}); "
+                           f"{WITHOUT_WINDOW}") from None
+        if not window and opens_windows(asked):
+            where = "DISPLAY is not set" if not os.environ.get("DISPLAY") else "none could open"
+            raise NoWindow(f"matplotlib's backend {asked!r} needs a display to open a window on "
+                           f"({where}); {WITHOUT_WINDOW}")
+        if not window:
             png = png or saved.beside(args.checkpoint, f"explore-image{args.image}.png")
             kl = evaluate.kl_per_dimension(model.params, x_test, model.config)
             dims = dims_by_kl(kl, min(args.sliders, model.config.latent_dim))
