@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         images = model.decode(z)  # (n, D)
         if png is not None:
             plots.plot_samples(png, np.clip(images, 0.0, 1.0), nrow=args.nrow,
-                               title=f"{args.n} samples from the prior (seed {args.seed}): decoder mean at z ~ N(0, I)")
+                               title=f"{args.n} sample{'s' * (args.n > 1)} from the prior "
+                                     f"(seed {args.seed})\ndecoder mean at z ~ N(0, I)")
             say(f"wrote {png}")
         if npz is not None:
             saved.write_npz(npz, images=images, z=z, seed=np.int64(args.seed))
