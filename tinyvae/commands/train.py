@@ -274,6 +274,22 @@ def evaluation_eta(probed: float, epoch_seconds: list[float]) -> tuple[float, st
     return probed * scale, f"the evaluation, about {clock(probed * scale)}"
 
 
+def this_run_again(args, parser, argv: list[str] | None, command: str):
+    """A fresh run whose folder already holds a run: say what it holds (runfolder.holding). If it
+    is this very run, unfinished, and a person is at the terminal, offer to continue it;
+    otherwise a UsageError says how to use, continue or replace it."""
+    found = runfolder.holding(args.out, settings_of(args), command)
+    if found is None:
+        return args  # not a run's checkpoint: claim() says what the folder holds
+    text, resumable = found
+    if not (resumable and sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError(text)
+    if input(f"{text}\ncontinue it now? [Y/n] ").strip().lower() not in ("", "y", "yes"):
+        raise UsageError("not continued; nothing was changed")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return resolve(parser.parse_args([*argv, "--resume", str(args.out / CHECKPOINT_NAME)]), parser)
+
+
 class Say:
     """print() to a stream whose write failures are dropped (progress.tolerant)."""
 
@@ -293,6 +309,8 @@ def main(argv: list[str] | None = None, command: str = "python -m tinyvae train"
     lead = "\n" if sys.stderr.isatty() else ""  # after the terminal's "^C", start a fresh line
     try:
         args = resolve(args, parser)
+        if args.resume is None and not args.overwrite and (args.out / CHECKPOINT_NAME).exists():
+            args = this_run_again(args, parser, argv, command)
         return run(args, Say(sys.stdout))
     except UsageError as exc:  # a file or setting given that cannot be used, as argparse's errors
         print(f"{prog}: error: {exc}", file=sys.stderr)
