@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from ..speed.blas_threads import blas_threads, get_blas_threads
-from ..lab.datasets.data import user_cache_dir
+from ..lab.datasets.data import shown, user_cache_dir
 from ..lab.datasets.readers import DataError
 from ..lab.figures import plots
 from ..lab.storage.checkpoint import CheckpointError, load_checkpoint
@@ -152,7 +152,7 @@ def _run(args, recipe, first: int, last: int, out: Path) -> int:
           f"{recipe.init} init, {step.optimizer!r}, batch {recipe.batch_size}, {recipe.dtype}, seed {args.seed}")
     print(f"data: {described}: {len(x_train)} train, {len(x_test)} test images; BLAS threads: {get_blas_threads()}")
     print(f"stages {first}-{last}: epochs {done + 1}-{epochs} of {recipe.stages[-1]['last_epoch']}; "
-          f"L_{args.iw_samples} at the end of each stage; run folder {out}/")
+          f"L_{args.iw_samples} at the end of each stage; run folder {shown(out)}/")
     sys.stdout.flush()
     timed = [h["eval_seconds"] for h in history if h.get("eval_seconds") is not None]
     evaluation = StageEvaluation(recipe, x_test, seed=args.seed, last_epoch=epochs, folder=out,

@@ -31,7 +31,7 @@ from ...optim import make_optimizer
 from ...speed import halves
 from ...speed.step import make_step
 from ..datasets.binarize import fixed_binarization
-from ..datasets.data import load_dataset
+from ..datasets.data import load_dataset, shown
 from .kept_bound import KeptBound
 from .progress import CountProgress, clock
 from .run_settings import estimate_seconds
@@ -111,7 +111,7 @@ def load_data(recipe: Recipe, binarization: str, data_dir=None, *, train_limit: 
     variant = recipe.variants[binarization]
     ds = load_dataset(variant.dataset, data_dir)
     x_train, x_test = ds.x_train[:train_limit], ds.x_test[:test_limit]
-    name = variant.dataset + ("" if ds.folder is None else f" from {ds.folder}")
+    name = variant.dataset + ("" if ds.folder is None else f" from {shown(ds.folder)}")
     if variant.binarize == "dynamic":
         return (x_train, fixed_binarization(x_test, TEST_BINARIZATION_SEED), "dynamic",
                 f"{name}, dynamically binarized "

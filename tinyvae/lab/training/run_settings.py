@@ -29,7 +29,7 @@ import numpy as np
 from ... import evaluate
 from ...speed import iw
 from ..datasets.binarize import fixed_binarization
-from ..datasets.data import CLASS_NAMES, load_dataset
+from ..datasets.data import CLASS_NAMES, load_dataset, shown
 from ...config import VAEConfig
 
 # The settings that define a run, with their defaults; a checkpoint keeps them in extra["cli"].
@@ -119,7 +119,7 @@ def load_run_data(settings: dict, data_dir: str | os.PathLike | None = None, *, 
         x_train = x_train[:settings["train_limit"]]
     if settings["test_limit"] is not None:
         x_test, y_test = x_test[:settings["test_limit"]], None if y_test is None else y_test[:settings["test_limit"]]
-    source = f"from {ds.folder}" if ds.folder is not None else ""
+    source = f"from {shown(ds.folder)}" if ds.folder is not None else ""
     names = CLASS_NAMES.get(name)
     kind = "digit" if name == "mnist" else "class"
 
