@@ -65,6 +65,14 @@ def pytest_report_header(config):
     return f"tinyvae data: none found ({_FOUND.get('source')}); the tests that need MNIST will be skipped"
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that runs a command on the real MNIST files (the data_env fixture) is slow: each
+    starts a process of its own, loads the data and often trains (-m "not slow" leaves them out)."""
+    for item in items:
+        if "data_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_runtest_setup(item):
     if item.get_closest_marker("needs_mnist") and not has_mnist():
         pytest.skip("the MNIST files were not found (see the note at the end of the test run)")
