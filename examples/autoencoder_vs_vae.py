@@ -37,7 +37,8 @@ as an effective number of digits exp(entropy), 10 if all ten are reached equally
 
 --figures-from CHECKPOINT skips the training and instead draws the figures of docs/01 sections
 7 and 8 for an already trained VAE (examples/mnist.py's checkpoint.npz): reconstructions, prior
-samples, interpolations, a latent traversal of the six most informative dimensions and, for
+samples (the decoder's means E[x|z]), the same kind of means beside draws x ~ p(x|z) from the
+model, interpolations, a latent traversal of the six most informative dimensions and, for
 Z = 2, the manifold, all with tinyvae.plots, and stored compactly enough for docs/figures/.
 
 Shapes: N test images, M prior draws, D pixels, Z latent.
@@ -291,6 +292,25 @@ def report(numbers: dict) -> None:
 
 # ---- the figures of docs/01 sections 7 and 8, from a trained VAE ------------------------------
 
+def plot_means_and_draws(path: Path, params, config: VAEConfig, rng: np.random.Generator, *,
+                         n: int = 10, draws: int = 2) -> Path:
+    """n codes z ~ N(0, I): the decoder's mean E[x|z] (what vae.sample returns) above `draws`
+    independent draws x ~ p(x|z) from the Bernoulli decoder, every pixel its own coin."""
+    z = rng.standard_normal((n, config.latent_dim)).astype(params["decoder.W_out"].dtype)  # (n, Z)
+    mean = np.clip(decode(params, z, config), 0.0, 1.0)  # (n, D): each pixel's probability of ink
+    coins = [(rng.random(mean.shape) < mean).astype(np.float64) for _ in range(draws)]  # (n, D)
+    rows = [mean, *coins]
+    width, height = plots.CELL_INCHES * n + 2.2, plots.CELL_INCHES * len(rows) + 0.6
+    fig = plots.new_figure(width, height, dpi=DPI)
+    ax = fig.add_subplot()
+    plots.show_grid(ax, plots.mosaic(np.concatenate(rows), ncol=n))
+    labels = ["mean E[x|z]"] + [f"draw {i + 1}, x ~ p(x|z)" for i in range(draws)]
+    ax.set_yticks(plots.grid_ticks(len(rows), plots.square_side(config.input_dim)), labels)
+    ax.tick_params(length=0)
+    ax.set_title(f"{n} codes z ~ N(0, I): the decoder's mean, and {draws} draws from the model")
+    return compact_png(plots.save_png(fig, path, dpi=DPI))
+
+
 def figures_from(args) -> int:
     ckpt = load_checkpoint(args.figures_from)
     params, config = ckpt.params, ckpt.config
@@ -313,6 +333,10 @@ def figures_from(args) -> int:
     plots.plot_samples(paths[1], np.clip(sample(params, 64, rng, config), 0.0, 1.0))
     latent_plots.plot_interpolation(paths[2], params, config, x_test[:5], x_test[5:10])
     latent_plots.plot_traversal(paths[3], params, config, x_test[0], dims=top_six, kl_per_dim=kl_per_dim)
+    if config.likelihood == "bernoulli":  # a draw from a Gaussian decoder is the mean plus noise
+        paths.append(out / "samples_mean_and_draw.png")
+        draws_rng = np.random.default_rng([cli.get("seed", args.seed), 8])  # its own draws
+        plot_means_and_draws(paths[-1], params, config, draws_rng)
     if config.latent_dim == 2:
         paths.append(out / "manifold.png")
         latent_plots.plot_manifold(paths[-1], params, config, n=15)

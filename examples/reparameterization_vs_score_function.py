@@ -33,6 +33,8 @@ Shapes: R repetitions, S samples, Z latent.
 from __future__ import annotations
 
 import argparse
+import math
+from statistics import NormalDist
 
 import numpy as np
 
@@ -101,7 +103,31 @@ def format_report(rows: list[dict], repeats: int) -> str:
     closed = closed_form_variances(1)
     lines.append(f"closed forms for Z = 1, S = 1: score function {closed['score function']:.4g}, "
                  f"reparameterization {closed['reparameterization']:.4g}")
+    lines += chance_lines(rows)
     return "\n".join(lines)
+
+
+def chance_lines(rows: list[dict]) -> list[str]:
+    """How large the largest |bias|/se of the Z = 20 rows would be by chance alone.
+
+    For an unbiased estimator, each coordinate's (mean − exact)/se is close to a standard normal
+    (for the reparameterization exactly: its estimate is a − μ − σ ε̄). A row reports the largest
+    |.| of its Z coordinates, which exceeds m with probability 1 − (1 − P(|N(0, 1)| ≥ m))^Z. The
+    estimators of one S share their draws, and their errors move together (the score function's
+    estimate holds a term −Z d² ε/(2σ) with d = μ − a, in the same ε as the reparameterization's);
+    the draws of different S are independent.
+    """
+    Z = max(DIMS)
+    big = [r for r in rows if r["Z"] == Z]
+    worst = max(r["max_bias_in_se"] for r in big)
+    p_one = math.erfc(worst / math.sqrt(2))  # P(|N(0, 1)| ≥ worst)
+    median = NormalDist().inv_cdf((1 + 0.5 ** (1 / Z)) / 2)  # P(largest of Z ≤ m) = ½
+    n_s = len({r["S"] for r in big})
+    in_a_row, in_a_run = 1 - (1 - p_one) ** Z, 1 - (1 - p_one) ** (Z * n_s)
+    first = (f"unbiased, each |bias|/se is about |N(0, 1)|; the largest of {Z} has median "
+             f"{median:.2f}")
+    return [first, f"the largest for Z = {Z}, {worst:.2f}, comes by chance in {in_a_row:.1%} of rows,",
+            f"and in one of the {n_s} values of S in {in_a_run:.0%} of runs"]
 
 
 def plot(rows: list[dict], path: str) -> None:

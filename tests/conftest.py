@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import FUNCTION_NOTE_LINES, MODULE_NOTE_LINES, large_rooms
+from helpers import FUNCTION_NOTE_LINES, MODULE_NOTE_LINES, has_mnist, large_rooms
 
 from tinyvae.lab.datasets import data
 
@@ -78,11 +78,6 @@ def pytest_runtest_setup(item):
         pytest.skip("the MNIST files were not found (see the note at the end of the test run)")
     if item.get_closest_marker("rerun") and not item.config.getoption("--rerun-results"):
         pytest.skip("reruns a long run: pass --rerun-results to include it")
-
-
-def has_mnist() -> bool:
-    root = os.environ.get("TINYVAE_DATA")
-    return bool(root) and Path(root, "mnist").is_dir()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

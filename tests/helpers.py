@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,12 @@ def large_rooms(paths, root: Path) -> list[str]:
                 if length > FUNCTION_NOTE_LINES:
                     notes.append(f"{name}: {node.name}() {length} lines")
     return notes
+
+
+def has_mnist() -> bool:
+    """The real MNIST files are where the tests look: $TINYVAE_DATA/mnist (conftest.py sets it)."""
+    root = os.environ.get("TINYVAE_DATA")
+    return bool(root) and Path(root, "mnist").is_dir()
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

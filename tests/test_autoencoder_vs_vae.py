@@ -99,7 +99,8 @@ def test_figures_from_a_checkpoint_draws_the_lecture_figures(tiny, data_env, tmp
                           timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     # Z = 2, so the manifold is drawn too.
-    for name in ("reconstructions.png", "vae_samples.png", "interpolation.png", "traversal.png", "manifold.png"):
+    for name in ("reconstructions.png", "vae_samples.png", "samples_mean_and_draw.png",
+                 "interpolation.png", "traversal.png", "manifold.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
 

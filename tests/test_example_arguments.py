@@ -13,6 +13,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CASES = [("amortization_gap.py", "--seed", "-1"), ("amortization_gap.py", "--steps", "1e20"),
          ("decoder_sigma_as_beta.py", "--sigmas", "inf"), ("decoder_sigma_as_beta.py", "--json", "/nonexistent/a.json"),
          ("elbo_identity.py", "--repeats", "100000000000000000000"), ("elbo_identity.py", "--plot", "/nonexistent/a.png"),
+         ("elbo_surgery.py", "--images", "0"), ("elbo_surgery.py", "--json", "/nonexistent/a.json"),
          ("reparameterization_vs_score_function.py", "--seed", "-1"),
          ("reparameterization_vs_score_function.py", "--repeats", "0")]
 

@@ -126,6 +126,19 @@ def test_importance_weighted_bound_rises_with_k_and_stays_below_log_evidence(elb
     assert se[0] < 0.005  # and it is estimated precisely enough for the docs to compare it
 
 
+def test_docs_say_how_far_apart_the_last_two_rows_are(elbo_run):
+    # docs/02 section 8: the k = 10000 row lies below the k = 1000 row, by a fraction of the
+    # standard error of their difference.
+    mean, se = elbo_run["iw_mean"], elbo_run["iw_stderr"]
+    below, se_diff = mean[-2] - mean[-1], math.hypot(se[-1], se[-2])
+    page = ROOT / "docs" / "02-variational-inference.md"
+    text = " ".join(page.read_text(encoding="utf-8").split())
+    assert f"comes out {below:.5f} below the $k = 1000$ row" in text
+    assert f"{se[-2]:.6f}^2 + {se[-1]:.6f}^2}} = {se_diff:.5f}$" in text
+    assert f"so it lies {below / se_diff:.1f} standard errors below zero" in text
+    assert 0 < below < se_diff
+
+
 def test_the_elbo_three_ways_agree(elbo_run):
     # docs/02 section 5: the identity, the entropy form and eq. (7), all closed forms.
     assert elbo_run["elbo_iw_identity"] == pytest.approx(elbo_run["elbo_iw"], abs=1e-12)

@@ -15,7 +15,8 @@ a resumed run continues bit for bit as if it had never stopped. (Whether a saved
 trusted is checked where checkpoints are read: tinyvae/lab/storage/optimizer_state.py.)
 
 Notation in the docstrings: θ a parameter, g its gradient, η the learning rate ``lr``,
-t the number of steps taken, counting this one (so t = 1 on the first step).
+t the number of steps taken, counting this one (so t = 1 on the first step). (The docs keep θ for
+the decoder's weights and φ for the encoder's; an optimizer treats both alike, so θ here is any.)
 
 References
 - B. T. Polyak (1964), "Some methods of speeding up the convergence of iteration methods",

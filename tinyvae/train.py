@@ -2,10 +2,13 @@
 
 One step is the whole algorithm of Kingma & Welling (2014), Algorithm 1:
 
-    x  ← a minibatch of B images                  (B, D)
-    ε  ← N(0, I), K rows per image                (B, K, Z)
-    g  ← ∇θ [recon + β·KL](x, ε)                  vae.loss_and_grads, docs/02-variational-inference.md eq. (11)
-    θ  ← an optimizer step with g                 optim.py
+    x    ← a minibatch of B images          (B, D)
+    ε    ← N(0, I), K rows per image        (B, K, Z)
+    g    ← ∇_{θ,φ} [recon + β·KL](x, ε)     vae.loss_and_grads
+                                             (docs/02-variational-inference.md eq. (11))
+    θ, φ ← an optimizer step with g          optim.py
+
+(θ the decoder's weights, φ the encoder's: docs/02-variational-inference.md section 7.)
 
 `train_epochs` repeats it over shuffled minibatches for a number of epochs: the loop a student
 reads. The lab's runner (tinyvae/lab/training/runner.py) runs the same steps and adds what a long
@@ -42,8 +45,8 @@ def train_step(params: Params, optimizer: Optimizer, x: np.ndarray, eps: np.ndar
 
     Returns the batch means {"loss", "recon", "kl"} measured before the step.
     """
-    _, grads, stats = loss_and_grads(params, x, eps, config, beta=beta)  # g = ∇θ loss
-    optimizer.step(params, grads)  # θ ← θ − (the optimizer's step)
+    _, grads, stats = loss_and_grads(params, x, eps, config, beta=beta)  # g = ∇_{θ,φ} loss
+    optimizer.step(params, grads)  # θ, φ ← the optimizer's step with g
     return stats
 
 

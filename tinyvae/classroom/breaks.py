@@ -79,7 +79,7 @@ def broken(name: str) -> Iterator[None]:
     """Swap one of tinyvae's functions for a deliberately wrong version for the duration of a ``with``.
 
     The swap reaches every place the model finds the function (module attributes of layers,
-    losses and vae, and the entries of the activation and likelihood registries; see swap.py),
+    losses and vae, and the entries of the activation registry; see swap.py),
     and is undone on exit, even if the body raises.
     """
     if name not in BREAKS:

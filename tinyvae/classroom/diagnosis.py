@@ -8,19 +8,37 @@ A FAIL is not always a bug. Two things make a correct gradient fail a central di
     a kink    relu(x) has no derivative at 0; a step ±h that carries a pre-activation
               across 0 measures ½ + x/2h, neither slope (docs/05-classroom.md eq. (5)).
 explain_failure tells the first from a bug; relu_margin says how close the second came;
-error_pattern reads a failing row's signature (a sign, a factor of B, a missing path).
+error_pattern reads a failing array's signature: a sign, a missing path or output (exactly 0),
+a transpose, or a constant factor named for what students actually get wrong: a missing or
+extra ½, a factor of B (a sum where the mean belongs, or the reverse), of σ or of σ². The
+grader checks with B = 3 and σ = 0.6 so that these are numbers of their own (grader.py).
+explain_rung turns a failed rung into its note: which output of the function is wrong, and
+why, from its most informative row.
 
 Shapes: B batch, H hidden, Z latent.
 """
 
 from __future__ import annotations
 
+import itertools
+from typing import NamedTuple
+
 import numpy as np
 
+from ..config import VAEConfig
 from ..gradcheck import GradCheckRow, numerical_gradient, random_problem, rel_error, term_losses
 from ..layers import dense_forward, relu_forward, reparameterize_forward
-from ..vae import encode
-from ..config import VAEConfig
+from ..vae import encoder_forward
+
+
+def mlp_margin(params: dict, h: np.ndarray, prefix: str, n_layers: int) -> float:
+    """The smallest |pre-activation| of the first n ReLU layers of ``prefix`` (encoder or decoder) for input h."""
+    margin = float("inf")
+    for i in range(n_layers):
+        a, _ = dense_forward(h, params[f"{prefix}.W{i}"], params[f"{prefix}.b{i}"])  # (B, H_i) pre-activation
+        margin = min(margin, float(np.min(np.abs(a))))
+        h, _ = relu_forward(a)  # (B, H_i)
+    return margin
 
 
 def relu_margin(params, x, eps, config: VAEConfig) -> float:
@@ -31,17 +49,12 @@ def relu_margin(params, x, eps, config: VAEConfig) -> float:
     """
     if config.activation != "relu":
         return float("inf")
-    mu, log_var = encode(params, x, config)  # (B, Z)
+    mu, log_var, _ = encoder_forward(params, x, config)  # (B, Z)
     eps = eps.reshape(len(x), -1, config.latent_dim)  # (B, K, Z): (B, Z) is K = 1
     z, _ = reparameterize_forward(mu[:, None], log_var[:, None], eps)  # (B, K, Z): the z the decoder saw
     z = z.reshape(-1, config.latent_dim)  # (B·K, Z)
-    margin = float("inf")
-    for prefix, h in (("encoder", x), ("decoder", z)):
-        for i in range(len(config.hidden_dims)):
-            a, _ = dense_forward(h, params[f"{prefix}.W{i}"], params[f"{prefix}.b{i}"])  # (B, H_i) pre-activation
-            margin = min(margin, float(np.min(np.abs(a))))
-            h, _ = relu_forward(a)  # (B, H_i)
-    return margin
+    n = len(config.hidden_dims)
+    return min(mlp_margin(params, x, "encoder", n), mlp_margin(params, z, "decoder", n))
 
 
 def rounding_floor(loss: float, h: float) -> float:
@@ -82,35 +95,112 @@ def explain_failure(loss_fn, params, grads, key: str, h: float, loss: float) -> 
     return explain_entry(analytic, numerical_gradient(loss_fn, params[key], h), h, loss)
 
 
-def error_pattern(analytic: np.ndarray, numerical: np.ndarray, batch_size: int) -> tuple[bool, str]:
-    """What a failing row's two arrays say about the bug (docs/05-classroom.md §2.3).
+class Pattern(NamedTuple):
+    """A failing array's signature: how telling it is (2 named, 1 a factor only, 0 none), a key, the words."""
 
-    The classic mistakes leave a signature: a flipped sign gives analytic = −numerical (rel.
-    error 1, equal norms); a missing path an analytic gradient of exactly 0; a sum where the
-    loss takes the mean a factor of B; a missing transpose or a wrong formula no simple relation.
-    Returns (whether the pattern is one of these clear ones, the sentence).
+    rank: int
+    key: str
+    words: str
+
+
+FACTOR_WORDS = {  # (factor, power) -> what it means, for analytic = factor^power × numerical
+    ("2", 1): "a missing ½", ("2", -1): "an extra ½ (or a missing 2)",
+    ("B", 1): "a sum over the batch where the loss takes the mean (the 1/B of docs/04-gradients.md eq. (17))",
+    ("B", -1): "a mean over the batch where the gradient needs the sum (e.g. db, docs/04-gradients.md eq. (2))",
+    ("σ", 2): "a missing 1/σ² (the variance σ² divides)", ("σ", -2): "an extra 1/σ²",
+    ("σ", 1): "σ where σ² belongs (a missing 1/σ)", ("σ", -1): "an extra 1/σ (σ where 1 or σ² belongs?)",
+}
+
+
+def error_pattern(analytic: np.ndarray, numerical: np.ndarray, factors: dict[str, float],
+                  zero: str = "path") -> Pattern:
+    """What a failing array says about the bug (docs/05-classroom.md §2.3).
+
+    factors: the constants a factor may be made of, {"B": batch size} and for a Gaussian
+    likelihood {"σ": its std}; ½ is always tried. A factor of the form ±2^a B^b σ^c (|a|, |b| ≤ 1,
+    |c| ≤ 2) is named part by part. zero: "path" (a row of the whole VAE: an exact 0 is a path
+    the backward never follows) or "output" (a function's own output left at 0).
     """
     a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numerical, dtype=np.float64)
-    norm_a, norm_n = float(np.linalg.norm(a)), float(np.linalg.norm(n))
-    if norm_a == 0:
-        return True, ("|analytic| is exactly 0 while the loss does move: a missing path (a way this parameter "
-                "reaches the loss that the backward pass never follows, e.g. one of the two paths into μ "
-                "or log σ², docs/04-gradients.md eq. (16))")
-    if norm_n == 0:
-        return True, "this loss does not depend on the parameter, yet |analytic| > 0: a gradient sent down a path that does not exist"
-    if rel_error(a, -n) < 1e-6:
-        return True, "analytic = −numerical (rel. error 1.00 with equal norms): a sign flipped"
+    if not np.any(a):
+        if zero == "output":
+            return Pattern(2, "output", "exactly 0 where the numerical gradient is not: an output left out")
+        return Pattern(2, "path", "|analytic| is exactly 0 while the loss does move: a missing path (a way this "
+                       "parameter reaches the loss that the backward pass never follows, e.g. one of the two "
+                       "paths into μ or log σ², docs/04-gradients.md eq. (16))")
+    if not np.any(n):
+        return Pattern(2, "no-path", "this loss does not depend on it, yet |analytic| > 0: a gradient sent "
+                       "down a path that does not exist")
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and rel_error(a, n.T) < 1e-6:
+        return Pattern(2, "transpose", "analytic = numericalᵀ: a transpose")
     k = float(np.vdot(a, n) / np.vdot(n, n))
-    if rel_error(a, k * n) < 1e-6:
-        for factor, words in ((batch_size, f"a factor of B = {batch_size}: a sum over the batch where the loss "
-                               "takes the mean (the 1/B of docs/04-gradients.md eq. (17))"),
-                              (1 / batch_size, f"a factor of 1/B = 1/{batch_size}: a mean over the batch where "
-                               "the gradient needs the sum (e.g. db, docs/04-gradients.md eq. (2))")):
-            if abs(k - factor) < 1e-6 * factor:
-                return True, f"analytic = {k:.6g} × numerical, {words}"
-        return True, f"analytic = {k:.6g} × numerical: a missing or extra constant factor"
-    return False, ("no simple relation to the numerical gradient (not a sign, not a factor): a wrong formula, a "
-            "wrong input (e.g. the cache used as if it were the other value), or a transpose in a square matrix")
+    if rel_error(a, k * n) >= 1e-6:
+        return Pattern(0, "none", "no simple relation to the numerical gradient (not a sign, not a factor): a "
+                       "wrong formula, a wrong input (e.g. the cache used as if it were the other value), or a "
+                       "transpose in a square matrix")
+    named = _named_factor(abs(k), factors)
+    sign = ["a flipped sign"] if k < 0 else []
+    if named is None:
+        return Pattern(1, "factor", f"analytic = {k:.6g} × numerical: a missing or extra constant factor"
+                       + (" and a flipped sign" if sign else ""))
+    if not named and sign:
+        return Pattern(2, "sign", "analytic = −numerical (rel. error 1.00 with equal norms): a sign flipped")
+    words = [FACTOR_WORDS[part] for part in named]
+    value = " × ".join(_shown(name, power) for name, power in named)
+    return Pattern(2, ",".join([*(f"{name}{power:+d}" for name, power in named), *(["sign"] if sign else [])]),
+                   f"analytic = {'−' if sign else ''}{value} × numerical = {k:.6g} × numerical: "
+                   + "; ".join(words + sign))
+
+
+def _named_factor(k: float, factors: dict[str, float]) -> list | None:
+    """[(name, power), ...] with k = Π name^power, the fewest parts first; [] for k = 1; None if none fits."""
+    values = {"2": 2.0, **factors}
+    ranges = {"2": (-1, 0, 1), "B": (-1, 0, 1), "σ": (-2, -1, 0, 1, 2)}
+    names = list(values)
+    candidates = itertools.product(*(ranges[name] for name in names))
+    for powers in sorted(candidates, key=lambda p: sum(q != 0 for q in p)):
+        factor = float(np.prod([values[name] ** q for name, q in zip(names, powers)]))
+        if abs(k - factor) <= 1e-6 * factor:
+            return [(name, q) for name, q in zip(names, powers) if q]
+    return None
+
+
+def _shown(name: str, power: int) -> str:
+    return {1: name, -1: f"1/{name}", 2: f"{name}²", -2: f"1/{name}²"}[power]
+
+
+def explain_rung(exercise, unit_failures: list, unit_passes: list, model_failures: list, factors: dict,
+                 h: float) -> tuple[str, str]:
+    """(the note of a failed rung, its pattern's key). Failures are (name, analytic, numerical, loss), in order.
+
+    When the function's own outputs fail, each failing output is named with its pattern (and
+    the right ones as right): that is where the bug is. Otherwise the most informative failing
+    row of the whole VAE is explained (a named pattern over a bare factor over none).
+    """
+    if unit_failures:
+        wrong = [name for name, *_ in unit_failures]
+        right = f"; {_listed(unit_passes)} {_is(unit_passes)} right" if unit_passes else ""
+        lines = [f"{exercise.function} on its own: {_listed(wrong)} {_is(wrong)} wrong{right}"]
+        patterns = [error_pattern(a, n, factors, zero="output") for _, a, n, _ in unit_failures]
+        lines += [f"  {name}: {p.words}" for (name, *_), p in zip(unit_failures, patterns)]
+        best = max(range(len(patterns)), key=lambda i: patterns[i].rank)
+    else:
+        patterns = [error_pattern(a, n, factors) for _, a, n, _ in model_failures]
+        best = max(range(len(patterns)), key=lambda i: patterns[i].rank)
+        first = "" if best == 0 else f" (the first FAIL is {model_failures[0][0]})"
+        lines = [f"most informative FAIL: {model_failures[best][0]}: {patterns[best].words}{first}"]
+        unit_failures = model_failures
+    _, analytic, numerical, loss = unit_failures[best]
+    lines += [f"  derived in {exercise.equation}", f"  {explain_entry(analytic, numerical, h, loss)}"]
+    return "\n".join(lines), patterns[best].key
+
+
+def _is(names: list[str]) -> str:
+    return "is" if len(names) == 1 else "are"
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def explain_vae_failures(config: VAEConfig, batch_size: int, seed: int, h: float,

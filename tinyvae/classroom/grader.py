@@ -1,11 +1,20 @@
-"""Grading a rung of the backprop ladder: the student's function in the model, checked row by row.
+"""Grading a rung of the backprop ladder: the student's gradients against central differences.
 
-The check is gradcheck's table (tinyvae/gradcheck.py) with one difference: the analytic
-gradients come from the model with the student's function plugged in (ladder.py), and the
-numerical ones from tinyvae's forward pass alone (vae.negative_elbo, which runs no backward
-code). So every row is the student's gradient against central differences of the true loss,
-never against tinyvae's own gradient. The model is gradcheck's default: 5 → 4 → 3 → (2 + 2),
-batch 2, seed 0, every size different so that a missing transpose cannot slip through.
+The child process (child.py, runners.py) runs tinyvae's model with the student's function
+plugged in and sends back the analytic gradients; everything else happens here, in the
+grader's own process, with tinyvae's own forward pass: the random problem, the numerical
+gradients, the comparison, the verdict and its explanation. Two tables:
+
+    the function alone   each of its outputs against central differences of its own forward
+                         pass (units.py): which output is wrong
+    the whole VAE        every (term, parameter) row, as `python -m tinyvae.gradcheck` prints
+
+The model is gradcheck's layer sizes, 5 → 4 → 3 → (2 + 2), every size different so that a
+missing transpose cannot slip through, with a batch of B = 3 and a Gaussian σ = 0.6: a factor
+of B, of ½, of σ or of σ² then each show as a number of their own (diagnosis.py). A seed whose
+model puts a ReLU pre-activation within KINK·h of the kink is moved off: there a correct
+gradient fails (docs/05-classroom.md §5.5). The numerical side is computed once for each
+rung, seed and step, and reused for every student.
 
 Shapes: B batch, D data, Z latent.
 """
@@ -13,30 +22,33 @@ Shapes: B batch, D data, Z latent.
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
+import threading
 from typing import NamedTuple
 
 import numpy as np
 
 from .. import vae
-from ..gradcheck import (DEFAULT_H, DEFAULT_THRESHOLD, TERMS, GradCheckRow, numerical_gradient, random_problem,
-                         rel_error)
-from .diagnosis import error_pattern, explain_entry
-from .ladder import Exercise
-from .student import NotImplementedYet, StudentError, students_code
 from ..config import VAEConfig, param_shapes
+from ..gradcheck import DEFAULT_H, DEFAULT_THRESHOLD, TERMS, numerical_gradient, random_problem, rel_error
+from .diagnosis import explain_rung, mlp_margin, relu_margin
+from .ladder import Exercise, plug_softplus
+from .units import UNITS
+from .wire import BadResult, encode
 
-# The model every rung is checked on (gradcheck's defaults); a rung's setting changes one field.
-MODEL = {"input_dim": 5, "hidden_dims": (4, 3), "latent_dim": 2, "gaussian_std": 0.5}
-BATCH, SEED = 2, 0
+MODEL = {"input_dim": 5, "hidden_dims": (4, 3), "latent_dim": 2, "gaussian_std": 0.6}
+BATCH, SEED = 3, 0
+KINK = 100  # a ReLU pre-activation within KINK·h of 0 moves the check to the next seed
 
 
 class Graded(NamedTuple):
     """The outcome of one exercise.
 
-    status: "passed", "failed", "not implemented", "error" (the student's code failed; message
-    says where) or "missing" (no file). rows: (group, name, columns dict, passed) for the table
-    and the JSON. note: the explanation of the first failing row, or the error, or "".
+    status: "passed", "failed" (a wrong value, or a rule broken: the note says which),
+    "not implemented", "error" (the student's code failed, or was stopped: the note says how)
+    or "missing" (no file). rows: (group, name, columns dict, passed) for the tables and the
+    JSON. note: the explanation, or the error. remark: a line above the table (a moved seed).
+    log: what the student's code printed. seconds: the wall-clock time of the check. pattern: the
+    key of the failure's pattern (diagnosis.Pattern), for --hint.
     """
 
     name: str
@@ -44,125 +56,135 @@ class Graded(NamedTuple):
     rows: list
     note: str
     config: object = None
+    remark: str = ""
+    log: str = ""
+    seconds: float = 0.0
+    pattern: str = ""
 
 
-def model_config(exercise: Exercise, **overrides) -> VAEConfig:
-    return VAEConfig(**{**MODEL, **exercise.setting, **overrides})
+class Reference(NamedTuple):
+    """What the grader computes for a rung on its own: the problem and every numerical gradient."""
+
+    config: VAEConfig
+    params: dict
+    x: np.ndarray
+    eps: np.ndarray
+    remark: str
+    numerical: dict  # term -> key -> array
+    losses: dict  # term -> the loss
+    unit_inputs: dict
+    unit_numerical: dict  # output -> array
+    unit_value: float
 
 
-def term_loss(params, x, eps, config, terms: str):
-    """loss_fn() for one term, from the forward pass alone: (1/B) Σ_i [w_recon recon_i + w_kl KL_i]."""
-    w_recon = 0.0 if terms == "kl" else 1.0
-    w_kl = 0.0 if terms == "recon" else config.beta
-
-    def loss_fn():
-        _, recon, kl = vae.negative_elbo(params, x, eps, config)
-        return float(np.mean(w_recon * recon + w_kl * kl))
-    return loss_fn
+_references: dict = {}
+_lock = threading.Lock()
 
 
-def student_grads(grads_fn, params, x, eps, config, path: Path) -> dict:
-    """{term: the analytic gradients grads_fn gives for that term}, the student's code running."""
-    with students_code(path):
-        return {term: grads_fn(params, x, eps, config, terms=terms) for term, terms in TERMS.items()}
+def library(exercise: Exercise):
+    """The model as tinyvae has it, plus softplus registered for the softplus rung."""
+    return plug_softplus(None) if exercise.name == "softplus" else contextlib.nullcontext()
 
 
-def check_rows(grads, params, x, eps, config, h: float, threshold: float):
-    """Every (term, parameter) row: the analytic grads against central differences of the forward.
+def model_fields(exercise: Exercise, overrides: dict) -> dict:
+    return {**MODEL, **exercise.setting, **overrides}
 
-    Returns (rows, failures): a row is (term, GradCheckRow); a failure is
-    (term, key, analytic, numerical, loss), one for each failing row, in table order.
-    """
-    rows, failures = [], []
+
+def reference(exercise: Exercise, seed: int, h: float, overrides: dict, secret: bool = False) -> Reference:
+    """The rung's Reference, computed on first use and kept (one lock: the softplus registration)."""
+    key = (exercise.name, seed, h, tuple(sorted(overrides.items())), secret)
+    with _lock:
+        if key not in _references:
+            with library(exercise):
+                _references[key] = _compute(exercise, seed, h, overrides, secret)
+        return _references[key]
+
+
+def _compute(exercise: Exercise, seed: int, h: float, overrides: dict, secret: bool) -> Reference:
+    config = VAEConfig(**model_fields(exercise, overrides))
+    used = seed
+    while True:
+        params, x, eps = random_problem(config, BATCH, np.random.default_rng(used))
+        margin = relu_margin(params, x, eps, config)
+        if margin >= KINK * h:
+            break
+        used += 1
+    remark = "" if used == seed else (
+        f"note: {'the course' if secret else 'seed'}{'' if secret else f' {seed}'}'s model puts a ReLU "
+        f"pre-activation within {KINK} h of the kink, where a correct gradient fails; checked on "
+        f"{'the next seed' if secret else f'seed {used}'} instead")
+    numerical, losses = {}, {}
     for term, terms in TERMS.items():
-        loss_fn = term_loss(params, x, eps, config, terms)
-        for key in params:
-            analytic = np.asarray(grads[term][key], dtype=np.float64)
-            numerical = numerical_gradient(loss_fn, params[key], h)
-            err = rel_error(analytic, numerical)
-            row = GradCheckRow(key, float(np.linalg.norm(analytic)), float(np.linalg.norm(numerical)), err,
-                               err < threshold)
-            rows.append((term, row))
-            if not row.passed:
-                failures.append((term, key, analytic, numerical, loss_fn()))
-    return rows, failures
+        def loss_fn(terms=terms):
+            return vae.loss_and_grads(params, x, eps, config, terms=terms)[0]
+        numerical[term] = {key: numerical_gradient(loss_fn, params[key], h) for key in params}
+        losses[term] = loss_fn()
+    unit_inputs, unit_numerical, unit_value = {}, {}, 0.0
+    if exercise.name in UNITS:
+        unit = UNITS[exercise.name]
+        unit_inputs = _unit_inputs(unit, config, np.random.default_rng((used, 1)), h)
+        unit_value = unit.value(unit_inputs, config)
+        unit_numerical = {out: numerical_gradient(lambda: unit.value(unit_inputs, config), unit_inputs[wrt], h)
+                          for out, wrt in unit.wrt(config).items()}
+    return Reference(config, params, x, eps, remark, numerical, losses, unit_inputs, unit_numerical, unit_value)
 
 
-def grade_model(exercise: Exercise, fn, path: Path, *, seed: int = SEED, h: float = DEFAULT_H,
-                threshold: float = DEFAULT_THRESHOLD, **overrides) -> Graded:
-    """Grade a "model" or "loss" rung: the whole-VAE table with the student's function in place.
-
-    ``seed`` draws the random model, data and noise (gradcheck's default 0; an instructor may
-    grade on a seed the students have not seen). The analytic gradients are computed with the
-    student's function plugged in; the numerical
-    ones afterwards, with tinyvae's forward pass alone (exercise.plug(None) is the model with
-    nothing of the student's in it, softplus registered with tinyvae's own pair).
-    """
-    student_in = contextlib.nullcontext() if exercise.kind == "loss" else exercise.plug(fn)
-    grads_fn = _loss_grads(fn) if exercise.kind == "loss" else _library_grads
-    try:
-        with student_in:
-            config = model_config(exercise, **overrides)
-            params, x, eps = random_problem(config, BATCH, np.random.default_rng(seed))
-            grads = student_grads(grads_fn, params, x, eps, config, path)
-    except NotImplementedYet as exc:
-        return Graded(exercise.name, "not implemented", [], f"not implemented yet: {exc}")
-    except StudentError as exc:
-        hint = ""
-        if any(word in str(exc) for word in ("shape", "matmul", "broadcast", "align")):
-            hint = (f"\n  a shape error in a backward pass is most often a missing or extra transpose: "
-                    f"check each shape against {exercise.equation}")
-        return Graded(exercise.name, "error", [], str(exc) + hint)
-    with contextlib.nullcontext() if exercise.kind == "loss" else exercise.plug(None):
-        rows, failures = check_rows(grads, params, x, eps, config, h, threshold)
-    table = [(term, row.name, _columns(row, config), row.passed) for term, row in rows]
-    if not failures:
-        return Graded(exercise.name, "passed", table, "", config)
-    return Graded(exercise.name, "failed", table, explain(failures, exercise, h), config)
+def _unit_inputs(unit, config, rng, h) -> dict:
+    """The unit's inputs, drawn again while a ReLU layer of an encoder or a decoder sits near the kink."""
+    while True:
+        inputs = unit.draw(rng, config)
+        start = inputs.get("x", inputs.get("z"))
+        prefix = "encoder" if "encoder.W0" in inputs else "decoder"
+        if config.activation != "relu" or f"{prefix}.W0" not in inputs or \
+                mlp_margin(inputs, start, prefix, len(config.hidden_dims)) >= KINK * h:
+            return inputs
 
 
-def explain(failures, exercise: Exercise, h: float) -> str:
-    """The first failing row explained: its error pattern, the equation, its worst entry.
-
-    When the first row shows no clear pattern but a later one does (a dropped path shows as an
-    exact 0 only in the block that has nothing else), that row is explained too.
-    """
-    term, key, analytic, numerical, loss = failures[0]
-    clear, words = error_pattern(analytic, numerical, BATCH)
-    lines = [f"first FAIL: {term} {key}: {words}", f"    derived in {exercise.equation}",
-             f"    {explain_entry(analytic, numerical, h, loss)}"]
-    if not clear:
-        for term, key, analytic, numerical, _ in failures[1:]:
-            clear, words = error_pattern(analytic, numerical, BATCH)
-            if clear:
-                lines.append(f"clearest FAIL: {term} {key}: {words}")
-                break
-    return "\n".join(lines)
+def job(exercise: Exercise, path, ref: Reference, overrides: dict) -> dict:
+    """What the child needs: the problem and the unit inputs (never the seed, never a numerical gradient)."""
+    arrays = {**{f"param/{k}": v for k, v in ref.params.items()}, "x": ref.x, "eps": ref.eps,
+              **{f"unit/{k}": v for k, v in ref.unit_inputs.items()}}
+    fields = model_fields(exercise, overrides)
+    return {"exercise": exercise.name, "kind": exercise.kind, "path": str(path), "functions": [exercise.function],
+            "config": {**fields, "hidden_dims": list(fields["hidden_dims"])}, "arrays": encode(arrays)}
 
 
-def _loss_grads(fn):
-    """The student's loss_and_grads as a grads_fn: its grads dict, checked key by key and shape by shape."""
-    def grads_fn(params, x, eps, config, terms):
-        out = fn(params, x, eps, config, terms=terms)
-        if not isinstance(out, tuple) or len(out) != 3:
-            raise StudentError("loss_and_grads must return (loss, grads, stats)")
-        grads = out[1]
-        shapes = param_shapes(config)
-        if not isinstance(grads, dict) or set(grads) != set(shapes):
-            got = sorted(grads) if isinstance(grads, dict) else type(grads).__name__
-            raise StudentError(f"loss_and_grads' grads must have exactly the keys {list(shapes)}, got {got}")
+def expect(outputs: dict, name: str, shape: tuple) -> np.ndarray:
+    """outputs[name], which must be there with ``shape`` (the child's result is not trusted)."""
+    value = outputs.get(name)
+    if value is None or value.shape != tuple(shape):
+        raise BadResult(f"{name} is missing or has the wrong shape")
+    return value
+
+
+def judge(exercise: Exercise, ref: Reference, outputs: dict, threshold: float = DEFAULT_THRESHOLD,
+          h: float = DEFAULT_H) -> Graded:
+    """The two tables from the child's outputs, the verdict, and the explanation of what failed."""
+    shapes = param_shapes(ref.config)
+    rows, unit_failures, unit_passes, model_failures = [], [], [], []
+    if exercise.name in UNITS:
+        for out, wrt in UNITS[exercise.name].wrt(ref.config).items():
+            analytic = expect(outputs, f"unit/{out}", ref.unit_inputs[wrt].shape)
+            row = _row(exercise.function, out, analytic, ref.unit_numerical[out], threshold)
+            rows.append(row)
+            (unit_passes.append(out) if row[3] else
+             unit_failures.append((out, analytic, ref.unit_numerical[out], ref.unit_value)))
+    for term in TERMS:
         for key, shape in shapes.items():
-            if np.shape(grads[key]) != shape:
-                raise StudentError(f"grads[{key!r}] has shape {np.shape(grads[key])}, expected {shape}")
-        return grads
-    return grads_fn
+            analytic = expect(outputs, f"model/{term}/{key}", shape)
+            row = _row(term, key, analytic, ref.numerical[term][key], threshold)
+            rows.append(row)
+            if not row[3]:
+                model_failures.append((f"{term} {key}", analytic, ref.numerical[term][key], ref.losses[term]))
+    if not unit_failures and not model_failures:
+        return Graded(exercise.name, "passed", rows, "", ref.config, ref.remark)
+    factors = {"B": BATCH, **({"σ": ref.config.gaussian_std} if ref.config.likelihood == "gaussian" else {})}
+    note, pattern = explain_rung(exercise, unit_failures, unit_passes, model_failures, factors, h)
+    return Graded(exercise.name, "failed", rows, note, ref.config, ref.remark, pattern=pattern)
 
 
-def _library_grads(params, x, eps, config, terms):
-    """The model's gradients: tinyvae's loss_and_grads, with the student's piece plugged in."""
-    return vae.loss_and_grads(params, x, eps, config, terms=terms)[1]
-
-
-def _columns(row: GradCheckRow, config) -> dict:
-    return {"shape": str(param_shapes(config)[row.name]), "analytic_norm": row.analytic_norm,
-            "numerical_norm": row.numerical_norm, "rel_error": row.rel_error}
+def _row(group: str, name: str, analytic: np.ndarray, numerical: np.ndarray, threshold: float) -> tuple:
+    err = rel_error(analytic, numerical)
+    columns = {"shape": str(tuple(analytic.shape)), "analytic_norm": float(np.linalg.norm(analytic)),
+               "numerical_norm": float(np.linalg.norm(numerical)), "rel_error": err}
+    return (group, name, columns, bool(err < threshold))

@@ -9,16 +9,21 @@ quadrature; the student's closed-form ELBO must satisfy log p(x) = KL(q ‖ p(z|
 estimator_checks: d/dμ E_{z ~ N(μ, σ²)}[f(z)] estimated two ways, the score function
 f(z) (z − μ)/σ² and the reparameterization f'(μ + σ ε); the exact value is a central difference
 of E[f] computed by Gauss-Hermite quadrature. Both must be unbiased; their variances differ.
+
+As in numeric.py, ``*_job()`` says what the child computes with the student's functions and
+``*_rows(outputs)`` judges it here, in the grader's process.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 
-from .numeric import row, trapezoid
+from .numeric import calls_job, row, trapezoid, value
+from .runners import test_function
 
 
 def linear_gaussian(rng: np.random.Generator, data_dim: int = 4, sigma: float = 0.6) -> dict:
@@ -36,7 +41,15 @@ def log_joint(z: np.ndarray, m: dict) -> np.ndarray:
     return log_lik - 0.5 * (z**2 + math.log(2 * math.pi))
 
 
-def elbo_checks(elbo) -> list:
+QS = (("the prior N(0, 1)", 0.0, 1.0), ("q = N(0.5, 0.2)", 0.5, 0.2), ("q = N(−1, 2)", -1.0, 2.0))
+
+
+@functools.cache
+def _elbo_problem():
+    """The model, its grid, log p(x) and the exact posterior's mean and variance, all by quadrature.
+
+    Computed once: every student's check reads the same numbers (and never changes them).
+    """
     m = linear_gaussian(np.random.default_rng(3))
     z = np.linspace(-12.0, 12.0, 400_001)
     lj = log_joint(z, m)
@@ -45,13 +58,24 @@ def elbo_checks(elbo) -> list:
     post = np.exp(lj - log_px)  # p(z|x) on the grid
     post_mean = trapezoid(z * post, z)
     post_var = trapezoid((z - post_mean) ** 2 * post, z)
+    return m, z, lj, log_px, [*QS, ("the exact posterior", post_mean, post_var)]
+
+
+def elbo_job() -> dict:
+    m, _, _, _, qs = _elbo_problem()
+    return calls_job("elbo", [{"args": [mu_q, var_q, {"array": m["w"].tolist()}, {"array": m["b"].tolist()},
+                                        m["sigma"], {"array": m["x"].tolist()}], "returns": "real"}
+                              for _, mu_q, var_q in qs])
+
+
+def elbo_rows(outputs: dict) -> list:
+    m, z, lj, log_px, qs = _elbo_problem()
     rows = []
-    for label, mu_q, var_q in (("the prior N(0, 1)", 0.0, 1.0), ("q = N(0.5, 0.2)", 0.5, 0.2),
-                               ("q = N(−1, 2)", -1.0, 2.0), ("the exact posterior", post_mean, post_var)):
+    for i, (label, mu_q, var_q) in enumerate(qs):
         log_q = -0.5 * ((z - mu_q) ** 2 / var_q + math.log(2 * math.pi * var_q))
         kl = trapezoid(np.exp(log_q) * (log_q - (lj - log_px)), z)  # KL(q ‖ p(z|x))
-        value = float(elbo(mu_q, var_q, m["w"], m["b"], m["sigma"], m["x"]))
-        rows.append(row(f"log p(x) − ELBO = KL(q ‖ p(z|x)) for {label}", log_px - value, kl, 1e-6))
+        rows.append(row(f"log p(x) − ELBO = KL(q ‖ p(z|x)) for {label}", log_px - value(outputs, f"call/{i}"),
+                        kl, 1e-6))
     rows.append(row("at the exact posterior the ELBO is log p(x)", rows[-1][2]["student"], 0.0, 1e-6))
     return rows
 
@@ -67,37 +91,36 @@ def exact_gradient(f, mu: float, sigma: float) -> float:
     return (expectation(mu + h) - expectation(mu - h)) / (2 * h)
 
 
-def _test_function(z):
-    return z**2 + np.sin(z)
+ESTIMATORS = (("score function", "score_function_grad", "f"), ("reparameterization", "reparam_grad", "df"))
+MU, SIGMA, N = 2.0, 0.5, 20_000
 
 
-def _its_derivative(z):
-    return 2 * z + np.cos(z)
+def estimator_job() -> dict:
+    job = calls_job("score_function_grad", [])
+    job["functions"] = [function for _, function, _ in ESTIMATORS]
+    job["calls"] = [{"function": function, "args": [{"callable": f}, MU, SIGMA, N, {"rng": 0}],
+                     "returns": {"array": [N]}} for _, function, f in ESTIMATORS]
+    return job
 
 
-def estimator_checks(score_function_grad, reparam_grad) -> list:
+def estimator_rows(outputs: dict) -> list:
     """Both estimators unbiased within 4 standard errors; the reparameterization's variance far smaller.
 
     f(z) = z² + sin z at μ = 2, σ = 0.5: the score function multiplies f ≈ 5 by a noise of size
     1/σ, the reparameterization only sees how f' ≈ 4 varies across σ (docs/05-classroom.md §4).
     """
-    mu, sigma, n = 2.0, 0.5, 20_000
-    exact = exact_gradient(_test_function, mu, sigma)
+    exact = exact_gradient(test_function, MU, SIGMA)
     rows, variances = [], {}
-    for label, estimator, f in (("score function", score_function_grad, _test_function),
-                                ("reparameterization", reparam_grad, _its_derivative)):
-        samples = np.asarray(estimator(f, mu, sigma, n, np.random.default_rng(0)), dtype=np.float64)
-        if samples.shape != (n,):
-            rows.append(row(f"{label}: returns n per-sample estimates, shape ({n},)", 0, 1, 0))
-            continue
-        se = float(samples.std(ddof=1) / math.sqrt(n))
+    for i, (label, _, _) in enumerate(ESTIMATORS):
+        samples = value(outputs, f"call/{i}", (N,))
+        se = float(samples.std(ddof=1) / math.sqrt(N))
         variances[label] = float(samples.var(ddof=1))
-        rows.append(row(f"{label}: mean of {n} estimates (within 4 standard errors of the exact value)",
+        rows.append(row(f"{label}: mean of {N} estimates (within 4 standard errors of the exact value)",
                         samples.mean(), exact, 4 * se))
         rows.append(row(f"{label}: variance of one estimate (measured)", variances[label], None, 0))
-    if len(variances) == 2:
-        ratio = variances["score function"] / variances["reparameterization"]
-        rows.append(("check", "variance of the score function / variance of the reparameterization (> 2)",
-                     {"student": ratio, "expected": 2.0, "error": 0.0 if ratio > 2 else 1.0, "tolerance": 0.0},
-                     ratio > 2))
+    score, reparam = variances["score function"], variances["reparameterization"]
+    ratio = score / reparam if reparam else math.inf
+    rows.append(("check", "variance of the score function / variance of the reparameterization (> 2)",
+                 {"student": ratio, "expected": 2.0, "error": 0.0 if ratio > 2 else 1.0, "tolerance": 0.0},
+                 ratio > 2))
     return rows

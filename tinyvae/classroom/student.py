@@ -6,6 +6,7 @@ any other command. What goes wrong inside a student's code is turned into one of
 that the grader prints as a sentence, never as a traceback into tinyvae:
 
     NotImplementedYet  the body still raises NotImplementedError (an untouched stub)
+    RuleBroken         the code changed one of its inputs in place, or returned one of them
     StudentError       anything else; its message names the student's own file:line and code
 """
 
@@ -26,6 +27,14 @@ class NotImplementedYet(Exception):
 
 class StudentError(Exception):
     """The student's code failed; str() is the sentence to show (file:line, the line, the error)."""
+
+
+class RuleBroken(Exception):
+    """The student's code broke a rule of the exercise (an input changed in place, an output that is an input)."""
+
+
+IN_PLACE = ("changes one of its inputs in place (they are read-only here): a backward never modifies dout "
+            "or the cache, the caller still needs them; compute a new array instead (docs/05-classroom.md §4)")
 
 
 def shown(path: Path) -> str:
@@ -70,12 +79,14 @@ def students_code(path: Path) -> Iterator[None]:
             raise NotImplementedYet(f"{line.name}() still raises NotImplementedError at "
                                     f"{shown(path)}:{line.lineno}") from None
         raise
-    except (NotImplementedYet, StudentError):
+    except (NotImplementedYet, StudentError, RuleBroken, MemoryError):
         raise
     except Exception as exc:
-        if passed_through(exc, path):
-            raise StudentError(describe(exc, path)) from None
-        raise
+        if not passed_through(exc, path):
+            raise
+        if isinstance(exc, ValueError) and "read-only" in str(exc):
+            raise RuleBroken(f"{where(exc, path)}\n  {IN_PLACE}") from None
+        raise StudentError(describe(exc, path)) from None
 
 
 def passed_through(exc: BaseException, path: Path) -> bool:
@@ -96,6 +107,8 @@ def load(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise StudentError(f"{where(exc, path)}\n  SyntaxError: {exc.msg}") from None
+    except MemoryError:
+        raise
     except Exception as exc:
         raise StudentError(describe(exc, path)) from None
     return module
