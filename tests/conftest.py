@@ -65,11 +65,15 @@ def pytest_report_header(config):
     return f"tinyvae data: none found ({_FOUND.get('source')}); the tests that need MNIST will be skipped"
 
 
+# Fixtures that run a program on the real MNIST files: data_env (a command in a process of its
+# own, which loads the data and often trains) and test_lessons' walkthrough (minutes). A test
+# that uses one is slow, and -m "not slow" leaves it out.
+SLOW_FIXTURES = {"data_env", "walkthrough"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """A test that runs a command on the real MNIST files (the data_env fixture) is slow: each
-    starts a process of its own, loads the data and often trains (-m "not slow" leaves them out)."""
     for item in items:
-        if "data_env" in getattr(item, "fixturenames", ()):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 

@@ -168,6 +168,7 @@ def test_default_output_folders_are_named_for_the_settings_that_differ():
     assert Path("runs/mnist_lr=0.0001_seed=3") in folders
 
 
+@pytest.mark.slow
 def test_the_real_command_exits_2_on_a_bad_flag():
     result = subprocess.run([sys.executable, str(EXAMPLE), "--hidden", "400,abc"], capture_output=True, text=True,
                             timeout=120)

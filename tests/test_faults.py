@@ -19,6 +19,8 @@ import pytest
 
 from tinyvae.lab.storage.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.slow  # each test drives training processes and kills them
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "mnist.py"
 

@@ -72,6 +72,7 @@ def history(epochs: int) -> list[dict]:
             for e in range(1, epochs + 1)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("latent_dim, names",
                          [(2, None), (20, None), (5, CLASS_NAMES["fashion-mnist"])])
 def test_the_training_runs_figures(tmp_path, drawn, latent_dim, names):

@@ -71,6 +71,7 @@ def test_the_schedule_is_burdas_3_to_the_i_passes_at_a_tenfold_decay_over_seven_
         assert scheduled_lr(schedule, s["first_epoch"]) == scheduled_lr(schedule, s["last_epoch"]) == s["lr"]
 
 
+@pytest.mark.slow
 def test_the_miniature_trains_each_epoch_at_its_stages_rate_and_evaluates_each_stage(tmp_path, lr_log):
     assert run(tmp_path, "0-2") == 0
     stages = IWAE_VAE.stages[:3]
@@ -93,6 +94,7 @@ def test_the_miniature_trains_each_epoch_at_its_stages_rate_and_evaluates_each_s
     assert [row["iw_bound"] for row in summary["stages"]] == [history[e - 1]["iw_bound"] for e in ends]
 
 
+@pytest.mark.slow
 def test_the_recorded_bound_is_the_bound_of_the_saved_model(tmp_path):
     assert run(tmp_path, "0-1") == 0
     ckpt = load_checkpoint(tmp_path / "checkpoint.npz")
@@ -102,6 +104,7 @@ def test_the_recorded_bound_is_the_bound_of_the_saved_model(tmp_path):
     assert ckpt.history[-1]["iw_bound"] == pytest.approx(readable, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_a_prefix_then_an_interruption_mid_stage_then_the_same_command_ends_bit_identical(tmp_path, monkeypatch):
     straight, pieces = tmp_path / "straight", tmp_path / "pieces"
     assert run(straight, "0-2") == 0
@@ -125,6 +128,7 @@ def test_a_prefix_then_an_interruption_mid_stage_then_the_same_command_ends_bit_
     assert without_timing(a.history) == without_timing(b.history)
 
 
+@pytest.mark.slow
 def test_bad_requests_get_one_line_and_status_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         run(tmp_path, "0-8")
@@ -140,6 +144,7 @@ def test_bad_requests_get_one_line_and_status_2(tmp_path, capsys):
         parse_stages("5-2", IWAE_VAE)
 
 
+@pytest.mark.slow
 def test_the_fixed_variant_is_larochelle_and_murrays_binary_images_one_flag_away():
     # `--binarization fixed` loads these (the command itself is the same code path as above).
     x_train, x_test, binarize, _ = load_data(IWAE_VAE, "fixed")
@@ -181,6 +186,7 @@ def test_the_fast_bound_of_the_recipe_uses_the_speed_wing():
     assert fast == pytest.approx(readable, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_summary_and_plot_read_the_run_and_train_nothing(tmp_path, capsys):
     assert run(tmp_path, "0-1") == 0
     capsys.readouterr()
@@ -193,6 +199,7 @@ def test_summary_and_plot_read_the_run_and_train_nothing(tmp_path, capsys):
     assert len(load_checkpoint(tmp_path / "checkpoint.npz").history) == 4
 
 
+@pytest.mark.slow
 def test_the_commands_figure_shows_the_runs_own_numbers_beside_the_papers(tmp_path, monkeypatch):
     assert run(tmp_path, "0-1") == 0
     drawn, real = [], plots.plot_reproduction
@@ -219,6 +226,7 @@ def test_the_commands_figure_shows_the_runs_own_numbers_beside_the_papers(tmp_pa
     assert fig.get_suptitle().endswith(": 2 of 8 stages (partial)") and "Burda" in fig.get_suptitle()
 
 
+@pytest.mark.slow
 def test_a_run_stopped_in_its_first_epoch_has_nothing_to_plot_and_says_so(tmp_path, capsys, monkeypatch):
     def interrupted(self, x, eps, beta=None):
         raise KeyboardInterrupt
@@ -316,6 +324,7 @@ def test_the_reproduction_table_in_the_docs_is_the_committed_summary_of_the_run(
         assert after.startswith(f"(partial: {n} of {len(IWAE_VAE.stages)} stages"), after
 
 
+@pytest.mark.slow
 def test_a_second_invocation_on_a_held_run_folder_is_refused_and_changes_nothing(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert run(out, "0-0") == 0
@@ -350,6 +359,7 @@ def test_a_second_invocation_on_a_held_run_folder_is_refused_and_changes_nothing
     assert run(out, "0-1") == 0  # free again once the holder is gone
 
 
+@pytest.mark.slow
 def test_a_stop_inside_a_stage_evaluation_keeps_the_epoch_and_its_parts_and_resumes_bit_identical(
         tmp_path, monkeypatch, capsys):
     # Small batches and parts, so that stage 1's L_10 on 30 images runs in four parts:
@@ -391,6 +401,7 @@ def test_a_stop_inside_a_stage_evaluation_keeps_the_epoch_and_its_parts_and_resu
         assert np.array_equal(x["bound"], y["bound"])
 
 
+@pytest.mark.slow
 def test_each_stage_s_epoch_line_comes_before_its_evaluation_and_its_time(tmp_path, capsys):
     assert run(tmp_path, "0-1") == 0
     lines = capsys.readouterr().out.splitlines()
@@ -407,6 +418,7 @@ def test_each_stage_s_epoch_line_comes_before_its_evaluation_and_its_time(tmp_pa
     assert "(1 stage evaluation of about" in last and ", as the last one took)" in last
 
 
+@pytest.mark.slow
 def test_summary_of_a_run_with_no_finished_stage_says_so(tmp_path, capsys, monkeypatch):
     original, calls = FastStep.step, []
 
