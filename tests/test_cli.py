@@ -65,7 +65,7 @@ def test_it_says_where_the_data_came_from_and_how_long_evaluation_will_take(tiny
                  if line.startswith("after training, the evaluation: test ELBO, L_10")]
     assert announced and announced[0] < first_epoch
     assert "on 500 test images, about 0:" in lines[announced[0]]
-    assert "(timed on 32 images now)" in lines[announced[0]]
+    assert "(timed on one batch now)" in lines[announced[0]]
     # The run's ETA says what it covers, and covers the evaluation after the last epoch too.
     epoch_line = lines[first_epoch]
     assert "  run ETA 0:" in epoch_line and "(the evaluation, about 0:" in epoch_line

@@ -413,7 +413,7 @@ def test_each_stage_s_epoch_line_comes_before_its_evaluation_and_its_time(tmp_pa
     assert "stage 1 done (epoch 4" in lines[at[0] + 2]
     # every epoch's run ETA says what it covers, the stage evaluations still to come included
     assert "run ETA" in lines[3] and "then 2 stage evaluations at about" in lines[3]
-    assert "each, as timed on 32 images" in lines[3]
+    assert "each, as timed on one batch" in lines[3]
     last = lines[at[0] - 1]
     assert "(1 stage evaluation of about" in last and ", as the last one took)" in last
 

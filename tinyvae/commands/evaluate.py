@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"data: {data.described}: {len(data.x_test)} test images")
         seconds = run_settings.estimate_seconds(model.params, model.config, len(data.x_test), k)
         say(f"evaluating: {run_settings.what_is_evaluated(len(data.x_test), k)}, about "
-            f"{clock(seconds)} (timed on 32 images now)")
+            f"{clock(seconds)} (timed on one batch now)")
         results = model.evaluate(data.x_test, k=k, progress=CountProgress(f"L_{k}", say.stream))
         for line in run_settings.report_lines(results, model.config, settings):
             say(line)

@@ -52,8 +52,8 @@ def positive(text: str) -> float:
 
 def grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed, metavar="S",
-                        help="seed of the random model the ladder is checked on (default: 0, or the "
-                             "course file's secret seed)")
+                        help="seed of the random model the ladder is checked on (default: 0, "
+                             "or the course file's secret seed)")
     parser.add_argument("--course", type=Path, metavar="FILE", help="the course file: exercises, weights, partial "
                         "credit, visibility, a secret seed, limits (docs/07-instructors.md)")
     parser.add_argument("--time-limit", type=positive, metavar="SECONDS",

@@ -234,7 +234,7 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     eval_seconds = run_settings.estimate_seconds(step.params, config, n_test, k)
     what = run_settings.what_is_evaluated(n_test, k)
     say(f"after training, the evaluation: {what}, about {clock(eval_seconds)} "
-        "(timed on 32 images now)")
+        "(timed on one batch now)")
     if aside is not None:
         say(f"replacing the previous run in {out}/ (kept in {aside.name}/ until this run's first checkpoint)")
     history = fit(step, data.x_train, rng=rng, epochs=args.epochs, x_test=data.x_test, batch_size=batch,
@@ -244,7 +244,7 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
                   eta_extra=lambda epoch, seconds: evaluation_eta(eval_seconds, seconds))
     runfolder.discard_replaced(out)
     eval_seconds = run_settings.estimate_seconds(step.params, config, n_test, k)
-    say(f"evaluating: {what}, about {clock(eval_seconds)} (timed on 32 images now)")
+    say(f"evaluating: {what}, about {clock(eval_seconds)} (timed on one batch now)")
     t_trained = time.perf_counter()
     results = run_settings.evaluate_run(step.params, config, data.x_test, settings_of(args), len(history),
                                     progress=CountProgress(f"L_{args.iw_samples}", say.stream))
@@ -265,7 +265,7 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
 
 
 def evaluation_eta(probed: float, epoch_seconds: list[float]) -> tuple[float, str]:
-    """For the epochs' ETA: the evaluation after training, as timed on 32 images before it,
+    """For the epochs' ETA: the evaluation after training, as timed on one batch before it,
     scaled by how the epochs' pace has changed since (the median of all this process's epochs
     against that of its first three): a machine that stays slower slows both, and one slow
     epoch moves neither median much."""

@@ -159,7 +159,7 @@ class StageEvaluation:
     file stays: each test image's L_k at the end of that stage.
 
     Before each evaluation it says what it computes and about how long that takes (this
-    evaluation's own pace if it resumes, else the last one's, else timed on 32 images); after
+    evaluation's own pace if it resumes, else the last one's, else timed on one batch); after
     it, the numbers. eta_extra tells fit's ETA lines how long the evaluations to come will take.
     """
 
@@ -172,7 +172,7 @@ class StageEvaluation:
         self.iw_k = recipe.iw_k if iw_k is None else iw_k
         self.stream = stream
         self.eval_seconds = eval_seconds  # the last evaluation's, in this run (None: none yet)
-        self.probed: float | None = None  # an evaluation's seconds, timed on 32 images
+        self.probed: float | None = None  # an evaluation's seconds, timed on one batch
         # L_k runs two batches of images at once where a second core is free beside a one-thread
         # OpenBLAS (halves.default_threads, as the recipe runs): the same numbers, bit for bit
         # (speed/iw.py), in about 0.6 of the time.
@@ -215,7 +215,7 @@ class StageEvaluation:
                 "eval_seconds": kept.seconds + time.perf_counter() - t0}
 
     def seconds(self) -> float:
-        """An evaluation's seconds: the last one's, or before there is one, timed on 32 images."""
+        """An evaluation's seconds: the last one's, or before there is one, timed on one batch."""
         if self.eval_seconds is not None:
             return self.eval_seconds
         if self.probed is None:
@@ -230,7 +230,7 @@ class StageEvaluation:
         if not left:
             return 0.0, ""
         each = self.seconds()
-        how = "as the last one took" if self.eval_seconds is not None else "as timed on 32 images"
+        how = "as the last one took" if self.eval_seconds is not None else "as timed on one batch"
         many = f"{left} stage evaluations at about {clock(each)} each" if left > 1 else \
             f"1 stage evaluation of about {clock(each)}"
         return left * each, f"{many}, {how}"

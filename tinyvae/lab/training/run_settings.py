@@ -158,15 +158,19 @@ def evaluate_run(params, config: VAEConfig, x_test: np.ndarray, settings: dict, 
             "active_units": n_active, "variances": variances}
 
 
-def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: int = 32,
+def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: int | None = None,
                      threads: int = 1, test_elbo: bool = True) -> float:
-    """How long evaluate_run will take on n_test images (L_k only, without test_elbo), timed on
-    `probe` random images now: as steady as the machine's load (the commands re-estimate it
-    from measured progress as they go).
+    """How long evaluate_run will take on n_test images (L_k only, without test_elbo), timed now
+    on `probe` random images, by default one batch of L_k's (the evaluation's own shapes: a
+    smaller probe runs smaller products, which cost more per image) and at least 32: as steady
+    as the machine's load (the commands re-estimate it from measured progress as they go).
 
     L_k dominates (n_test·k decoder passes): its time per image is measured, not guessed, on
     the model's own parameters (the values do not change the time), with L_k's `threads`.
     """
+    if probe is None:
+        dtype = params["encoder.W_mu"].dtype
+        probe = max(32, iw.images_at_once(k, config, dtype, threads=threads) if k else 0)
     probe = max(1, min(probe, n_test))
     x = (np.random.default_rng(0).random((probe, config.input_dim)) < 0.5).astype(params["encoder.W_mu"].dtype)
     t0 = time.perf_counter()
