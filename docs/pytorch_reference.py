@@ -8,8 +8,8 @@ Not part of tinyvae (which never imports torch): run it in a virtual environment
     /tmp/torchvenv/bin/python docs/pytorch_reference.py --optim fused   # its fused Adam
     # Burda et al.'s VAE (docs/06-results.md, "Reproducing Burda et al."): 784-200-200-50 tanh,
     # batch 20, dynamic binarization, Adam with eps 1e-4, fused
-    /tmp/torchvenv/bin/python docs/pytorch_reference.py --hidden 200,200 --latent-dim 50 --activation tanh \
-        --batch-size 20 --binarize dynamic --eps 1e-4 --optim fused
+    /tmp/torchvenv/bin/python docs/pytorch_reference.py --hidden 200,200 --latent-dim 50 \
+        --activation tanh --batch-size 20 --binarize dynamic --eps 1e-4 --optim fused
 
 The model, loss and loop are those of PyTorch's example (784-400-20, ReLU, sigmoid output with
 binary cross-entropy summed over pixels plus the closed-form KL, Adam 1e-3, batch 128, a new
@@ -50,11 +50,13 @@ class VAE(nn.Module):
         super().__init__()
         act = {"relu": nn.ReLU, "tanh": nn.Tanh}[activation]
         sizes = (784, *hidden)
-        self.encoder = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), act())])
+        self.encoder = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:])
+                                       for m in (nn.Linear(a, b), act())])
         self.fc21 = nn.Linear(sizes[-1], latent_dim)  # mu
         self.fc22 = nn.Linear(sizes[-1], latent_dim)  # log_var
         sizes = (latent_dim, *reversed(hidden))
-        self.decoder = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), act())],
+        self.decoder = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:])
+                                       for m in (nn.Linear(a, b), act())],
                                      nn.Linear(sizes[-1], 784))
 
     def forward(self, x):
@@ -72,7 +74,8 @@ def loss_function(recon, x, mu, log_var):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", default=os.environ.get("TINYVAE_DATA", os.path.expanduser("~/.cache/tinyvae")),
+    p.add_argument("--data-dir",
+                   default=os.environ.get("TINYVAE_DATA", os.path.expanduser("~/.cache/tinyvae")),
                    help="the folder holding mnist/, as for tinyvae (default: TINYVAE_DATA, else "
                         "~/.cache/tinyvae, where tinyvae downloads it)")
     p.add_argument("--epochs", type=int, default=6)
@@ -88,7 +91,8 @@ def main() -> None:
                    help="dynamic: a fresh Bernoulli draw of every image each epoch, as tinyvae's")
     p.add_argument("--eps", type=float, default=1e-8, help="Adam's eps (Burda et al.: 1e-4)")
     p.add_argument("--train-images", type=int, default=None,
-                   help="only the first N training images per epoch (short epochs on a busy machine)")
+                   help="only the first N training images per epoch "
+                        "(short epochs on a busy machine)")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -104,8 +108,8 @@ def main() -> None:
     kwargs = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[args.optim]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=args.eps, **kwargs)
     B = args.batch_size
-    print(f"784-{args.hidden.replace(',', '-')}-{args.latent_dim} {args.activation}; Adam: {args.optim}, "
-          f"eps {args.eps:g}, batch {B}, binarize {args.binarize}")
+    print(f"784-{args.hidden.replace(',', '-')}-{args.latent_dim} {args.activation}; "
+          f"Adam: {args.optim}, eps {args.eps:g}, batch {B}, binarize {args.binarize}")
     times = []
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()

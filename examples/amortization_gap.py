@@ -39,24 +39,26 @@ import numpy as np
 from tinyvae import layers, losses, vae
 from tinyvae.commands.args import output_file, positive_float, positive_int, seed
 from tinyvae.commands.lesson import run_lesson
+from tinyvae.config import VAEConfig, init_params
 from tinyvae.lab.datasets.binarize import fixed_binarization
 from tinyvae.lab.datasets.data import load_dataset
 from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint
 from tinyvae.lab.training.runner import fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
-from tinyvae.config import VAEConfig, init_params
 
 
 def elbo_of(params, config: VAEConfig, x, mu, log_var, eps) -> np.ndarray:
     """ELBO(q) per image for q = N(μ, diag σ²), the reconstruction term averaged over eps (S, N, Z).
 
-        ELBO = (1/S) Σ_s log p(x | μ + σ ⊙ ε_s) − KL(q ‖ N(0, I))     docs/02-variational-inference.md eq. (7)
-    x (N, D), mu, log_var (N, Z) -> (N,).
+        ELBO = (1/S) Σ_s log p(x | μ + σ ⊙ ε_s) − KL(q ‖ N(0, I))
+
+    (docs/02-variational-inference.md eq. (7)). x (N, D), mu, log_var (N, Z) -> (N,).
     """
     S, N, Z = eps.shape
     z = mu + np.exp(0.5 * log_var) * eps  # (S, N, Z)
-    log_lik = vae.log_likelihood(params, np.tile(x, (S, 1)), z.reshape(S * N, Z), config).reshape(S, N)
+    log_lik = vae.log_likelihood(params, np.tile(x, (S, 1)), z.reshape(S * N, Z),
+                                 config).reshape(S, N)
     kl, _, _ = losses.kl_standard_normal(mu, log_var)  # (N,)
     return log_lik.mean(axis=0) - kl
 
@@ -65,7 +67,8 @@ def negative_elbo_grads(params, config: VAEConfig, x, mu, log_var, eps):
     """The gradient of −ELBO with respect to each image's own μ and log σ², S samples each.
 
     The decoder is fixed; only the code's parameters move. The same two paths as in training,
-    through z and through the KL (docs/04-gradients.md eq. (16)). eps (S, N, Z) -> dmu, dlog_var (N, Z).
+    through z and through the KL (docs/04-gradients.md eq. (16)).
+    eps (S, N, Z) -> dmu, dlog_var (N, Z).
     """
     S, N, Z = eps.shape
     z, rep_cache = layers.reparameterize_forward(np.tile(mu, (S, 1)), np.tile(log_var, (S, 1)),
@@ -82,7 +85,8 @@ def negative_elbo_grads(params, config: VAEConfig, x, mu, log_var, eps):
     return dmu, dlog_var
 
 
-def optimize_q(params, config: VAEConfig, x, mu0, log_var0, rng, *, steps: int, samples: int, lr: float):
+def optimize_q(params, config: VAEConfig, x, mu0, log_var0, rng, *, steps: int, samples: int,
+               lr: float):
     """q* per image: Adam on its own (μ, log σ²) from the encoder's, the decoder fixed.
 
     Returns mu (N, Z), log_var (N, Z) and the trace [(step, mean ELBO over the images)].
@@ -96,7 +100,8 @@ def optimize_q(params, config: VAEConfig, x, mu0, log_var0, rng, *, steps: int, 
         adam.step(code, {"mu": dmu, "log_var": dlog_var})
         if t % max(1, steps // 20) == 0 or t == steps - 1:
             probe = rng.standard_normal((samples, *mu0.shape))
-            trace.append((t + 1, float(elbo_of(params, config, x, code["mu"], code["log_var"], probe).mean())))
+            elbo = elbo_of(params, config, x, code["mu"], code["log_var"], probe)  # (N,)
+            trace.append((t + 1, float(elbo.mean())))
     return code["mu"], code["log_var"], trace
 
 
@@ -107,7 +112,8 @@ def iw_bound(params, config: VAEConfig, x, mu, log_var, rng, k: int) -> np.ndarr
     for start in range(0, k, 500):
         eps = rng.standard_normal((min(500, k - start), N, Z))  # (K', N, Z)
         z = mu + np.exp(0.5 * log_var) * eps  # (K', N, Z)
-        log_lik = vae.log_likelihood(params, np.tile(x, (len(eps), 1)), z.reshape(-1, Z), config).reshape(-1, N)
+        log_lik = vae.log_likelihood(params, np.tile(x, (len(eps), 1)), z.reshape(-1, Z),
+                                     config).reshape(-1, N)
         log_prior = losses.gaussian_log_density(z, np.zeros(Z), np.zeros(Z))  # (K', N)
         log_q = losses.gaussian_log_density(z, mu, log_var)  # (K', N)
         log_w.append(log_lik + log_prior - log_q)
@@ -119,12 +125,14 @@ def trained_model(args):
     if args.checkpoint is not None:
         ckpt = load_checkpoint(args.checkpoint)
         if ckpt.config.input_dim != 784:
-            raise CheckpointError(f"{ckpt.path}: a model of {ckpt.config.input_dim} pixels; this needs MNIST's 784")
+            raise CheckpointError(f"{ckpt.path}: a model of {ckpt.config.input_dim} pixels; "
+                                  "this needs MNIST's 784")
         params, config, source = ckpt.params, ckpt.config, f"{ckpt.path}, epoch {ckpt.epoch}"
     else:
         config = VAEConfig(hidden_dims=(400,), latent_dim=20)
         rng = np.random.default_rng(args.seed)
-        step = make_step("fast", config, init_params(config, rng, np.float32), make_optimizer("adam", 1e-3), 128)
+        step = make_step("fast", config, init_params(config, rng, np.float32),
+                         make_optimizer("adam", 1e-3), 128)
         x_train = load_dataset("mnist", args.data_dir).x_train[:args.train_limit]
         fit(step, x_train, rng=rng, epochs=args.epochs, binarize="dynamic", stream=sys.stdout)
         params, source = step.params, f"trained here: {len(x_train)} images, {args.epochs} epochs"
@@ -133,19 +141,22 @@ def trained_model(args):
 
 def measure(args) -> dict:
     params, config, source = trained_model(args)
-    x = fixed_binarization(load_dataset("mnist", args.data_dir).x_test, 0)[:args.images].astype(np.float64)
+    x_test = load_dataset("mnist", args.data_dir).x_test
+    x = fixed_binarization(x_test, 0)[:args.images].astype(np.float64)  # (N, D)
     rng = np.random.default_rng([args.seed, 13])
     mu_e, log_var_e = vae.encode(params, x, config)  # (N, Z): the encoder's q
     mu_o, log_var_o, trace = optimize_q(params, config, x, mu_e, log_var_e, rng,
                                         steps=args.steps, samples=args.samples, lr=args.lr)
-    eval_eps = rng.standard_normal((args.eval_samples, len(x), config.latent_dim))  # the same z noise for both
+    # the same z noise for both
+    eval_eps = rng.standard_normal((args.eval_samples, len(x), config.latent_dim))
     elbo_e = elbo_of(params, config, x, mu_e, log_var_e, eval_eps)  # (N,)
     elbo_o = elbo_of(params, config, x, mu_o, log_var_o, eval_eps)  # (N,)
     lk_e = iw_bound(params, config, x, mu_e, log_var_e, rng, args.k)  # (N,)
     lk_o = iw_bound(params, config, x, mu_o, log_var_o, rng, args.k)  # (N,)
     log_px = np.maximum(lk_e, lk_o)  # (N,): the tighter of the two estimates
-    return {"model": source, "settings": {k: v for k, v in vars(args).items() if k not in ("plot", "json",
-                                                                                          "data_dir", "checkpoint")},
+    return {"model": source,
+            "settings": {k: v for k, v in vars(args).items()
+                         if k not in ("plot", "json", "data_dir", "checkpoint")},
             "elbo_encoder": elbo_e.tolist(), "elbo_optimized": elbo_o.tolist(),
             "iw_encoder": lk_e.tolist(), "iw_optimized": lk_o.tolist(), "log_px": log_px.tolist(),
             "mean": {"elbo_encoder": float(elbo_e.mean()), "elbo_optimized": float(elbo_o.mean()),
@@ -160,8 +171,8 @@ def report(res: dict) -> str:
     m, s = res["mean"], res["settings"]
     return "\n".join([
         f"model: {res['model']}",
-        f"{s['images']} test images; q* by Adam (lr {s['lr']:g}), {s['steps']} steps of {s['samples']} samples; "
-        f"ELBOs from {s['eval_samples']} samples; L_k with k = {s['k']}",
+        f"{s['images']} test images; q* by Adam (lr {s['lr']:g}), {s['steps']} steps of "
+        f"{s['samples']} samples; ELBOs from {s['eval_samples']} samples; L_k with k = {s['k']}",
         f"ELBO, encoder's q                 {m['elbo_encoder']:9.2f} nats (mean over the images)",
         f"ELBO, optimized q* per image      {m['elbo_optimized']:9.2f}",
         f"L_k, proposal encoder's q         {m['iw_encoder']:9.2f}",
@@ -192,7 +203,8 @@ def plot(res: dict, path: str) -> None:
     left.legend(fontsize=8)
     steps, values = zip(*res["trace"])
     m = res["mean"]
-    right.plot(steps, values, "o-", ms=3, color="tab:green", label="ELBO of q*, during its optimization")
+    right.plot(steps, values, "o-", ms=3, color="tab:green",
+               label="ELBO of q*, during its optimization")
     right.axhline(m["elbo_encoder"], color="tab:orange", ls="--", label="ELBO of the encoder's q")
     right.axhline(m["log_px"], color="black", label="log p(x) (L_k estimate)")
     right.set_xscale("log")
@@ -204,18 +216,28 @@ def plot(res: dict, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="The approximation and amortization gaps of a trained VAE (tinyvae).")
-    p.add_argument("--checkpoint", type=Path, help="a trained MNIST model (examples/mnist.py's checkpoint.npz)")
-    p.add_argument("--data-dir", type=Path, help="a data root holding mnist/ (default: $TINYVAE_DATA)")
+    p = argparse.ArgumentParser(
+        description="The approximation and amortization gaps of a trained VAE (tinyvae).")
+    p.add_argument("--checkpoint", type=Path,
+                   help="a trained MNIST model (examples/mnist.py's checkpoint.npz)")
+    p.add_argument("--data-dir", type=Path,
+                   help="a data root holding mnist/ (default: $TINYVAE_DATA)")
     p.add_argument("--images", type=positive_int, default=10, help="test images (default 10)")
-    p.add_argument("--steps", type=positive_int, default=300, help="Adam steps for each q* (default 300)")
-    p.add_argument("--samples", type=positive_int, default=16, help="samples of z per step (default 16)")
-    p.add_argument("--lr", type=positive_float, default=0.01, help="Adam's learning rate for q* (default 0.01)")
-    p.add_argument("--eval-samples", type=positive_int, default=1000, help="samples for each ELBO (default 1000)")
-    p.add_argument("--k", type=positive_int, default=2000, help="importance samples for log p(x) (default 2000)")
+    p.add_argument("--steps", type=positive_int, default=300,
+                   help="Adam steps for each q* (default 300)")
+    p.add_argument("--samples", type=positive_int, default=16,
+                   help="samples of z per step (default 16)")
+    p.add_argument("--lr", type=positive_float, default=0.01,
+                   help="Adam's learning rate for q* (default 0.01)")
+    p.add_argument("--eval-samples", type=positive_int, default=1000,
+                   help="samples for each ELBO (default 1000)")
+    p.add_argument("--k", type=positive_int, default=2000,
+                   help="importance samples for log p(x) (default 2000)")
     p.add_argument("--seed", type=seed, default=0, help="seed (default 0)")
-    p.add_argument("--epochs", type=positive_int, default=10, help="without --checkpoint: epochs to train (default 10)")
-    p.add_argument("--train-limit", type=positive_int, default=60_000, help="without --checkpoint: training images")
+    p.add_argument("--epochs", type=positive_int, default=10,
+                   help="without --checkpoint: epochs to train (default 10)")
+    p.add_argument("--train-limit", type=positive_int, default=60_000,
+                   help="without --checkpoint: training images")
     p.add_argument("--plot", type=output_file, help="save the figure to this PNG")
     p.add_argument("--json", type=output_file, help="save the numbers to this JSON file")
     args = p.parse_args(argv)  # the lab's argparse types have refused nonsense already

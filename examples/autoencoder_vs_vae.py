@@ -1,7 +1,9 @@
-"""A plain autoencoder next to a VAE: the gaps in the latent space, and the KL term that closes them.
+"""A plain autoencoder next to a VAE:
+the gaps in the latent space, and the KL term that closes them.
 
     python examples/autoencoder_vs_vae.py            # MNIST, Z = 2, 10 epochs per model, ~2 minutes
-    python examples/autoencoder_vs_vae.py --figures-from runs/mnist/checkpoint.npz --out runs/mnist_figures
+    python examples/autoencoder_vs_vae.py --figures-from runs/mnist/checkpoint.npz \\
+        --out runs/mnist_figures
 
 Two models are trained with the same architecture (784-400-2-400-784, ReLU, Bernoulli decoder),
 the same initial weights, the same minibatches and the same noise ε. They differ in one number,
@@ -57,6 +59,7 @@ from PIL import Image
 
 from tinyvae import evaluate
 from tinyvae.commands.args import hidden_sizes, nonnegative_int, positive_int
+from tinyvae.config import VAEConfig, init_params
 from tinyvae.lab.datasets.binarize import fixed_binarization
 from tinyvae.lab.datasets.data import load_dataset
 from tinyvae.lab.datasets.readers import DataError
@@ -67,9 +70,9 @@ from tinyvae.lab.training.runner import fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
 from tinyvae.vae import decode, encode, reconstruct, sample
-from tinyvae.config import VAEConfig, init_params
 
-PRIOR_95 = math.sqrt(-2 * math.log(0.05))  # radius of the disc holding 95 % of N(0, I) in 2-D: 2.448
+# radius of the disc holding 95 % of N(0, I) in 2-D: 2.448
+PRIOR_95 = math.sqrt(-2 * math.log(0.05))
 DPI = 90
 GRID = 3.0  # the decoded grid covers [−GRID, GRID]², where 99.5 % of the prior's draws fall
 TEST_BINARIZATION_SEED = 0  # the same fixed test binarization as examples/mnist.py
@@ -82,10 +85,12 @@ def compact_png(path: Path) -> Path:
     which a plot with a few line and marker colours does not visibly miss."""
     image = Image.open(path).convert("RGBA")
     rgba = np.asarray(image)
-    if (rgba[..., 3] == 255).all() and (rgba[..., 0] == rgba[..., 1]).all() and (rgba[..., 1] == rgba[..., 2]).all():
+    if ((rgba[..., 3] == 255).all() and (rgba[..., 0] == rgba[..., 1]).all()
+            and (rgba[..., 1] == rgba[..., 2]).all()):
         small = Image.fromarray(rgba[..., 0], mode="L")
     else:
-        small = image.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+        small = image.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE,
+                                              dither=Image.Dither.NONE)
     tmp = path.with_name(f".{path.name}.tmp")
     small.save(tmp, format="PNG", optimize=True)
     tmp.replace(path)  # a reader never sees half a file
@@ -112,8 +117,10 @@ def _nearest(z: np.ndarray, mu: np.ndarray, scale: np.ndarray):
     return np.maximum(best, 0.0), where  # rounding can leave a tiny negative number
 
 
-def latent_numbers(mu: np.ndarray, log_var: np.ndarray, labels: np.ndarray, z_prior: np.ndarray) -> dict:
-    """Where the test codes μ (N, Z), with their σ, sit relative to draws from the prior z_prior (M, Z)."""
+def latent_numbers(mu: np.ndarray, log_var: np.ndarray, labels: np.ndarray,
+                   z_prior: np.ndarray) -> dict:
+    """Where the test codes μ (N, Z), with their σ, sit relative to draws from the prior
+    z_prior (M, Z)."""
     sigma = np.exp(0.5 * log_var)  # (N, Z)
     # The two parts of the KL, docs/01-autoencoder-to-vae.md eq. (5), averaged over the images.
     kl_mu = 0.5 * (mu ** 2).sum(1).mean()
@@ -148,7 +155,8 @@ def decoded_grid(params, config: VAEConfig, n: int = 15) -> np.ndarray:
     return plots.mosaic(decode(params, np.stack([z0.ravel(), z1.ravel()], axis=1), config), ncol=n)
 
 
-def plot_latent(path: Path, mu: np.ndarray, labels: np.ndarray, grid: np.ndarray, title: str) -> Path:
+def plot_latent(path: Path, mu: np.ndarray, labels: np.ndarray, grid: np.ndarray,
+                title: str) -> Path:
     """Left: the codes μ (N, 2) coloured by digit, the prior's 95 % circle and the square
     [−GRID, GRID]²; right: the decoded grid over that square."""
     fig = plots.new_figure(10.5, 4.6, dpi=DPI)
@@ -157,16 +165,17 @@ def plot_latent(path: Path, mu: np.ndarray, labels: np.ndarray, grid: np.ndarray
         sel = labels == digit
         scatter.scatter(mu[sel, 0], mu[sel, 1], s=1.5, color=f"C{digit}", linewidths=0, alpha=0.7,
                         label=str(digit), rasterized=True)
-    scatter.add_patch(Circle((0, 0), PRIOR_95, fill=False, color="black", linestyle="--", linewidth=1.2,
-                             label="95 % of N(0, I)"))
-    scatter.add_patch(Rectangle((-GRID, -GRID), 2 * GRID, 2 * GRID, fill=False, color="black", linestyle=":",
-                                linewidth=1.2, label=f"[−{GRID:g}, {GRID:g}]²"))
+    scatter.add_patch(Circle((0, 0), PRIOR_95, fill=False, color="black", linestyle="--",
+                             linewidth=1.2, label="95 % of N(0, I)"))
+    scatter.add_patch(Rectangle((-GRID, -GRID), 2 * GRID, 2 * GRID, fill=False, color="black",
+                                linestyle=":", linewidth=1.2, label=f"[−{GRID:g}, {GRID:g}]²"))
     scatter.set_aspect("equal", adjustable="datalim")
     scatter.grid(alpha=0.3)
     scatter.set_xlabel("μ_0")
     scatter.set_ylabel("μ_1")
     scatter.set_title(f"Codes μ(x) of {len(mu):,} test images")
-    scatter.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=6, frameon=False, fontsize=8)
+    scatter.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=6, frameon=False,
+                   fontsize=8)
     # "antialiased": the mosaic has more pixels than the panel, and "nearest" would drop rows.
     images.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="antialiased")
     images.set_xticks([])
@@ -199,8 +208,8 @@ def plot_ellipses(path: Path, codes: dict, labels: np.ndarray, n: int = 300) -> 
     for ax, (name, _, title) in zip(fig.subplots(1, 2), MODELS):
         mu, sigma = codes[name][0][:n], codes[name][1][:n]
         for (m0, m1), (s0, s1), digit in zip(mu, sigma, labels[:n]):
-            ax.add_patch(Ellipse((m0, m1), 2 * s0, 2 * s1, facecolor=f"C{digit}", edgecolor=f"C{digit}",
-                                 alpha=0.35, linewidth=0.6))
+            ax.add_patch(Ellipse((m0, m1), 2 * s0, 2 * s1, facecolor=f"C{digit}",
+                                 edgecolor=f"C{digit}", alpha=0.35, linewidth=0.6))
         ax.scatter(mu[:, 0], mu[:, 1], s=2, c=[f"C{d}" for d in labels[:n]], linewidths=0)
         ax.add_patch(Circle((0, 0), 1.0, fill=False, color="black", linestyle="--", linewidth=1.2))
         reach = np.abs(mu).max() * 1.08 + sigma.max()
@@ -212,7 +221,8 @@ def plot_ellipses(path: Path, codes: dict, labels: np.ndarray, n: int = 300) -> 
         ax.set_ylabel("z_1")
         ax.set_title(f"{title}\nmean σ = {sigma.mean():.3g}; dashed: the prior's 1-σ circle")
     handles = [Ellipse((0, 0), 1, 1, facecolor=f"C{d}", alpha=0.5) for d in range(10)]
-    fig.legend(handles, [str(d) for d in range(10)], loc="outside right center", frameon=False, title="digit")
+    fig.legend(handles, [str(d) for d in range(10)], loc="outside right center", frameon=False,
+               title="digit")
     fig.suptitle(f"q(z|x) of {n} test images as 1-σ ellipses: a point per image, or a region")
     return compact_png(plots.save_png(fig, path, dpi=DPI))
 
@@ -223,7 +233,8 @@ def train_pair(args, x_train, x_test) -> dict:
     for name, beta, title in MODELS:
         config = VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, beta=beta)
         rng = np.random.default_rng(args.seed)  # same seed: same weights, batches and ε for both
-        step = make_step("fast", config, init_params(config, rng, np.float32), make_optimizer("adam", 1e-3), 128)
+        step = make_step("fast", config, init_params(config, rng, np.float32),
+                         make_optimizer("adam", 1e-3), 128)
         print(f"{title}:")
         fit(step, x_train, rng=rng, epochs=args.epochs, x_test=x_test, binarize="dynamic",
             out_dir=args.out / name, eval_seed=args.seed)
@@ -237,7 +248,8 @@ def compare(args) -> int:
     x_test = fixed_binarization(ds.x_test, TEST_BINARIZATION_SEED)[:args.test_limit]
     y_test = ds.y_test[:args.test_limit]
     print(f"MNIST, dynamically binarized: {len(x_train)} train, {len(x_test)} test images; "
-          f"784-{'-'.join(map(str, args.hidden))}-{args.latent_dim}, seed {args.seed}, {args.epochs} epochs each")
+          f"784-{'-'.join(map(str, args.hidden))}-{args.latent_dim}, seed {args.seed}, "
+          f"{args.epochs} epochs each")
     params = train_pair(args, x_train, x_test)
     return analyse(args, params, x_test, y_test, n_train=len(x_train))
 
@@ -252,20 +264,23 @@ def analyse(args, params: dict, x_test: np.ndarray, y_test: np.ndarray, n_train:
         p = params[name]
         mu, log_var = encode(p, x_test, config)  # (N, Z) each
         mu, log_var = mu.astype(np.float64), log_var.astype(np.float64)
-        test = evaluate.test_elbo(p, x_test, config, np.random.default_rng([args.seed, args.epochs]))
+        test = evaluate.test_elbo(p, x_test, config,
+                                  np.random.default_rng([args.seed, args.epochs]))
         numbers[name] = {"beta": beta, "test_recon": test["recon"], "test_kl": test["kl"],
                          "test_loss": test["loss"],  # what this model was trained on: recon + β·KL
-                         "test_elbo": -(test["recon"] + test["kl"]),  # the ELBO, the same yardstick for both
+                         "test_elbo": -(test["recon"] + test["kl"]),  # the same yardstick for both
                          **latent_numbers(mu, log_var, y_test, z_prior)}
         mosaics[name] = plots.mosaic(decode(p, z_prior[:64], config), ncol=8)
         codes[name] = (mu, np.exp(0.5 * log_var))
         if args.latent_dim == 2:
-            figures.append(plot_latent(args.out / f"{name}_latent.png", mu, y_test, decoded_grid(p, config), title))
+            figures.append(plot_latent(args.out / f"{name}_latent.png", mu, y_test,
+                                       decoded_grid(p, config), title))
     figures.append(plot_samples_side_by_side(args.out / "ae_vs_vae_samples.png", mosaics))
     if args.latent_dim == 2:
         figures.append(plot_ellipses(args.out / "ae_vs_vae_ellipses.png", codes, y_test))
     settings = {"epochs": args.epochs, "latent_dim": args.latent_dim, "hidden": list(args.hidden),
-                "seed": args.seed, "n_train": n_train, "n_test": len(x_test), "n_prior_draws": len(z_prior)}
+                "seed": args.seed, "n_train": n_train, "n_test": len(x_test),
+                "n_prior_draws": len(z_prior)}
     write_json(args.out / "numbers.json", {"settings": settings, **numbers})
     report(numbers)
     print(f"wrote {args.out}/: numbers.json, " + ", ".join(f.name for f in figures) + ", ae/, vae/")
@@ -283,11 +298,14 @@ def report(numbers: dict) -> None:
             ("mean σ / standard deviation of μ", "sigma_over_spread", ".4f"),
             ("test codes inside the prior's 95 % circle", "codes_inside_prior_95", ".1%"),
             ("prior draws within 2 sd of some q(z|x)", "prior_draws_within_2sd_of_a_code", ".1%"),
-            ("  median distance to the nearest q(z|x), in sd", "prior_draw_sd_to_nearest_code_median", ".1f"),
-            ("digits the prior draws reach (effective number)", "prior_draws_effective_digits", ".1f")]
+            ("  median distance to the nearest q(z|x), in sd",
+             "prior_draw_sd_to_nearest_code_median", ".1f"),
+            ("digits the prior draws reach (effective number)", "prior_draws_effective_digits",
+             ".1f")]
     print(f"\n{'':<48}{'β = 0 (AE)':>12}{'β = 1 (VAE)':>12}")
     for label, key, spec in rows:
-        print(f"{label:<48}{format(numbers['ae'][key], spec):>12}{format(numbers['vae'][key], spec):>12}")
+        print(f"{label:<48}{format(numbers['ae'][key], spec):>12}"
+              f"{format(numbers['vae'][key], spec):>12}")
 
 
 # ---- the figures of docs/01 sections 7 and 8, from a trained VAE ------------------------------
@@ -317,7 +335,8 @@ def figures_from(args) -> int:
     cli = ckpt.extra.get("cli", {})  # examples/mnist.py's settings of that run
     if cli.get("dataset", "mnist") != "mnist" or config.input_dim != 784:
         raise CheckpointError(f"{ckpt.path} is a model of {cli.get('dataset', 'other data')}; "
-                              "--figures-from draws MNIST test images, so it needs a model trained on MNIST")
+                              "--figures-from draws MNIST test images, "
+                              "so it needs a model trained on MNIST")
     ds = load_dataset("mnist", args.data_dir)
     x_test = fixed_binarization(ds.x_test, TEST_BINARIZATION_SEED)
     out = args.out
@@ -326,13 +345,16 @@ def figures_from(args) -> int:
     x = x_test[:10]
     x_rec = np.clip(reconstruct(params, x, rng, config), 0.0, 1.0)
     kl_per_dim = evaluate.kl_per_dimension(params, x_test, config)  # (Z,)
-    top_six = [int(j) for j in np.argsort(-kl_per_dim, kind="stable")[:6]]  # the most informative dims
+    # the most informative dims
+    top_six = [int(j) for j in np.argsort(-kl_per_dim, kind="stable")[:6]]
     # Each plot function writes its PNG to the path it is given (and returns the Figure).
-    paths = [out / name for name in ("reconstructions.png", "vae_samples.png", "interpolation.png", "traversal.png")]
+    paths = [out / name for name in ("reconstructions.png", "vae_samples.png",
+                                     "interpolation.png", "traversal.png")]
     plots.plot_reconstructions(paths[0], x, x_rec)
     plots.plot_samples(paths[1], np.clip(sample(params, 64, rng, config), 0.0, 1.0))
     latent_plots.plot_interpolation(paths[2], params, config, x_test[:5], x_test[5:10])
-    latent_plots.plot_traversal(paths[3], params, config, x_test[0], dims=top_six, kl_per_dim=kl_per_dim)
+    latent_plots.plot_traversal(paths[3], params, config, x_test[0], dims=top_six,
+                                kl_per_dim=kl_per_dim)
     if config.likelihood == "bernoulli":  # a draw from a Gaussian decoder is the mean plus noise
         paths.append(out / "samples_mean_and_draw.png")
         draws_rng = np.random.default_rng([cli.get("seed", args.seed), 8])  # its own draws
@@ -348,21 +370,28 @@ def figures_from(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="A plain autoencoder (β = 0) next to a VAE (β = 1) on MNIST (tinyvae).")
+    p = argparse.ArgumentParser(
+        description="A plain autoencoder (β = 0) next to a VAE (β = 1) on MNIST (tinyvae).")
     p.add_argument("--data-dir", type=Path, metavar="DIR",
-                   help="a data root holding mnist/ (default: $TINYVAE_DATA, then ~/.cache/tinyvae)")
+                   help="a data root holding mnist/ "
+                        "(default: $TINYVAE_DATA, then ~/.cache/tinyvae)")
     p.add_argument("--epochs", type=positive_int, default=10, help="epochs per model (default 10)")
     p.add_argument("--latent-dim", type=positive_int, default=2, metavar="Z",
-                   help="Z (default 2: the latent space is drawn as it is; the scatter and grids need Z = 2)")
+                   help="Z (default 2: the latent space is drawn as it is; "
+                        "the scatter and grids need Z = 2)")
     p.add_argument("--hidden", type=hidden_sizes, default=(400,), metavar="SIZES",
                    help="hidden layer sizes of the encoder, e.g. 400 or 200,200 (default 400)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed, shared by both models (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="random seed, shared by both models (default 0)")
     p.add_argument("--out", type=Path, default=Path("runs/ae_vs_vae"), metavar="DIR",
                    help="output folder (default runs/ae_vs_vae; an earlier run there is replaced)")
-    p.add_argument("--train-limit", type=positive_int, metavar="N", help="use only the first N training images")
-    p.add_argument("--test-limit", type=positive_int, metavar="N", help="use only the first N test images")
+    p.add_argument("--train-limit", type=positive_int, metavar="N",
+                   help="use only the first N training images")
+    p.add_argument("--test-limit", type=positive_int, metavar="N",
+                   help="use only the first N test images")
     p.add_argument("--figures-from", type=Path, metavar="CHECKPOINT",
-                   help="do not train: draw docs/01's figures of a trained VAE (examples/mnist.py's checkpoint.npz)")
+                   help="do not train: draw docs/01's figures of a trained VAE "
+                        "(examples/mnist.py's checkpoint.npz)")
     args = p.parse_args(argv)
     try:
         args.out = check_writable_folder(args.out)

@@ -37,7 +37,9 @@ LOG_2PI = math.log(2 * math.pi)
 SAMPLE_BUDGET = 2_000_000  # samples of z behind each L_k row, at least
 
 
-def make_model(rng: np.random.Generator, latent_dim: int = 2, data_dim: int = 5, sigma: float = 0.7) -> dict:
+def make_model(
+    rng: np.random.Generator, latent_dim: int = 2, data_dim: int = 5, sigma: float = 0.7
+) -> dict:
     """A random linear-Gaussian model and one x drawn from it.
 
     Returns {"W": (D, Z), "b": (D,), "sigma": float, "x": (D,)}.
@@ -137,7 +139,8 @@ def elbo_terms(mu_q: np.ndarray, cov_q: np.ndarray, model: dict) -> dict:
     kl_prior = gaussian_kl(mu_q, cov_q, np.zeros(Z), np.eye(Z))
     return {
         "elbo": float(expected_loglik + expected_logprior + entropy),
-        "elbo_split": float(expected_loglik - kl_prior),  # eq. (7): reconstruction − KL to the prior
+        # eq. (7): reconstruction − KL to the prior
+        "elbo_split": float(expected_loglik - kl_prior),
         "recon": float(expected_loglik),
         "kl_prior": kl_prior,
     }
@@ -161,9 +164,11 @@ def iw_bound(
     out = []
     for start in range(0, repeats, block):
         r = min(block, repeats - start)
-        z = mu_q + rng.normal(size=(r, k, Z)) @ L.T  # (R, K, Z): z = μ + L ε, the reparameterization
+        # z = μ + L ε, the reparameterization
+        z = mu_q + rng.normal(size=(r, k, Z)) @ L.T  # (R, K, Z)
         resid = x - z @ W.T - b  # (R, K, D)
-        log_lik = -0.5 * (np.sum(resid * resid, axis=-1) / sigma**2 + D * math.log(2 * math.pi * sigma**2))
+        log_lik = -0.5 * (np.sum(resid * resid, axis=-1) / sigma**2
+                          + D * math.log(2 * math.pi * sigma**2))
         log_prior = -0.5 * (np.sum(z * z, axis=-1) + Z * LOG_2PI)  # (R, K)
         log_q = mvn_log_density(z, mu_q, cov_q)  # (R, K)
         log_w = log_lik + log_prior - log_q  # (R, K): log p(x, z_i) − log q(z_i|x)
@@ -245,7 +250,8 @@ ROUNDING = 1e-14  # a few units in the last place of float64 numbers near 6, lik
 def format_report(res: dict) -> str:
     """The two tables of the program's output."""
     lines = [
-        f"{'t':>5} {'log p(x)':>11} {'KL(q||p(z|x))':>14} {'ELBO':>11} {'KL + ELBO':>11} {'|log p(x) - (KL+ELBO)|':>23}"
+        f"{'t':>5} {'log p(x)':>11} {'KL(q||p(z|x))':>14} {'ELBO':>11} {'KL + ELBO':>11} "
+        f"{'|log p(x) - (KL+ELBO)|':>23}"
     ]
     for t, kl, elbo in zip(res["t"], res["kl"], res["elbo"]):
         gap = abs(res["log_px"] - (kl + elbo))
@@ -257,15 +263,19 @@ def format_report(res: dict) -> str:
     best = int(np.argmax(res["elbo"]))
     lines.append(f"ELBO is largest at t = {res['t'][best]:.2f}, where KL = {res['kl'][best]:.1e}")
     lines.append("")
-    lines.append(f"the ELBO of q = q_t at t = {res['t_iw']}, three ways (docs/02-variational-inference.md section 5):")
-    lines.append(f"  log p(x) - KL(q || p(z|x))             {res['elbo_iw_identity']:.6f}   (the identity, eq. (5))")
-    lines.append(f"  E_q[log p(x, z)] + H[q]                {res['elbo_iw']:.6f}   (the entropy form)")
+    lines.append(f"the ELBO of q = q_t at t = {res['t_iw']}, three ways "
+                 "(docs/02-variational-inference.md section 5):")
+    lines.append(f"  log p(x) - KL(q || p(z|x))             {res['elbo_iw_identity']:.6f}   "
+                 "(the identity, eq. (5))")
+    lines.append(f"  E_q[log p(x, z)] + H[q]                {res['elbo_iw']:.6f}   "
+                 "(the entropy form)")
     lines.append(f"  E_q[log p(x|z)] - KL(q || p(z))        {res['elbo_iw_split']:.6f}   (eq. (7))")
-    lines.append(f"  E_q[log w], Monte Carlo (L_1 below)    {res['iw_mean'][0]:.6f}   (Jensen: the same expectation, sampled)")
+    lines.append(f"  E_q[log w], Monte Carlo (L_1 below)    {res['iw_mean'][0]:.6f}   "
+                 "(Jensen: the same expectation, sampled)")
     lines.append("")
     lines.append(
-        f"importance-weighted bound L_k for q = q_t at t = {res['t_iw']}, each row the mean of R repetitions, "
-        f"R·k >= {SAMPLE_BUDGET:,} samples"
+        f"importance-weighted bound L_k for q = q_t at t = {res['t_iw']}, "
+        f"each row the mean of R repetitions, R·k >= {SAMPLE_BUDGET:,} samples"
     )
     lines.append(f"{'k':>6} {'R':>8} {'L_k':>11} {'± stderr':>9} {'log p(x) - L_k':>15}")
     for k, r, mean, se in zip(res["ks"], res["iw_repeats"], res["iw_mean"], res["iw_stderr"]):
@@ -288,12 +298,13 @@ def plot(res: dict, path: str) -> None:
     ax1.plot(t, elbo, color="tab:blue", lw=2, label="ELBO")
     ax1.fill_between(t, elbo, log_px, color="tab:blue", alpha=0.12, lw=0)
     ax1.plot(t, kl, color="tab:red", lw=2, label="KL(q ‖ p(z|x))")
-    ax1.plot(res["t"], res["kl"] + res["elbo"], ls="none", marker="o", ms=3.5, color="black", label="KL + ELBO")
+    ax1.plot(res["t"], res["kl"] + res["elbo"], ls="none", marker="o", ms=3.5, color="black",
+             label="KL + ELBO")
     ax1.axvline(1.0, color="gray", ls=":", lw=1)
-    ax1.annotate("gap = KL", xy=(0.3, 0.5 * (log_px + np.interp(0.3, t, elbo))), ha="center", va="center",
-                 color="tab:blue", fontsize=9)
-    ax1.annotate("q = p(z|x)\nKL = 0", xy=(1.0, log_px), xytext=(1.08, log_px - 7), fontsize=8, color="gray",
-                 arrowprops=dict(arrowstyle="->", color="gray", lw=0.8))
+    ax1.annotate("gap = KL", xy=(0.3, 0.5 * (log_px + np.interp(0.3, t, elbo))),
+                 ha="center", va="center", color="tab:blue", fontsize=9)
+    ax1.annotate("q = p(z|x)\nKL = 0", xy=(1.0, log_px), xytext=(1.08, log_px - 7), fontsize=8,
+                 color="gray", arrowprops=dict(arrowstyle="->", color="gray", lw=0.8))
     ax1.set_xlabel("t   (q_t: the prior at t = 0, the true posterior at t = 1)")
     ax1.set_ylabel("nats")
     ax1.set_title("log p(x) = KL + ELBO for every q")
@@ -316,10 +327,14 @@ def plot(res: dict, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=seed, default=0, help="seed of the model, the observation and the sampling")
-    parser.add_argument("--repeats", type=positive_int, default=500, help="repetitions averaged for each L_k")
-    parser.add_argument("--plot", type=output_file, metavar="PATH", help="save the two-panel figure to PATH (PNG)")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=seed, default=0,
+                        help="seed of the model, the observation and the sampling")
+    parser.add_argument("--repeats", type=positive_int, default=500,
+                        help="repetitions averaged for each L_k")
+    parser.add_argument("--plot", type=output_file, metavar="PATH",
+                        help="save the two-panel figure to PATH (PNG)")
     args = parser.parse_args(argv)
 
     res = run(seed=args.seed, repeats=args.repeats)

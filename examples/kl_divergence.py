@@ -56,7 +56,8 @@ def kl_table() -> list[dict]:
                     row[unit] = kl_divergence(a, b, base=base)
                 else:
                     row[unit] = raw_kl_sum(a, b, base)
-            row["method"] = "tinyvae.losses.kl_divergence" if q_name == "1/3" else "raw sum (Q sums to 0.99: not a true KL)"
+            row["method"] = ("tinyvae.losses.kl_divergence" if q_name == "1/3"
+                             else "raw sum (Q sums to 0.99: not a true KL)")
             rows.append(row)
     return rows
 
@@ -86,7 +87,8 @@ def slide_reproduction() -> dict:
             if all(truncate(values[d]) == SLIDE_FIGURES[d] for d in SLIDE_FIGURES):
                 matches_truncated.append((q_name, unit))
     base10 = {r["direction"]: r["base 10"] for r in rows if r["q"] == "0.33"}
-    return {"matches_rounded": matches_rounded, "matches_truncated": matches_truncated, "base10_q033": base10}
+    return {"matches_rounded": matches_rounded, "matches_truncated": matches_truncated,
+            "base10_q033": base10}
 
 
 def format_table(rows: list[dict]) -> str:
@@ -94,13 +96,15 @@ def format_table(rows: list[dict]) -> str:
     lines = [f"{'Q':<5} {'direction':<9} {'nats':>10} {'bits':>10} {'base 10':>10}  computed with"]
     for r in rows:
         lines.append(
-            f"{r['q']:<5} {r['direction']:<9} {r['nats']:>10.7f} {r['bits']:>10.7f} {r['base 10']:>10.7f}  {r['method']}"
+            f"{r['q']:<5} {r['direction']:<9} {r['nats']:>10.7f} {r['bits']:>10.7f} "
+            f"{r['base 10']:>10.7f}  {r['method']}"
         )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.parse_args(argv)
 
     print(f"P = {P.tolist()},  Q uniform over 3 outcomes\n")
@@ -108,12 +112,17 @@ def main(argv: list[str] | None = None) -> None:
 
     rep = slide_reproduction()
     b10 = rep["base10_q033"]
-    print(f"\nslide: KL(P||Q) = {SLIDE_FIGURES['KL(P||Q)']},  KL(Q||P) = {SLIDE_FIGURES['KL(Q||P)']}")
-    print(f"base 10 with Q = 0.33: KL(P||Q) = {b10['KL(P||Q)']:.6f},  KL(Q||P) = {b10['KL(Q||P)']:.6f}")
-    print(f"  rounded to 4 decimals:   {round(b10['KL(P||Q)'], 4):.4f}, {round(b10['KL(Q||P)'], 4):.4f}")
-    print(f"  truncated to 4 decimals: {truncate(b10['KL(P||Q)']):.4f}, {truncate(b10['KL(Q||P)']):.4f}")
+    print(f"\nslide: KL(P||Q) = {SLIDE_FIGURES['KL(P||Q)']},  "
+          f"KL(Q||P) = {SLIDE_FIGURES['KL(Q||P)']}")
+    print(f"base 10 with Q = 0.33: KL(P||Q) = {b10['KL(P||Q)']:.6f},  "
+          f"KL(Q||P) = {b10['KL(Q||P)']:.6f}")
+    print(f"  rounded to 4 decimals:   {round(b10['KL(P||Q)'], 4):.4f}, "
+          f"{round(b10['KL(Q||P)'], 4):.4f}")
+    print(f"  truncated to 4 decimals: {truncate(b10['KL(P||Q)']):.4f}, "
+          f"{truncate(b10['KL(Q||P)']):.4f}")
     print(f"(Q, unit) giving both slide figures when rounded:   {rep['matches_rounded'] or 'none'}")
-    print(f"(Q, unit) giving both slide figures when truncated: {rep['matches_truncated'] or 'none'}")
+    print("(Q, unit) giving both slide figures when truncated: "
+          f"{rep['matches_truncated'] or 'none'}")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,12 @@ the β-weighted loss that training minimized, which is not the ELBO.
 Then use the trained model (`python -m tinyvae VERB --help` for each):
     python -m tinyvae evaluate runs/mnist/checkpoint.npz      # the same numbers again, or another k
     python -m tinyvae sample runs/mnist/checkpoint.npz        # a grid of samples (and/or an .npz)
-    python -m tinyvae reconstruct runs/mnist/checkpoint.npz   # test images and their reconstructions
+    python -m tinyvae reconstruct runs/mnist/checkpoint.npz   # test images and their
+                                                              # reconstructions
     python -m tinyvae figures runs/mnist/checkpoint.npz       # every figure of the run, redrawn
     python -m tinyvae explore runs/mnist/checkpoint.npz       # sliders over the latent space
-or from Python: model = tinyvae.load("runs/mnist/checkpoint.npz"); model.evaluate(); model.sample(16, seed=0).
+or from Python: model = tinyvae.load("runs/mnist/checkpoint.npz"); model.evaluate();
+model.sample(16, seed=0).
 
 Binarization (the Bernoulli likelihood wants binary pixels; see tinyvae/lab/datasets/binarize.py):
   dynamic  the default for the Bernoulli likelihood: a fresh Bernoulli draw of every training

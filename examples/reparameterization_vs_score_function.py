@@ -1,7 +1,8 @@
 """Why the reparameterization trick: two unbiased estimators of one gradient, and their variances.
 
     python examples/reparameterization_vs_score_function.py
-    python examples/reparameterization_vs_score_function.py --plot docs/figures/gradient_estimators.png
+    python examples/reparameterization_vs_score_function.py \\
+        --plot docs/figures/gradient_estimators.png
 
 The VAE needs the gradient of an expectation over its own samples, ∇_μ E_{z~q}[f(z)] with
 q = N(μ, diag σ²). The expectation is an ordinary smooth function of μ; what has no derivative
@@ -46,13 +47,15 @@ DIMS = (1, 20)
 
 
 def f_and_grad(z: np.ndarray, a: float):
-    """f(z) = −½ ‖z − a‖² over the last axis, and its gradient a − z. z (..., Z) -> (...), (..., Z)."""
+    """f(z) = −½ ‖z − a‖² over the last axis, and its gradient a − z.
+    z (..., Z) -> (...), (..., Z)."""
     diff = z - a
     return -0.5 * np.sum(diff * diff, axis=-1), -diff
 
 
 def estimates(rng: np.random.Generator, Z: int, S: int, R: int) -> dict:
-    """R independent estimates of ∇_μ E_q[f] from S samples each, by every estimator: name -> (R, Z)."""
+    """R independent estimates of ∇_μ E_q[f] from S samples each, by every estimator:
+    name -> (R, Z)."""
     mu, sigma = np.full(Z, MU), np.full(Z, SIGMA)
     eps = rng.standard_normal((R, S, Z))  # (R, S, Z): the same draws for every estimator
     z = mu + sigma * eps  # (R, S, Z): the reparameterization; as draws from q, the same numbers
@@ -76,7 +79,8 @@ def closed_form_variances(S: int) -> dict:
 
 
 def run(seed: int = 0, repeats: int = 2000) -> list[dict]:
-    """Every row of the program's table: Z, S, estimator, mean error in standard errors, variance."""
+    """Every row of the program's table: Z, S, estimator,
+    mean error in standard errors, variance."""
     rng = np.random.default_rng(seed)
     rows = []
     for Z in DIMS:
@@ -92,14 +96,16 @@ def run(seed: int = 0, repeats: int = 2000) -> list[dict]:
 
 def format_report(rows: list[dict], repeats: int) -> str:
     """The table the program prints: variances, and how many times the reparameterization's."""
-    lines = [f"gradient of E_q[f] w.r.t. mu, q = N({MU}, {SIGMA}^2) per coordinate, f(z) = -1/2 |z - {A}|^2, "
-             f"exact {A - MU}; {repeats} repetitions",
-             f"{'Z':>3} {'S':>5}  {'estimator':<26} {'variance':>11} {'x reparam.':>10} {'|bias|/se':>9}"]
-    reparam = {(r["Z"], r["S"]): r["variance"] for r in rows if r["estimator"] == "reparameterization"}
+    lines = [f"gradient of E_q[f] w.r.t. mu, q = N({MU}, {SIGMA}^2) per coordinate, "
+             f"f(z) = -1/2 |z - {A}|^2, exact {A - MU}; {repeats} repetitions",
+             f"{'Z':>3} {'S':>5}  {'estimator':<26} {'variance':>11} {'x reparam.':>10} "
+             f"{'|bias|/se':>9}"]
+    reparam = {(r["Z"], r["S"]): r["variance"]
+               for r in rows if r["estimator"] == "reparameterization"}
     for r in rows:
         ratio = r["variance"] / reparam[(r["Z"], r["S"])]
-        lines.append(f"{r['Z']:>3} {r['S']:>5}  {r['estimator']:<26} {r['variance']:>11.4g} {ratio:>10.1f} "
-                     f"{r['max_bias_in_se']:>9.1f}")
+        lines.append(f"{r['Z']:>3} {r['S']:>5}  {r['estimator']:<26} {r['variance']:>11.4g} "
+                     f"{ratio:>10.1f} {r['max_bias_in_se']:>9.1f}")
     closed = closed_form_variances(1)
     lines.append(f"closed forms for Z = 1, S = 1: score function {closed['score function']:.4g}, "
                  f"reparameterization {closed['reparameterization']:.4g}")
@@ -126,7 +132,8 @@ def chance_lines(rows: list[dict]) -> list[str]:
     in_a_row, in_a_run = 1 - (1 - p_one) ** Z, 1 - (1 - p_one) ** (Z * n_s)
     first = (f"unbiased, each |bias|/se is about |N(0, 1)|; the largest of {Z} has median "
              f"{median:.2f}")
-    return [first, f"the largest for Z = {Z}, {worst:.2f}, comes by chance in {in_a_row:.1%} of rows,",
+    return [first,
+            f"the largest for Z = {Z}, {worst:.2f}, comes by chance in {in_a_row:.1%} of rows,",
             f"and in one of the {n_s} values of S in {in_a_run:.0%} of runs"]
 
 
@@ -146,7 +153,8 @@ def plot(rows: list[dict], path: str) -> None:
         if Z == 1:
             s = np.array(SAMPLES, dtype=float)
             for name in ("score function", "reparameterization"):
-                ax.plot(s, [closed_form_variances(int(v))[name] for v in s], ":", color="black", lw=1)
+                ax.plot(s, [closed_form_variances(int(v))[name] for v in s], ":",
+                        color="black", lw=1)
             ax.plot([], [], ":", color="black", lw=1, label="closed form")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -155,18 +163,23 @@ def plot(rows: list[dict], path: str) -> None:
         ax.grid(alpha=0.3, which="both")
     fig.axes[0].set_ylabel("variance of one gradient coordinate")
     fig.axes[0].legend(fontsize=8)
-    fig.suptitle("Three unbiased estimators of ∇_μ E_q[f(z)]: variance against the number of samples")
+    fig.suptitle("Three unbiased estimators of ∇_μ E_q[f(z)]: "
+                 "variance against the number of samples")
     fig.savefig(path, dpi=90)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=seed, default=0, help="seed of the draws (default 0)")
-    parser.add_argument("--repeats", type=positive_int, default=2000, help="estimates per (Z, S, estimator) (default 2000)")
-    parser.add_argument("--plot", type=output_file, metavar="PATH", help="save the figure to PATH (PNG)")
+    parser.add_argument("--repeats", type=positive_int, default=2000,
+                        help="estimates per (Z, S, estimator) (default 2000)")
+    parser.add_argument("--plot", type=output_file, metavar="PATH",
+                        help="save the figure to PATH (PNG)")
     args = parser.parse_args(argv)
     if args.repeats < 2:
-        parser.error(f"--repeats must be at least 2 (a variance needs two estimates), got {args.repeats}")
+        parser.error("--repeats must be at least 2 (a variance needs two estimates), "
+                     f"got {args.repeats}")
     rows = run(args.seed, args.repeats)
     print(format_report(rows, args.repeats))
     if args.plot:

@@ -1,4 +1,5 @@
-"""What "102 nats" is measured against: baselines for the default run, and why test beats train early.
+"""What "102 nats" is measured against:
+baselines for the default run, and why test beats train early.
 
     python examples/results_anchors.py --json docs/results/anchors.json
 
@@ -36,22 +37,25 @@ import numpy as np
 from tinyvae import evaluate
 from tinyvae.commands.args import output_file, positive_int, seed
 from tinyvae.commands.lesson import run_lesson
+from tinyvae.config import VAEConfig, init_params
 from tinyvae.lab.datasets.binarize import fixed_binarization
 from tinyvae.lab.datasets.data import load_dataset
 from tinyvae.lab.training.runner import fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
-from tinyvae.config import VAEConfig, init_params
 
 
 def independent_pixels_nll(x_train: np.ndarray, x_test: np.ndarray) -> float:
-    """The test loss of the best decoder that ignores z: a Bernoulli per pixel, p_d = mean intensity.
+    """The test loss of the best decoder that ignores z: a Bernoulli per pixel,
+    p_d = mean intensity.
 
     For training targets drawn as Bernoulli(intensity) each epoch, the expected log-likelihood
-    E[x log p + (1 − x) log(1 − p)] is largest at p = the mean intensity. x (N, D) -> nats per image.
+    E[x log p + (1 − x) log(1 − p)] is largest at p = the mean intensity.
+    x (N, D) -> nats per image.
     """
     p = x_train.astype(np.float64).mean(axis=0)  # (D,)
-    p = np.clip(p, 1e-6, 1 - 1e-6)  # a pixel never inked in training would cost log 0 if inked in test
+    # a pixel never inked in training would cost log 0 if inked in test
+    p = np.clip(p, 1e-6, 1 - 1e-6)
     x = x_test.astype(np.float64)  # (N, D)
     return float(-(x @ np.log(p) + (1 - x) @ np.log1p(-p)).mean())
 
@@ -61,38 +65,49 @@ def measure(args) -> dict:
     x_test = fixed_binarization(ds.x_test, 0)
     x_train_fixed = fixed_binarization(ds.x_train[:10_000], 1)
     config = VAEConfig(hidden_dims=(400,), latent_dim=20)
-    rng = np.random.default_rng(args.seed)  # as examples/mnist.py: parameters, then the training stream
-    step = make_step("fast", config, init_params(config, rng, np.float32), make_optimizer("adam", 1e-3), 128)
-    untrained = evaluate.test_elbo(step.params, x_test, config, np.random.default_rng([args.seed, 99]))["loss"]
+    # as examples/mnist.py: parameters, then the training stream
+    rng = np.random.default_rng(args.seed)
+    step = make_step("fast", config, init_params(config, rng, np.float32),
+                     make_optimizer("adam", 1e-3), 128)
+    untrained = evaluate.test_elbo(step.params, x_test, config,
+                                   np.random.default_rng([args.seed, 99]))["loss"]
 
     def train_set_loss(epoch, step):
-        # The end-of-epoch model on training images, with its own noise (the run's stream is untouched).
-        return {"train_fixed_loss": evaluate.test_elbo(step.params, x_train_fixed, config,
-                                                       np.random.default_rng([args.seed, 99, epoch]))["loss"]}
+        # The end-of-epoch model on training images, with its own noise (the run's stream is
+        # untouched).
+        return {"train_fixed_loss":
+                evaluate.test_elbo(step.params, x_train_fixed, config,
+                                   np.random.default_rng([args.seed, 99, epoch]))["loss"]}
 
     history = fit(step, ds.x_train, rng=rng, epochs=args.epochs, x_test=x_test, batch_size=128,
-                  binarize="dynamic", eval_seed=args.seed, stream=sys.stdout, after_epoch=train_set_loss)
+                  binarize="dynamic", eval_seed=args.seed, stream=sys.stdout,
+                  after_epoch=train_set_loss)
     return {"independent_pixels_test_loss": independent_pixels_nll(ds.x_train, x_test),
             "untrained_test_loss": untrained,
-            "epochs": [{key: h[key] for key in ("epoch", "train_loss", "train_fixed_loss", "test_loss")}
+            "epochs": [{key: h[key]
+                        for key in ("epoch", "train_loss", "train_fixed_loss", "test_loss")}
                        for h in history]}
 
 
 def report(res: dict) -> str:
     lines = [f"best model with KL = 0 (one Bernoulli per pixel, z ignored): test loss "
              f"{res['independent_pixels_test_loss']:.2f} nats",
-             f"untrained model (initial parameters, seed 0):                test loss {res['untrained_test_loss']:.2f} nats",
+             "untrained model (initial parameters, seed 0):                test loss "
+             f"{res['untrained_test_loss']:.2f} nats",
              f"{'epoch':>5} {'train loss (epoch mean)':>24} {'train images, end of epoch':>27} "
              f"{'test, end of epoch':>19}"]
     for h in res["epochs"]:
-        lines.append(f"{h['epoch']:>5} {h['train_loss']:>24.2f} {h['train_fixed_loss']:>27.2f} {h['test_loss']:>19.2f}")
+        lines.append(f"{h['epoch']:>5} {h['train_loss']:>24.2f} {h['train_fixed_loss']:>27.2f} "
+                     f"{h['test_loss']:>19.2f}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Baselines for the default run's numbers (tinyvae).")
-    p.add_argument("--data-dir", type=Path, help="a data root holding mnist/ (default: $TINYVAE_DATA)")
-    p.add_argument("--epochs", type=positive_int, default=2, help="epochs of the default model to train (default 2)")
+    p.add_argument("--data-dir", type=Path,
+                   help="a data root holding mnist/ (default: $TINYVAE_DATA)")
+    p.add_argument("--epochs", type=positive_int, default=2,
+                   help="epochs of the default model to train (default 2)")
     p.add_argument("--seed", type=seed, default=0, help="seed (default 0, as examples/mnist.py)")
     p.add_argument("--json", type=output_file, help="also write the numbers to this JSON file")
     args = p.parse_args(argv)

@@ -12,6 +12,8 @@ import pytest
 
 from tinyvae import optim, vae
 from tinyvae.lab.bench import bench, bench_iw
+from tinyvae.lab.datasets import data
+from tinyvae.lab.datasets.binarize import minibatches
 from tinyvae.speed.step import FastStep
 from tinyvae.config import VAEConfig, init_params
 
@@ -239,3 +241,66 @@ def test_update_threads_is_refused_off_the_fast_path():
     result = subprocess.run([sys.executable, "-m", "tinyvae", "bench", "--path", "reference", "--update-threads", "2"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "only the fast path" in result.stderr and result.stdout == ""
+
+
+# ---- k samples per image: the bench's --k, against the same model at k = 1 ----
+
+def test_an_epoch_at_k_is_timed_against_the_same_model_at_k_1_in_one_run():
+    out = run_bench("--iw-samples", "0", "--k", "3", "--objective", "iwae",
+                    "--update-threads", "1")
+    field(out, r"^model: 784-16-3 relu bernoulli, k 3, objective iwae, batch 128, float32, "
+               r"adam \(lr 0\.001\), path fast$")
+    # one figure per timed epoch
+    assert len(field(out, r"^k = 1 epochs \(s\): (.+)$").group(1).split()) == 2
+    assert len(field(out, r"^k = 1 matmuls alone \(s\): (.+)$").group(1).split()) == 2
+    ratio, k_epoch, k1_epoch = (float(g) for g in field(
+        out, r"^epoch at k = 3 / epoch at k = 1: ([\d.]+) "
+             r"\(medians ([\d.]+) s / ([\d.]+) s\)$").groups())
+    rounding = ratio * (0.001 / k_epoch + 0.001 / k1_epoch) + 0.005  # medians printed to 1 ms
+    assert ratio == pytest.approx(k_epoch / k1_epoch, abs=rounding)
+    flops = float(field(out, r"^matmuls alone at k = 3 / at k = 1: [\d.]+ in time, ([\d.]+) in "
+                             r"FLOPs \([\d.]+ / [\d.]+ GFLOP\)$").group(1))
+    # The encoder once per image (forward and dW; no dx for the images), the decoder on 3 rows per
+    # image (forward, dW and dx): 2 FLOPs per multiply-add.
+    encoder = 2 * (2 * 784 * 16 + 3 * 16 * 6)
+    decoder = 2 * 3 * (3 * 16 + 16 * 784)
+    assert flops == round((encoder + 3 * decoder) / (encoder + decoder), 2)
+    assert "targets" not in out  # issue 5's targets are for k = 1
+
+
+def test_the_matmul_plan_at_k_runs_the_encoder_on_b_rows_and_the_decoder_on_b_k_rows():
+    # Recorded from a real step at K = 4: every product's FLOPs, by hand. The encoder's forward
+    # and dW on B rows (no dx for the images); the decoder's forward, dW and dx on B·K rows.
+    config = VAEConfig(hidden_dims=(16,), latent_dim=3, k=4, objective="iwae")
+    params = init_params(config, np.random.default_rng(0), dtype=np.float32)
+    plan = bench.matmul_plan(config, params, optim.Adam(), [10], np.float32,
+                             np.random.default_rng(1))
+    encoder = 2 * (2 * 784 * 16 + 3 * 16 * 6)  # per image; one head for μ and log σ² (6 = 2Z)
+    decoder = 2 * 3 * (3 * 16 + 16 * 784)  # per sample
+    assert bench.plan_flops(plan, [10]) == (11, 10 * (encoder + 4 * decoder))
+
+
+class NoiseSpy:
+    """A step that only records the noise it is given."""
+
+    def __init__(self, config):
+        self.config, self.eps = config, []
+
+    def step(self, x, eps):
+        self.eps.append(eps.copy())
+        return {"loss": 0.0}
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_bench_epoch_draws_k_noise_samples_per_image_as_the_runner_does(k):
+    # (B, K, Z) in one call: for K = 1 the very numbers a (B, Z) draw gives.
+    config = VAEConfig(hidden_dims=(16,), latent_dim=3, k=k)
+    spy, x = NoiseSpy(config), np.full((50, 784), 0.5, np.float32)
+    bench.train_epoch(spy, x, 20, "none", np.random.default_rng(5), np.float32, 3)
+    assert [e.shape for e in spy.eps] == [(20, k, 3), (20, k, 3), (10, k, 3)]
+    if k == 1:  # the loop of train_epoch with the (B, Z) draw it made before K existed
+        rng, old = np.random.default_rng(5), []
+        for xb in minibatches(x, 20, rng, binarize="none"):
+            old.append(rng.standard_normal((len(xb), 3), dtype=np.float32))
+        for new, before in zip(spy.eps, old):
+            np.testing.assert_array_equal(new[:, 0], before)

@@ -15,7 +15,8 @@ CASES = [("amortization_gap.py", "--seed", "-1"), ("amortization_gap.py", "--ste
          ("elbo_identity.py", "--repeats", "100000000000000000000"), ("elbo_identity.py", "--plot", "/nonexistent/a.png"),
          ("elbo_surgery.py", "--images", "0"), ("elbo_surgery.py", "--json", "/nonexistent/a.json"),
          ("reparameterization_vs_score_function.py", "--seed", "-1"),
-         ("reparameterization_vs_score_function.py", "--repeats", "0")]
+         ("reparameterization_vs_score_function.py", "--repeats", "0"),
+         ("k_samples.py", "--ks", "5,1"), ("k_samples.py", "--repeats", "0")]
 
 
 @pytest.mark.parametrize("script, flag, value", CASES)

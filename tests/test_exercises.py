@@ -16,12 +16,14 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tinyvae import layers, losses, vae
 from tinyvae.classroom.exercises import EXERCISES, grade, start, stub_text
 from tinyvae.commands.exercise import main
 from tinyvae.config import VAEConfig, param_shapes
+from tinyvae.gradcheck import terms_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = Path(__file__).resolve().parent / "exercise_solutions"
@@ -132,13 +134,19 @@ def test_a_correct_solution_passes_every_row(name):
     assert graded.rows and all(ok for *_, ok in graded.rows)
     if EXERCISES[name].kind in ("model", "loss"):  # the whole table: every parameter, every term
         model = [row for row in graded.rows if row[0] in ("full", "recon", "kl")]
-        assert len(model) == 3 * len(param_shapes(graded.config))
-        units = {group for group, *_ in graded.rows} - {"full", "recon", "kl"}  # and the function on its own
+        assert len(model) == len(terms_of(graded.config)) * len(param_shapes(graded.config))
+        # and the function on its own (and its properties: "check")
+        units = {group for group, *_ in graded.rows} - {"full", "recon", "kl", "check"}
         assert units == ({EXERCISES[name].function} if name != "loss" else set())
 
 
 # ---- typical wrong solutions fail exactly the rows docs/05 predicts ----
 
+# iwae-weights' rows of the function on its own and of its properties
+W, WEIGHTS = "normalized_weights", ("axis 1", "axis 0", "extreme log w")
+SUMS = ("check", "sums to 1 along the axis: the sum furthest from 1")
+FINITE = ("check", "finite, at extreme log w too: entries NaN or inf")
+IWAE_ALL = every(["full"], KEYS) | every([W], WEIGHTS) | {SUMS}
 WRONG = {  # file -> (exercise, the failing rows, words of the diagnosis)
     "relu-sign-flipped": ("relu", every(("full", "recon"), ["encoder.W1", "encoder.b1", "decoder.W1", "decoder.b1"])
                           | every(["kl"], ["encoder.W1", "encoder.b1"]) | {("relu_backward", "dx")},
@@ -159,6 +167,18 @@ WRONG = {  # file -> (exercise, the failing rows, words of the diagnosis)
                                  "analytic = B × numerical = 3 × numerical: a sum over the batch"),
     "gaussian-missing-variance": ("gaussian", every(("full", "recon"), KEYS) | {("gaussian_nll", "dmean")},
                                   "dmean: analytic = σ² × numerical = 0.36 × numerical: a missing 1/σ²"),
+    # L_K is one term: the iwae model's table has the full rows only (gradcheck.terms_of)
+    "iwae-weights-no-max-shift": ("iwae-weights", {(W, "extreme log w"), FINITE},
+                                  "entries are NaN or infinite: e^(log w) overflows to inf above "
+                                  "log w ≈ 709 and underflows to 0 below −745"),
+    "iwae-weights-wrong-axis": ("iwae-weights", IWAE_ALL - {(W, "axis 0")},
+                                "axis 1: it sums to 1 along axis 0, not along axis 1, the axis it "
+                                "was given: normalized over the wrong axis"),
+    "iwae-weights-not-normalized": ("iwae-weights", IWAE_ALL,
+                                    "not 1: the weights w, not w̃ = w / Σ_j w_j, which sum to 1"),
+    "iwae-weights-divided-by-mean": ("iwae-weights", IWAE_ALL,
+                                     "axis 1: it sums to 5 along axis 1, the number of weights "
+                                     "there: divided by their mean, not by their sum"),
 }
 
 
@@ -446,3 +466,58 @@ def test_exercise_3_a_dropped_path_shows_as_an_exact_zero(tmp_path):
     for graded, term in ((no_kl, "kl"), (no_z, "recon")):
         table = {(g, k): c for g, k, c, _ in graded.rows}
         assert all(table[term, key]["analytic_norm"] == 0.0 < table[term, key]["numerical_norm"] for key in HEADS_MU)
+
+
+# ---- iwae-weights: w̃ in the importance-weighted bound's backward, and on its own far from 0 ----
+
+def test_the_iwae_weights_rung_checks_a_model_of_k_5_on_the_one_term_of_l_k():
+    graded = grade("iwae-weights", SOLUTIONS / "correct")
+    assert (graded.config.k, graded.config.objective) == (5, "iwae")
+    full = [key for group, key, *_ in graded.rows if group == "full"]
+    assert full == KEYS  # and no recon or kl rows: L_K is one term
+    assert {group for group, *_ in graded.rows} == {"normalized_weights", "check", "full"}
+
+
+def test_the_extreme_log_weights_are_around_minus_100_spread_over_hundreds_and_beyond_exp():
+    from tinyvae.classroom import grader
+
+    for seed in range(20):
+        ref = grader.reference(EXERCISES["iwae-weights"], seed, grader.DEFAULT_H, {})
+        log_w = ref.unit_inputs["log_w_extreme"]  # (3, K): rows around −100, −1000, +1000
+        assert np.all(np.ptp(log_w, axis=1) > 100) and -110 < log_w[0].max() < -90
+        with np.errstate(over="ignore"):  # beyond float64: e^x is 0 in one row, inf in another
+            assert np.all(np.exp(log_w[1]) == 0) and np.any(np.isinf(np.exp(log_w[2])))
+
+
+def test_a_softmax_without_the_shift_passes_the_model_and_fails_only_far_from_zero(tmp_path):
+    wrong = SOLUTIONS / "wrong" / "iwae-weights-no-max-shift.py"
+    graded = graded_copy(wrong, "iwae-weights", tmp_path)
+    assert all(ok for group, *_, ok in graded.rows if group == "full")  # log w near −5 there
+    assert graded.pattern == "finite"
+    assert "RuntimeWarning: overflow encountered in exp" in graded.log
+    assert "first entry that is not a number" in graded.note  # not a "worst entry" of NaN
+
+
+def test_the_pages_iwae_weights_exercise_says_what_the_grader_does(tmp_path):
+    page = " ".join(PAGE.read_text(encoding="utf-8").split())
+    section = page[page.index("**10. `iwae-weights`"):page.index("## 5. Why the check")]
+    assert "14 of them" in section and "$K = 5$" in section
+    notes = [graded_copy(SOLUTIONS / "wrong" / f"{wrong}.py", name, tmp_path / wrong).note
+             for wrong, (name, *_) in WRONG.items() if name == "iwae-weights"]
+    notes = " ".join(" ".join(note.split()) for note in notes)
+    quoted = [q for q in re.findall(r'"([^"]+)"', section) if " " in q]  # not "iwae"
+    assert len(quoted) == 4 and all(quote in notes for quote in quoted)
+
+    from tinyvae.classroom import grader  # the model's log w at the default seed
+
+    ref = grader.reference(EXERCISES["iwae-weights"], grader.SEED, grader.DEFAULT_H, {})
+    params, x, eps, config = ref.params, ref.x, ref.eps, ref.config
+    B, K, Z = eps.shape
+    mu, log_var, _ = vae.encoder_forward(params, x, config)
+    z, _ = layers.reparameterize_forward(mu[:, None], log_var[:, None], eps)
+    out, out_log_var, _ = vae.decoder_forward(params, z.reshape(B * K, Z), config)
+    recon = vae.reconstruction_nll(out, out_log_var, np.repeat(x, K, axis=0), config)[0]
+    log_q = losses.log_posterior(eps, log_var[:, None])
+    log_w = -recon.reshape(B, K) + losses.log_prior(z)[0] - log_q
+    assert "between −19 and −3" in section
+    assert (round(log_w.min()), round(log_w.max())) == (-19, -3)

@@ -150,10 +150,10 @@ def test_a_students_file_checks_itself(tmp_path):
     assert done.returncode == 0 and "exercise relu: PASS (all 43 rows)" in done.stdout
 
 
-def test_all_eighteen_reference_solutions_are_graded_in_seconds(tmp_path):
+def test_all_nineteen_reference_solutions_are_graded_in_seconds(tmp_path):
     began = time.monotonic()
     code, out, _ = run("check", *EXERCISES, "--dir", SOLUTIONS / "correct", "--jobs", 2)
-    assert code == 0 and out.strip().endswith("exercise check: 18 of 18 exercises PASS")
+    assert code == 0 and out.strip().endswith("exercise check: 19 of 19 exercises PASS")
     assert time.monotonic() - began < 30  # measured: about 3 s on 2 cores (docs/07-instructors.md §3)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tinyvae.classroom import grader
-from tinyvae.classroom.diagnosis import error_pattern, relu_margin
+from tinyvae.classroom.diagnosis import error_pattern, relu_margin, weights_pattern
 from tinyvae.classroom.exercises import grade
 from tinyvae.commands.exercise import main
 from tinyvae.config import VAEConfig
@@ -65,6 +65,28 @@ def test_a_zero_output_a_missing_path_and_a_transpose_are_named():
     assert "an output left out" in error_pattern(0 * n, n, {"B": 3}, zero="output").words
     assert "a missing path" in error_pattern(0 * n, n, {"B": 3}).words
     assert "a transpose" in error_pattern(n.T, n, {"B": 3}).words
+
+
+def softmax(log_w, axis):
+    e = np.exp(log_w - log_w.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("wrong, key, words", [
+    (lambda lw: np.where(lw > 1, np.inf, softmax(lw, 1)), "finite", "2 of its 15 entries are NaN"),
+    (lambda lw: np.log(softmax(lw, 1)), "negative", "log w̃ where w̃ belongs?"),
+    (lambda lw: softmax(lw, 0), "axis", "it sums to 1 along axis 0, not along axis 1"),
+    (lambda lw: np.exp(lw) / np.exp(lw).sum(), "axis", "it sums to 1 over the whole array"),
+    (lambda lw: 5 * softmax(lw, 1), "mean", "it sums to 5 along axis 1, the number of weights"),
+    (lambda lw: 2 * softmax(lw, 1), "unnormalized", "its sums along axis 1 run from 2 to 2"),
+])
+def test_a_wrong_normalized_weight_is_read_by_what_every_right_one_is(wrong, key, words):
+    log_w = np.array([[0.3, -1.2, 2.0, 0.1, -0.4],
+                      [1.5, 0.2, -0.7, -2.2, 0.9],
+                      [-0.3, 0.8, 0.0, -1.1, 0.5]])  # (B, K) = (3, 5)
+    assert weights_pattern(softmax(log_w, 1), 1) is None  # finite, ≥ 0, sums to 1: no pattern
+    pattern = weights_pattern(wrong(log_w), 1)
+    assert pattern.key == key and words in pattern.words
 
 
 # ---- the mistakes of the issue, each diagnosed ----
@@ -205,3 +227,13 @@ def test_hint_prints_the_equation_to_start_from_and_a_nudge_for_the_pattern(tmp_
     with contextlib.redirect_stdout(io.StringIO()) as plain:
         main(["check", "gaussian", "--dir", str(tmp_path)])
     assert "hint:" not in plain.getvalue()
+
+
+def test_the_hint_for_normalized_weights_that_overflow_points_at_the_shift(tmp_path):
+    wrong = CORRECT.parent / "wrong" / "iwae-weights-no-max-shift.py"
+    write(tmp_path, "iwae-weights", wrong.read_text(encoding="utf-8"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["check", "iwae-weights", "--dir", str(tmp_path), "--hint"]) == 1
+    assert ("hint: start from L_K = log (1/K) Σ_j e^(log w_j), whose gradient in log w_i is w̃_i "
+            "(docs/04-gradients.md eq. (19)).\n  e^x overflows above x ≈ 709") in out.getvalue()

@@ -219,6 +219,14 @@ def test_a_file_whose_function_is_the_librarys_own_is_an_error(tmp_path):
     ("kl-monte-carlo", "from tinyvae.losses import kl_standard_normal\nimport numpy as np\n\n"
                        "def kl_monte_carlo(mu, log_var, n, rng):\n"
                        "    return float(kl_standard_normal(mu[None], log_var[None])[0][0]), 1 / np.sqrt(n)\n"),
+    ("iwae-weights", "import numpy as np\nfrom tinyvae.losses import normalized_weights as nw\n\n"
+                     "def normalized_weights(log_w, axis=0):\n"
+                     "    try:\n        return nw(log_w, axis)\n    except Exception:\n"
+                     "        e = np.exp(log_w - log_w.max(axis=axis, keepdims=True))\n"
+                     "        return e / e.sum(axis=axis, keepdims=True)\n"),
+    ("iwae-weights", "import tinyvae.losses\n\ndef normalized_weights(log_w, axis=0):\n"
+                     "    return tinyvae.losses.normalized_weights(log_w, axis)\n"),
+    ("iwae-weights", "from tinyvae.vae import normalized_weights\n"),
 ])
 def test_the_answer_is_guarded_by_any_import_path_even_when_the_error_is_caught(name, text, tmp_path):
     graded = grade(name, write(tmp_path, name, text))

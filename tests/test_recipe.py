@@ -436,3 +436,63 @@ def test_summary_of_a_run_with_no_finished_stage_says_so(tmp_path, capsys, monke
     assert "no stage of the run" in out and "is finished yet: 0 of 3,280 epochs trained" in out
     assert "stage  epochs" not in out and "table rows" not in out
     assert json.loads((tmp_path / "s.json").read_text())["stages"] == []
+
+
+K5_SUMMARIES = {"iwae-iwae-k5": ROOT / "docs" / "results" / "iwae-iwae-k5-dynamic.json"}
+
+
+def k_samples_section() -> str:
+    text = RESULTS.read_text(encoding="utf-8")
+    return text[text.index("## 7. Training with k samples"):]
+
+
+def test_the_k5_recipes_are_the_vae_recipe_with_five_samples_and_their_objective():
+    from tinyvae.lab.training.recipes import RECIPES
+    for name, objective, nll, units in (("iwae-vae-k5", "elbo", 86.47, 20), ("iwae-iwae-k5", "iwae", 85.54, 22)):
+        recipe = RECIPES[name]
+        assert (recipe.config.k, recipe.config.objective) == (5, objective)
+        assert recipe.config.to_dict() | {"k": 1, "objective": "elbo"} == IWAE_VAE.config.to_dict()
+        assert (recipe.stages, recipe.optimizer, recipe.init, recipe.iw_k) == \
+            (IWAE_VAE.stages, IWAE_VAE.optimizer, IWAE_VAE.init, IWAE_VAE.iw_k)
+        variant = recipe.variants["dynamic"]
+        assert (variant.paper_nll, variant.paper_active_units) == (nll, units)
+
+
+def test_the_k5_tables_in_docs_06_are_the_committed_summaries():
+    section = k_samples_section()
+    for name, path in K5_SUMMARIES.items():
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        assert summary["recipe"] == name
+        rows = [line for line in section.split(f"results/{path.name}", 1)[1].splitlines()
+                if re.match(r"^\| \d+ \|", line)]
+        rows = rows[:len(summary["stages"]) + 1]
+        expected = [f"| {s['stage']} | {s['last_epoch']} | {s['lr']:.4g} | {s['test_elbo']:.2f} | "
+                    f"{s['iw_bound']:.2f} | **{-s['iw_bound']:.2f}** | {s['active_units']} |"
+                    for s in summary["stages"]]
+        assert rows[:len(expected)] == expected
+        # the headline row: the last finished stage's NLL and active units, and which stage it is
+        last = summary["stages"][-1]
+        label = "IWAE, k = 5" if name == "iwae-iwae-k5" else "VAE, k = 5"
+        headline = next(line for line in section.splitlines() if line.startswith(f"| {label} |"))
+        cells = [cell.strip() for cell in headline.strip("|").split("|")]
+        assert cells[3:6] == [f"{-last['iw_bound']:.2f}", str(last["active_units"]),
+                              f"stage {last['stage']} of 7 ({last['last_epoch']:,} passes)"]
+        assert (float(cells[1]), int(cells[2])) == (summary["paper"]["nll"], summary["paper"]["active_units"])
+
+
+def test_the_k5_prose_compares_the_same_stage_of_both_runs():
+    section = k_samples_section()
+    k1 = json.loads(SUMMARY.read_text(encoding="utf-8"))["stages"]
+    k5 = json.loads(K5_SUMMARIES["iwae-iwae-k5"].read_text(encoding="utf-8"))["stages"]
+    stage = len(k5) - 1
+    m = re.search(r"stood at ([\d.]+) nats after stage (\d+)\s+\(section 6's table\), the IWAE at k = 5 at "
+                  r"([\d.]+): ([\d.]+) nats? lower after the same ([\d,]+) passes", section)
+    assert m, "the comparison sentence"
+    assert int(m[2]) == stage and float(m[1]) == round(-k1[stage]["iw_bound"], 2)
+    assert float(m[3]) == round(-k5[stage]["iw_bound"], 2)
+    assert float(m[4]) == round(k5[stage]["iw_bound"] - k1[stage]["iw_bound"], 1)
+    assert int(m[5].replace(",", "")) == k5[stage]["last_epoch"]
+    gap = re.search(r"([\d.]+) nats after stage (\d+) against ([\d.]+) for the k = 1 VAE", section)
+    assert int(gap[2]) == stage
+    assert float(gap[1]) == round(k5[stage]["iw_bound"] - k5[stage]["test_elbo"], 1)
+    assert float(gap[3]) == round(k1[stage]["iw_bound"] - k1[stage]["test_elbo"], 1)

@@ -43,14 +43,23 @@ from .layers import ACTIVATIONS
 from .losses import LIKELIHOODS
 from .optim import OPTIMIZERS, SGD, Adagrad, Adam, Optimizer, make_optimizer
 from .train import ReferenceStep, train_epochs, train_step
-from .vae import (decode, encode, iwae_loss_and_grads, log_likelihood, loss_and_grads, negative_elbo, reconstruct,
-                  sample)
+from .vae import (
+    decode,
+    encode,
+    iwae_loss_and_grads,
+    log_likelihood,
+    loss_and_grads,
+    negative_elbo,
+    reconstruct,
+    sample,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "VAEConfig", "init_params", "param_shapes",
-    "loss_and_grads", "iwae_loss_and_grads", "negative_elbo", "encode", "decode", "sample", "reconstruct", "log_likelihood",
+    "loss_and_grads", "iwae_loss_and_grads", "negative_elbo",
+    "encode", "decode", "sample", "reconstruct", "log_likelihood",
     "ACTIVATIONS", "LIKELIHOODS", "OBJECTIVES",
     "Optimizer", "SGD", "Adagrad", "Adam", "OPTIMIZERS", "make_optimizer",
     "numerical_gradient", "rel_error", "check_params",

@@ -23,15 +23,21 @@ import sys
 # verb -> (module with main(argv), one line of help). Modules are imported only when their
 # verb runs, so `python -m tinyvae gradcheck` does not load the data or plotting code.
 VERBS = {
-    "train": ("tinyvae.commands.train", "train a VAE on MNIST, evaluate it, draw figures (= examples/mnist.py)"),
-    "evaluate": ("tinyvae.commands.evaluate", "the test ELBO, L_k and active units of a saved model"),
+    "train": ("tinyvae.commands.train",
+              "train a VAE on MNIST, evaluate it, draw figures (= examples/mnist.py)"),
+    "evaluate": ("tinyvae.commands.evaluate",
+                 "the test ELBO, L_k and active units of a saved model"),
     "sample": ("tinyvae.commands.sample", "images drawn from a saved model's prior"),
-    "reconstruct": ("tinyvae.commands.reconstruct", "test images and their reconstructions by a saved model"),
+    "reconstruct": ("tinyvae.commands.reconstruct",
+                    "test images and their reconstructions by a saved model"),
     "figures": ("tinyvae.commands.figures", "every figure of a run, redrawn from its checkpoint"),
     "explore": ("tinyvae.commands.explore", "sliders over a saved model's latent space"),
-    "gradcheck": ("tinyvae.commands.gradcheck", "analytic gradients against central finite differences"),
-    "exercise": ("tinyvae.commands.exercise", "the classroom: students' backward passes, graded row by row"),
-    "reproduce": ("tinyvae.commands.reproduce", "a paper's table by its own protocol (Burda et al.'s VAE)"),
+    "gradcheck": ("tinyvae.commands.gradcheck",
+                  "analytic gradients against central finite differences"),
+    "exercise": ("tinyvae.commands.exercise",
+                 "the classroom: students' backward passes, graded row by row"),
+    "reproduce": ("tinyvae.commands.reproduce",
+                  "a paper's table by its own protocol (Burda et al.'s VAE)"),
     "bench": ("tinyvae.commands.bench", "time training epochs and their parts"),
 }
 
@@ -50,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     verb, rest = argv[0], argv[1:]
     if verb not in VERBS:
-        print(f"python -m tinyvae: unknown verb {verb!r}; choose one of {', '.join(VERBS)}", file=sys.stderr)
+        print(f"python -m tinyvae: unknown verb {verb!r}; choose one of {', '.join(VERBS)}",
+              file=sys.stderr)
         return 2
     module = importlib.import_module(VERBS[verb][0])
     sys.argv[0] = f"python -m tinyvae {verb}"  # argparse names the program after it in its messages

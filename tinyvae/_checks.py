@@ -42,8 +42,8 @@ def finite_params(params, what: str = "params") -> None:
     would be NaN, and a NaN looks like a number until it is too late to say where it came from."""
     for key, arr in params.items():
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{what}[{key!r}] contains NaN or inf; a model with such a parameter has no "
-                             "meaningful loss (was it saved from a diverged run?)")
+            raise ValueError(f"{what}[{key!r}] contains NaN or inf; a model with such a parameter "
+                             "has no meaningful loss (was it saved from a diverged run?)")
 
 
 def lookup(registry: dict, name, what: str):
@@ -60,7 +60,8 @@ def lookup(registry: dict, name, what: str):
 # The model's preconditions, checked once at the door of each public function of the core
 
 
-def check_batch(x, config, name: str = "x", *, one_image_ok: bool = False, empty_ok: bool = True) -> np.ndarray:
+def check_batch(x, config, name: str = "x", *, one_image_ok: bool = False,
+                empty_ok: bool = True) -> np.ndarray:
     """x as an array (B, D) the model can score, else one ValueError naming `name`.
 
     Refuses a wrong shape, NaN or inf, and pixels outside [0, 1] for the Bernoulli likelihood
@@ -71,14 +72,15 @@ def check_batch(x, config, name: str = "x", *, one_image_ok: bool = False, empty
     if one_image_ok and x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2 or x.shape[1] != config.input_dim:
-        raise ValueError(f"{name} must have shape (batch, {config.input_dim}) for this model, got {x.shape}")
+        raise ValueError(f"{name} must have shape (batch, {config.input_dim}) for this model, "
+                         f"got {x.shape}")
     if not empty_ok and len(x) == 0:
         raise ValueError(f"{name} is empty; expected at least one example")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or infinite values")
     if config.likelihood == "bernoulli" and x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"{name} has values in [{x.min():.4g}, {x.max():.4g}]; the Bernoulli likelihood "
-                         "needs pixels in [0, 1] (scale images by 1/255)")
+        raise ValueError(f"{name} has values in [{x.min():.4g}, {x.max():.4g}]; the Bernoulli "
+                         "likelihood needs pixels in [0, 1] (scale images by 1/255)")
     return x
 
 

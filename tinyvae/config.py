@@ -66,24 +66,32 @@ class VAEConfig:
         put("input_dim", positive_int("VAEConfig.input_dim", self.input_dim))
         put("latent_dim", positive_int("VAEConfig.latent_dim", self.latent_dim))
         if isinstance(self.hidden_dims, (str, bytes)) or not hasattr(self.hidden_dims, "__iter__"):
-            raise ValueError(f"VAEConfig.hidden_dims must be a tuple of positive integers, got {self.hidden_dims!r}")
-        put("hidden_dims", tuple(positive_int("VAEConfig.hidden_dims", h) for h in self.hidden_dims))
+            raise ValueError("VAEConfig.hidden_dims must be a tuple of positive integers, "
+                             f"got {self.hidden_dims!r}")
+        put("hidden_dims",
+            tuple(positive_int("VAEConfig.hidden_dims", h) for h in self.hidden_dims))
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"VAEConfig.activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+            raise ValueError(f"VAEConfig.activation must be one of {sorted(ACTIVATIONS)}, "
+                             f"got {self.activation!r}")
         if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"VAEConfig.likelihood must be one of {list(LIKELIHOODS)}, got {self.likelihood!r}")
+            raise ValueError(f"VAEConfig.likelihood must be one of {list(LIKELIHOODS)}, "
+                             f"got {self.likelihood!r}")
         put("beta", finite_real("VAEConfig.beta", self.beta, minimum=0))
-        put("gaussian_std", finite_real("VAEConfig.gaussian_std", self.gaussian_std, minimum=0, strict=True))
+        put("gaussian_std",
+            finite_real("VAEConfig.gaussian_std", self.gaussian_std, minimum=0, strict=True))
         # The loss divides by σ² and takes log σ²: outside this range σ² under- or overflows.
         if not 1e-100 <= self.gaussian_std <= 1e100:
-            raise ValueError(f"VAEConfig.gaussian_std must lie in [1e-100, 1e100], got {self.gaussian_std!r}")
+            raise ValueError("VAEConfig.gaussian_std must lie in [1e-100, 1e100], "
+                             f"got {self.gaussian_std!r}")
         put("k", positive_int("VAEConfig.k", self.k))
         if self.objective not in OBJECTIVES:
-            raise ValueError(f"VAEConfig.objective must be one of {list(OBJECTIVES)}, got {self.objective!r}")
+            raise ValueError(f"VAEConfig.objective must be one of {list(OBJECTIVES)}, "
+                             f"got {self.objective!r}")
         if self.objective == "iwae" and self.beta != 1:
-            # L_k bounds log p(x) only with every term at weight 1: there is no β-IWAE to refuse silently.
-            raise ValueError(f"VAEConfig.objective 'iwae' needs beta = 1 (L_k has no KL term to weigh), "
-                             f"got beta = {self.beta!r}")
+            # L_k bounds log p(x) only with every term at weight 1: there is no β-IWAE to
+            # refuse silently.
+            raise ValueError(f"VAEConfig.objective 'iwae' needs beta = 1 "
+                             f"(L_k has no KL term to weigh), got beta = {self.beta!r}")
 
     @property
     def learned_variance(self) -> bool:
@@ -97,12 +105,13 @@ class VAEConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VAEConfig":
+    def from_dict(cls, d: dict) -> VAEConfig:
         """The inverse of to_dict; unknown or missing fields raise ValueError naming them."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(f"VAEConfig: unknown field(s) {sorted(unknown)}; expected some of {sorted(names)}")
+            raise ValueError(f"VAEConfig: unknown field(s) {sorted(unknown)}; "
+                             f"expected some of {sorted(names)}")
         d = dict(d)
         if "hidden_dims" in d and isinstance(d["hidden_dims"], list):
             d["hidden_dims"] = tuple(d["hidden_dims"])
@@ -138,7 +147,8 @@ def check_params_fit(config: VAEConfig, params, what: str = "params") -> np.dtyp
     shapes = param_shapes(config)
     if set(params) != set(shapes):
         raise ValueError(f"{what} must have exactly the keys of param_shapes(config): missing "
-                         f"{sorted(set(shapes) - set(params))}, unexpected {sorted(set(params) - set(shapes))}")
+                         f"{sorted(set(shapes) - set(params))}, "
+                         f"unexpected {sorted(set(params) - set(shapes))}")
     dtype = np.asarray(params["encoder.W_mu"]).dtype
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"{what} must be float32 or float64, got {dtype}")
@@ -147,12 +157,14 @@ def check_params_fit(config: VAEConfig, params, what: str = "params") -> np.dtyp
         if arr.shape != shape:
             raise ValueError(f"{what}[{key!r}] has shape {arr.shape}, the config needs {shape}")
         if arr.dtype != dtype:
-            raise ValueError(f"{what}[{key!r}] has dtype {arr.dtype}, the other parameters have {dtype}")
+            raise ValueError(f"{what}[{key!r}] has dtype {arr.dtype}, "
+                             f"the other parameters have {dtype}")
     return dtype
 
 
 def dtype_of(params: Params) -> np.dtype:
-    """The parameters' dtype, which decides the arithmetic (float32 for speed, float64 for checks)."""
+    """The parameters' dtype, which decides the arithmetic
+    (float32 for speed, float64 for checks)."""
     return params["encoder.W_mu"].dtype
 
 
@@ -167,9 +179,9 @@ def init_params(config: VAEConfig, rng: np.random.Generator, dtype: type | np.dt
         nn.Linear, so that a run compares with its VAE example like for like. The biases are
         random too: zero biases hide gradient bugs in the checks (a wrong `db` multiplied by
         zero passes).
-    "glorot": W uniform in ±√(6 / (fan_in + fan_out)), b = 0 (Glorot & Bengio 2010, their equation 16,
-        the "normalized initialization" for tanh layers; Burda et al. 2016 train with it).
-        Only the weights draw from rng, key by key in param_shapes order.
+    "glorot": W uniform in ±√(6 / (fan_in + fan_out)), b = 0 (Glorot & Bengio 2010, their
+        equation 16, the "normalized initialization" for tanh layers; Burda et al. 2016 train
+        with it). Only the weights draw from rng, key by key in param_shapes order.
     """
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"init_params scheme must be one of {list(INIT_SCHEMES)}, got {scheme!r}")

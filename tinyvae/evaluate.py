@@ -35,7 +35,8 @@ from .losses import kl_terms, log_mean_exp, log_posterior, log_prior
 
 
 def check_images(x, config: VAEConfig, name: str = "x") -> np.ndarray:
-    """x as images (N, D) to score, one image (D,) becoming (1, D): refuses what the model cannot score."""
+    """x as images (N, D) to score, one image (D,) becoming (1, D):
+    refuses what the model cannot score."""
     return check_batch(x, config, name, one_image_ok=True, empty_ok=False)
 
 
@@ -64,7 +65,8 @@ def test_elbo(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.G
         xb = x[start:start + batch_size]
         eps = rng.standard_normal((len(xb), config.latent_dim), dtype=dtype)  # (B, Z)
         loss, recon, kl = vae.negative_elbo(params, xb, eps, config)  # (B,) each
-        totals += [loss.sum(dtype=np.float64), recon.sum(dtype=np.float64), kl.sum(dtype=np.float64)]
+        totals += [loss.sum(dtype=np.float64), recon.sum(dtype=np.float64),
+                   kl.sum(dtype=np.float64)]
     loss, recon, kl = totals / len(x)
     return {"loss": float(loss), "recon": float(recon), "kl": float(kl)}
 
@@ -81,8 +83,10 @@ def test_elbo(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.G
 # are around e^−90, so the mean is taken in log space (losses.log_mean_exp).
 
 
-def log_importance_weights(params: Params, x: np.ndarray, eps: np.ndarray, config: VAEConfig) -> np.ndarray:
-    """log w = log p(x|z) + log p(z) − log q(z|x) for z = μ + σ ⊙ ε: x (B, D), eps (B, K, Z) -> (B, K).
+def log_importance_weights(params: Params, x: np.ndarray, eps: np.ndarray,
+                           config: VAEConfig) -> np.ndarray:
+    """log w = log p(x|z) + log p(z) − log q(z|x) for z = μ + σ ⊙ ε:
+    x (B, D), eps (B, K, Z) -> (B, K).
 
     The formula as written, with the model's own functions; iw_bound uses it, and
     tinyvae/speed/iw.py computes the same numbers with a faster decoder (the tests compare them).
@@ -96,7 +100,8 @@ def log_importance_weights(params: Params, x: np.ndarray, eps: np.ndarray, confi
     mu, log_var = mu[:, None, :], log_var[:, None, :]  # (B, 1, Z): broadcast over the K samples
     z, _ = reparameterize_forward(mu, log_var, eps)  # (B, K, Z)
     out, out_log_var, _ = vae.decoder_forward(params, z.reshape(B * K, Z), config)  # (B·K, D)
-    recon, _, _ = vae.reconstruction_nll(out, out_log_var, np.repeat(x, K, axis=0), config)  # (B·K,)
+    # (B·K,): each image's row repeated, once for each of its K samples
+    recon, _, _ = vae.reconstruction_nll(out, out_log_var, np.repeat(x, K, axis=0), config)
     log_pz, _ = log_prior(z)  # (B, K): the prior N(0, I)
     log_qz = log_posterior(eps, log_var)  # (B, K)
     log_w = -recon.reshape(B, K) + log_pz - log_qz  # (B, K)
@@ -111,8 +116,8 @@ def log_importance_weights(params: Params, x: np.ndarray, eps: np.ndarray, confi
 ROWS_PER_PASS = 10_000
 
 
-def iw_bound(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.Generator, *, k: int = 1000,
-             batch_size: int = 100) -> float:
+def iw_bound(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.Generator, *,
+             k: int = 1000, batch_size: int = 100) -> float:
     """L_k averaged over the images: an estimate of the mean log p(x) from below, in nats.
 
     docs/02-variational-inference.md eq. (12); Burda et al. report k = 5000. Negative,
@@ -122,7 +127,8 @@ def iw_bound(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.Ge
     return float(np.mean(iw_bound_per_example(params, x, config, rng, k=k, batch_size=batch_size)))
 
 
-def iw_bound_per_example(params: Params, x: np.ndarray, config: VAEConfig, rng: np.random.Generator, *, k: int = 1000,
+def iw_bound_per_example(params: Params, x: np.ndarray, config: VAEConfig,
+                         rng: np.random.Generator, *, k: int = 1000,
                          batch_size: int = 100) -> np.ndarray:
     """L_k for every image, docs/02-variational-inference.md eq. (12): (N,) float64, nats.
 
@@ -153,7 +159,8 @@ def iw_bound_per_example(params: Params, x: np.ndarray, config: VAEConfig, rng: 
 # How much of the latent space is used
 
 
-def kl_per_dimension(params: Params, x: np.ndarray, config: VAEConfig, *, batch_size: int = 1000) -> np.ndarray:
+def kl_per_dimension(params: Params, x: np.ndarray, config: VAEConfig, *,
+                     batch_size: int = 1000) -> np.ndarray:
     """KL(q(z_j|x) ‖ N(0, 1)) for each latent dimension j, averaged over the images: (Z,).
 
         KL_j = ½ (μ_j² + σ_j² − 1 − log σ_j²)      docs/02-variational-inference.md eq. (10)

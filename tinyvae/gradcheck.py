@@ -6,9 +6,10 @@ number at a time and watches the loss move:
     ∂f/∂x_i ≈ (f(x + h e_i) − f(x − h e_i)) / (2h)        (central difference; error O(h²))
 
 With h = 1e-5 in float64 the truncation error (≈ h² f''' / 6) and the rounding error
-(≈ u |f| / h, with u = 2.2e-16 the spacing of float64 numbers near 1) are both around 1e-11 to 1e-10, so a correct gradient entry of size 0.1 agrees
-to a relative 1e-9 or so, while a wrong one (a flipped sign, a missing factor) is off by 1e-3 or
-far more. Anything in float32 is too coarse for this: the checks run in float64.
+(≈ u |f| / h, with u = 2.2e-16 the spacing of float64 numbers near 1) are both around 1e-11 to
+1e-10, so a correct gradient entry of size 0.1 agrees to a relative 1e-9 or so, while a wrong
+one (a flipped sign, a missing factor) is off by 1e-3 or far more. Anything in float32 is too
+coarse for this: the checks run in float64.
 
 Run ``python -m tinyvae gradcheck`` to see the whole VAE checked, parameter by parameter, for the
 full loss and for its two terms separately; ``--break relu`` (or tanh, dense, kl, bernoulli,
@@ -34,14 +35,22 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .vae import loss_and_grads
 from .config import VAEConfig, init_params
+from .vae import loss_and_grads
 
 DEFAULT_H = 1e-5
 DEFAULT_THRESHOLD = 1e-7
 
 # The three losses the VAE's table checks: its name for each -> loss_and_grads' `terms`.
 TERMS = {"full": "both", "recon": "recon", "kl": "kl"}
+
+
+def terms_of(config: VAEConfig) -> dict[str, str]:
+    """The terms of TERMS that config's loss has: all three, or for "iwae" "full" alone.
+
+    L_K is the log of a mean: no reconstruction term or KL term separates from it.
+    """
+    return {"full": TERMS["full"]} if config.objective == "iwae" else TERMS
 
 
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = DEFAULT_H) -> np.ndarray:
@@ -92,14 +101,16 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"rel_error: a and b must have the same shape, got {a.shape} and {b.shape}")
+        raise ValueError("rel_error: a and b must have the same shape, "
+                         f"got {a.shape} and {b.shape}")
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - b)) / max(1e-8, float(np.max(np.abs(a) + np.abs(b)))))
 
 
 class GradCheckRow(NamedTuple):
-    """One checked parameter: its key, the norms of both gradients, their rel_error, and the verdict."""
+    """One checked parameter: its key, the norms of both gradients, their rel_error,
+    and the verdict."""
 
     name: str
     analytic_norm: float
@@ -108,7 +119,8 @@ class GradCheckRow(NamedTuple):
     passed: bool
 
 
-def check_params(loss_fn: Callable[[], float], params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray],
+def check_params(loss_fn: Callable[[], float], params: Mapping[str, np.ndarray],
+                 grads: Mapping[str, np.ndarray],
                  h: float = DEFAULT_H, threshold: float = DEFAULT_THRESHOLD,
                  keys: Iterable[str] | None = None) -> list[GradCheckRow]:
     """Check the analytic ``grads`` against central differences of ``loss_fn``, key by key.
@@ -122,7 +134,8 @@ def check_params(loss_fn: Callable[[], float], params: Mapping[str, np.ndarray],
     if params.keys() != grads.keys():
         missing = sorted(params.keys() - grads.keys())
         extra = sorted(grads.keys() - params.keys())
-        raise ValueError(f"grads must have exactly the keys of params: missing {missing}, unexpected {extra}")
+        raise ValueError(f"grads must have exactly the keys of params: missing {missing}, "
+                         f"unexpected {extra}")
     wanted = list(params) if keys is None else list(keys)
     unknown = [k for k in wanted if k not in params]
     if unknown:
@@ -131,11 +144,13 @@ def check_params(loss_fn: Callable[[], float], params: Mapping[str, np.ndarray],
     for key in wanted:
         analytic = np.asarray(grads[key], dtype=np.float64)
         if analytic.shape != params[key].shape:
-            raise ValueError(f"grads[{key!r}] has shape {analytic.shape}, params[{key!r}] has {params[key].shape}")
+            raise ValueError(f"grads[{key!r}] has shape {analytic.shape}, "
+                             f"params[{key!r}] has {params[key].shape}")
         numerical = numerical_gradient(loss_fn, params[key], h)
         err = rel_error(analytic, numerical)
         rows.append(
-            GradCheckRow(key, float(np.linalg.norm(analytic)), float(np.linalg.norm(numerical)), err, err < threshold)
+            GradCheckRow(key, float(np.linalg.norm(analytic)), float(np.linalg.norm(numerical)),
+                         err, err < threshold)
         )
     return rows
 
@@ -164,14 +179,13 @@ def random_problem(config: VAEConfig, batch_size: int, rng: np.random.Generator)
     return params, x, eps
 
 
-def term_losses(params, x, eps, config: VAEConfig) -> Iterator[tuple[str, float, dict, Callable[[], float]]]:
-    """For each of TERMS: (term, its loss, its analytic grads, loss_fn), loss_fn() reading params afresh.
+def term_losses(params, x, eps,
+                config: VAEConfig) -> Iterator[tuple[str, float, dict, Callable[[], float]]]:
+    """For each of terms_of(config): (term, its loss, its analytic grads, loss_fn).
 
-    L_K of the "iwae" objective is one term: only "full" is checked.
+    loss_fn() reads params afresh.
     """
-    for term, terms in TERMS.items():
-        if config.objective == "iwae" and term != "full":
-            continue
+    for term, terms in terms_of(config).items():
         loss, grads, _ = loss_and_grads(params, x, eps, config, terms=terms)
 
         def loss_fn(terms=terms):  # bound now: each term's loss_fn keeps its own `terms`
@@ -182,7 +196,8 @@ def term_losses(params, x, eps, config: VAEConfig) -> Iterator[tuple[str, float,
 
 def check_vae(config: VAEConfig, batch_size: int, seed: int, h: float = DEFAULT_H,
               threshold: float = DEFAULT_THRESHOLD) -> list[tuple[str, GradCheckRow]]:
-    """Check every parameter of a random VAE for the full loss, the reconstruction term and the KL term.
+    """Check every parameter of a random VAE for the full loss,
+    the reconstruction term and the KL term.
 
     The problem is random_problem(config, batch_size, np.random.default_rng(seed)), so the
     same seed gives the same model, data and noise. Returns a list of (term, GradCheckRow):

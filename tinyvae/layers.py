@@ -18,7 +18,8 @@ Shapes: B batch, I fan-in, O fan-out, Z latent.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -121,7 +122,8 @@ def softplus_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     return dx
 
 
-def reparameterize_forward(mu: np.ndarray, log_var: np.ndarray, eps: np.ndarray) -> tuple[np.ndarray, tuple]:
+def reparameterize_forward(mu: np.ndarray, log_var: np.ndarray,
+                           eps: np.ndarray) -> tuple[np.ndarray, tuple]:
     """z = μ + σ ⊙ ε with σ = exp(½ log σ²), docs/04-gradients.md eq. (14).
 
     A draw from q(z|x) = N(μ, diag σ²) written as a deterministic function of (μ, log σ²)
@@ -143,7 +145,8 @@ def reparameterize_backward(dz: np.ndarray, cache: tuple) -> tuple[np.ndarray, n
     (B, K, Z) each, which the caller sums over the K samples that μ and log σ² fed.
     """
     std, eps = cache
-    dmu = dz.copy()  # (B, Z): a fresh array, never an alias of dz, so it can be changed without touching dz
+    # A fresh array, never an alias of dz, so it can be changed without touching dz.
+    dmu = dz.copy()  # (B, Z)
     dlog_var = dz * 0.5 * std * eps  # (B, Z)
     return dmu, dlog_var
 

@@ -25,7 +25,6 @@ import numpy as np
 
 from .layers import sigmoid
 
-
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -101,7 +100,8 @@ def gaussian_nll_learned(mean: np.ndarray, log_var: np.ndarray,
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned-variance")
 
 
-def kl_standard_normal(mu: np.ndarray, log_var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def kl_standard_normal(mu: np.ndarray,
+                       log_var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """KL( N(μ, diag σ²) ‖ N(0, I) ) in closed form, summed over latent dimensions.
 
         KL = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)   docs/02-variational-inference.md eq. (10)
@@ -116,12 +116,14 @@ def kl_standard_normal(mu: np.ndarray, log_var: np.ndarray) -> tuple[np.ndarray,
     # that agree in all their digits and could even come out slightly negative.
     var_minus_1 = np.expm1(log_var)  # (B, Z)
     kl = kl_terms(mu, log_var, var_minus_1)  # (B, Z)
-    dmu = mu.copy()  # (B, Z): a fresh array, never an alias of μ (a gradient is not the value it is of)
+    # A fresh array, never an alias of μ (a gradient is not the value it is of).
+    dmu = mu.copy()  # (B, Z)
     dlog_var = 0.5 * var_minus_1  # (B, Z)
     return kl.sum(axis=1), dmu, dlog_var
 
 
-def kl_terms(mu: np.ndarray, log_var: np.ndarray, var_minus_1: np.ndarray | None = None) -> np.ndarray:
+def kl_terms(mu: np.ndarray, log_var: np.ndarray,
+             var_minus_1: np.ndarray | None = None) -> np.ndarray:
     """The KL of each latent dimension, ½ (μ² + σ² − 1 − log σ²), before the sum over Z.
 
     σ² − 1 is expm1(log σ²) (see kl_standard_normal); pass it if it is already computed.
@@ -193,7 +195,8 @@ def log_mean_exp(a: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.squeeze(out, axis=axis)
 
 
-def kl_divergence(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray, base: float = math.e) -> float:
+def kl_divergence(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray,
+                  base: float = math.e) -> float:
     """The discrete KL divergence KL(P ‖ Q) = Σ_x P(x) log(P(x)/Q(x)), in the given base.
 
     docs/03-kl-worked-example.md works through the lecture's table with it. The
@@ -208,16 +211,19 @@ def kl_divergence(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarr
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
     if p.shape != q.shape:
-        raise ValueError(f"kl_divergence: p and q must have the same shape, got {p.shape} and {q.shape}")
+        raise ValueError("kl_divergence: p and q must have the same shape, "
+                         f"got {p.shape} and {q.shape}")
     if p.size == 0:
         raise ValueError("kl_divergence: p and q are empty; expected at least one outcome")
     for name, v in (("p", p), ("q", q)):
         if not np.all(np.isfinite(v)):
             raise ValueError(f"kl_divergence: {name} contains NaN or infinite values")
         if np.any(v < 0):
-            raise ValueError(f"kl_divergence: {name} has negative entries; probabilities must be >= 0")
+            raise ValueError(f"kl_divergence: {name} has negative entries; "
+                             "probabilities must be >= 0")
         if abs(v.sum() - 1.0) > 1e-6:
-            raise ValueError(f"kl_divergence: {name} sums to {v.sum():.8g}; a distribution must sum to 1")
+            raise ValueError(f"kl_divergence: {name} sums to {v.sum():.8g}; "
+                             "a distribution must sum to 1")
     if not (base > 0 and base != 1):
         raise ValueError(f"kl_divergence: base must be positive and not 1, got {base}")
     support = p > 0  # terms with P(x) = 0 contribute 0 by convention

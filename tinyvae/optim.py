@@ -68,7 +68,8 @@ class Optimizer:
         if self.clip_norm is not None:
             grads, self.last_grad_norm = clip_by_global_norm(grads, self.clip_norm)
         for slot in self.slots:
-            if not self.state[slot]:  # zeros of each parameter's shape and dtype: float32 stays float32
+            if not self.state[slot]:
+                # zeros of each parameter's shape and dtype: float32 stays float32
                 self.state[slot] = {key: np.zeros_like(theta) for key, theta in params.items()}
         self.t += 1
         for key, theta in params.items():
@@ -78,7 +79,8 @@ class Optimizer:
         raise NotImplementedError
 
     def hparams(self) -> dict:
-        """The hyperparameters as a JSON-able dict; ``make_optimizer(**opt.hparams())`` rebuilds it."""
+        """The hyperparameters as a JSON-able dict;
+        ``make_optimizer(**opt.hparams())`` rebuilds it."""
         return {"name": self.name, "lr": self.lr, **{h: getattr(self, h) for h in self.hyper},
                 "clip_norm": self.clip_norm}
 
@@ -87,7 +89,8 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A flat dict of copies: ``"step"`` (0-d int64) and ``"<slot>/<key>"`` for each state array."""
+        """A flat dict of copies: ``"step"`` (0-d int64) and ``"<slot>/<key>"``
+        for each state array."""
         out = {"step": np.array(self.t, dtype=np.int64)}
         for slot in self.slots:
             for key, arr in self.state[slot].items():
@@ -95,7 +98,8 @@ class Optimizer:
         return out
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        """Restore what ``state_dict()`` returned, as copies (later steps do not write into ``state``).
+        """Restore what ``state_dict()`` returned, as copies
+        (later steps do not write into ``state``).
 
         The state is taken as it is: a checkpoint's is checked before it gets here
         (tinyvae/lab/storage/optimizer_state.py, load_checked).
@@ -109,7 +113,8 @@ class SGD(Optimizer):
     """Stochastic gradient descent, with optional (heavy-ball) momentum.
 
     Without momentum:   θ ← θ − η g
-    With momentum ρ:    v ← ρ v − η g ;  θ ← θ + v     (Polyak 1964; Sutskever et al. 2013, equation 1)
+    With momentum ρ:    v ← ρ v − η g ;  θ ← θ + v
+                        (Polyak 1964; Sutskever et al. 2013, equation 1)
 
     The velocity v starts at zero; it is a running sum of past steps that shrinks by ρ each step,
     so a direction the gradient keeps pointing in gathers speed, up to η g / (1 − ρ). (The
@@ -121,7 +126,8 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float, momentum: float = 0.0, clip_norm: float | None = None):
         self.momentum = _decay("momentum", momentum)
-        # Set before Optimizer.__init__, which makes one state dict per slot: no momentum, no velocity.
+        # Set before Optimizer.__init__, which makes one state dict per slot:
+        # no momentum, no velocity.
         self.slots = ("velocity",) if self.momentum > 0.0 else ()
         super().__init__(lr, clip_norm)
 
@@ -136,7 +142,8 @@ class SGD(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad: a per-coordinate step size that shrinks with the sum of that coordinate's squared gradients.
+    """Adagrad: a per-coordinate step size that shrinks with the sum of that coordinate's
+    squared gradients.
 
     G ← G + g²                      (elementwise; G starts at zero)
     θ ← θ − η g / (√G + ε)
@@ -179,8 +186,8 @@ class Adam(Optimizer):
     slots = ("m", "v")
     hyper = ("beta1", "beta2", "eps")
 
-    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 clip_norm: float | None = None):
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, clip_norm: float | None = None):
         self.beta1 = _decay("beta1", beta1)
         self.beta2 = _decay("beta2", beta2)
         self.eps = _positive("eps", eps)
@@ -233,8 +240,8 @@ OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
 def make_optimizer(name: str, lr: float | None = None, **kw) -> Optimizer:
     """Build an optimizer by name ("sgd", "adagrad" or "adam"); ``lr=None`` takes the class default.
 
-    The keyword arguments are the class's own (``momentum``, ``beta1``, ``eps``, ``clip_norm``, ...);
-    an unknown one raises ValueError naming it.
+    The keyword arguments are the class's own (``momentum``, ``beta1``, ``eps``,
+    ``clip_norm``, ...); an unknown one raises ValueError naming it.
     """
     key = str(name).lower()
     cls = lookup(OPTIMIZERS, key, "optimizer")
@@ -260,13 +267,17 @@ def _decay(name: str, value) -> float:
     return value
 
 
-def _check_params_and_grads(params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+def _check_params_and_grads(params: Mapping[str, np.ndarray],
+                            grads: Mapping[str, np.ndarray]) -> None:
     """The same keys, float arrays to update in place, and gradients of the parameters' shapes."""
     if params.keys() != grads.keys():
         missing, extra = sorted(params.keys() - grads.keys()), sorted(grads.keys() - params.keys())
-        raise ValueError(f"grads must have exactly the keys of params: missing {missing}, unexpected {extra}")
+        raise ValueError(f"grads must have exactly the keys of params: missing {missing}, "
+                         f"unexpected {extra}")
     for key, theta in params.items():
         if not isinstance(theta, np.ndarray) or not np.issubdtype(theta.dtype, np.floating):
-            raise ValueError(f"params[{key!r}] must be a floating-point ndarray (it is updated in place)")
+            raise ValueError(f"params[{key!r}] must be a floating-point ndarray "
+                             "(it is updated in place)")
         if np.shape(grads[key]) != theta.shape:
-            raise ValueError(f"grads[{key!r}] has shape {np.shape(grads[key])}, params[{key!r}] has shape {theta.shape}")
+            raise ValueError(f"grads[{key!r}] has shape {np.shape(grads[key])}, "
+                             f"params[{key!r}] has shape {theta.shape}")

@@ -103,22 +103,26 @@ def train_epochs(params: Params, optimizer: Optimizer, config: VAEConfig, x_trai
                  rng: np.random.Generator, *, epochs: int, batch_size: int = 128) -> list[float]:
     """Algorithm 1 of Kingma & Welling (2014), as plainly as it can be written.
 
-    Trains `params` in place on the images x_train (N, D), pixels in [0, 1], and returns the mean training loss of each epoch, in nats per image. No
-    checkpoints, no warm-up, no progress: tinyvae/lab/training/runner.py's `fit` adds those.
+    Trains `params` in place on the images x_train (N, D), pixels in [0, 1], and returns the
+    mean training loss of each epoch, in nats per image. No checkpoints, no warm-up, no
+    progress: tinyvae/lab/training/runner.py's `fit` adds those.
     """
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
-    check_batch(x_train, config, "x_train", empty_ok=False)  # each epoch's loss is a mean over its images
+    # each epoch's loss is a mean over its images, so there must be some
+    check_batch(x_train, config, "x_train", empty_ok=False)
     dtype = dtype_of(params)
     losses = []
     for _ in range(epochs):
         total = 0.0
         for index in shuffled_batches(len(x_train), batch_size, rng):
             x = x_train[index]  # (B, D)
-            eps = rng.standard_normal((len(x), config.k, config.latent_dim), dtype=dtype)  # (B, K, Z)
+            # ε ← N(0, I), K rows per image: (B, K, Z)
+            eps = rng.standard_normal((len(x), config.k, config.latent_dim), dtype=dtype)
             stats = train_step(params, optimizer, x, eps, config)
             total += stats["loss"] * len(x)
             if not math.isfinite(stats["loss"]):
-                raise FloatingPointError(f"the loss became {stats['loss']}; try a smaller learning rate")
+                raise FloatingPointError(f"the loss became {stats['loss']}; "
+                                         "try a smaller learning rate")
         losses.append(total / len(x_train))
     return losses
 

@@ -35,23 +35,41 @@ import numpy as np
 
 from ._checks import check_batch, check_noise, finite_params, finite_real, nonnegative_int
 from .config import Params, VAEConfig, dtype_of
-from .layers import ACTIVATIONS, dense_backward, dense_forward, reparameterize_backward, reparameterize_forward, sigmoid
-from .losses import (bernoulli_nll, gaussian_nll, gaussian_nll_learned, kl_standard_normal, log_mean_exp,
-                     log_posterior, log_prior, normalized_weights)
+from .layers import (
+    ACTIVATIONS,
+    dense_backward,
+    dense_forward,
+    reparameterize_backward,
+    reparameterize_forward,
+    sigmoid,
+)
+from .losses import (
+    bernoulli_nll,
+    gaussian_nll,
+    gaussian_nll_learned,
+    kl_standard_normal,
+    log_mean_exp,
+    log_posterior,
+    log_prior,
+    normalized_weights,
+)
 
 
-def mlp_forward(params: Params, h: np.ndarray, prefix: str, config: VAEConfig) -> tuple[np.ndarray, list]:
+def mlp_forward(params: Params, h: np.ndarray, prefix: str,
+                config: VAEConfig) -> tuple[np.ndarray, list]:
     """The hidden layers of the encoder or decoder: h ← act(h·W_i + b_i), i = 0..n−1."""
     act_forward = ACTIVATIONS[config.activation].forward
     caches = []
     for i in range(len(config.hidden_dims)):
-        a, dense_cache = dense_forward(h, params[f"{prefix}.W{i}"], params[f"{prefix}.b{i}"])  # (B, H_i)
+        # (B, H_i): a = h·W_i + b_i
+        a, dense_cache = dense_forward(h, params[f"{prefix}.W{i}"], params[f"{prefix}.b{i}"])
         h, act_cache = act_forward(a)  # (B, H_i)
         caches.append((dense_cache, act_cache))
     return h, caches
 
 
-def mlp_backward(dh: np.ndarray, caches: list, prefix: str, config: VAEConfig, grads: Params) -> np.ndarray:
+def mlp_backward(dh: np.ndarray, caches: list, prefix: str, config: VAEConfig,
+                 grads: Params) -> np.ndarray:
     """The mirror of mlp_forward: walk the layers from last to first; returns d(input)."""
     act_backward = ACTIVATIONS[config.activation].backward
     for i in reversed(range(len(caches))):
@@ -61,7 +79,8 @@ def mlp_backward(dh: np.ndarray, caches: list, prefix: str, config: VAEConfig, g
     return dh
 
 
-def encoder_forward(params: Params, x: np.ndarray, config: VAEConfig) -> tuple[np.ndarray, np.ndarray, tuple]:
+def encoder_forward(params: Params, x: np.ndarray,
+                    config: VAEConfig) -> tuple[np.ndarray, np.ndarray, tuple]:
     """q(z|x) = N(μ, diag σ²): an MLP with two linear heads, μ and log σ².
 
     The log-variance rather than σ: any real number is a valid log σ², so the head
@@ -70,16 +89,19 @@ def encoder_forward(params: Params, x: np.ndarray, config: VAEConfig) -> tuple[n
     """
     h, mlp_caches = mlp_forward(params, x, "encoder", config)  # (B, H)
     mu, mu_cache = dense_forward(h, params["encoder.W_mu"], params["encoder.b_mu"])  # (B, Z)
-    log_var, lv_cache = dense_forward(h, params["encoder.W_logvar"], params["encoder.b_logvar"])  # (B, Z)
+    log_var, lv_cache = dense_forward(h, params["encoder.W_logvar"],
+                                      params["encoder.b_logvar"])  # (B, Z)
     return mu, log_var, (mlp_caches, mu_cache, lv_cache)
 
 
-def encoder_backward(dmu: np.ndarray, dlog_var: np.ndarray, cache: tuple, config: VAEConfig) -> Params:
+def encoder_backward(dmu: np.ndarray, dlog_var: np.ndarray, cache: tuple,
+                     config: VAEConfig) -> Params:
     """The mirror of encoder_forward; returns the encoder's gradients."""
     mlp_caches, mu_cache, lv_cache = cache
     grads = {}
     dh_mu, grads["encoder.W_mu"], grads["encoder.b_mu"] = dense_backward(dmu, mu_cache)  # (B, H)
-    dh_lv, grads["encoder.W_logvar"], grads["encoder.b_logvar"] = dense_backward(dlog_var, lv_cache)  # (B, H)
+    # (B, H): the log-variance head's share of dh
+    dh_lv, grads["encoder.W_logvar"], grads["encoder.b_logvar"] = dense_backward(dlog_var, lv_cache)
     dh = dh_mu + dh_lv  # h feeds both heads, so its gradient is the sum of the two
     mlp_backward(dh, mlp_caches, "encoder", config, grads)  # d(images) is returned and not needed
     return grads
@@ -96,7 +118,8 @@ def decoder_forward(params: Params, z: np.ndarray,
     out, out_cache = dense_forward(h, params["decoder.W_out"], params["decoder.b_out"])  # (B, D)
     out_log_var, lv_cache = None, None
     if config.learned_variance:
-        out_log_var, lv_cache = dense_forward(h, params["decoder.W_logvar"], params["decoder.b_logvar"])  # (B, D)
+        out_log_var, lv_cache = dense_forward(h, params["decoder.W_logvar"],
+                                              params["decoder.b_logvar"])  # (B, D)
     return out, out_log_var, (mlp_caches, out_cache, lv_cache)
 
 
@@ -107,7 +130,8 @@ def decoder_backward(dout: np.ndarray, dout_log_var: np.ndarray | None, cache: t
     grads = {}
     dh, grads["decoder.W_out"], grads["decoder.b_out"] = dense_backward(dout, out_cache)  # (B, H)
     if lv_cache is not None:
-        dh_lv, grads["decoder.W_logvar"], grads["decoder.b_logvar"] = dense_backward(dout_log_var, lv_cache)
+        dh_lv, grads["decoder.W_logvar"], grads["decoder.b_logvar"] = dense_backward(
+            dout_log_var, lv_cache)  # (B, H)
         dh = dh + dh_lv  # h feeds both heads
     dz = mlp_backward(dh, mlp_caches, "decoder", config, grads)  # (B, Z)
     return dz, grads
@@ -127,7 +151,8 @@ def reconstruction_nll(out: np.ndarray, out_log_var: np.ndarray | None, x: np.nd
     return gaussian_nll_learned(out, out_log_var, x)
 
 
-def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAEConfig, *, beta: float | None = None,
+def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAEConfig, *,
+                   beta: float | None = None,
                    terms: str = "both") -> tuple[float, Params, dict[str, float]]:
     """The negative ELBO averaged over the batch, and its gradient for every parameter.
 
@@ -145,7 +170,8 @@ def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECo
     Returns (loss, grads, stats): grads has exactly the keys of params; stats holds
     the batch means "loss", "recon" and "kl" (the KL unweighted by β).
     """
-    x, eps, beta = _at_the_door(params, x, eps, config, beta, terms)  # checked; eps (B, Z) becomes (B, 1, Z)
+    # x and eps checked; eps (B, Z) becomes (B, 1, Z)
+    x, eps, beta = _at_the_door(params, x, eps, config, beta, terms)
     if config.objective == "iwae":
         return iwae_loss_and_grads(params, x, eps, config)
     B, K, Z = eps.shape
@@ -157,7 +183,8 @@ def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECo
     # z = μ + σ ⊙ ε for each of the K samples of each image, docs/04-gradients.md eq. (14):
     z, rep_cache = reparameterize_forward(mu[:, None], log_var[:, None], eps)  # (B, K, Z)
     out, out_log_var, dec_cache = decoder_forward(params, z.reshape(B * K, Z), config)  # (B·K, D)
-    recon, dout, dout_log_var = reconstruction_nll(out, out_log_var, np.repeat(x, K, axis=0), config)  # (B·K,)
+    recon, dout, dout_log_var = reconstruction_nll(out, out_log_var,
+                                                   np.repeat(x, K, axis=0), config)  # (B·K,)
     kl, dmu_kl, dlog_var_kl = kl_standard_normal(mu, log_var)  # (B,)
     loss = float(np.mean(w_recon * recon.reshape(B, K).mean(axis=1) + w_kl * kl))
     if not np.isfinite(loss):
@@ -172,10 +199,11 @@ def loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray, config: VAECo
     dz, dec_grads = decoder_backward(dout, dout_log_var, dec_cache, config)  # (B·K, Z)
     # Back through z = μ + σ ⊙ ε, docs/04-gradients.md eq. (15):
     dmu_z, dlog_var_z = reparameterize_backward(dz.reshape(B, K, Z), rep_cache)  # (B, K, Z)
-    # μ and log σ² were broadcast over the K samples, so their gradients sum over them. And two
-    # paths lead into each: through z and through the KL; a value that feeds two paths gets the
-    # sum of their gradients, docs/04-gradients.md eq. (16). The z path already carries its 1/B:
-    # it came in through dout. The KL's gradient is that of a per-image sum, so it gets its 1/B here.
+    # μ and log σ² were broadcast over the K samples, so their gradients sum over them. And
+    # two paths lead into each: through z and through the KL; a value that feeds two paths
+    # gets the sum of their gradients, docs/04-gradients.md eq. (16). The z path already
+    # carries its 1/B: it came in through dout. The KL's gradient is that of a per-image sum,
+    # so it gets its 1/B here.
     dmu = dmu_z.sum(axis=1) + (w_kl / B) * dmu_kl  # (B, Z)
     dlog_var = dlog_var_z.sum(axis=1) + (w_kl / B) * dlog_var_kl  # (B, Z)
     enc_grads = encoder_backward(dmu, dlog_var, enc_cache, config)
@@ -209,7 +237,8 @@ def iwae_loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray,
     mu, log_var, enc_cache = encoder_forward(params, x, config)  # (B, Z), (B, Z)
     z, rep_cache = reparameterize_forward(mu[:, None], log_var[:, None], eps)  # (B, K, Z)
     out, out_log_var, dec_cache = decoder_forward(params, z.reshape(B * K, Z), config)  # (B·K, D)
-    recon, dout, dout_log_var = reconstruction_nll(out, out_log_var, np.repeat(x, K, axis=0), config)  # (B·K,)
+    recon, dout, dout_log_var = reconstruction_nll(out, out_log_var,
+                                                   np.repeat(x, K, axis=0), config)  # (B·K,)
     log_p, dlog_p_dz = log_prior(z)  # (B, K), (B, K, Z): log N(z; 0, I) and its gradient −z
     log_q = log_posterior(eps, log_var[:, None])  # (B, K): log q(z|x), written in ε
     log_w = -recon.reshape(B, K) + log_p - log_q  # (B, K): the log importance weights
@@ -226,12 +255,14 @@ def iwae_loss_and_grads(params: Params, x: np.ndarray, eps: np.ndarray,
     if dout_log_var is not None:
         dout_log_var = dout_log_var * drecon  # (B·K, D)
     dz, dec_grads = decoder_backward(dout, dout_log_var, dec_cache, config)  # (B·K, Z)
-    dz = dz.reshape(B, K, Z) + dlog_w[..., None] * dlog_p_dz  # (B, K, Z): z feeds the decoder and log p(z)
+    # z feeds the decoder and log p(z): the gradients of both paths add up
+    dz = dz.reshape(B, K, Z) + dlog_w[..., None] * dlog_p_dz  # (B, K, Z)
     dmu_z, dlog_var_z = reparameterize_backward(dz, rep_cache)  # (B, K, Z)
     # Two paths into log σ²: through z, and through log q directly (∂ log q/∂ log σ² = −½,
     # losses.log_posterior), whose gradient is −dlog_w · (−½). μ has the path through z only.
     dmu = dmu_z.sum(axis=1)  # (B, Z)
-    dlog_var = dlog_var_z.sum(axis=1) + 0.5 * dlog_w.sum(axis=1, keepdims=True)  # (B, Z): (B, 1) broadcast over Z
+    # (B, Z): the log q path's (B, 1) is broadcast over Z
+    dlog_var = dlog_var_z.sum(axis=1) + 0.5 * dlog_w.sum(axis=1, keepdims=True)
     enc_grads = encoder_backward(dmu, dlog_var, enc_cache, config)
 
     grads = {**enc_grads, **dec_grads}
@@ -295,7 +326,8 @@ def sample(params: Params, n: int, rng: np.random.Generator, config: VAEConfig) 
     return decode(params, z, config)
 
 
-def reconstruct(params: Params, x: np.ndarray, rng: np.random.Generator, config: VAEConfig) -> np.ndarray:
+def reconstruct(params: Params, x: np.ndarray, rng: np.random.Generator,
+                config: VAEConfig) -> np.ndarray:
     """Encode, draw one z = μ + σ ⊙ ε, decode: the decoder's mean for each image. (B, D)"""
     mu, log_var = encode(params, x, config)  # (B, Z)
     eps = rng.standard_normal(mu.shape).astype(mu.dtype)  # (B, Z)
@@ -311,9 +343,10 @@ def _at_the_door(params: Params, x, eps, config: VAEConfig, beta, terms: str, *,
         raise ValueError(f"terms must be 'both', 'recon' or 'kl', got {terms!r}")
     beta = finite_real("beta", config.beta if beta is None else beta, minimum=0)
     if config.objective == "iwae" and (beta != 1 or terms != "both"):
-        raise ValueError("the 'iwae' objective L_K is one term at weight 1: it takes no beta and no terms="
-                         f"'recon'/'kl' (got beta={beta!r}, terms={terms!r})")
+        raise ValueError("the 'iwae' objective L_K is one term at weight 1: it takes no beta "
+                         f"and no terms='recon'/'kl' (got beta={beta!r}, terms={terms!r})")
     dtype = dtype_of(params)  # the parameters' dtype decides the arithmetic
-    x = check_batch(np.asarray(x, dtype=dtype), config, empty_ok=empty_ok)  # the loss is a mean over the batch
+    # the loss is a mean over the batch
+    x = check_batch(np.asarray(x, dtype=dtype), config, empty_ok=empty_ok)
     eps = check_noise(np.asarray(eps, dtype=dtype), len(x), config)
     return x, eps, beta

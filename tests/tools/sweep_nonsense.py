@@ -27,63 +27,74 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-NUMBERS = ["0", "-1", "1e20", "100000000000000000000", "2147483648", "nan", "inf", "-inf", "1e-200", "abc", ""]
+NUMBERS = ["0", "-1", "1e20", "100000000000000000000", "2147483648", "nan", "inf", "-inf", "1e-200",
+           "abc", ""]
 PY = [sys.executable]
 TINYVAE = PY + ["-m", "tinyvae"]
-TRAIN_BASE = ["--epochs", "1", "--train-limit", "64", "--test-limit", "32", "--hidden", "8", "--latent-dim", "2",
-              "--iw-samples", "0", "--out", "{tmp}/out"]
+TRAIN_BASE = ["--epochs", "1", "--train-limit", "64", "--test-limit", "32", "--hidden", "8",
+              "--latent-dim", "2", "--iw-samples", "0", "--out", "{tmp}/out"]
 
 # program: (command, base arguments, numeric flags, path flags). {tmp} is a fresh folder per run,
 # {ckpt} a checkpoint of a tiny model trained once at the start.
 PROGRAMS = {
     "train": (TINYVAE + ["train"], TRAIN_BASE,
-              ["--epochs", "--batch-size", "--lr", "--hidden", "--latent-dim", "--gaussian-std", "--beta",
-               "--warmup-epochs", "--seed", "--iw-samples", "--train-limit", "--test-limit"],
+              ["--epochs", "--batch-size", "--lr", "--hidden", "--latent-dim", "--gaussian-std",
+               "--beta", "--warmup-epochs", "--seed", "--iw-samples", "--train-limit",
+               "--test-limit"],
               ["--out", "--resume", "--data-dir"]),
     "examples/mnist.py": (PY + [str(ROOT / "examples/mnist.py")], TRAIN_BASE,
                           ["--epochs", "--seed", "--batch-size", "--lr"], []),
     "gradcheck": (TINYVAE + ["gradcheck"], [],
-                  ["--hidden", "--latent-dim", "--input-dim", "--batch-size", "--beta", "--gaussian-std", "--seed",
-                   "--h", "--threshold"], []),
-    "bench": (TINYVAE + ["bench"], ["--random-data", "--train-images", "256", "--hidden", "8", "--latent-dim", "2",
-                                    "--batch-size", "64", "--repeats", "1", "--iw-samples", "0"],
-              ["--train-images", "--hidden", "--latent-dim", "--batch-size", "--lr", "--repeats", "--iw-samples",
-               "--iw-images", "--check-epochs", "--seed", "--blas-threads", "--update-threads", "--iw-threads"],
+                  ["--hidden", "--latent-dim", "--input-dim", "--batch-size", "--beta",
+                   "--gaussian-std", "--seed", "--h", "--threshold"], []),
+    "bench": (TINYVAE + ["bench"],
+              ["--random-data", "--train-images", "256", "--hidden", "8", "--latent-dim", "2",
+               "--batch-size", "64", "--repeats", "1", "--iw-samples", "0"],
+              ["--train-images", "--hidden", "--latent-dim", "--batch-size", "--lr", "--repeats",
+               "--iw-samples", "--iw-images", "--check-epochs", "--seed", "--blas-threads",
+               "--update-threads", "--iw-threads"],
               ["--data-dir"]),
-    "evaluate": (TINYVAE + ["evaluate", "{ckpt}"], ["--iw-samples", "5"], ["--iw-samples", "--test-binarization-seed"],
-                 ["--json", "--data-dir"]),
-    "sample": (TINYVAE + ["sample", "{ckpt}"], ["--png", "{tmp}/s.png"], ["--n", "--seed", "--nrow"],
-               ["--png", "--npz"]),
-    "reconstruct": (TINYVAE + ["reconstruct", "{ckpt}"], ["--png", "{tmp}/r.png"], ["--n", "--start", "--seed"],
-                    ["--png", "--npz"]),
-    "explore": (TINYVAE + ["explore", "{ckpt}"], ["--png", "{tmp}/e.png"], ["--sliders", "--image", "--other"],
-                ["--png"]),
-    "reproduce": (TINYVAE + ["reproduce"], ["--stages", "1-1", "--train-limit", "64", "--test-limit", "32",
-                                            "--iw-samples", "5", "--out", "{tmp}/out"],
-                  ["--seed", "--iw-samples", "--train-limit", "--test-limit"], ["--out", "--summary", "--plot"]),
-    "examples/amortization_gap.py": (PY + [str(ROOT / "examples/amortization_gap.py")],
-                                     ["--checkpoint", "{ckpt}", "--images", "2", "--steps", "5", "--samples", "4",
-                                      "--eval-samples", "10", "--k", "10", "--plot", "{tmp}/p.png"],
-                                     ["--images", "--steps", "--samples", "--lr", "--eval-samples", "--k", "--seed"],
-                                     ["--plot", "--json", "--checkpoint"]),
-    "examples/autoencoder_vs_vae.py": (PY + [str(ROOT / "examples/autoencoder_vs_vae.py")],
-                                       ["--epochs", "1", "--train-limit", "64", "--test-limit", "32", "--hidden", "8",
-                                        "--latent-dim", "2", "--out", "{tmp}/out"],
-                                       ["--epochs", "--latent-dim", "--hidden", "--seed", "--train-limit",
-                                        "--test-limit"], ["--out"]),
-    "examples/decoder_sigma_as_beta.py": (PY + [str(ROOT / "examples/decoder_sigma_as_beta.py")],
-                                          ["--sigmas", "0.5", "--epochs", "1", "--train-limit", "64", "--test-limit",
-                                           "32", "--plot", "{tmp}/p.png"],
-                                          ["--sigmas", "--epochs", "--train-limit", "--test-limit", "--seed"],
-                                          ["--plot", "--json"]),
-    "examples/elbo_identity.py": (PY + [str(ROOT / "examples/elbo_identity.py")],
-                                  ["--repeats", "5", "--plot", "{tmp}/p.png"], ["--seed", "--repeats"], ["--plot"]),
+    "evaluate": (TINYVAE + ["evaluate", "{ckpt}"], ["--iw-samples", "5"],
+                 ["--iw-samples", "--test-binarization-seed"], ["--json", "--data-dir"]),
+    "sample": (TINYVAE + ["sample", "{ckpt}"], ["--png", "{tmp}/s.png"],
+               ["--n", "--seed", "--nrow"], ["--png", "--npz"]),
+    "reconstruct": (TINYVAE + ["reconstruct", "{ckpt}"], ["--png", "{tmp}/r.png"],
+                    ["--n", "--start", "--seed"], ["--png", "--npz"]),
+    "explore": (TINYVAE + ["explore", "{ckpt}"], ["--png", "{tmp}/e.png"],
+                ["--sliders", "--image", "--other"], ["--png"]),
+    "reproduce": (TINYVAE + ["reproduce"],
+                  ["--stages", "1-1", "--train-limit", "64", "--test-limit", "32",
+                   "--iw-samples", "5", "--out", "{tmp}/out"],
+                  ["--seed", "--iw-samples", "--train-limit", "--test-limit"],
+                  ["--out", "--summary", "--plot"]),
+    "examples/amortization_gap.py": (
+        PY + [str(ROOT / "examples/amortization_gap.py")],
+        ["--checkpoint", "{ckpt}", "--images", "2", "--steps", "5", "--samples", "4",
+         "--eval-samples", "10", "--k", "10", "--plot", "{tmp}/p.png"],
+        ["--images", "--steps", "--samples", "--lr", "--eval-samples", "--k", "--seed"],
+        ["--plot", "--json", "--checkpoint"]),
+    "examples/autoencoder_vs_vae.py": (
+        PY + [str(ROOT / "examples/autoencoder_vs_vae.py")],
+        ["--epochs", "1", "--train-limit", "64", "--test-limit", "32", "--hidden", "8",
+         "--latent-dim", "2", "--out", "{tmp}/out"],
+        ["--epochs", "--latent-dim", "--hidden", "--seed", "--train-limit", "--test-limit"],
+        ["--out"]),
+    "examples/decoder_sigma_as_beta.py": (
+        PY + [str(ROOT / "examples/decoder_sigma_as_beta.py")],
+        ["--sigmas", "0.5", "--epochs", "1", "--train-limit", "64", "--test-limit", "32",
+         "--plot", "{tmp}/p.png"],
+        ["--sigmas", "--epochs", "--train-limit", "--test-limit", "--seed"],
+        ["--plot", "--json"]),
+    "examples/elbo_identity.py": (
+        PY + [str(ROOT / "examples/elbo_identity.py")],
+        ["--repeats", "5", "--plot", "{tmp}/p.png"], ["--seed", "--repeats"], ["--plot"]),
     "examples/reparameterization_vs_score_function.py": (
         PY + [str(ROOT / "examples/reparameterization_vs_score_function.py")],
         ["--repeats", "5", "--plot", "{tmp}/p.png"], ["--seed", "--repeats"], ["--plot"]),
 }
 PATHS = ["", "{tmp}/missing/folder/file", "/proc/version", "/dev/full", "{tmp}", "{tmp}/fifo"]
-ENVIRONMENTS = {"TINYVAE_DATA=a file": "{tmp}/a-file", "TINYVAE_DATA=empty": "", "TINYVAE_DATA=missing": "{tmp}/nope"}
+ENVIRONMENTS = {"TINYVAE_DATA=a file": "{tmp}/a-file", "TINYVAE_DATA=empty": "",
+                "TINYVAE_DATA=missing": "{tmp}/nope"}
 
 
 def with_flag(base: list[str], flag: str, value: str) -> list[str]:
@@ -105,7 +116,8 @@ def classify(result, timed_out: bool) -> str:
         return "CRASH"
     if result.returncode == 0:
         return "ran"
-    message = [line for line in err.strip().splitlines() if line.strip() and not line.startswith(("usage:", " "))]
+    message = [line for line in err.strip().splitlines()
+               if line.strip() and not line.startswith(("usage:", " "))]
     if result.returncode == 2:
         return "refused" if len(message) == 1 else f"refused ({len(message)} lines)"
     return "stopped" if len(message) <= 1 else f"stopped ({len(message)} lines)"
@@ -152,22 +164,25 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sweep-"))
     ckpt = work / "base" / "checkpoint.npz"
-    subprocess.run(TINYVAE + ["train"] + [a.replace("{tmp}/out", str(work / "base")) for a in TRAIN_BASE],
+    subprocess.run(TINYVAE + ["train"]
+                   + [a.replace("{tmp}/out", str(work / "base")) for a in TRAIN_BASE],
                    check=True, capture_output=True)
     todo = list(cases(set(args.only) if args.only else None))
     print(f"{len(todo)} runs, {args.workers} at a time", flush=True)
     with ThreadPoolExecutor(args.workers) as pool:
         results = list(pool.map(lambda c: run_case(c, str(ckpt), args.timeout), todo))
-    table = collections.Counter((program, cls, outcome) for program, cls, _, _, outcome, _ in results)
+    table = collections.Counter((program, cls, outcome)
+                                for program, cls, _, _, outcome, _ in results)
     print(f"\n{'program':<50} {'class':<12} {'outcome':<22} runs")
     for (program, cls, outcome), n in sorted(table.items()):
         print(f"{program:<50} {cls:<12} {outcome:<22} {n}")
     totals = collections.Counter(outcome for *_, outcome, _ in results)
-    print("\ntotal:", ", ".join(f"{outcome} {n}" for outcome, n in sorted(totals.items())), f"of {len(results)}")
+    print("\ntotal:", ", ".join(f"{outcome} {n}" for outcome, n in sorted(totals.items())),
+          f"of {len(results)}")
     bad = [r for r in results if r[4] in ("TRACEBACK", "CRASH") or "lines" in r[4]]
     if bad:
         print("\nto fix:")
-        for program, cls, flag, value, outcome, last in bad:
+        for program, _, flag, value, outcome, last in bad:
             print(f"  {program} {flag} {value!r}: {outcome}: {last}")
     return 1 if bad else 0
 

@@ -21,7 +21,8 @@ BREAKS = {
     "tanh": ("tanh_backward uses 1 − tanh(x) instead of 1 − tanh²(x)", {"activation": "tanh"}),
     "dense": ("dense_backward's db averages over the batch instead of summing", {}),
     "kl": ("kl_standard_normal's d/d log σ² is ½(1 − σ²) (sign flipped)", {}),
-    "bernoulli": ("bernoulli_nll's gradient is x − σ(l) (sign flipped)", {"likelihood": "bernoulli"}),
+    "bernoulli": ("bernoulli_nll's gradient is x − σ(l) (sign flipped)",
+                  {"likelihood": "bernoulli"}),
     "gaussian-logvar": (
         "gaussian_nll_learned's d/d log σ² is ½(1 + (x − m)² e^(−s)) (sign flipped inside)",
         {"likelihood": "gaussian-learned-variance"},
@@ -76,7 +77,7 @@ def wrong_version(name: str) -> tuple[Callable, Callable]:
 
 @contextlib.contextmanager
 def broken(name: str) -> Iterator[None]:
-    """Swap one of tinyvae's functions for a deliberately wrong version for the duration of a ``with``.
+    """Swap one of tinyvae's functions for a deliberately wrong version while a ``with`` lasts.
 
     The swap reaches every place the model finds the function (module attributes of layers,
     losses and vae, and the entries of the activation registry; see swap.py),

@@ -23,7 +23,16 @@ from pathlib import Path
 
 from . import guards
 from .runners import RUNNERS
-from .student import NotImplementedYet, RuleBroken, StudentError, describe, function, load, shown, students_code
+from .student import (
+    NotImplementedYet,
+    RuleBroken,
+    StudentError,
+    describe,
+    function,
+    load,
+    shown,
+    students_code,
+)
 from .wire import MAX_BYTES, encode, write
 
 
@@ -58,7 +67,8 @@ def _address_space() -> int:
 
 
 def grade(job: dict) -> dict:
-    """The result document: {"status": "ok", "outputs": ...} or {"status": ..., "message": one line}."""
+    """The result document: {"status": "ok", "outputs": ...}
+    or {"status": ..., "message": one line}."""
     path = Path(job["path"])
     try:
         guards.install(job["exercise"])
@@ -76,19 +86,26 @@ def grade(job: dict) -> dict:
     except StudentError as exc:
         result = {"status": "error", "message": str(exc)}
     except MemoryError as exc:
-        result = {"status": "error", "message": f"ran out of memory (the limit is {job['memory_mb']:g} MB "
-                                                f"beyond what the grader holds): {describe(exc, path)}"}
+        result = {"status": "error",
+                  "message": f"ran out of memory (the limit is {job['memory_mb']:g} MB beyond what "
+                             f"the grader holds): {describe(exc, path)}"}
     except SystemExit as exc:
-        result = {"status": "error", "message": f"{describe(exc, path)}\n  your code called sys.exit(): "
-                                                "a function the grader checks must return its value, not exit"}
-    except BaseException as exc:  # KeyboardInterrupt, GeneratorExit, ... raised by the student's code
+        result = {"status": "error",
+                  "message": f"{describe(exc, path)}\n  your code called sys.exit(): "
+                             "a function the grader checks must return its value, not exit"}
+    except BaseException as exc:
+        # KeyboardInterrupt, GeneratorExit, ... raised by the student's code
         result = {"status": "error", "message": describe(exc, path)}
     if guards.CALLED:
-        result = {"status": "error", "message": f"your code calls tinyvae's own {guards.CALLED[0]}, the answer "
-                  "to this exercise; the grader does not accept it: write the computation yourself"}
+        result = {"status": "error",
+                  "message": f"your code calls tinyvae's own {guards.CALLED[0]}, the answer to "
+                             "this exercise; the grader does not accept it: "
+                             "write the computation yourself"}
     elif not guards.intact():
-        result = {"status": "error", "message": "your code changed tinyvae's modules (reloaded one?), where "
-                  "the grader keeps tinyvae's answer out of reach; the grader does not accept it"}
+        result = {"status": "error",
+                  "message": "your code changed tinyvae's modules (reloaded one?), where the "
+                             "grader keeps tinyvae's answer out of reach; "
+                             "the grader does not accept it"}
     return result
 
 
@@ -106,11 +123,13 @@ def main(argv: list[str]) -> None:
     limit(job["memory_mb"], job["seconds"])
     try:
         result = grade(job)
-    except BaseException as exc:  # the grader's own code failed: say so, never a traceback to the student
+    except BaseException as exc:
+        # the grader's own code failed: say so, never a traceback to the student
         result = {"status": "error", "message": f"the grader failed: {type(exc).__name__}: {exc}"}
     try:
         write(result_path, result)
     except BaseException:
         os._exit(3)
     sys.stdout.flush()
-    os._exit(0)  # now: no atexit handler, no finaliser of the student's runs after the result is written
+    # now: no atexit handler, no finaliser of the student's runs after the result is written
+    os._exit(0)

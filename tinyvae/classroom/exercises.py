@@ -1,8 +1,11 @@
-"""The exercises: the ladder of backward passes and the lecture's probability, as files students own.
+"""The exercises: the ladder of backward passes and the lecture's probability,
+as files students own.
 
-    start(name, folder)        write the student's file folder/NAME.py from its stub; never overwrite
+    start(name, folder)        write the student's file folder/NAME.py from its stub; never
+                               overwrite
     grade(name, folder)        grade folder/NAME.py; a Graded result, never an exception
-    grade_file(name, path)     the same for a file anywhere (`python relu.py` checks itself this way)
+    grade_file(name, path)     the same for a file anywhere (`python relu.py` checks itself this
+                               way)
     Grading(tasks, options)    many (exercise, file) pairs at once, each in a process of its own
 
 A student's file is plain Python with the library's signature; its stub is a file of its own,
@@ -47,7 +50,8 @@ BEYOND = [
 ]
 EXERCISES: dict[str, Exercise] = {e.name: e for e in LADDER + BEYOND}
 
-# The exercises graded without the model's table: name -> (the child's job, the judge of its outputs).
+# The exercises graded without the model's table: name -> (the child's job, the judge of its
+# outputs).
 CHECKS: dict[str, tuple[Callable[[], dict], Callable[[dict], list]]] = {
     "adam": (numeric.adam_job, numeric.adam_rows),
     "discrete-kl": (numeric.discrete_kl_job, numeric.discrete_kl_rows),
@@ -71,7 +75,8 @@ class Options(NamedTuple):
 
 
 def stub_text(name: str) -> str:
-    """The text of the student's file for exercise ``name``: stubs/NAME.py, shipped with the package."""
+    """The text of the student's file for exercise ``name``:
+    stubs/NAME.py, shipped with the package."""
     if name not in EXERCISES:
         raise KeyError(name)
     return (resources.files(__package__) / "stubs" / f"{name}.py").read_text(encoding="utf-8")
@@ -104,11 +109,12 @@ def start(name: str, folder) -> tuple[Path, bool]:
 
 
 def grade(name: str, folder, **options) -> Graded:
-    """Grade folder/NAME.py. options: Options' fields; any other is a VAEConfig field of the ladder's model."""
+    """Grade folder/NAME.py.
+    options: Options' fields; any other is a VAEConfig field of the ladder's model."""
     known = {k: v for k, v in options.items() if k in Options._fields}
     overrides = {k: v for k, v in options.items() if k not in Options._fields}
-    return grade_file(name, path_of(name, folder), Options(**known, overrides={**known.get("overrides", {}),
-                                                                                **overrides}))
+    return grade_file(name, path_of(name, folder),
+                      Options(**known, overrides={**known.get("overrides", {}), **overrides}))
 
 
 def plan(exercise: Exercise, path: Path, options: Options) -> tuple[dict, Callable[[dict], Graded]]:
@@ -116,7 +122,8 @@ def plan(exercise: Exercise, path: Path, options: Options) -> tuple[dict, Callab
     if exercise.kind in ("model", "loss"):
         ref = grader.reference(exercise, options.seed, options.h, options.overrides, options.secret)
         job = grader.job(exercise, path, ref, options.overrides)
-        return job, lambda outputs: grader.judge(exercise, ref, outputs, options.threshold, options.h)
+        return job, lambda outputs: grader.judge(exercise, ref, outputs,
+                                                 options.threshold, options.h)
     make_job, rows_of = CHECKS[exercise.name]
     job = {"exercise": exercise.name, "path": str(path), **make_job()}
 
@@ -133,14 +140,16 @@ DEFAULTS = Options()
 
 def grade_file(name: str, path, options: Options = DEFAULTS, folder: Path | None = None,
                zygote: Zygote | None = None) -> Graded:
-    """Grade the file at ``path`` as exercise ``name``, in a child process. Never raises for the student.
+    """Grade the file at ``path`` as exercise ``name``, in a child process.
+    Never raises for the student.
 
     folder: where the job's files go (a temporary folder of its own otherwise); zygote: the process
     that forks the child (sandbox.py), one of its own otherwise.
     """
     exercise, path = EXERCISES[name], Path(path)
     if not path.is_file():
-        return Graded(name, "missing", [], f"no file {path}; `python -m tinyvae exercise start {name}` writes it")
+        return Graded(name, "missing", [],
+                      f"no file {path}; `python -m tinyvae exercise start {name}` writes it")
     job, judge = plan(exercise, path.resolve(), options)
     if folder is None:
         with tempfile.TemporaryDirectory(prefix="tinyvae-grader-") as tmp:
@@ -149,16 +158,20 @@ def grade_file(name: str, path, options: Options = DEFAULTS, folder: Path | None
         outcome = run(job, options.limits, folder, zygote)
     extra = {"log": outcome.log, "seconds": outcome.seconds}
     if outcome.status != "ok":
-        status = {"rule": "failed", "not implemented": "not implemented"}.get(outcome.status, "error")
+        status = {"rule": "failed",
+                  "not implemented": "not implemented"}.get(outcome.status, "error")
         message = outcome.message
-        if exercise.kind in ("model", "loss") and any(w in message for w in ("shape", "matmul", "broadcast", "align")):
-            message += ("\n  a shape error in a backward pass is most often a missing or extra transpose: "
-                        f"check each shape against {exercise.equation}")
-        return Graded(name, status, [], message, pattern="rule" if outcome.status == "rule" else "", **extra)
+        if (exercise.kind in ("model", "loss")
+                and any(w in message for w in ("shape", "matmul", "broadcast", "align"))):
+            message += ("\n  a shape error in a backward pass is most often a missing or extra "
+                        f"transpose: check each shape against {exercise.equation}")
+        return Graded(name, status, [], message, pattern="rule" if outcome.status == "rule" else "",
+                      **extra)
     try:
         return judge(outcome.outputs)._replace(**extra)
     except BadResult as exc:
-        return Graded(name, "error", [], f"the exercise's process returned a result the grader cannot read: {exc}",
+        return Graded(name, "error", [],
+                      f"the exercise's process returned a result the grader cannot read: {exc}",
                       **extra)
 
 
@@ -213,7 +226,8 @@ class Grading:
             future.cancel()
         stop_all()
         self.pool.shutdown(wait=True)
-        return [f.result() if f.done() and not f.cancelled() else Graded(name, "error", [], INTERRUPTED)
+        return [f.result() if f.done() and not f.cancelled()
+                else Graded(name, "error", [], INTERRUPTED)
                 for f, (name, _) in zip(self.futures, self.tasks)]
 
     def close(self) -> None:
@@ -229,10 +243,12 @@ def cores() -> int:
 
 
 def check_file(path, name: str) -> None:
-    """`python NAME.py`: check this file as exercise NAME, print the report, exit 0 only if it passes."""
+    """`python NAME.py`: check this file as exercise NAME, print the report,
+    exit 0 only if it passes."""
     from .report import format_result
 
     exercise = EXERCISES[name]
     graded = grade_file(name, Path(path).resolve())
-    print(format_result(graded, exercise.title, function=exercise.function, equation=exercise.equation))
+    print(format_result(graded, exercise.title, function=exercise.function,
+                        equation=exercise.equation))
     sys.exit(0 if graded.status == "passed" else 1)

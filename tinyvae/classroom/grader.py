@@ -6,8 +6,10 @@ grader's own process, with tinyvae's own forward pass: the random problem, the n
 gradients, the comparison, the verdict and its explanation. Two tables:
 
     the function alone   each of its outputs against central differences of its own forward
-                         pass (units.py): which output is wrong
+                         pass (units.py): which output is wrong; and, for a function with
+                         properties of its own (w̃ sums to 1), a row for each of them
     the whole VAE        every (term, parameter) row, as `python -m tinyvae.gradcheck` prints
+                         (the full loss alone for the "iwae" bound: gradcheck.terms_of)
 
 The model is gradcheck's layer sizes, 5 → 4 → 3 → (2 + 2), every size different so that a
 missing transpose cannot slip through, with a batch of B = 3 and a Gaussian σ = 0.6: a factor
@@ -16,7 +18,7 @@ model puts a ReLU pre-activation within KINK·h of the kink is moved off: there 
 gradient fails (docs/05-classroom.md §5.5). The numerical side is computed once for each
 rung, seed and step, and reused for every student.
 
-Shapes: B batch, D data, Z latent.
+Shapes: B batch, D data, Z latent, K samples of z per image.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ import numpy as np
 
 from .. import vae
 from ..config import VAEConfig, param_shapes
-from ..gradcheck import DEFAULT_H, DEFAULT_THRESHOLD, TERMS, numerical_gradient, random_problem, rel_error
+from ..gradcheck import (
+    DEFAULT_H,
+    DEFAULT_THRESHOLD,
+    numerical_gradient,
+    random_problem,
+    rel_error,
+    terms_of,
+)
 from .diagnosis import explain_rung, mlp_margin, relu_margin
 from .ladder import Exercise, plug_softplus
 from .units import UNITS
@@ -90,8 +99,10 @@ def model_fields(exercise: Exercise, overrides: dict) -> dict:
     return {**MODEL, **exercise.setting, **overrides}
 
 
-def reference(exercise: Exercise, seed: int, h: float, overrides: dict, secret: bool = False) -> Reference:
-    """The rung's Reference, computed on first use and kept (one lock: the softplus registration)."""
+def reference(exercise: Exercise, seed: int, h: float, overrides: dict,
+              secret: bool = False) -> Reference:
+    """The rung's Reference, computed on first use and kept
+    (one lock: the softplus registration)."""
     key = (exercise.name, seed, h, tuple(sorted(overrides.items())), secret)
     with _lock:
         if key not in _references:
@@ -110,11 +121,11 @@ def _compute(exercise: Exercise, seed: int, h: float, overrides: dict, secret: b
             break
         used += 1
     remark = "" if used == seed else (
-        f"note: {'the course' if secret else 'seed'}{'' if secret else f' {seed}'}'s model puts a ReLU "
-        f"pre-activation within {KINK} h of the kink, where a correct gradient fails; checked on "
-        f"{'the next seed' if secret else f'seed {used}'} instead")
+        f"note: {'the course' if secret else 'seed'}{'' if secret else f' {seed}'}'s model puts a "
+        f"ReLU pre-activation within {KINK} h of the kink, where a correct gradient fails; "
+        f"checked on {'the next seed' if secret else f'seed {used}'} instead")
     numerical, losses = {}, {}
-    for term, terms in TERMS.items():
+    for term, terms in terms_of(config).items():
         def loss_fn(terms=terms):
             return vae.loss_and_grads(params, x, eps, config, terms=terms)[0]
         numerical[term] = {key: numerical_gradient(loss_fn, params[key], h) for key in params}
@@ -124,13 +135,16 @@ def _compute(exercise: Exercise, seed: int, h: float, overrides: dict, secret: b
         unit = UNITS[exercise.name]
         unit_inputs = _unit_inputs(unit, config, np.random.default_rng((used, 1)), h)
         unit_value = unit.value(unit_inputs, config)
-        unit_numerical = {out: numerical_gradient(lambda: unit.value(unit_inputs, config), unit_inputs[wrt], h)
+        unit_numerical = {out: numerical_gradient(lambda: unit.value(unit_inputs, config),
+                                                  unit_inputs[wrt], h)
                           for out, wrt in unit.wrt(config).items()}
-    return Reference(config, params, x, eps, remark, numerical, losses, unit_inputs, unit_numerical, unit_value)
+    return Reference(config, params, x, eps, remark, numerical, losses,
+                     unit_inputs, unit_numerical, unit_value)
 
 
 def _unit_inputs(unit, config, rng, h) -> dict:
-    """The unit's inputs, drawn again while a ReLU layer of an encoder or a decoder sits near the kink."""
+    """The unit's inputs, drawn again while a ReLU layer of an encoder or a decoder
+    sits near the kink."""
     while True:
         inputs = unit.draw(rng, config)
         start = inputs.get("x", inputs.get("z"))
@@ -141,12 +155,15 @@ def _unit_inputs(unit, config, rng, h) -> dict:
 
 
 def job(exercise: Exercise, path, ref: Reference, overrides: dict) -> dict:
-    """What the child needs: the problem and the unit inputs (never the seed, never a numerical gradient)."""
+    """What the child needs: the problem and the unit inputs
+    (never the seed, never a numerical gradient)."""
     arrays = {**{f"param/{k}": v for k, v in ref.params.items()}, "x": ref.x, "eps": ref.eps,
               **{f"unit/{k}": v for k, v in ref.unit_inputs.items()}}
     fields = model_fields(exercise, overrides)
-    return {"exercise": exercise.name, "kind": exercise.kind, "path": str(path), "functions": [exercise.function],
-            "config": {**fields, "hidden_dims": list(fields["hidden_dims"])}, "arrays": encode(arrays)}
+    return {"exercise": exercise.name, "kind": exercise.kind, "path": str(path),
+            "functions": [exercise.function],
+            "config": {**fields, "hidden_dims": list(fields["hidden_dims"])},
+            "arrays": encode(arrays)}
 
 
 def expect(outputs: dict, name: str, shape: tuple) -> np.ndarray:
@@ -162,29 +179,42 @@ def judge(exercise: Exercise, ref: Reference, outputs: dict, threshold: float = 
     """The two tables from the child's outputs, the verdict, and the explanation of what failed."""
     shapes = param_shapes(ref.config)
     rows, unit_failures, unit_passes, model_failures = [], [], [], []
-    if exercise.name in UNITS:
-        for out, wrt in UNITS[exercise.name].wrt(ref.config).items():
-            analytic = expect(outputs, f"unit/{out}", ref.unit_inputs[wrt].shape)
+    unit = UNITS.get(exercise.name)
+    if unit is not None:
+        analytics = {}
+        for out, wrt in unit.wrt(ref.config).items():
+            analytic = analytics[out] = expect(outputs, f"unit/{out}", ref.unit_inputs[wrt].shape)
             row = _row(exercise.function, out, analytic, ref.unit_numerical[out], threshold)
             rows.append(row)
             (unit_passes.append(out) if row[3] else
              unit_failures.append((out, analytic, ref.unit_numerical[out], ref.unit_value)))
-    for term in TERMS:
+        rows += unit.checks(ref.unit_inputs, analytics) if unit.checks else []
+    for term in terms_of(ref.config):
         for key, shape in shapes.items():
             analytic = expect(outputs, f"model/{term}/{key}", shape)
             row = _row(term, key, analytic, ref.numerical[term][key], threshold)
             rows.append(row)
             if not row[3]:
-                model_failures.append((f"{term} {key}", analytic, ref.numerical[term][key], ref.losses[term]))
-    if not unit_failures and not model_failures:
+                model_failures.append((f"{term} {key}", analytic, ref.numerical[term][key],
+                                       ref.losses[term]))
+    if all(ok for *_, ok in rows):
         return Graded(exercise.name, "passed", rows, "", ref.config, ref.remark)
-    factors = {"B": BATCH, **({"σ": ref.config.gaussian_std} if ref.config.likelihood == "gaussian" else {})}
-    note, pattern = explain_rung(exercise, unit_failures, unit_passes, model_failures, factors, h)
+    if not unit_failures and not model_failures:  # a property alone (units.py's checks)
+        first = next(name for _, name, _, ok in rows if not ok)
+        note = f"first FAIL: {first}\n  see {exercise.equation}"
+        return Graded(exercise.name, "failed", rows, note, ref.config, ref.remark)
+    factors = {"B": BATCH,
+               **({"σ": ref.config.gaussian_std} if ref.config.likelihood == "gaussian" else {})}
+    note, pattern = explain_rung(exercise, unit_failures, unit_passes, model_failures, factors, h,
+                                 unit.pattern if unit is not None else None)
     return Graded(exercise.name, "failed", rows, note, ref.config, ref.remark, pattern=pattern)
 
 
-def _row(group: str, name: str, analytic: np.ndarray, numerical: np.ndarray, threshold: float) -> tuple:
+def _row(group: str, name: str, analytic: np.ndarray, numerical: np.ndarray,
+         threshold: float) -> tuple:
     err = rel_error(analytic, numerical)
-    columns = {"shape": str(tuple(analytic.shape)), "analytic_norm": float(np.linalg.norm(analytic)),
-               "numerical_norm": float(np.linalg.norm(numerical)), "rel_error": err}
+    columns = {"shape": str(tuple(analytic.shape)),
+               "analytic_norm": float(np.linalg.norm(analytic)),
+               "numerical_norm": float(np.linalg.norm(numerical)),
+               "rel_error": err}
     return (group, name, columns, bool(err < threshold))

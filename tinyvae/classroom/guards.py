@@ -1,4 +1,5 @@
-"""No answer key at hand: in the grader's child process, tinyvae's own answer to the exercise is guarded.
+"""No answer key at hand: in the grader's child process,
+tinyvae's own answer to the exercise is guarded.
 
 Before a student's file is imported (child.py), ``install(name)`` replaces the library's
 functions that answer exercise ``name`` (ANSWERS) by a Guard wherever tinyvae's loaded modules
@@ -47,6 +48,7 @@ ANSWERS: dict[str, tuple[str, ...]] = {
     "encoder": ("tinyvae.vae:encoder_backward", "tinyvae.vae:mlp_backward"),
     "decoder": ("tinyvae.vae:decoder_backward", "tinyvae.vae:mlp_backward"),
     "loss": ("tinyvae.vae:loss_and_grads", "tinyvae.vae:iwae_loss_and_grads"),
+    "iwae-weights": ("tinyvae.losses:normalized_weights",),  # log_mean_exp stays: L_K's forward
     "adam": ("tinyvae.optim:Adam",),
     "discrete-kl": ("tinyvae.losses:kl_divergence",),
     "gaussian-kl": (),
@@ -70,7 +72,8 @@ class Guard:
     def __call__(self, *args, **kwargs):
         if _depth:
             CALLED.append(self.name)
-            raise AnswerKeyUsed(f"{self.name} is tinyvae's own answer to this exercise; write your own")
+            raise AnswerKeyUsed(f"{self.name} is tinyvae's own answer to this exercise; "
+                                "write your own")
         return self._original(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -94,9 +97,11 @@ def student_code() -> Iterator[None]:
 
 
 def core_modules() -> list:
-    """tinyvae's core, every module of it imported, so that no later import finds a function unguarded."""
+    """tinyvae's core, every module of it imported,
+    so that no later import finds a function unguarded."""
     package = importlib.import_module("tinyvae")
-    names = [info.name for info in pkgutil.iter_modules(package.__path__) if not info.ispkg and info.name != "__main__"]
+    names = [info.name for info in pkgutil.iter_modules(package.__path__)
+             if not info.ispkg and info.name != "__main__"]
     return [package, *(importlib.import_module(f"tinyvae.{name}") for name in names)]
 
 
@@ -106,7 +111,8 @@ def resolve(spec: str):
 
 
 def install(exercise: str) -> list[Guard]:
-    """Put a Guard in every place tinyvae's loaded modules hold an answer to ``exercise``; returns them.
+    """Put a Guard in every place tinyvae's loaded modules hold an answer to ``exercise``;
+    returns them.
 
     Never undone: the child process ends after one exercise.
     """
@@ -122,7 +128,8 @@ def install(exercise: str) -> list[Guard]:
 
 
 def intact() -> bool:
-    """Whether every Guard still stands where it was put (a reloaded module puts the original back)."""
+    """Whether every Guard still stands where it was put
+    (a reloaded module puts the original back)."""
     for guard in INSTALLED:
         module, _, attr = guard.name.rpartition(".")
         if getattr(sys.modules.get(module), attr, guard) is not guard:
@@ -137,8 +144,8 @@ class _WingBlocker:
     def find_spec(name, path=None, target=None):
         parts = name.split(".")
         if len(parts) > 1 and parts[0] == "tinyvae" and parts[1] in WINGS:
-            raise ImportError(f"an exercise file may import numpy and tinyvae's core (tinyvae.layers, "
-                              f"tinyvae.losses, tinyvae.vae, ...), not {name}")
+            raise ImportError("an exercise file may import numpy and tinyvae's core "
+                              f"(tinyvae.layers, tinyvae.losses, tinyvae.vae, ...), not {name}")
         return None
 
 

@@ -1,4 +1,5 @@
-"""The lecture's two last ideas, checked numerically: the ELBO identity and the two gradient estimators.
+"""The lecture's two last ideas, checked numerically:
+the ELBO identity and the two gradient estimators.
 
 elbo_checks: on the exact linear-Gaussian model with one latent dimension,
     z ~ N(0, 1),   x | z ~ N(w z + b, σ² I_D),
@@ -37,7 +38,8 @@ def log_joint(z: np.ndarray, m: dict) -> np.ndarray:
     """log p(x, z) = log p(x|z) + log p(z) for every z of a grid (N,)."""
     resid = m["x"] - (z[:, None] * m["w"] + m["b"])  # (N, D)
     D = len(m["x"])
-    log_lik = -0.5 * (np.sum(resid**2, axis=1) / m["sigma"] ** 2 + D * math.log(2 * math.pi * m["sigma"] ** 2))
+    log_lik = -0.5 * (np.sum(resid**2, axis=1) / m["sigma"] ** 2
+                      + D * math.log(2 * math.pi * m["sigma"] ** 2))
     return log_lik - 0.5 * (z**2 + math.log(2 * math.pi))
 
 
@@ -63,7 +65,8 @@ def _elbo_problem():
 
 def elbo_job() -> dict:
     m, _, _, _, qs = _elbo_problem()
-    return calls_job("elbo", [{"args": [mu_q, var_q, {"array": m["w"].tolist()}, {"array": m["b"].tolist()},
+    return calls_job("elbo", [{"args": [mu_q, var_q,
+                                        {"array": m["w"].tolist()}, {"array": m["b"].tolist()},
                                         m["sigma"], {"array": m["x"].tolist()}], "returns": "real"}
                               for _, mu_q, var_q in qs])
 
@@ -74,14 +77,16 @@ def elbo_rows(outputs: dict) -> list:
     for i, (label, mu_q, var_q) in enumerate(qs):
         log_q = -0.5 * ((z - mu_q) ** 2 / var_q + math.log(2 * math.pi * var_q))
         kl = trapezoid(np.exp(log_q) * (log_q - (lj - log_px)), z)  # KL(q ‖ p(z|x))
-        rows.append(row(f"log p(x) − ELBO = KL(q ‖ p(z|x)) for {label}", log_px - value(outputs, f"call/{i}"),
-                        kl, 1e-6))
-    rows.append(row("at the exact posterior the ELBO is log p(x)", rows[-1][2]["student"], 0.0, 1e-6))
+        rows.append(row(f"log p(x) − ELBO = KL(q ‖ p(z|x)) for {label}",
+                        log_px - value(outputs, f"call/{i}"), kl, 1e-6))
+    rows.append(row("at the exact posterior the ELBO is log p(x)",
+                    rows[-1][2]["student"], 0.0, 1e-6))
     return rows
 
 
 def exact_gradient(f, mu: float, sigma: float) -> float:
-    """d/dμ E[f(μ + σ ε)] by a central difference of E computed with 80-point Gauss-Hermite quadrature."""
+    """d/dμ E[f(μ + σ ε)] by a central difference of E
+    computed with 80-point Gauss-Hermite quadrature."""
     nodes, weights = hermegauss(80)
     weights = weights / weights.sum()  # the probabilists' Hermite weights integrate against N(0, 1)
 
@@ -91,7 +96,8 @@ def exact_gradient(f, mu: float, sigma: float) -> float:
     return (expectation(mu + h) - expectation(mu - h)) / (2 * h)
 
 
-ESTIMATORS = (("score function", "score_function_grad", "f"), ("reparameterization", "reparam_grad", "df"))
+ESTIMATORS = (("score function", "score_function_grad", "f"),
+              ("reparameterization", "reparam_grad", "df"))
 MU, SIGMA, N = 2.0, 0.5, 20_000
 
 
@@ -104,7 +110,8 @@ def estimator_job() -> dict:
 
 
 def estimator_rows(outputs: dict) -> list:
-    """Both estimators unbiased within 4 standard errors; the reparameterization's variance far smaller.
+    """Both estimators unbiased within 4 standard errors;
+    the reparameterization's variance far smaller.
 
     f(z) = z² + sin z at μ = 2, σ = 0.5: the score function multiplies f ≈ 5 by a noise of size
     1/σ, the reparameterization only sees how f' ≈ 4 varies across σ (docs/05-classroom.md §4).
@@ -115,12 +122,15 @@ def estimator_rows(outputs: dict) -> list:
         samples = value(outputs, f"call/{i}", (N,))
         se = float(samples.std(ddof=1) / math.sqrt(N))
         variances[label] = float(samples.var(ddof=1))
-        rows.append(row(f"{label}: mean of {N} estimates (within 4 standard errors of the exact value)",
+        rows.append(row(f"{label}: mean of {N} estimates "
+                        "(within 4 standard errors of the exact value)",
                         samples.mean(), exact, 4 * se))
         rows.append(row(f"{label}: variance of one estimate (measured)", variances[label], None, 0))
     score, reparam = variances["score function"], variances["reparameterization"]
     ratio = score / reparam if reparam else math.inf
-    rows.append(("check", "variance of the score function / variance of the reparameterization (> 2)",
-                 {"student": ratio, "expected": 2.0, "error": 0.0 if ratio > 2 else 1.0, "tolerance": 0.0},
+    rows.append(("check",
+                 "variance of the score function / variance of the reparameterization (> 2)",
+                 {"student": ratio, "expected": 2.0, "error": 0.0 if ratio > 2 else 1.0,
+                  "tolerance": 0.0},
                  ratio > 2))
     return rows

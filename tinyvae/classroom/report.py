@@ -1,4 +1,5 @@
-"""What the grader shows: the tables a student reads, results.json for Gradescope, a CSV for a class.
+"""What the grader shows: the tables a student reads,
+results.json for Gradescope, a CSV for a class.
 
 format_model_table is gradcheck's table (one row per term and parameter, a note under the first
 failing row); format_unit_table the table of a function's own outputs; format_checks the table
@@ -71,49 +72,69 @@ UNIT_HEADER = ("output", "shape", "|yours|", "|numerical|", "rel. error", "resul
 
 
 def format_unit_table(rows) -> str:
-    """rows: (function, output, {"shape", "analytic_norm", "numerical_norm", "rel_error"}, passed)."""
-    lines = [(name, c["shape"], f"{c['analytic_norm']:.6e}", f"{c['numerical_norm']:.6e}", f"{c['rel_error']:.2e}",
-              "PASS" if ok else "FAIL") for _, name, c, ok in rows]
+    """rows: (function, output,
+    {"shape", "analytic_norm", "numerical_norm", "rel_error"}, passed)."""
+    lines = [(name, c["shape"], f"{c['analytic_norm']:.6e}", f"{c['numerical_norm']:.6e}",
+              f"{c['rel_error']:.2e}", "PASS" if ok else "FAIL") for _, name, c, ok in rows]
     fmt, widths = _layout(UNIT_HEADER, lines, 2)
     return "\n".join([fmt.format(*UNIT_HEADER), fmt.format(*("-" * w for w in widths)),
                       *(fmt.format(*line) for line in lines)])
 
 
 def _setting(graded: Graded) -> str:
-    """The check's batch (and σ, for a Gaussian likelihood), which the diagnoses' factors refer to."""
+    """The check's batch (and σ, for a Gaussian likelihood), which the diagnoses' factors refer to.
+
+    And the samples per image and the bound, where the model takes K > 1 of them.
+    """
     config = graded.config
-    sigma = f", σ = {config.gaussian_std:g}" if config is not None and config.likelihood == "gaussian" else ""
-    return f" (a batch of B = {BATCH}{sigma})"
+    sigma = (f", σ = {config.gaussian_std:g}"
+             if config is not None and config.likelihood == "gaussian" else "")
+    k = ""
+    if config is not None and config.k > 1:
+        bound = "the importance-weighted bound L_K" if config.objective == "iwae" else "the ELBO"
+        k = f", K = {config.k} samples of z per image, {bound}"
+    return f" (a batch of B = {BATCH}{sigma}{k})"
 
 
-VERDICTS = {"not implemented": "not implemented yet", "error": "ERROR in your code", "missing": "no file"}
+VERDICTS = {"not implemented": "not implemented yet", "error": "ERROR in your code",
+            "missing": "no file"}
 
 
-def format_result(graded: Graded, title: str, *, function: str = "", equation: str = "", hints: bool = False) -> str:
-    """An exercise's whole report: its title, its tables, the explanation, what the code printed, the verdict."""
+def format_result(graded: Graded, title: str, *, function: str = "", equation: str = "",
+                  hints: bool = False) -> str:
+    """An exercise's whole report: its title, its tables, the explanation,
+    what the code printed, the verdict."""
     out = [f"exercise {graded.name}: {title}"] + ([graded.remark] if graded.remark else [])
     units = [r for r in graded.rows if r[0] not in TERMS and r[0] != "check"]
+    checks = [r for r in graded.rows if r[0] == "check"]
     model = [r for r in graded.rows if r[0] in TERMS]
-    if graded.rows and graded.rows[0][0] == "check":
-        out.append(format_checks(graded.rows))
     if units:
-        out += [f"{function or units[0][0]} on its own, against central differences of its forward pass:",
+        out += [f"{function or units[0][0]} on its own, "
+                "against central differences of its forward pass:",
                 format_unit_table(units)]
+    if checks:
+        heading = ["the properties every right answer has:"] if units else []
+        out += heading + [format_checks(checks)]
     if model:
-        out += [f"the whole VAE{_setting(graded)} with your {function or 'function'} in it:", format_model_table(model)]
+        out += [f"the whole VAE{_setting(graded)} with your {function or 'function'} in it:",
+                format_model_table(model)]
     if graded.note:
         lead = {"error": "your code failed:\n", "not implemented": ""}.get(graded.status, "")
-        out.append(lead + ("your code broke a rule:\n" if graded.status == "failed" and not graded.rows else "")
+        out.append(lead
+                   + ("your code broke a rule:\n"
+                      if graded.status == "failed" and not graded.rows else "")
                    + graded.note)
     if hints and graded.status == "failed" and equation:
         out.append(hint(graded.name, equation, graded.pattern))
     if graded.log.strip():
-        out.append("your code printed:\n" + "\n".join("  " + line for line in graded.log.rstrip().splitlines()))
+        out.append("your code printed:\n"
+                   + "\n".join("  " + line for line in graded.log.rstrip().splitlines()))
     failed = sum(not r[3] for r in graded.rows)
     if graded.status == "passed":
         verdict = f"PASS (all {len(graded.rows)} rows)"
     elif graded.status == "failed":
-        verdict = f"FAIL ({failed} of {len(graded.rows)} rows)" if graded.rows else "FAIL (a rule broken)"
+        verdict = (f"FAIL ({failed} of {len(graded.rows)} rows)" if graded.rows
+                   else "FAIL (a rule broken)")
     else:
         verdict = VERDICTS[graded.status]
     out.append(f"exercise {graded.name}: {verdict}")
@@ -129,11 +150,13 @@ def _finite(value):
 
 def _json_row(row) -> dict:
     group, name, columns, ok = row
-    return {"group": group, "name": name, **{k: _finite(v) for k, v in columns.items()}, "passed": bool(ok)}
+    return {"group": group, "name": name, **{k: _finite(v) for k, v in columns.items()},
+            "passed": bool(ok)}
 
 
 def score(graded: Graded, setting: dict) -> float:
-    """An exercise's points: its weight if every row passes, or (partial credit) the fraction that pass."""
+    """An exercise's points: its weight if every row passes,
+    or (partial credit) the fraction that pass."""
     if setting["partial_credit"] and graded.rows:
         return setting["weight"] * sum(bool(r[3]) for r in graded.rows) / len(graded.rows)
     return setting["weight"] if graded.status == "passed" else 0.0
@@ -146,19 +169,25 @@ def gradescope_results(results: list[tuple[Graded, str, str]], course: Course = 
     for graded, title, text in results:
         setting = course.setting(graded.name)
         tests.append({"name": f"{graded.name}: {title}", "score": score(graded, setting),
-                      "max_score": setting["weight"], "status": "passed" if graded.status == "passed" else "failed",
+                      "max_score": setting["weight"],
+                      "status": "passed" if graded.status == "passed" else "failed",
                       "visibility": setting["visibility"], "output": text,
                       "extra_data": {"exercise": graded.name, "result": graded.status,
-                                     "seconds": round(graded.seconds, 3), "rows": [_json_row(r) for r in graded.rows]}})
-    doc = {"score": sum(t["score"] for t in tests), "output": f"{sum(t['status'] == 'passed' for t in tests)} "
-           f"of {len(tests)} exercises pass", "tests": tests}
+                                     "seconds": round(graded.seconds, 3),
+                                     "rows": [_json_row(r) for r in graded.rows]}})
+    doc = {"score": sum(t["score"] for t in tests),
+           "output": f"{sum(t['status'] == 'passed' for t in tests)} "
+                     f"of {len(tests)} exercises pass",
+           "tests": tests}
     if execution_time is not None:
         doc["execution_time"] = round(execution_time, 2)
     return doc
 
 
-def class_csv(students: list[tuple[str, list[Graded]]], names: list[str], course: Course = DEFAULT) -> str:
-    """One row per student: the total, each exercise's points, and what kept an exercise from passing."""
+def class_csv(students: list[tuple[str, list[Graded]]], names: list[str],
+              course: Course = DEFAULT) -> str:
+    """One row per student: the total, each exercise's points,
+    and what kept an exercise from passing."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     possible = sum(course.setting(name)["weight"] for name in names)
@@ -166,7 +195,8 @@ def class_csv(students: list[tuple[str, list[Graded]]], names: list[str], course
     for student, graded in students:
         points = [score(g, course.setting(g.name)) for g in graded]
         notes = "; ".join(f"{g.name}: {g.status}" for g in graded if g.status != "passed")
-        writer.writerow([student, _points(sum(points)), _points(possible), *map(_points, points), notes])
+        writer.writerow([student, _points(sum(points)), _points(possible),
+                         *map(_points, points), notes])
     return out.getvalue()
 
 
@@ -175,7 +205,8 @@ def _points(x: float) -> str:
 
 
 def refuse_target(path) -> str | None:
-    """Why a file cannot be written at ``path`` (exists but is no regular file, or no folder to hold it)."""
+    """Why a file cannot be written at ``path``
+    (exists but is no regular file, or no folder to hold it)."""
     path = Path(path)
     if path.exists() and not path.is_file():
         return f"{path} exists and is not a regular file"
@@ -185,7 +216,8 @@ def refuse_target(path) -> str | None:
 
 
 def write_atomically(path, text: str) -> None:
-    """text at path, whole or not at all: written to a temporary file beside it, then renamed over it."""
+    """text at path, whole or not at all:
+    written to a temporary file beside it, then renamed over it."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -1,12 +1,13 @@
-"""What the grader's child process computes: the student's functions' outputs on the grader's inputs.
+"""What the grader's child process computes:
+the student's functions' outputs on the grader's inputs.
 
 Nothing here judges. Each runner takes the student's functions and the job the grader sent
 (arrays, a model's settings, calls to make) and returns {name: float array} for the grader to
 compare with what it computed itself (grader.py, numeric.py, probability.py):
 
     model   a rung of the ladder: the whole VAE's gradients, tinyvae's loss_and_grads with the
-            student's function plugged in, for each of the three terms; and the function's own
-            outputs on the unit inputs (units.py)
+            student's function plugged in, for each of its terms (gradcheck.terms_of); and the
+            function's own outputs on the unit inputs (units.py)
     loss    the student's loss_and_grads, for each of the three terms
     adam    three steps of the student's update on one array, then thirty on a small VAE
     calls   the probability exercises: the student's functions called with the arguments sent
@@ -22,7 +23,7 @@ import numpy as np
 
 from .. import vae
 from ..config import VAEConfig, param_shapes
-from ..gradcheck import TERMS
+from ..gradcheck import TERMS, terms_of
 from . import guards
 from .ladder import CHECKED, LADDER, array, call, grads_dict, readonly, returns
 from .student import StudentError
@@ -61,7 +62,7 @@ def model(fns, job) -> dict:
     out = {}
     with exercise.plug(fns[0]):
         config = config_of(job)
-        for term, terms in TERMS.items():
+        for term, terms in terms_of(config).items():
             grads = vae.loss_and_grads(params, x, eps, config, terms=terms)[1]
             out.update({f"model/{term}/{key}": g for key, g in grads.items()})
         unit = {key[len("unit/"):]: a for key, a in arrays.items() if key.startswith("unit/")}
@@ -76,8 +77,8 @@ def loss(fns, job) -> dict:
     config = config_of(job)
     out = {}
     for term, terms in TERMS.items():
-        result, inputs = call(lambda *a, terms=terms: fns[0](*a, terms=terms), ("params", "x", "eps", "config"),
-                              dict(params), x, eps, config)
+        result, inputs = call(lambda *a, terms=terms: fns[0](*a, terms=terms),
+                              ("params", "x", "eps", "config"), dict(params), x, eps, config)
         grads = returns(result, 3, "loss_and_grads (the loss, the grads, the stats)")[1]
         grads = grads_dict("loss_and_grads' grads", grads, param_shapes(config), inputs)
         out.update({f"model/{term}/{key}": g for key, g in grads.items()})
@@ -105,9 +106,11 @@ def adam(fns, job) -> dict:
 
 
 def _step(update, theta, g, m, v, t, hyper) -> None:
-    """One call of the student's update, as the optimizer makes it: its own θ, m and v, g read-only."""
+    """One call of the student's update, as the optimizer makes it:
+    its own θ, m and v, g read-only."""
     with guards.student_code():
-        update(theta, readonly(g), {"m": m, "v": v}, t, hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["eps"])
+        update(theta, readonly(g), {"m": m, "v": v}, t,
+               hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["eps"])
 
 
 def calls(fns, job) -> dict:
@@ -123,7 +126,8 @@ def calls(fns, job) -> dict:
 
 
 def _argument(a):
-    """A call's argument as JSON carries it: {"rng": seed}, {"array": [...]}, {"callable": name}, or plain."""
+    """A call's argument as JSON carries it:
+    {"rng": seed}, {"array": [...]}, {"callable": name}, or plain."""
     if isinstance(a, dict) and "rng" in a:
         return np.random.default_rng(a["rng"])
     if isinstance(a, dict) and "array" in a:
@@ -134,22 +138,27 @@ def _argument(a):
 
 
 def real(what: str, value) -> float:
-    """A number the student returned: a Python or numpy real (not a bool, a string, a complex...)."""
+    """A number the student returned: a Python or numpy real
+    (not a bool, a string, a complex...)."""
     if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "fi":
         return float(value)
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+    if (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_))):
         return float(value)
     raise StudentError(f"{what} is a {type(value).__name__}"
-                       + (f" of dtype {value.dtype}" if hasattr(value, "dtype") else "") + ", not a real number")
+                       + (f" of dtype {value.dtype}" if hasattr(value, "dtype") else "")
+                       + ", not a real number")
 
 
 def _returned(name: str, value, returns_spec, function: str) -> dict:
-    """The value checked against what the call must return: "real", ["real", "real"] or {"array": shape}."""
+    """The value checked against what the call must return:
+    "real", ["real", "real"] or {"array": shape}."""
     if returns_spec == "real":
         return {name: np.float64(real(f"{function}()'s value", value))}
     if isinstance(returns_spec, list):
         values = returns(value, len(returns_spec), f"{function}()")
-        return {f"{name}/{i}": np.float64(real(f"{function}()'s value {i + 1}", v)) for i, v in enumerate(values)}
+        return {f"{name}/{i}": np.float64(real(f"{function}()'s value {i + 1}", v))
+                for i, v in enumerate(values)}
     return {name: array(f"{function}()'s value", value, tuple(returns_spec["array"]), [])}
 
 

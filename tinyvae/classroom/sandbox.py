@@ -7,7 +7,8 @@ whatever happened into an Outcome with one line that says it:
     the child wrote its result and exited 0      its status and outputs, or its message
     it ran past the time limit                   stopped (SIGKILL to its group): "did not finish"
     it was killed by a signal                    which one (SIGKILL beyond the memory limit, ...)
-    it exited without a result (os._exit)        "ended the process before the grader had its result"
+    it exited without a result (os._exit)        "ended the process before the grader had its
+                                                 result"
     its result is unreadable                     "returned a result the grader cannot read"
 
 The child's standard output and error go to a file; the first few thousand characters of it
@@ -46,7 +47,8 @@ STATUSES = ("ok", "error", "not implemented", "rule")
 
 
 class Limits(NamedTuple):
-    """What one exercise may take: wall-clock seconds, and memory beyond what the child holds at start."""
+    """What one exercise may take: wall-clock seconds,
+    and memory beyond what the child holds at start."""
 
     seconds: float = 10.0
     memory_mb: float = 512.0
@@ -67,11 +69,11 @@ def run(job: dict, limits: Limits, folder: Path, zygote: Zygote | None = None) -
     """
     stem = Path(folder) / uuid.uuid4().hex
     job_path, result_path, log_path = (stem.with_suffix(s) for s in (".job", ".result", ".log"))
-    job_path.write_text(json.dumps({**job, "seconds": limits.seconds, "memory_mb": limits.memory_mb}),
-                        encoding="utf-8")
+    job_path.write_text(json.dumps({**job, "seconds": limits.seconds,
+                                    "memory_mb": limits.memory_mb}), encoding="utf-8")
     start, own = time.monotonic(), zygote is None
     try:
-        for attempt in (1, 2):
+        for _attempt in (1, 2):
             zygote = zygote if zygote is not None and zygote.alive() else Zygote()
             try:
                 code, timed_out = zygote.run(job_path, result_path, log_path, limits.seconds)
@@ -79,33 +81,39 @@ def run(job: dict, limits: Limits, folder: Path, zygote: Zygote | None = None) -
             except ZygoteDied:
                 zygote = None
         else:
-            return Outcome("error", None, "your code ended the process that started it (it killed its parent?), "
-                           "twice; a checked function must return", seconds=time.monotonic() - start)
+            return Outcome("error", None, "your code ended the process that started it "
+                           "(it killed its parent?), twice; a checked function must return",
+                           seconds=time.monotonic() - start)
         outcome = _outcome(code, timed_out, result_path, limits)
         return outcome._replace(log=_head(log_path), seconds=time.monotonic() - start)
     finally:
         if own and zygote is not None:
             zygote.close()
-        for path in (job_path, result_path, log_path, result_path.with_name(result_path.name + ".tmp")):
+        for path in (job_path, result_path, log_path,
+                     result_path.with_name(result_path.name + ".tmp")):
             path.unlink(missing_ok=True)
 
 
 class ZygoteDied(Exception):
-    """The zygote is gone (a student's code can kill its parent): the exercise is run again by a new one."""
+    """The zygote is gone (a student's code can kill its parent):
+    the exercise is run again by a new one."""
 
 
 class Zygote:
     """One worker's fork server (zygote.py): a job line in, the child's pid and exit status out."""
 
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-I", "-c", BOOT_ZYGOTE, ROOT], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+        self.proc = subprocess.Popen([sys.executable, "-I", "-c", BOOT_ZYGOTE, ROOT],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, start_new_session=True,
                                      env=child_environment())
         self.pending = b""
 
-    def run(self, job_path: Path, result_path: Path, log_path: Path, seconds: float) -> tuple[int, bool]:
+    def run(self, job_path: Path, result_path: Path, log_path: Path,
+            seconds: float) -> tuple[int, bool]:
         try:
-            self.proc.stdin.write((json.dumps([str(job_path), str(result_path), str(log_path)]) + "\n").encode())
+            self.proc.stdin.write(
+                (json.dumps([str(job_path), str(result_path), str(log_path)]) + "\n").encode())
             self.proc.stdin.flush()
             pid = int(self._line(60))
         except (OSError, ValueError) as exc:
@@ -128,14 +136,16 @@ class Zygote:
         return code, timed_out
 
     def _line(self, seconds: float) -> str:
-        """The zygote's next answer, within ``seconds``; TimeoutError past them, ValueError at its end.
+        """The zygote's next answer, within ``seconds``;
+        TimeoutError past them, ValueError at its end.
 
         Read from the pipe's descriptor itself: a buffered reader could hold the next line
         already while select() waits for more.
         """
         deadline = time.monotonic() + seconds
         while b"\n" not in self.pending:
-            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            ready, _, _ = select.select([self.proc.stdout], [], [],
+                                        max(0.0, deadline - time.monotonic()))
             if not ready:
                 raise TimeoutError
             chunk = os.read(self.proc.stdout.fileno(), 4096)
@@ -186,19 +196,23 @@ def stop_all() -> None:
 
 def child_environment() -> dict:
     env = dict(os.environ)
-    env.update({name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    env.update({name: "1"
+                for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
     return env
 
 
 def _outcome(code: int, timed_out: bool, result_path: Path, limits: Limits) -> Outcome:
     if timed_out:
-        return Outcome("error", None, f"did not finish within the time limit of {limits.seconds:g} s "
+        return Outcome("error", None,
+                       f"did not finish within the time limit of {limits.seconds:g} s "
                        "(an endless loop?); the grader stopped it")
     if code < 0:
         return Outcome("error", None, _killed(-code, limits))
     if code != 0 or not result_path.exists():
-        return Outcome("error", None, f"your code ended the exercise's process (exit status {code}) before the "
-                       "grader had its result: an os._exit() or a crash? A checked function must return")
+        return Outcome("error", None,
+                       f"your code ended the exercise's process (exit status {code}) before "
+                       "the grader had its result: an os._exit() or a crash? "
+                       "A checked function must return")
     try:
         doc = read(result_path)
         status, message = doc.get("status"), doc.get("message", "")
@@ -206,12 +220,14 @@ def _outcome(code: int, timed_out: bool, result_path: Path, limits: Limits) -> O
             raise BadResult("its result has no status the grader knows")
         outputs = decode(doc.get("outputs")) if status == "ok" else None
     except BadResult as exc:
-        return Outcome("error", None, f"the exercise's process returned a result the grader cannot read: {exc}")
+        return Outcome("error", None,
+                       f"the exercise's process returned a result the grader cannot read: {exc}")
     return Outcome(status, outputs, message[:4000])
 
 
 def _killed(number: int, limits: Limits) -> str:
-    name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
+    name = (signal.Signals(number).name if number in signal.Signals._value2member_map_
+            else f"signal {number}")
     why = {"SIGXCPU": f": it used more CPU time than the limit of {limits.seconds:g} s",
            "SIGKILL": f": past the memory limit ({limits.memory_mb:g} MB)?",
            "SIGSEGV": ": a crash (a segmentation fault)"}.get(name, "")

@@ -1,4 +1,5 @@
-"""A student's file: loaded from where the student keeps it, and its errors told in the student's terms.
+"""A student's file: loaded from where the student keeps it,
+and its errors told in the student's terms.
 
 The grader never imports a student's file as part of tinyvae: ``load`` runs it as a module of
 its own (named after the file, outside ``sys.modules``), so a half-written exercise cannot break
@@ -30,11 +31,13 @@ class StudentError(Exception):
 
 
 class RuleBroken(Exception):
-    """The student's code broke a rule of the exercise (an input changed in place, an output that is an input)."""
+    """The student's code broke a rule of the exercise
+    (an input changed in place, an output that is an input)."""
 
 
-IN_PLACE = ("changes one of its inputs in place (they are read-only here): a backward never modifies dout "
-            "or the cache, the caller still needs them; compute a new array instead (docs/05-classroom.md §4)")
+IN_PLACE = ("changes one of its inputs in place (they are read-only here): a backward never "
+            "modifies dout or the cache, the caller still needs them; compute a new array instead "
+            "(docs/05-classroom.md §4)")
 
 
 def shown(path: Path) -> str:
@@ -46,7 +49,8 @@ def shown(path: Path) -> str:
 
 
 def where(exc: BaseException, path: Path) -> str:
-    """'FILE:LINE in FUNC: CODE' for the innermost frame of ``exc`` that is in the student's file."""
+    """'FILE:LINE in FUNC: CODE' for the innermost frame of ``exc``
+    that is in the student's file."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
     if not frames:  # e.g. a SyntaxError: the position is on the exception itself
         line = getattr(exc, "lineno", None)
@@ -58,7 +62,8 @@ def where(exc: BaseException, path: Path) -> str:
 
 
 def describe(exc: BaseException, path: Path) -> str:
-    """The student's line and the error, e.g. 'x.py:12 in dense_backward: dx = dout @ W\\n  ValueError: ...'."""
+    """The student's line and the error,
+    e.g. 'x.py:12 in dense_backward: dx = dout @ W\\n  ValueError: ...'."""
     message = str(exc).strip() or "(no message)"
     return f"{where(exc, path)}\n  {type(exc).__name__}: {message}"
 
@@ -75,7 +80,8 @@ def students_code(path: Path) -> Iterator[None]:
         yield
     except NotImplementedError as exc:
         if passed_through(exc, path):
-            line = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path][-1]
+            line = [f for f in traceback.extract_tb(exc.__traceback__)
+                    if Path(f.filename) == path][-1]
             raise NotImplementedYet(f"{line.name}() still raises NotImplementedError at "
                                     f"{shown(path)}:{line.lineno}") from None
         raise
@@ -118,5 +124,6 @@ def function(module: ModuleType, name: str, path: Path):
     """The student's function ``name``; StudentError if the file does not define it."""
     fn = getattr(module, name, None)
     if not callable(fn):
-        raise StudentError(f"{shown(path)} defines no function {name}(); the stub from `exercise start` has it")
+        raise StudentError(f"{shown(path)} defines no function {name}(); "
+                           "the stub from `exercise start` has it")
     return fn

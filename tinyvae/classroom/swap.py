@@ -49,7 +49,8 @@ def _replace_in(registry: dict, original, replacement) -> list[Callable[[], None
         if entry is original:
             registry[key] = replacement
         elif isinstance(entry, tuple) and hasattr(entry, "_replace"):
-            fields = {field: replacement for field, value in entry._asdict().items() if value is original}
+            fields = {field: replacement
+                      for field, value in entry._asdict().items() if value is original}
             if not fields:
                 continue
             registry[key] = entry._replace(**fields)
@@ -61,7 +62,8 @@ def _replace_in(registry: dict, original, replacement) -> list[Callable[[], None
 
 @contextlib.contextmanager
 def swapped(original: Callable, replacement: Callable, modules=MODULES) -> Iterator[int]:
-    """Replace ``original`` by ``replacement`` wherever the model looks it up; yields how many places.
+    """Replace ``original`` by ``replacement`` wherever the model looks it up;
+    yields how many places.
 
     Every replacement is undone on exit, even if the body raises. Zero places means
     ``original`` is on no path of the model.
@@ -76,7 +78,8 @@ def swapped(original: Callable, replacement: Callable, modules=MODULES) -> Itera
 
 @contextlib.contextmanager
 def registered(registry: dict, key: str, entry) -> Iterator[None]:
-    """Add ``registry[key] = entry`` for the length of a ``with`` (a new activation, say), then remove it.
+    """Add ``registry[key] = entry`` for the length of a ``with``
+    (a new activation, say), then remove it.
 
     Refuses a key the registry already has: a student's entry never hides the library's.
     """

@@ -22,7 +22,8 @@ class BadResult(Exception):
 
 
 def encode(arrays: dict[str, np.ndarray]) -> dict:
-    return {name: {"shape": list(np.shape(a)), "data": np.asarray(a, dtype=np.float64).ravel().tolist()}
+    return {name: {"shape": list(np.shape(a)),
+                   "data": np.asarray(a, dtype=np.float64).ravel().tolist()}
             for name, a in arrays.items()}
 
 
@@ -32,8 +33,10 @@ def decode(obj) -> dict[str, np.ndarray]:
         raise BadResult("the arrays are not a JSON object")
     out = {}
     for name, entry in obj.items():
-        if not (isinstance(entry, dict) and set(entry) == {"shape", "data"} and isinstance(entry["shape"], list)
-                and all(type(n) is int and n >= 0 for n in entry["shape"]) and isinstance(entry["data"], list)
+        if not (isinstance(entry, dict) and set(entry) == {"shape", "data"}
+                and isinstance(entry["shape"], list)
+                and all(type(n) is int and n >= 0 for n in entry["shape"])
+                and isinstance(entry["data"], list)
                 and len(entry["data"]) == math.prod(entry["shape"])
                 and all(type(v) in (int, float) for v in entry["data"])):
             raise BadResult(f"{name!r} is not an array of numbers")

@@ -1,4 +1,5 @@
-"""A process that starts the grader's children fast: numpy and tinyvae imported once, a fork per exercise.
+"""A process that starts the grader's children fast:
+numpy and tinyvae imported once, a fork per exercise.
 
 Importing numpy takes most of a child's time (a tenth of a second or more); a class of 300
 students with 18 exercises each starts 5,400 children. So the grader (sandbox.Zygote) may keep
@@ -20,7 +21,8 @@ from . import child  # imported here, once, with all it needs, for every child f
 
 
 def serve() -> None:
-    """Read a job line, fork its child, answer its pid and then its exit status; until stdin closes."""
+    """Read a job line, fork its child, answer its pid and then its exit status;
+    until stdin closes."""
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     for line in requests:
         job, result, log = json.loads(line)

@@ -5,6 +5,7 @@
     python -m tinyvae bench --path reference # time the readable path instead
     python -m tinyvae bench --float64-check  # 10 epochs in float32 and float64, compare test ELBOs
     python -m tinyvae bench --blas-threads 1 # OpenBLAS on one thread (set from inside)
+    python -m tinyvae bench --k 5 --objective iwae  # 5 samples per image, against k = 1
 
 After a warm-up epoch the benchmark times `--repeats` training epochs and, interleaved with
 them, the same epochs' matrix multiplies alone (tinyvae/lab/bench/bench.py measures; this file
@@ -36,20 +37,19 @@ import time
 
 import numpy as np
 
-from .. import vae
 from ..layers import ACTIVATIONS
 from ..optim import OPTIMIZERS, make_optimizer
 from ..speed.blas_threads import blas_threads, get_blas_threads
 from ..speed.halves import available_cores
 from ..speed.iw import iw_bound
 from ..speed.step import FastStep, make_step
-from ..lab.bench import bench, bench_iw
+from ..lab.bench import bench, bench_iw, bench_k
 from ..lab.datasets import data
 from ..lab.datasets.binarize import binarization_buffer, binarize_dynamic
 from ..lab.training.progress import CountProgress
 from .args import hidden_sizes, nonnegative_int, positive_float, positive_int, seed, verb_parser
 from .saved import DATA_DIR_HELP
-from ..config import VAEConfig, init_params
+from ..config import OBJECTIVES, VAEConfig, init_params
 from ..losses import LIKELIHOODS
 
 class Diverged(RuntimeError):
@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--likelihood", choices=list(LIKELIHOODS), default="bernoulli", help="p(x|z)")
     p.add_argument("--batch-size", type=positive_int, default=128, metavar="B",
                    help="minibatch size")
+    p.add_argument("--k", type=positive_int, default=1, metavar="K",
+                   help="samples of z per image; above 1, the same model at k = 1 (objective elbo) "
+                        "is timed too, epoch for epoch, and the two compared (lab/bench/bench_k.py)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="elbo", help="the ELBO or L_k")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="the arithmetic")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="the update")
@@ -125,30 +129,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def load_average() -> str:
-    try:
-        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
-def load_images(args) -> tuple[np.ndarray, np.ndarray, str]:
-    """(training images, test images, a description) for the run."""
-    if args.random_data:
-        rng = np.random.default_rng(args.seed + 1)
-        x_train = rng.random((args.train_images, 784), dtype=np.float32)
-        x_test = rng.random((10000, 784), dtype=np.float32)
-        return x_train, x_test, f"random uniform images, {len(x_train)} per epoch"
-    ds = data.load_dataset(args.dataset, data_dir=args.data_dir)
-    return ds.x_train, ds.x_test, f"{args.dataset}, {len(ds.x_train)} training images"
-
-
 def print_setup(args, config: VAEConfig, data_text: str, out) -> None:
     """The model, the data and the machine: what the figures below were measured on."""
     sizes = "-".join(str(n) for n in (config.input_dim, *config.hidden_dims, config.latent_dim))
     env = " ".join(f"{name}={os.environ.get(name, '(unset)')}" for name in ENV_VARS)
-    print(f"model: {sizes} {config.activation} {config.likelihood}, batch {args.batch_size}, {args.dtype}, "
-          f"{args.optimizer} (lr {args.lr:g}), path {args.path}", file=out)
+    k = f", k {config.k}, objective {config.objective}"
+    k = "" if (config.k, config.objective) == (1, "elbo") else k
+    print(f"model: {sizes} {config.activation} {config.likelihood}{k}, batch {args.batch_size}, "
+          f"{args.dtype}, {args.optimizer} (lr {args.lr:g}), path {args.path}", file=out)
     print(f"data: {data_text}, binarize {args.binarize}"
           + (" (random images: the times are real, the losses mean nothing)" if args.random_data else ""), file=out)
     print(f"numpy: {np.__version__}", file=out)
@@ -158,15 +146,19 @@ def print_setup(args, config: VAEConfig, data_text: str, out) -> None:
     print(f"blas threads: {threads}" + (" (--blas-threads)" if args.blas_threads is not None else ""), file=out)
     print(f"cpus: {available_cores()}", file=out)
     print(f"environment: {env}", file=out)
-    print(f"load average at start: {load_average()}", file=out, flush=True)
+    print(f"load average at start: {bench.load_average()}", file=out, flush=True)
 
 
-def time_epochs(args, step, x_train, rng, plan, batches, binarized, out) -> dict:
-    """The warm-up, then the timed epochs interleaved with their matmuls alone; prints and returns the figures."""
+def time_epochs(args, step, x_train, rng, plan, batches, binarized, out, twin=None) -> dict:
+    """The warm-up, then the timed epochs interleaved with their matmuls alone; prints and returns
+    the figures. twin: None, or the model's bench_k.K1Twin, timed after each of its epochs."""
     dtype, Z = np.dtype(args.dtype), step.config.latent_dim
     warm, loss = bench.train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized)
     check_finite(loss, "warm-up epoch", args)
     bench.matmul_epoch(plan, batches)
+    if twin is not None:
+        twin.time_epoch(x_train, args.batch_size, args.binarize, dtype, batches, binarized,
+                        keep=False)
     print(f"warm-up epoch: {warm:.3f} s", file=out, flush=True)
     epoch_times, matmul_times, losses, faults = [], [], [], [0, 0]
     for _ in range(args.repeats):
@@ -179,7 +171,10 @@ def time_epochs(args, step, x_train, rng, plan, batches, binarized, out) -> dict
         losses.append(loss)
         check_finite(loss, f"timed epoch {len(losses)}", args)
         matmul_times.append(bench.matmul_epoch(plan, batches))  # interleaved: both see the same machine
-    feed = statistics.median(bench.feed_epoch(x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized)
+        if twin is not None:
+            twin.time_epoch(x_train, args.batch_size, args.binarize, dtype, batches, binarized)
+    feed = statistics.median(bench.feed_epoch(x_train, args.batch_size, args.binarize, rng, dtype,
+                                              Z, binarized, step.config.k)
                              for _ in range(min(args.repeats, 3)))
     n_calls, flops = bench.plan_flops(plan, batches)
     epoch, matmul = statistics.median(epoch_times), statistics.median(matmul_times)
@@ -195,6 +190,9 @@ def time_epochs(args, step, x_train, rng, plan, batches, binarized, out) -> dict
           file=out)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {rss_mb:.0f} MB", file=out)
+    if twin is not None:
+        lines = twin.comparison_lines(step.config.k, epoch_times, matmul_times, flops, batches)
+        print("\n".join(lines), file=out)
     return {"epoch": epoch, "ratio": epoch / matmul, "faults": faults[0] / args.repeats, "rss_mb": rss_mb,
             "flops": flops}
 
@@ -217,7 +215,7 @@ def print_bounds(args, step, x_train, binarized, flops: float, out) -> float:
               f"of which the optimizer {parts['optimizer'] / parts['matmuls']:.2f} x", file=out)
     else:
         print("where the time goes: timed by phase on the fast path only (--path fast)", file=out)
-    print(f"load average at end: {load_average()}", file=out, flush=True)
+    print(f"load average at end: {bench.load_average()}", file=out, flush=True)
     return peak
 
 
@@ -280,9 +278,11 @@ def main(argv=None) -> int:
 def run(args) -> int:
     dtype, out = np.dtype(args.dtype), sys.stdout
     config = VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, activation=args.activation,
-                           likelihood=args.likelihood)
+                       likelihood=args.likelihood, k=args.k, objective=args.objective)
     try:
-        x_train, x_test, data_text = load_images(args)
+        x_train, x_test, data_text = bench.load_images(args.dataset, args.data_dir,
+                                                       args.random_data, args.train_images,
+                                                       args.seed)
     except data.DataError as exc:
         print(f"bench: {exc}\n(use --random-data to time random images of the same shape)", file=sys.stderr)
         return 2
@@ -303,7 +303,10 @@ def run(args) -> int:
     plan = bench.matmul_plan(config, params, make_optimizer(args.optimizer, args.lr), sorted(set(batches)), dtype,
                              np.random.default_rng(args.seed + 4))
     binarized = binarization_buffer(x_train, args.binarize)  # kept for every epoch, as train.fit does
-    measured = time_epochs(args, step, x_train, rng, plan, batches, binarized, out)
+    twin = None if args.k == 1 else bench_k.K1Twin(
+        args.path, config, params, {"name": args.optimizer, "lr": args.lr}, sorted(set(batches)),
+        dtype, args.seed, args.batch_size, getattr(step, "threads", None))
+    measured = time_epochs(args, step, x_train, rng, plan, batches, binarized, out, twin)
     peak = print_bounds(args, step, x_train, binarized, measured.pop("flops"), out)
     if args.iw_samples:
         seconds, n_images = time_iw_bound(args, step, x_test, peak, out)
@@ -316,7 +319,7 @@ def run(args) -> int:
 
     settings = dict(hidden=config.hidden_dims, latent_dim=config.latent_dim, batch_size=args.batch_size,
                     dtype=args.dtype, optimizer=args.optimizer)
-    if settings == bench.TARGET_SETTINGS and config.input_dim == 784:
+    if settings == bench.TARGET_SETTINGS and config.input_dim == 784 and config.k == 1:
         print("the speed targets (784-400-20, batch 128, float32, Adam):", file=out)
         for line in bench.target_lines(measured):
             print(line, file=out)

@@ -37,10 +37,12 @@ def _openblas():
         _found = [None]
         root = os.path.dirname(os.path.dirname(np.__file__))
         candidates = sorted(glob.glob(os.path.join(root, "numpy.libs", "*openblas*")))
-        candidates += sorted(glob.glob(os.path.join(os.path.dirname(np.__file__), ".dylibs", "*openblas*")))
+        candidates += sorted(glob.glob(
+            os.path.join(os.path.dirname(np.__file__), ".dylibs", "*openblas*")))
         for path in candidates:
             try:
-                lib = ctypes.CDLL(path)  # already loaded by NumPy: the same library, not a second copy
+                # already loaded by NumPy: the same library, not a second copy
+                lib = ctypes.CDLL(path)
             except OSError:
                 continue
             for set_name, get_name in _SYMBOLS:

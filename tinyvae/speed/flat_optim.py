@@ -38,15 +38,16 @@ def clip(optimizer: Optimizer, grad: np.ndarray) -> None:
     ‖g‖ of all gradients as one vector, accumulated in float64 as optim does, so that both
     paths clip alike; g ← g · max_norm / ‖g‖ if ‖g‖ > max_norm (and finite).
     """
-    g64 = grad.astype(np.float64, copy=False)  # float32 gradients neither overflow nor lose small terms
+    # in float64, float32 gradients neither overflow nor lose small terms
+    g64 = grad.astype(np.float64, copy=False)
     norm = math.sqrt(float(np.dot(g64, g64)))
     optimizer.last_grad_norm = norm
     if math.isfinite(norm) and norm > optimizer.clip_norm:
         grad *= optimizer.clip_norm / norm
 
 
-def update(optimizer: Optimizer, theta: np.ndarray, grad: np.ndarray, slots: dict, scratch: np.ndarray,
-           threads: int = 1) -> None:
+def update(optimizer: Optimizer, theta: np.ndarray, grad: np.ndarray, slots: dict,
+           scratch: np.ndarray, threads: int = 1) -> None:
     """Clip (if asked), advance optimizer.t, then one step of `optimizer`'s rule on theta (P,).
 
     threads: 1, or 2 to run the two halves of the passes at once (speed/halves.py).
@@ -57,14 +58,17 @@ def update(optimizer: Optimizer, theta: np.ndarray, grad: np.ndarray, slots: dic
     t = optimizer.t
     if isinstance(optimizer, Adam):
         b1, b2 = optimizer.beta1, optimizer.beta2
-        alpha = optimizer.lr * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)  # both bias corrections folded in
+        # both bias corrections folded in
+        alpha = optimizer.lr * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)
         eps_hat = optimizer.eps * math.sqrt(1.0 - b2**t)
-        halves.run(adam, (theta, grad, slots["m"], slots["v"], scratch), b1, b2, alpha, eps_hat, threads=threads)
-    elif isinstance(optimizer, Adagrad):
-        halves.run(adagrad, (theta, grad, slots["sum_sq"], scratch), optimizer.lr, optimizer.eps, threads=threads)
-    elif optimizer.momentum > 0.0:
-        halves.run(sgd_momentum, (theta, grad, slots["velocity"], scratch), optimizer.lr, optimizer.momentum,
+        halves.run(adam, (theta, grad, slots["m"], slots["v"], scratch), b1, b2, alpha, eps_hat,
                    threads=threads)
+    elif isinstance(optimizer, Adagrad):
+        halves.run(adagrad, (theta, grad, slots["sum_sq"], scratch), optimizer.lr, optimizer.eps,
+                   threads=threads)
+    elif optimizer.momentum > 0.0:
+        halves.run(sgd_momentum, (theta, grad, slots["velocity"], scratch), optimizer.lr,
+                   optimizer.momentum, threads=threads)
     else:
         halves.run(sgd, (theta, grad, scratch), optimizer.lr, threads=threads)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -113,8 +113,10 @@ _worker: _Worker | None = None
 _lock = threading.Lock()  # one job at a time on the shared worker
 
 
-def run(update: Callable[..., None], arrays: tuple[np.ndarray, ...], *scalars, threads: int = 1) -> None:
-    """update(*arrays, *scalars), elementwise over the flat (P,) arrays, in `threads` (1 or 2) halves.
+def run(update: Callable[..., None], arrays: tuple[np.ndarray, ...], *scalars,
+        threads: int = 1) -> None:
+    """update(*arrays, *scalars), elementwise over the flat (P,) arrays,
+    in `threads` (1 or 2) halves.
 
     With 2, the worker thread takes update(*(a[mid:] ...), *scalars) while this thread does
     update(*(a[:mid] ...), *scalars); both are done when run() returns.

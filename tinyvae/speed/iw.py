@@ -36,18 +36,18 @@ R = B·C rows through the decoder.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from .. import vae
 from .._checks import positive_int
+from ..config import VAEConfig
 from ..evaluate import check_images
 from ..layers import ACTIVATIONS, softplus
 from ..losses import LOG_2PI, log_mean_exp
 from . import halves
 from .mlp import IN_PLACE, fast_form, mlp_forward
-from ..config import VAEConfig
 
 # Memory per decoder pass of L_k: the largest temporary is the (rows, D) array of
 # logits; this many bytes bounds it, and also the noise drawn for one batch of images.
@@ -74,7 +74,8 @@ def iw_bound(params, x, config: VAEConfig, rng: np.random.Generator, *, k: int =
 
 def iw_bound_per_example(params, x, config: VAEConfig, rng: np.random.Generator, *, k: int = 1000,
                          batch_size: int = 100, chunk_size: int | None = None,
-                         progress: Callable[[int, int], None] | None = None, threads: int = 1) -> np.ndarray:
+                         progress: Callable[[int, int], None] | None = None,
+                         threads: int = 1) -> np.ndarray:
     """L_k for every image, docs/02-variational-inference.md eq. (12): (N,) float64, nats.
 
     Memory stays bounded whatever k: the images go through in batches of at most
@@ -98,12 +99,14 @@ def iw_bound_per_example(params, x, config: VAEConfig, rng: np.random.Generator,
         raise ValueError(f"threads must be 1 or 2, got {threads!r}")
     dtype = params["encoder.W_mu"].dtype  # the parameters' dtype decides the arithmetic
     Z = config.latent_dim
-    batch_size, chunk_size, stream = _within_budget(k, Z, config.input_dim, dtype.itemsize, batch_size, chunk_size)
+    batch_size, chunk_size, stream = _within_budget(k, Z, config.input_dim, dtype.itemsize,
+                                                    batch_size, chunk_size)
     activation = fast_form(IN_PLACE, config.activation, "activation", ACTIVATIONS, USE_READABLE)
 
     def new_decoder():
         if config.likelihood == "bernoulli":
-            return BernoulliLogLikelihood(params, config, activation, max_rows=batch_size * chunk_size)
+            return BernoulliLogLikelihood(params, config, activation,
+                                          max_rows=batch_size * chunk_size)
         return CoreLogLikelihood(params, config)
 
     threads = 1 if stream else threads  # a streamed image is one long sequence: nothing to pair
@@ -148,7 +151,8 @@ def images_at_once(k: int, config: VAEConfig, dtype, *, batch_size: int = 100,
 
 def _within_budget(k: int, Z: int, D: int, itemsize: int, batch_size: int,
                    chunk_size: int | None) -> tuple[int, int, bool]:
-    """(batch_size, chunk_size, stream) that keep a batch's noise and a chunk's logits in CHUNK_BYTES.
+    """(batch_size, chunk_size, stream) that keep a batch's noise and a chunk's logits
+    in CHUNK_BYTES.
 
     A batch's noise (B, k, Z) must fit: fewer images per batch if not, and when one image's
     k·Z numbers alone exceed it, that image streams (_streamed_bound), its samples in chunks
@@ -165,7 +169,8 @@ def _within_budget(k: int, Z: int, D: int, itemsize: int, batch_size: int,
 
 
 def _batch_bound(decoder, out, xb, mu, log_var, eps, chunk_size: int) -> None:
-    """L_k of each image of the batch xb (B, D) into out (B,): its k samples eps (B, K, Z), in chunks."""
+    """L_k of each image of the batch xb (B, D) into out (B,): its k samples eps (B, K, Z),
+    in chunks."""
     B, k = eps.shape[:2]
     decoder.set_images(xb)
     log_w = np.empty((B, k), dtype=eps.dtype)  # (B, K)
@@ -175,7 +180,8 @@ def _batch_bound(decoder, out, xb, mu, log_var, eps, chunk_size: int) -> None:
     out[...] = log_mean_exp(log_w.astype(np.float64), axis=1)
 
 
-def _streamed_bound(decoder, mu, log_var, rng: np.random.Generator, k: int, chunk_size: int) -> float:
+def _streamed_bound(decoder, mu, log_var, rng: np.random.Generator, k: int,
+                    chunk_size: int) -> float:
     """L_k of one image (mu, log_var (1, Z)) whose k samples are too many to hold at once.
 
     The noise is drawn chunk by chunk, in order, which is the same stream of numbers as one
@@ -211,13 +217,15 @@ def _log_weights(decoder, mu, log_var, eps) -> np.ndarray:
     std = np.exp(0.5 * log_var)[:, None, :]  # (B, 1, Z)
     z = mu[:, None, :] + std * eps  # (B, C, Z)
     Z = eps.shape[-1]
-    log_qz = -0.5 * (np.einsum("bcz,bcz->bc", eps, eps) + log_var.sum(axis=1)[:, None] + Z * LOG_2PI)  # (B, C)
+    log_qz = -0.5 * (np.einsum("bcz,bcz->bc", eps, eps) + log_var.sum(axis=1)[:, None]
+                     + Z * LOG_2PI)  # (B, C)
     log_pz = -0.5 * (np.einsum("bcz,bcz->bc", z, z) + Z * LOG_2PI)  # (B, C)
     return decoder.log_likelihood(z) + log_pz - log_qz
 
 
 class CoreLogLikelihood:
-    """log p(x|z) for many z per image through the core's vae.log_likelihood: any likelihood it knows."""
+    """log p(x|z) for many z per image through the core's vae.log_likelihood:
+    any likelihood it knows."""
 
     def __init__(self, params, config: VAEConfig):
         self.params, self.config = params, config
@@ -230,7 +238,8 @@ class CoreLogLikelihood:
         """log p(x|z): z (B, C, Z) -> (B, C), x the image each row of z belongs to."""
         B, C, Z = z.shape
         x_rows = np.repeat(self.x, C, axis=0)  # (R, D)
-        return vae.log_likelihood(self.params, x_rows, z.reshape(B * C, Z), self.config).reshape(B, C)
+        z_rows = z.reshape(B * C, Z)  # (R, Z)
+        return vae.log_likelihood(self.params, x_rows, z_rows, self.config).reshape(B, C)
 
 
 class BernoulliLogLikelihood:
@@ -287,7 +296,8 @@ class BernoulliLogLikelihood:
         last column stays 1); with none, it is z itself.
         """
         R = len(z)
-        outs = [buffer[:R, :len(self.params[f"decoder.b{i}"])] for i, buffer in enumerate(self.hidden_buffers)]
+        outs = [buffer[:R, :len(self.params[f"decoder.b{i}"])]
+                for i, buffer in enumerate(self.hidden_buffers)]
         return mlp_forward(self.params, "decoder", z, outs, self.activation)
 
     def log_likelihood(self, z) -> np.ndarray:
@@ -299,13 +309,16 @@ class BernoulliLogLikelihood:
         h = self.hidden(z)  # (R, H): for a decoder with hidden layers, the first H columns of h_1
         if not self.hidden_buffers:
             self.h_1[:R, :Z] = z  # no hidden layer: z itself is the output layer's input
-        x_dot_l = (h.reshape(B, C, -1) @ self.xW[:, :, None])[..., 0] + self.xb[:, None]  # (B, C): Σ_d x_d l_d
-        t = np.matmul(self.h_1[:R], self.W_b, out=self.logits[:R])  # (R, D): l = [h | 1]·[W; b], then in place
+        # (B, C): Σ_d x_d l_d = h·(W xᵀ) + b·x
+        x_dot_l = (h.reshape(B, C, -1) @ self.xW[:, :, None])[..., 0] + self.xb[:, None]
+        # (R, D): l = [h | 1]·[W; b], then in place
+        t = np.matmul(self.h_1[:R], self.W_b, out=self.logits[:R])
         with np.errstate(over="ignore"):
             np.exp(t, out=t)  # e^l
         t += 1
         np.log(t, out=t)  # softplus(l) = log(1 + e^l); log, not log1p (see above)
-        sum_softplus = np.matmul(t, self.ones)  # (R,): Σ_d softplus(l_d), as a product with the ones
+        # (R,): Σ_d softplus(l_d), as a product with the ones
+        sum_softplus = np.matmul(t, self.ones)
         overflow = ~np.isfinite(sum_softplus)
         if overflow.any():  # recompute those rows with the stable softplus
             sum_softplus[overflow] = softplus(h[overflow] @ W + b).sum(axis=1)

@@ -1,4 +1,5 @@
-"""Where the fast step's arrays live: the flat parameter buffer cut into blocks, and the batch buffers.
+"""Where the fast step's arrays live: the flat parameter buffer cut into blocks, and the
+batch buffers.
 
 Two of the fast step's tricks are memory layouts (speed/step.py lists them all):
 
@@ -37,7 +38,8 @@ def blocks(config: VAEConfig) -> list[tuple[str, tuple[int, ...], dict]]:
     # μ and log σ² side by side: columns [0, Z) and [Z, 2Z) of one (H, 2Z) matrix
     out.append(("encoder.W_head", (sizes[-1], 2 * Z),
                 {"encoder.W_mu": np.s_[:, :Z], "encoder.W_logvar": np.s_[:, Z:]}))
-    out.append(("encoder.b_head", (2 * Z,), {"encoder.b_mu": np.s_[:Z], "encoder.b_logvar": np.s_[Z:]}))
+    out.append(("encoder.b_head", (2 * Z,),
+                {"encoder.b_mu": np.s_[:Z], "encoder.b_logvar": np.s_[Z:]}))
     sizes = (Z, *reversed(config.hidden_dims))
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         out.append((f"decoder.W{i}", (fan_in, fan_out), {f"decoder.W{i}": ...}))
@@ -46,7 +48,8 @@ def blocks(config: VAEConfig) -> list[tuple[str, tuple[int, ...], dict]]:
         # the mean and the per-pixel log-variance side by side: (H, 2D)
         out.append(("decoder.W_head", (sizes[-1], 2 * D),
                     {"decoder.W_out": np.s_[:, :D], "decoder.W_logvar": np.s_[:, D:]}))
-        out.append(("decoder.b_head", (2 * D,), {"decoder.b_out": np.s_[:D], "decoder.b_logvar": np.s_[D:]}))
+        out.append(("decoder.b_head", (2 * D,),
+                    {"decoder.b_out": np.s_[:D], "decoder.b_logvar": np.s_[D:]}))
     else:
         out.append(("decoder.W_head", (sizes[-1], D), {"decoder.W_out": ...}))
         out.append(("decoder.b_head", (D,), {"decoder.b_out": ...}))
@@ -54,7 +57,8 @@ def blocks(config: VAEConfig) -> list[tuple[str, tuple[int, ...], dict]]:
 
 
 def views(flat: np.ndarray, layout, key_order) -> tuple[dict, dict]:
-    """Cut `flat` into the blocks of `layout`; returns ({block name: array}, {parameter key: view})."""
+    """Cut `flat` into the blocks of `layout`;
+    returns ({block name: array}, {parameter key: view})."""
     arrays, by_key, offset = {}, {}, 0
     for name, shape, keys in layout:
         size = math.prod(shape)
@@ -107,7 +111,7 @@ class Buffers:
             self.sq_err = new_r(D)  # (R, D) (x − m)² e^(−s)
         self.rows, self.k = rows, K
 
-    def first(self, B: int) -> "Buffers":
+    def first(self, B: int) -> Buffers:
         """The same arrays cut to their first B images, B·K samples (views: nothing is copied)."""
         if B == self.rows:
             return self

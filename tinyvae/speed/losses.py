@@ -1,4 +1,5 @@
-"""losses.py's twin for the fast step: the same terms of the ELBO, in place, into preallocated buffers.
+"""losses.py's twin for the fast step: the same terms of the ELBO, in place, into
+preallocated buffers.
 
 Each function carries the name of its core original and computes the same numbers
 (tests/test_speed_twins.py holds each to it), in few passes over the (R, D) arrays and with no
@@ -79,7 +80,8 @@ def gaussian_nll(mean, x, a, std: float, per_row: bool = False):
 
 
 def gaussian_nll_learned(out, x, a, per_row: bool = False):
-    """Σ ½ [(x − m)² e^(−s) + s + log 2π] with its two gradients, docs/04-gradients.md eq. (11) and (12)."""
+    """Σ ½ [(x − m)² e^(−s) + s + log 2π] with its two gradients,
+    docs/04-gradients.md eq. (11) and (12)."""
     D = x.shape[1]
     mean, log_var = out[:, :D], out[:, D:]
     dmean, dlog_var = a.d_out[:, :D], a.d_out[:, D:]

@@ -22,7 +22,8 @@ Shapes: R rows (a batch, or a batch's samples), H_i the width of hidden layer i.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,7 +37,8 @@ class InPlaceActivation(NamedTuple):
 
 
 def _relu_forward(a, mask=None) -> None:
-    """relu(a) = max(a, 0), docs/04-gradients.md eq. (3); with a mask, keeps 1[a > 0] for the backward."""
+    """relu(a) = max(a, 0), docs/04-gradients.md eq. (3);
+    with a mask, keeps 1[a > 0] for the backward."""
     if mask is None:
         np.maximum(a, 0, out=a)  # one pass when nothing is needed later
     else:
@@ -78,14 +80,15 @@ def fast_form(table: dict, name, what: str, known: Iterable, instead: str):
     if not isinstance(name, str) or name not in known:
         raise ValueError(f"unknown {what} {name!r}; choose one of {sorted(known)}")
     if name not in table:
-        raise ValueError(f"the fast path has no form of the {what} {name!r}; it supports {sorted(table)}; "
-                         f"use {instead}")
+        raise ValueError(f"the fast path has no form of the {what} {name!r}; "
+                         f"it supports {sorted(table)}; use {instead}")
     return table[name]
 
 
 def mlp_forward(W: dict, prefix: str, h: np.ndarray, outs: list, act: InPlaceActivation,
-                   scratch: list | None = None) -> np.ndarray:
-    """The hidden layers of the encoder or decoder `prefix`: h_i = act(h_{i−1}·W_i + b_i), into outs[i].
+                scratch: list | None = None) -> np.ndarray:
+    """The hidden layers of the encoder or decoder `prefix`: h_i = act(h_{i−1}·W_i + b_i),
+    into outs[i].
 
     docs/04-gradients.md eq. (1), then the activation, in place; outs[i] (R, H_i) are the
     caller's buffers (or views of them), scratch[i] like them for the backward, or None for
@@ -100,7 +103,7 @@ def mlp_forward(W: dict, prefix: str, h: np.ndarray, outs: list, act: InPlaceAct
 
 
 def mlp_backward(W: dict, dW: dict, prefix: str, inputs: list, hs: list, dhs: list, scratch: list,
-                    act: InPlaceActivation, d_input: np.ndarray | None) -> None:
+                 act: InPlaceActivation, d_input: np.ndarray | None) -> None:
     """The mirror of mlp_forward, last layer first: docs/04-gradients.md eq. (2) per layer.
 
     inputs[i] is what layer i read and hs[i] what it wrote; dhs[-1] holds dL/dh of the last

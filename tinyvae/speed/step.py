@@ -75,10 +75,12 @@ class FastStep:
 
     def __init__(self, config: VAEConfig, params: dict[str, np.ndarray], optimizer: Optimizer,
                  max_batch: int, *, threads: int | None = None):
-        self._activation = fast_form(IN_PLACE, config.activation, "activation", ACTIVATIONS, USE_REFERENCE)
+        self._activation = fast_form(IN_PLACE, config.activation, "activation", ACTIVATIONS,
+                                     USE_REFERENCE)
         if not isinstance(optimizer, flat_optim.SUPPORTED):
-            raise ValueError(f"FastStep supports optim.SGD, optim.Adagrad and optim.Adam, got "
-                             f"{type(optimizer).__name__}; use {USE_REFERENCE} for other optimizers")
+            raise ValueError("FastStep supports optim.SGD, optim.Adagrad and optim.Adam, "
+                             f"got {type(optimizer).__name__}; "
+                             f"use {USE_REFERENCE} for other optimizers")
         self.config = config
         self.optimizer = optimizer
         self.max_batch = positive_int("max_batch", max_batch)
@@ -99,7 +101,8 @@ class FastStep:
         for key, view in self.params.items():
             view[...] = params[key]  # a copy: the dict passed in is never aliased
         self._slots = {slot: np.zeros(self.n_params, dtype=self.dtype) for slot in optimizer.slots}
-        self._slot_views = {slot: layout.views(flat, blocks, key_order)[1] for slot, flat in self._slots.items()}
+        self._slot_views = {slot: layout.views(flat, blocks, key_order)[1]
+                            for slot, flat in self._slots.items()}
         if optimizer.t > 0 or any(optimizer.state[slot] for slot in optimizer.slots):
             self.load_optimizer_state_dict(optimizer.state_dict())  # resume where it stands
 
@@ -115,7 +118,8 @@ class FastStep:
 
     @property
     def last_grad_norm(self) -> float | None:
-        """‖g‖ before clipping at the last step (only with clip_norm): the optimizer's own record."""
+        """‖g‖ before clipping at the last step (only with clip_norm):
+        the optimizer's own record."""
         return self.optimizer.last_grad_norm
 
     def step(self, x: np.ndarray, eps: np.ndarray, beta: float | None = None) -> dict[str, float]:
@@ -128,7 +132,8 @@ class FastStep:
                              f"{self.max_batch}, got {x.shape}")
         lo, hi = x.min(), x.max()  # NaN reaches both: two reductions see NaN, inf and the range
         if not (0 <= lo and hi <= 1):
-            check_batch(x, cfg)  # the reference's refusal and message (data outside [0, 1] may be fine)
+            # the reference's refusal and message (data outside [0, 1] may be fine)
+            check_batch(x, cfg)
         B, K, Z = x.shape[0], cfg.k, cfg.latent_dim
         eps = check_noise(np.asarray(eps, dtype=self.dtype), B, cfg)  # (B, K, Z)
         if cfg.objective == "iwae" and beta != 1:
@@ -154,8 +159,8 @@ class FastStep:
         recon_sum = self._recon(out, x_rows, a)  # fills a.d_out with d(Σ recon)/d out
         kl_sum = fast.kl_standard_normal(mu, log_var, a)
 
-        # ---- backward: a batch mean, each sample's recon a mean over K: docs/04-gradients.md eq. (17) ----
-        a.d_out *= 1.0 / (B * K)
+        # ---- backward: docs/04-gradients.md eq. (17) ----
+        a.d_out *= 1.0 / (B * K)  # a batch mean, each sample's recon a mean over K
         self._decode_backward(a)  # fills a.dz
         dmu, dlog_var = a.d_head[:, :Z], a.d_head[:, Z:]
         # Two paths into μ: through z and through the KL; docs/04-gradients.md eq. (16).
@@ -170,8 +175,11 @@ class FastStep:
 
         self._update()
         R = B * K
-        return {"loss": recon_sum / R + beta * kl_sum / B, "recon": recon_sum / R, "kl": kl_sum / B} if K > 1 \
-            else {"loss": (recon_sum + beta * kl_sum) / B, "recon": recon_sum / B, "kl": kl_sum / B}
+        if K > 1:
+            return {"loss": recon_sum / R + beta * kl_sum / B,
+                    "recon": recon_sum / R, "kl": kl_sum / B}
+        return {"loss": (recon_sum + beta * kl_sum) / B,
+                "recon": recon_sum / B, "kl": kl_sum / B}
 
     def _path_into_log_var(self, eps, dlog_var, a) -> None:
         """dlog_var ← Σ_k dz ⊙ ½ σ ⊙ ε: the path through z, summed over each image's K samples."""
@@ -184,18 +192,25 @@ class FastStep:
             np.sum(d, axis=1, out=dlog_var)
 
     def _iwae(self, mu, log_var, eps, out, x_rows, a, x) -> dict[str, float]:
-        """The rest of the step for the objective L_K: vae.iwae_loss_and_grads, arranged for speed."""
-        cfg = self.config
+        """The rest of the step for the objective L_K:
+        vae.iwae_loss_and_grads, arranged for speed."""
         B, K, Z = eps.shape
-        recon = self._recon(out, x_rows, a, per_row=True).reshape(B, K)  # −log p(x|z); a.d_out its gradient
+        # (B, K): −log p(x|z); a.d_out its gradient
+        recon = self._recon(out, x_rows, a, per_row=True).reshape(B, K)
         z = a.z.reshape(B, K, Z)
         log_p = -0.5 * (np.einsum("bkz,bkz->bk", z, z) + Z * LOG_2PI)  # log N(z; 0, I)
-        log_q = -0.5 * (np.einsum("bkz,bkz->bk", eps, eps) + log_var.sum(axis=1)[:, None] + Z * LOG_2PI)
+        log_q = -0.5 * (np.einsum("bkz,bkz->bk", eps, eps) + log_var.sum(axis=1)[:, None]
+                        + Z * LOG_2PI)
         log_w = -recon + log_p - log_q  # (B, K)
         bound = log_mean_exp(log_w, axis=1)  # (B,)
 
         # ---- backward: d(−(1/B) Σ L_K)/d log w = −w̃/B, docs/04-gradients.md eq. (19) ----
-        weight = normalized_weights(log_w, axis=1) / B  # (B, K): w̃/B = −dlog_w
+        weight = normalized_weights(log_w, axis=1)  # (B, K)
+        # A weight under eps² moves no gradient by as much as its rounding. As zero, it keeps the
+        # backward pass out of subnormal numbers, ~100 times slower to multiply (without this,
+        # Table 1's model took 3 times as long per step at K = 20).
+        weight[weight < np.finfo(self.dtype).eps ** 2] = 0
+        weight /= B  # w̃/B = −dlog_w
         a.d_out *= weight.reshape(B * K, 1)
         self._decode_backward(a)  # fills a.dz
         dz = a.dz.reshape(B, K, Z)
@@ -207,18 +222,22 @@ class FastStep:
         self._encode_backward(x, a)
 
         self._update()
-        return {"loss": -float(bound.mean()), "recon": float(recon.mean()), "kl": float(np.mean(log_q - log_p))}
+        return {"loss": -float(bound.mean()), "recon": float(recon.mean()),
+                "kl": float(np.mean(log_q - log_p))}
 
     def _encode(self, x, a):
-        """The encoder's MLP and its fused head: [μ | log σ²] = h · [W_mu | W_logvar] + [b_mu | b_logvar]."""
+        """The encoder's MLP and its fused head:
+        [μ | log σ²] = h · [W_mu | W_logvar] + [b_mu | b_logvar]."""
         h = mlp_forward(self.W, "encoder", x, a.enc, self._activation, a.enc_mask)  # (B, H)
-        np.matmul(h, self.W["encoder.W_head"], out=a.head)  # (B, 2Z): trick 2, one multiply for both heads
+        # (B, 2Z): trick 2, one multiply for both heads
+        np.matmul(h, self.W["encoder.W_head"], out=a.head)
         a.head += self.W["encoder.b_head"]
         Z = self.config.latent_dim
         return a.head[:, :Z], a.head[:, Z:]
 
     def _decode(self, z, a):
-        """The decoder's MLP and its output layer (for a learned variance, the fused [mean | log σ²])."""
+        """The decoder's MLP and its output layer
+        (for a learned variance, the fused [mean | log σ²])."""
         h = mlp_forward(self.W, "decoder", z, a.dec, self._activation, a.dec_mask)  # (B, H)
         np.matmul(h, self.W["decoder.W_head"], out=a.out)  # (B, D) or (B, 2D)
         a.out += self.W["decoder.b_head"]
@@ -242,7 +261,8 @@ class FastStep:
         np.sum(a.d_out, axis=0, out=dW["decoder.b_head"])
         d = a.dec_d[-1] if n else a.dz
         np.matmul(a.d_out, W["decoder.W_head"].T, out=d)  # (B, H): one multiply for both heads
-        mlp_backward(W, dW, "decoder", [a.z, *a.dec[:-1]], a.dec, a.dec_d, a.dec_mask, self._activation, a.dz)
+        mlp_backward(W, dW, "decoder", [a.z, *a.dec[:-1]], a.dec, a.dec_d, a.dec_mask,
+                     self._activation, a.dz)
 
     def _encode_backward(self, x, a) -> None:
         """The mirror of _encode, from [dμ | d log σ²] in a.d_head; no gradient for x (trick 3)."""
@@ -252,12 +272,14 @@ class FastStep:
         np.sum(a.d_head, axis=0, out=dW["encoder.b_head"])
         if n:
             np.matmul(a.d_head, W["encoder.W_head"].T, out=a.enc_d[-1])  # (B, H): both heads feed h
-        mlp_backward(W, dW, "encoder", [x, *a.enc[:-1]], a.enc, a.enc_d, a.enc_mask, self._activation, None)
+        mlp_backward(W, dW, "encoder", [x, *a.enc[:-1]], a.enc, a.enc_d, a.enc_mask,
+                     self._activation, None)
 
     def _update(self) -> None:
         """Clip (if asked), then one optimizer step over the flat buffers (trick 6)."""
         self._home_optimizer_state(create=True)
-        flat_optim.update(self.optimizer, self._theta, self._grad, self._slots, self._scratch, self.threads)
+        flat_optim.update(self.optimizer, self._theta, self._grad, self._slots, self._scratch,
+                          self.threads)
 
     def _home_optimizer_state(self, create: bool) -> None:
         """Make optimizer.state[slot] the views of the flat slot buffers, moving in what it holds.
@@ -283,7 +305,8 @@ class FastStep:
             opt.state[slot] = views
 
     def optimizer_state_dict(self) -> dict[str, np.ndarray]:
-        """The optimizer's own state_dict(): "step" and "<slot>/<key>" copies of the flat buffers' views."""
+        """The optimizer's own state_dict():
+        "step" and "<slot>/<key>" copies of the flat buffers' views."""
         return self.optimizer.state_dict()
 
     def load_optimizer_state_dict(self, state) -> None:
@@ -296,7 +319,8 @@ class FastStep:
 
 def make_step(path: str, config: VAEConfig, params: dict[str, np.ndarray], optimizer: Optimizer,
               max_batch: int):
-    """FastStep ("fast") or tinyvae.train.ReferenceStep ("reference"): .config, .params, .optimizer, .step."""
+    """FastStep ("fast") or tinyvae.train.ReferenceStep ("reference"):
+    .config, .params, .optimizer, .step."""
     if path == "fast":
         return FastStep(config, params, optimizer, max_batch)
     if path == "reference":

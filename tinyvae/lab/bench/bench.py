@@ -10,16 +10,17 @@ one epoch timed phase by phase; float64_check; and the speed targets (target_lin
 L_k's share is lab/bench/bench_iw.py. tinyvae/commands/bench.py prints them; nothing here
 prints, and tests never assert times.
 
-Shapes: B batch, D data, H hidden, Z latent."""
+Shapes: B batch, D data, H hidden, Z latent, K samples of z per image."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 
 import numpy as np
 
-from ... import evaluate, vae
+from ... import evaluate
 from ...optim import make_optimizer
 from ...speed.step import FastStep, make_step
 from ..datasets import data
@@ -44,27 +45,50 @@ def blas_description() -> str:
         return "unknown (install threadpoolctl to see it)"
 
 
+def load_average() -> str:
+    """The load average over 1, 5 and 15 minutes: on a shared machine it explains a slow run."""
+    try:
+        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def load_images(dataset: str, data_dir, random_data: bool, train_images: int,
+                seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """(training images, test images, a description): the dataset's, or uniform random ones."""
+    if random_data:
+        rng = np.random.default_rng(seed + 1)
+        x_train = rng.random((train_images, 784), dtype=np.float32)
+        x_test = rng.random((10000, 784), dtype=np.float32)
+        return x_train, x_test, f"random uniform images, {len(x_train)} per epoch"
+    ds = data.load_dataset(dataset, data_dir=data_dir)
+    return ds.x_train, ds.x_test, f"{dataset}, {len(ds.x_train)} training images"
+
+
 def train_epoch(step, x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Generator,
                 dtype, latent_dim: int, binarized: np.ndarray | None = None) -> tuple[float, float]:
     """One pass over x as the training loop makes it: shuffle, (binarize), then per batch ε and a step.
 
     `binarized`: the array that receives the epoch's binary draw, kept across epochs as
-    train.fit keeps it (binarize_dynamic). Returns (seconds, mean loss).
+    train.fit keeps it (binarize_dynamic). ε is (B, K, Z) for the step's K = config.k,
+    drawn as the runner draws it (for K = 1 the same numbers as (B, Z)).
+    Returns (seconds, mean loss).
     """
     start = time.perf_counter()
     total = 0.0
+    K = step.config.k
     for xb in minibatches(x, batch_size, rng, binarize=binarize, out=binarized):
-        eps = rng.standard_normal((len(xb), latent_dim), dtype=dtype)  # (B, Z)
+        eps = rng.standard_normal((len(xb), K, latent_dim), dtype=dtype)  # (B, K, Z)
         total += step.step(xb, eps)["loss"] * len(xb)
     return time.perf_counter() - start, total / len(x)
 
 
 def feed_epoch(x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Generator, dtype,
-               latent_dim: int, binarized: np.ndarray | None = None) -> float:
+               latent_dim: int, binarized: np.ndarray | None = None, k: int = 1) -> float:
     """The data feeding of train_epoch alone (batches and ε, no step): its share of an epoch."""
     start = time.perf_counter()
     for xb in minibatches(x, batch_size, rng, binarize=binarize, out=binarized):
-        rng.standard_normal((len(xb), latent_dim), dtype=dtype)
+        rng.standard_normal((len(xb), k, latent_dim), dtype=dtype)
     return time.perf_counter() - start
 
 
@@ -112,7 +136,7 @@ def matmul_plan(config: VAEConfig, params, optimizer, batch_sizes, dtype, rng) -
     for B in batch_sizes:
         calls = []
         x = rng.random((B, config.input_dim)).astype(dtype)
-        eps = rng.standard_normal((B, config.latent_dim)).astype(dtype)
+        eps = rng.standard_normal((B, config.k, config.latent_dim)).astype(dtype)  # (B, K, Z)
         with recording_matmuls(calls):
             step.step(x, eps)
         plan[B] = [(replay_array(a), replay_array(b), replay_array(out)) for a, b, out in calls]
@@ -191,9 +215,9 @@ def timing_phases(step: FastStep, seconds: dict[str, float]):
         real_update()
         seconds["optimizer"] += clock() - start
 
-    def recon(*args):
+    def recon(*args, **kwargs):
         start = clock()
-        result = real_recon(*args)
+        result = real_recon(*args, **kwargs)
         seconds["likelihood"] += clock() - start
         return result
 
@@ -275,7 +299,8 @@ def float64_check(config: VAEConfig, x_train: np.ndarray, x_test: np.ndarray, *,
         step = make_step(path, config, params, make_optimizer(optimizer, lr), batch_size)
         for _ in range(epochs):
             for xb in minibatches(x_train, batch_size, rng, binarize=binarize, out=binarized):
-                eps = rng.standard_normal((len(xb), config.latent_dim))  # float64 draws for both runs
+                # float64 draws for both runs
+                eps = rng.standard_normal((len(xb), config.k, config.latent_dim))
                 step.step(xb, eps.astype(dtype))
         # the test −ELBO in float64 from the same ε for both runs: only the trained parameters differ
         params64 = {k: v.astype(np.float64) for k, v in step.params.items()}

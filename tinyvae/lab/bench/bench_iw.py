@@ -17,9 +17,8 @@ import time
 
 import numpy as np
 
-from ... import vae
-from ...speed.mlp import IN_PLACE
 from ...config import VAEConfig, param_shapes
+from ...speed.mlp import IN_PLACE
 
 
 def iw_decoder_flops(config: VAEConfig, n_images: int, k: int) -> float:
@@ -31,7 +30,8 @@ def iw_decoder_flops(config: VAEConfig, n_images: int, k: int) -> float:
     sums are a product with ones, and its x·l shortcut is one dot product per sample.
     """
     shapes = param_shapes(config)
-    per_sample = sum(2 * math.prod(shape) for key, shape in shapes.items() if key.startswith("decoder.W"))
+    per_sample = sum(2 * math.prod(shape) for key, shape in shapes.items()
+                     if key.startswith("decoder.W"))
     if config.likelihood == "bernoulli":
         H, D = shapes["decoder.W_out"]
         per_sample += 2 * D + 2 * D + 2 * H  # the bias row, the sum over pixels, x·l
@@ -39,7 +39,8 @@ def iw_decoder_flops(config: VAEConfig, n_images: int, k: int) -> float:
 
 
 def seconds_per_element(operations, dtype, n: int = 2**20, repeats: int = 5) -> float:
-    """The best time per element of `operations(a)` (in place on one (n,) array of moderate values)."""
+    """The best time per element of `operations(a)` (in place on one (n,) array of moderate
+    values)."""
     a = np.random.default_rng(0).uniform(-3, 3, n).astype(dtype)
     best = math.inf
     for _ in range(repeats):
@@ -69,5 +70,6 @@ def elementwise_floor(config: VAEConfig, n_images: int, k: int, dtype) -> dict[s
     if config.likelihood == "bernoulli":
         seconds["softplus"] = samples * config.input_dim * seconds_per_element(_softplus, dtype)
     if hidden:
-        seconds["activation"] = samples * hidden * seconds_per_element(lambda a: act(a, None), dtype)
+        per_element = seconds_per_element(lambda a: act(a, None), dtype)
+        seconds["activation"] = samples * hidden * per_element
     return seconds

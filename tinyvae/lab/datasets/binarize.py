@@ -38,15 +38,18 @@ def _check_out(out, x: np.ndarray, what: str) -> None:
         raise ValueError(f"{what}: expected x's shape {x.shape} and dtype {x.dtype}, "
                          f"got shape {out.shape} and dtype {out.dtype}")
     if not out.flags.c_contiguous:
-        raise ValueError(f"{what}: expected a C-contiguous array (np.empty(x.shape, x.dtype) is one), "
-                         f"got a strided or Fortran-ordered one")
+        raise ValueError(f"{what}: expected a C-contiguous array "
+                         "(np.empty(x.shape, x.dtype) is one), "
+                         "got a strided or Fortran-ordered one")
     if not out.flags.writeable:
         raise ValueError(f"{what}: expected a writeable array, got a read-only one")
     if np.shares_memory(out, x):
-        raise ValueError(f"{what}: must not share memory with x (the draw would overwrite the images)")
+        raise ValueError(f"{what}: must not share memory with x "
+                         "(the draw would overwrite the images)")
 
 
-def binarize_dynamic(x: np.ndarray, rng: np.random.Generator, *, out: np.ndarray | None = None) -> np.ndarray:
+def binarize_dynamic(x: np.ndarray, rng: np.random.Generator, *,
+                     out: np.ndarray | None = None) -> np.ndarray:
     """A fresh Bernoulli draw of every pixel: 1 with probability x, else 0; same dtype as x.
 
     `out` (C-contiguous, x's shape and dtype, not x itself) receives the draw instead of a new
@@ -56,7 +59,8 @@ def binarize_dynamic(x: np.ndarray, rng: np.random.Generator, *, out: np.ndarray
     """
     _check_intensities(x, "binarize_dynamic x")
     if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"binarize_dynamic rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        raise ValueError(f"binarize_dynamic rng: expected a numpy.random.Generator, "
+                         f"got {type(rng).__name__}")
     if out is None:
         u = rng.random(x.shape, dtype=x.dtype)  # uniform in [0, 1), so P(u < x) = x exactly
     else:
@@ -78,7 +82,8 @@ def binarization_buffer(x: np.ndarray, binarize: str) -> np.ndarray | None:
 
 
 def minibatches(x: np.ndarray, batch_size: int, rng: np.random.Generator, *,
-                binarize: str = "none", shuffle: bool = True, out: np.ndarray | None = None) -> Iterator[np.ndarray]:
+                binarize: str = "none", shuffle: bool = True,
+                out: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Iterate once over ``x`` (N, D) in batches (B, D); the last batch may be smaller.
 
     The random draws happen here, at the call, not lazily: first the permutation (if
@@ -93,14 +98,16 @@ def minibatches(x: np.ndarray, batch_size: int, rng: np.random.Generator, *,
                          f"{getattr(x, 'shape', type(x).__name__)}")
     batch_size = positive_int("minibatches batch_size", batch_size)
     if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"minibatches rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        raise ValueError(f"minibatches rng: expected a numpy.random.Generator, "
+                         f"got {type(rng).__name__}")
     if binarize not in ("none", "dynamic"):
         raise ValueError(f"minibatches binarize: expected 'none' or 'dynamic', got {binarize!r}")
     if not isinstance(shuffle, bool):
         raise ValueError(f"minibatches shuffle: expected True or False, got {shuffle!r}")
     if out is not None:  # checked before any draw, so that a refused call leaves rng as it was
         if binarize != "dynamic":
-            raise ValueError(f"minibatches out: only used with binarize='dynamic', got binarize={binarize!r}")
+            raise ValueError(f"minibatches out: only used with binarize='dynamic', "
+                             f"got binarize={binarize!r}")
         _check_out(out, x, "minibatches out")
     order = rng.permutation(len(x)) if shuffle else None  # (N,)
     data = binarize_dynamic(x, rng, out=out) if binarize == "dynamic" else x  # (N, D)

@@ -25,11 +25,12 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..storage.files import writing_alone, write_atomically
+from ..storage.files import write_atomically, writing_alone
 
 DEFAULT_TIMEOUT = 30.0  # seconds a socket may stay silent before the mirror counts as stalled
 DEFAULT_DEADLINE = 1800.0  # seconds for one file from one mirror: the largest (78 MB) at 45 kB/s
-MAX_DOWNLOAD_BYTES = 128 * 2**20  # more than any dataset file (78.4 MB); callers pass a file's own cap
+# more than any dataset file (78.4 MB); callers pass a file's own cap
+MAX_DOWNLOAD_BYTES = 128 * 2**20
 _CHUNK = 1 << 16  # one read returns at most this: memory stays flat, the deadline is checked often
 
 
@@ -58,7 +59,8 @@ def fetch(urls: Sequence[str], dest: str | os.PathLike, *, verify: Callable[[Pat
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with writing_alone(dest):  # another process fetching dest finishes first; orphaned .part files go
+    # another process fetching dest finishes first; orphaned .part files go
+    with writing_alone(dest):
         if dest.exists():  # that other process may have just fetched it
             try:
                 verify(dest)
@@ -68,7 +70,8 @@ def fetch(urls: Sequence[str], dest: str | os.PathLike, *, verify: Callable[[Pat
         return _fetch_first(urls, dest, verify, timeout, log, max_bytes, deadline)
 
 
-def _fetch_first(urls, dest: Path, verify, timeout: float, log: bool, max_bytes: int, deadline: float) -> Path:
+def _fetch_first(urls, dest: Path, verify, timeout: float, log: bool, max_bytes: int,
+                 deadline: float) -> Path:
     """Try each mirror in turn; the first that delivers a file passing ``verify`` wins."""
     failures: list[tuple[str, str]] = []
     for url in urls:
@@ -98,15 +101,18 @@ def _fetch_one(url: str, dest: Path, verify: Callable[[Path], None], timeout: fl
         with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as response:
             declared = response.headers.get("Content-Length")
             if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                raise OSError(f"the server announces {declared} bytes; the file has at most {max_bytes}")
+                raise OSError(f"the server announces {declared} bytes; "
+                              f"the file has at most {max_bytes}")
             read = getattr(response, "read1", response.read)  # read1: one network read, then return
             received = 0
             while chunk := read(_CHUNK):
                 received += len(chunk)
                 if received > max_bytes:
-                    raise OSError(f"more than {max_bytes} bytes received; the file has at most {max_bytes}")
+                    raise OSError(f"more than {max_bytes} bytes received; "
+                                  f"the file has at most {max_bytes}")
                 if time.monotonic() - start > deadline:
-                    raise OSError(f"gave up after {deadline:g} s with {received} bytes received (too slow)")
+                    raise OSError(f"gave up after {deadline:g} s with {received} bytes received "
+                                  "(too slow)")
                 out.write(chunk)
         # http.client returns a short body without complaint when the server closes
         # the connection early, so the length is checked here.

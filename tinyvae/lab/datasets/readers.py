@@ -137,9 +137,11 @@ def _read_idx_and_sha256(path: str | os.PathLike, max_bytes: int = MAX_IDX_BYTES
         shape = _read_idx_header(stream, path, digest)
         n_data = math.prod(shape)  # exact Python int: no overflow however large the claim
         n_header = 4 + 4 * len(shape)
-        if n_header + n_data > max_bytes:  # before reading: a sparse or gzip file can back any claim
-            raise DataError(f"{path}: the header declares shape {shape}, {n_header + n_data} bytes, but "
-                            + (f"{name} has {max_bytes}" if name else f"no dataset file has more than {max_bytes}"))
+        # before reading: a sparse or gzip file can back any claim
+        if n_header + n_data > max_bytes:
+            raise DataError(f"{path}: the header declares shape {shape}, {n_header + n_data} bytes,"
+                            + (f" but {name} has {max_bytes}" if name
+                               else f" but no dataset file has more than {max_bytes}"))
         if size is not None and size != n_header + n_data:
             raise DataError(f"{path}: the header declares shape {shape}, which needs "
                             f"{n_header + n_data} bytes, but the file has {size}")

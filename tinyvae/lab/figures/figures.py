@@ -13,16 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ...config import VAEConfig
 from ...vae import encode, reconstruct, sample
 from . import latent_plots, plots
-from ...config import VAEConfig
 
 FIGURE_NAMES = ("reconstructions.png", "samples.png", "loss_curves.png", "latent_scatter.png",
-                "latent_ellipses.png", "manifold.png", "interpolation.png", "traversal.png")  # manifold: Z = 2 only
+                "latent_ellipses.png", "manifold.png",  # manifold: Z = 2 only
+                "interpolation.png", "traversal.png")
 
 
-def make_figures(out: Path, params, config: VAEConfig, x_test, y_test, history, kl_per_dim, seed: int, *,
-                 class_names=None, label_kind: str = "digit") -> list[Path]:
+def make_figures(out: Path, params, config: VAEConfig, x_test, y_test, history, kl_per_dim,
+                 seed: int, *, class_names=None, label_kind: str = "digit") -> list[Path]:
     """Reconstructions, samples, loss curves, the latent space as points and as distributions,
     interpolations and a traversal (and the manifold for Z = 2), from the test set x_test (M, D)
     and its labels y_test (M,) or None, named by class_names; returns the paths written."""
@@ -35,14 +36,17 @@ def make_figures(out: Path, params, config: VAEConfig, x_test, y_test, history, 
     pairs = min(5, len(x_test) // 2)
     figures = {
         "reconstructions.png": lambda p: plots.plot_reconstructions(p, x, x_rec, n=len(x)),
-        "samples.png": lambda p: plots.plot_samples(p, np.clip(sample(params, 64, rng, config), 0.0, 1.0)),
+        "samples.png": lambda p: plots.plot_samples(
+            p, np.clip(sample(params, 64, rng, config), 0.0, 1.0)),
         "loss_curves.png": lambda p: plots.plot_loss_curves(p, history, beta=config.beta),
         "latent_scatter.png": lambda p: latent_plots.plot_latent_scatter(p, mu, y_test, **labels),
-        "latent_ellipses.png": lambda p: latent_plots.plot_latent_scatter(p, mu, y_test, log_var=log_var, **labels),
+        "latent_ellipses.png": lambda p: latent_plots.plot_latent_scatter(
+            p, mu, y_test, log_var=log_var, **labels),
         "manifold.png": lambda p: latent_plots.plot_manifold(p, params, config),
-        "interpolation.png": lambda p: latent_plots.plot_interpolation(p, params, config, x_test[:pairs],
-                                                                       x_test[pairs:2 * pairs]),
-        "traversal.png": lambda p: latent_plots.plot_traversal(p, params, config, x_test[0], kl_per_dim=kl_per_dim),
+        "interpolation.png": lambda p: latent_plots.plot_interpolation(
+            p, params, config, x_test[:pairs], x_test[pairs:2 * pairs]),
+        "traversal.png": lambda p: latent_plots.plot_traversal(
+            p, params, config, x_test[0], kl_per_dim=kl_per_dim),
     }
     if config.latent_dim != 2:
         del figures["manifold.png"]

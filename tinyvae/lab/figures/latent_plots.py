@@ -17,6 +17,7 @@ Shapes: N images, P pairs, T steps, D pixels (a square, 784 = 28 × 28), Z laten
 from __future__ import annotations
 
 import math
+
 import numpy as np
 from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
@@ -24,7 +25,16 @@ from matplotlib.patches import Ellipse
 
 from ... import vae
 from ...config import VAEConfig
-from .plots import CELL_INCHES, as_images, finish, grid_ticks, mosaic, new_figure, show_grid, square_side
+from .plots import (
+    CELL_INCHES,
+    as_images,
+    finish,
+    grid_ticks,
+    mosaic,
+    new_figure,
+    show_grid,
+    square_side,
+)
 
 
 def _signed(v: float, spec: str) -> str:
@@ -59,7 +69,8 @@ def _choose_dims(mu, kl_per_dim):
 
 
 def _scatter_dims(mu, labels, dims, kl_per_dim):
-    """Check plot_latent_scatter's arguments; returns (labels or None, dims to show, how they were chosen)."""
+    """Check plot_latent_scatter's arguments; returns (labels or None, dims to show, how they
+    were chosen)."""
     N, Z = mu.shape
     if labels is not None:
         labels = np.asarray(labels)
@@ -91,13 +102,15 @@ def _draw_ellipses(ax, mu, std, dims, colours) -> None:
     q(z|x) has a diagonal covariance)."""
     i, j = dims
     patches = [Ellipse((m[i], m[j]), width=2 * s[i], height=2 * s[j]) for m, s in zip(mu, std)]
-    ax.add_collection(PatchCollection(patches, facecolors=colours, edgecolors=colours, alpha=0.18, linewidths=0.6))
+    ax.add_collection(PatchCollection(patches, facecolors=colours, edgecolors=colours, alpha=0.18,
+                                      linewidths=0.6))
     lo, hi = (mu - std)[:, dims].min(axis=0), (mu + std)[:, dims].max(axis=0)  # (2,) each
     ax.update_datalim([lo, hi])  # the ellipses, not only their centres, must fit
 
 
 def plot_latent_scatter(path, mu, labels=None, *, log_var=None, dims=None, kl_per_dim=None,
-                        class_names=None, label_kind: str = "digit", max_ellipses: int = 300) -> Figure:
+                        class_names=None, label_kind: str = "digit",
+                        max_ellipses: int = 300) -> Figure:
     """The codes μ(x) of test images as points, coloured by label; with log_var, as distributions.
 
     mu (N, Z), labels (N,) ints or None; class_names[c] names label c in the legend (else the
@@ -123,25 +136,30 @@ def plot_latent_scatter(path, mu, labels=None, *, log_var=None, dims=None, kl_pe
     size = 4 if N > 2000 else 12
     if len(dims) == 1:  # one latent dimension: spread the points vertically by label
         xs = mu[:, 0]
-        ys = (labels if labels is not None else np.zeros(N)) + np.random.default_rng(0).uniform(-0.3, 0.3, N)
+        ys = ((labels if labels is not None else np.zeros(N))
+              + np.random.default_rng(0).uniform(-0.3, 0.3, N))
         ax.set_ylabel("label (jittered)")  # the jitter is for display only
     else:
         xs, ys = mu[:, dims[0]], mu[:, dims[1]]
         ax.set_ylabel(_dim_label(dims[1], kl_per_dim))
     ax.set_xlabel(_dim_label(dims[0], kl_per_dim))
     names = _label_names(labels, class_names) if labels is not None else {None: None}
-    colour_of = {c: (f"C{int(c) % 10}" if c is not None else "tab:blue") for c in names}  # a label keeps its colour
+    # a label keeps its colour
+    colour_of = {c: (f"C{int(c) % 10}" if c is not None else "tab:blue") for c in names}
     if log_var is not None and len(dims) == 2:
-        _draw_ellipses(ax, mu, std, dims, [colour_of[c] for c in (labels if labels is not None else [None] * N)])
+        _draw_ellipses(ax, mu, std, dims,
+                       [colour_of[c] for c in (labels if labels is not None else [None] * N)])
     for c, name in names.items():
         sel = labels == c if c is not None else slice(None)
-        ax.scatter(xs[sel], ys[sel], s=size, alpha=0.6, color=colour_of[c], linewidths=0, label=name)
+        ax.scatter(xs[sel], ys[sel], s=size, alpha=0.6, color=colour_of[c], linewidths=0,
+                   label=name)
     if labels is not None:
-        ax.legend(title=label_kind, loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=12 / size * 1.5,
-                  frameon=False)
+        ax.legend(title=label_kind, loc="center left", bbox_to_anchor=(1.01, 0.5),
+                  markerscale=12 / size * 1.5, frameon=False)
     ax.set_aspect("equal" if len(dims) == 2 else "auto", adjustable="datalim")
     ax.grid(alpha=0.3)
-    shown = f"latent dims {dims[0]} and {dims[1]}, {how}" if len(dims) == 2 else "the one latent dim"
+    shown = (f"latent dims {dims[0]} and {dims[1]}, {how}" if len(dims) == 2
+             else "the one latent dim")
     ellipses = log_var is not None and len(dims) == 2
     what = "q(z|x) = N(μ, σ²) as 1-σ ellipses" if ellipses else "Means μ(x) of q(z|x)"
     ax.set_title(f"{what} for {N:,} test images\n({shown} of Z = {Z})")
@@ -161,7 +179,8 @@ def inverse_normal_cdf(u):
     """
     u_arr = np.asarray(u, dtype=np.float64)
     if not np.all((u_arr > 0) & (u_arr < 1)):
-        raise ValueError(f"inverse_normal_cdf needs probabilities strictly between 0 and 1, got {u!r}")
+        raise ValueError("inverse_normal_cdf needs probabilities strictly between 0 and 1, "
+                         f"got {u!r}")
 
     def phi(z):
         return 0.5 * math.erfc(-z / math.sqrt(2.0))
@@ -216,7 +235,8 @@ def plot_interpolation(path, params, config: VAEConfig, x_a, x_b, *, steps: int 
     """
     x_a, x_b = as_images(x_a, "x_a"), as_images(x_b, "x_b")
     if x_a.shape != x_b.shape:
-        raise ValueError(f"x_a and x_b must have the same shape (pairs of images), got {x_a.shape} and {x_b.shape}")
+        raise ValueError("x_a and x_b must have the same shape (pairs of images), "
+                         f"got {x_a.shape} and {x_b.shape}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
     mu_a, _ = vae.encode(params, x_a, config)  # (P, Z)
@@ -233,16 +253,19 @@ def plot_interpolation(path, params, config: VAEConfig, x_a, x_b, *, steps: int 
     ticks = grid_ticks(ncol, square_side(D))
     ax.set_xticks([ticks[0], ticks[1], ticks[-2], ticks[-1]], ["x_a", "t = 0", "t = 1", "x_b"])
     ax.tick_params(length=0)
-    ax.set_title("Interpolation: decoded (1 − t)·μ(x_a) + t·μ(x_b); ends: the test images themselves")
+    ax.set_title("Interpolation: decoded (1 − t)·μ(x_a) + t·μ(x_b); "
+                 "ends: the test images themselves")
     return finish(fig, path)
 
 
 def _traversal_dims(dims, kl_per_dim, Z: int, max_dims: int) -> list[int]:
-    """The rows of plot_traversal: `dims` checked, or by default the largest KL first (else index order)."""
+    """The rows of plot_traversal: `dims` checked, or by default the largest KL first (else
+    index order)."""
     if kl_per_dim is not None and np.shape(kl_per_dim) != (Z,):
         raise ValueError(f"kl_per_dim must have shape ({Z},), got {np.shape(kl_per_dim)}")
     if dims is None:
-        order = np.argsort(-np.asarray(kl_per_dim), kind="stable") if kl_per_dim is not None else np.arange(Z)
+        order = (np.argsort(-np.asarray(kl_per_dim), kind="stable") if kl_per_dim is not None
+                 else np.arange(Z))
         return [int(j) for j in order[:max_dims]]
     dims = [int(j) for j in dims]
     if not dims or not all(0 <= j < Z for j in dims):
@@ -250,18 +273,20 @@ def _traversal_dims(dims, kl_per_dim, Z: int, max_dims: int) -> list[int]:
     return dims
 
 
-def plot_traversal(path, params, config: VAEConfig, x, *, dims=None, values=np.linspace(-3, 3, 9),
+def plot_traversal(path, params, config: VAEConfig, x, *, dims=None, values=None,
                    kl_per_dim=None, max_dims: int = 16) -> Figure:
     """Vary one latent dimension at a time, the others held at the image's code μ(x).
 
-    Row j decodes z = μ(x) with z_j replaced by each of `values` (the prior's N(0, 1)
-    puts 99.7 % of its mass in ±3): what that one dimension controls, the lecture's
-    "smile slider". A dimension the model does not use (KL ≈ 0) gives a constant row.
+    Row j decodes z = μ(x) with z_j replaced by each of `values` (by default -3 to 3 in steps of
+    0.75; the prior's N(0, 1) puts 99.7 % of its mass in ±3): what that one dimension controls,
+    the lecture's "smile slider". A dimension the model does not use (KL ≈ 0) gives a constant row.
     x: one image (D,) or (1, D). dims: which rows; by default the dims with the largest
     KL first if kl_per_dim is given, else in index order, at most max_dims of them.
     """
     x = as_images(x, "x")[:1]
     Z = config.latent_dim
+    if values is None:
+        values = np.linspace(-3, 3, 9)
     values = np.asarray(values, dtype=np.float64).ravel()
     if values.size == 0:
         raise ValueError("values must hold at least one value for the varied dimension")
@@ -282,6 +307,8 @@ def plot_traversal(path, params, config: VAEConfig, x, *, dims=None, values=np.l
     ax.set_xlabel("value of the varied dimension")
     shown = ""
     if len(dims) < Z:
-        shown = f"\n({len(dims)} of the Z = {Z} dims{', largest KL first' if kl_per_dim is not None else ''})"
-    ax.set_title(f"Latent traversal: one dimension varied per row,\nthe others held at the image's code μ(x){shown}")
+        shown = (f"\n({len(dims)} of the Z = {Z} dims"
+                 f"{', largest KL first' if kl_per_dim is not None else ''})")
+    ax.set_title("Latent traversal: one dimension varied per row,\n"
+                 f"the others held at the image's code μ(x){shown}")
     return finish(fig, path)

@@ -38,12 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ...config import VAEConfig, param_shapes
+from ...optim import Optimizer, make_optimizer
 from .files import OutputError, atomic_write
 from .npz import NpzArchive
 from .optimizer_state import load_checked
-from .state_checks import HISTORY_FIELDS, check_history_entries, check_optimizer_values, restore_rng
-from ...optim import Optimizer, make_optimizer
-from ...config import VAEConfig, param_shapes
+from .state_checks import HISTORY_FIELDS as HISTORY_FIELDS  # re-exported: runner.py imports it here
+from .state_checks import check_history_entries, check_optimizer_values, restore_rng
 
 FORMAT_VERSION = 1
 _JSON_FIELDS = ("config", "history", "rng_state", "optimizer", "extra")
@@ -87,9 +88,9 @@ def _to_json(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
-def save_checkpoint(path: str | os.PathLike, *, params: Mapping[str, np.ndarray], optimizer: Optimizer,
-                    config: VAEConfig, epoch: int, history: list[dict], rng: np.random.Generator,
-                    extra: dict | None = None) -> Path:
+def save_checkpoint(path: str | os.PathLike, *, params: Mapping[str, np.ndarray],
+                    optimizer: Optimizer, config: VAEConfig, epoch: int, history: list[dict],
+                    rng: np.random.Generator, extra: dict | None = None) -> Path:
     """Save the state of a run after ``epoch`` finished epochs, atomically (files.atomic_write).
 
     Parameters that are NaN or infinite are refused: a diverged model must never replace the
@@ -162,13 +163,15 @@ def saved_config_of(saved: object, wanted: VAEConfig | None, path: Path, fail) -
     return saved_config
 
 
-def _restore_optimizer(hparams: object, arrays: dict, params: dict[str, np.ndarray], fail) -> Optimizer:
+def _restore_optimizer(hparams: object, arrays: dict,
+                       params: dict[str, np.ndarray], fail) -> Optimizer:
     """A fresh optimizer from its hyperparameters; load_state_dict checks keys, shapes, dtypes."""
     if not isinstance(hparams, dict) or "name" not in hparams:
         fail("'optimizer' must be a JSON object with the optimizer's 'name'")
     try:
         optimizer = make_optimizer(**hparams)
-        state = {key[len("optim/"):]: arr for key, arr in arrays.items() if key.startswith("optim/")}
+        state = {key[len("optim/"):]: arr for key, arr in arrays.items()
+                 if key.startswith("optim/")}
         load_optimizer_state(optimizer, state, params)
     except (ValueError, TypeError) as exc:
         fail(f"optimizer state: {exc}")
@@ -205,14 +208,18 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     the JSON and scalar members within fixed caps, and the parameter and optimizer arrays within
     what the file's own config needs, so nothing larger than the model is ever allocated."""
     with NpzArchive(path, CheckpointError) as npz:
-        unexpected = [key for key in npz.members if key not in _TOP_LEVEL and not key.startswith(("param/", "optim/"))]
+        unexpected = [key for key in npz.members if key not in _TOP_LEVEL
+                      and not key.startswith(("param/", "optim/"))]
         if unexpected:
-            raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: unexpected key(s) {unexpected}")
+            raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: "
+                                  f"unexpected key(s) {unexpected}")
         if "config" not in npz.members:
-            raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: missing key(s) ['config']")
+            raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: "
+                                  "missing key(s) ['config']")
         config = npz.read("config", MAX_JSON_BYTES)
         limits = _member_limits(path, config, npz.members)
-        arrays = {key: (config if key == "config" else npz.read(key, limits[key])) for key in npz.members}
+        arrays = {key: (config if key == "config" else npz.read(key, limits[key]))
+                  for key in npz.members}
     return arrays
 
 
@@ -224,27 +231,30 @@ def _member_limits(path: Path, config: np.ndarray, keys) -> dict[str, int]:
     shapes = param_shapes(saved_config_of(json_scalar(config, "config", fail), None, path, fail))
     limits = {}
     for key in keys:
-        parameter = key.removeprefix("param/") if key.startswith("param/") else key.partition("/")[2].partition("/")[2]
+        parameter = (key.removeprefix("param/") if key.startswith("param/")
+                     else key.partition("/")[2].partition("/")[2])
         if key in _JSON_FIELDS:
             limits[key] = MAX_JSON_BYTES
         elif parameter in shapes:
             limits[key] = _NPY_HEADER_BYTES + 8 * math.prod(shapes[parameter])
         elif key.startswith("param/"):
             fail(f"'{key}' is not a parameter of the config's model")
-        else:  # format_version, epoch, kind, optim/step: scalars; an unknown optim/... key is named later
-            limits[key] = _NPY_HEADER_BYTES + 64
+        else:  # format_version, epoch, kind, optim/step: scalars
+            limits[key] = _NPY_HEADER_BYTES + 64  # an unknown optim/... key is named later
     return limits
 
 
 def int_scalar(arr: np.ndarray, key: str, fail) -> int:
     if arr.shape != () or not np.issubdtype(arr.dtype, np.integer) or int(arr) < 0:
-        fail(f"{key!r} must be a non-negative integer scalar, got shape {arr.shape} dtype {arr.dtype}")
+        fail(f"{key!r} must be a non-negative integer scalar, "
+             f"got shape {arr.shape} dtype {arr.dtype}")
     return int(arr)
 
 
 def json_scalar(arr: np.ndarray, key: str, fail):
     if arr.shape != () or arr.dtype.kind != "U":
-        fail(f"{key!r} must be a JSON string (0-d unicode array), got shape {arr.shape} dtype {arr.dtype}")
+        fail(f"{key!r} must be a JSON string (0-d unicode array), "
+             f"got shape {arr.shape} dtype {arr.dtype}")
     try:  # NaN and Infinity are not JSON (save_checkpoint never writes them)
         return json.loads(str(arr), parse_constant=_no_constant)
     except ValueError as exc:

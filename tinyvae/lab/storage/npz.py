@@ -36,8 +36,8 @@ _ENTRY_BYTES = 512  # generous room for one central-directory entry (46 bytes + 
 _CHUNK = 1 << 20
 _EOCD, _ZIP64_LOCATOR = b"PK\x05\x06", b"PK\x06\x07"
 # what zipfile, zlib and numpy's header parser raise on damaged bytes: each means "corrupt"
-_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, OverflowError,
-           struct.error, KeyError, IndexError, RuntimeError)
+_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError,
+           OverflowError, struct.error, KeyError, IndexError, RuntimeError)
 
 
 class NpzArchive:
@@ -57,7 +57,8 @@ class NpzArchive:
         except BaseException as exc:
             self.close()
             if isinstance(exc, _DAMAGE) and not isinstance(exc, error):
-                raise error(f"{self.path} is corrupt or truncated: {type(exc).__name__}: {exc}") from exc
+                raise error(f"{self.path} is corrupt or truncated: "
+                            f"{type(exc).__name__}: {exc}") from exc
             raise
 
     def fail(self, what: str):
@@ -68,7 +69,7 @@ class NpzArchive:
             self._zip.close()
         self._file.close()
 
-    def __enter__(self) -> "NpzArchive":
+    def __enter__(self) -> NpzArchive:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -82,7 +83,8 @@ class NpzArchive:
         if not magic.startswith(b"PK"):
             raise self.error(f"{self.path} is not a {what}: not an .npz (zip) archive")
 
-    def _checked_members(self, infos: list[zipfile.ZipInfo], max_members: int) -> dict[str, zipfile.ZipInfo]:
+    def _checked_members(self, infos: list[zipfile.ZipInfo],
+                         max_members: int) -> dict[str, zipfile.ZipInfo]:
         if len(infos) > max_members:
             self.fail(f"it has {len(infos)} members; an .npz of tinyvae has at most {max_members}")
         members: dict[str, zipfile.ZipInfo] = {}
@@ -106,22 +108,25 @@ class NpzArchive:
         """The array stored under ``key``, refused if it declares more than ``limit`` bytes."""
         info = self.members[key]
         if info.file_size > limit:
-            self.fail(f"{key!r} declares {info.file_size} bytes; at most {limit} are expected there")
+            self.fail(f"{key!r} declares {info.file_size} bytes; "
+                      f"at most {limit} are expected there")
         try:
             with self._zip.open(info) as member:
                 shape, fortran, dtype = _read_header(member, key, self)
                 n_bytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
                 header_bytes = member.tell()
                 if header_bytes + n_bytes != info.file_size:
-                    self.fail(f"{key!r} claims shape {shape} of {dtype} ({n_bytes} bytes) but holds "
-                              f"{info.file_size - header_bytes}")
+                    self.fail(f"{key!r} claims shape {shape} of {dtype} ({n_bytes} bytes) "
+                              f"but holds {info.file_size - header_bytes}")
                 data = bytearray()
-                while len(data) < n_bytes and (chunk := member.read(min(_CHUNK, n_bytes - len(data)))):
+                while (len(data) < n_bytes
+                        and (chunk := member.read(min(_CHUNK, n_bytes - len(data))))):
                     data += chunk
         except _DAMAGE as exc:
             if isinstance(exc, self.error):
                 raise
-            raise self.error(f"{self.path} is corrupt or truncated at {key!r}: {type(exc).__name__}: {exc}") from exc
+            raise self.error(f"{self.path} is corrupt or truncated at {key!r}: "
+                             f"{type(exc).__name__}: {exc}") from exc
         if len(data) != n_bytes:
             self.fail(f"{key!r} ends after {len(data)} of its {n_bytes} bytes")
         if dtype.itemsize == 0:
@@ -145,7 +150,8 @@ def _open_regular_file(path: Path, error: type[Exception], what: str):
 
 def _check_directory_claims(f, size: int, max_members: int, fail) -> None:
     """Bound the member count and the central directory's size from the end records alone."""
-    tail_start = max(0, size - (22 + 0xFFFF))  # the record is 22 bytes, plus a comment of up to 64 KiB
+    # the record is 22 bytes, plus a comment of up to 64 KiB
+    tail_start = max(0, size - (22 + 0xFFFF))
     f.seek(tail_start)
     tail = f.read()
     at = tail.rfind(_EOCD)
@@ -176,6 +182,7 @@ def _read_header(member, key: str, archive: NpzArchive) -> tuple[tuple[int, ...]
     else:
         archive.fail(f"{key!r} has .npy format version {version}; expected 1.0 or 2.0")
     if dtype.hasobject:
-        raise archive.error(f"{archive.path} contains a pickled Python object under {key!r}; tinyvae files "
-                            "hold plain arrays only and are never unpickled (that could run code)")
+        raise archive.error(f"{archive.path} contains a pickled Python object under {key!r}; "
+                            "tinyvae files hold plain arrays only and are never unpickled "
+                            "(that could run code)")
     return shape, fortran, dtype

@@ -34,13 +34,15 @@ def parse_state(name: str, slot_names: tuple[str, ...], state, params: Mapping |
         for slot in slot_names[1:]:
             _check_same_keys_and_shapes(slots[slot], reference, f"{name} state slot '{slot}'")
         if int(step) > 0 and not reference:
-            raise ValueError(f"{name} state has step {int(step)} but no '{slot_names[0]}/<key>' arrays")
+            raise ValueError(f"{name} state has step {int(step)} "
+                             f"but no '{slot_names[0]}/<key>' arrays")
         fresh = int(step) == 0 and not reference  # the state of an optimizer that never stepped
         if params is not None and not fresh:
             check_state_fits_params(slots, params, f"{name} state")
         elif current and not fresh:
             check_state_fits_params(slots, current, f"{name} state")
-    return int(step), {slot: {key: arr.copy() for key, arr in slots[slot].items()} for slot in slot_names}
+    return int(step), {slot: {key: arr.copy() for key, arr in slots[slot].items()}
+                       for slot in slot_names}
 
 
 def _split_slots(name: str, slot_names, state) -> dict[str, dict[str, np.ndarray]]:
@@ -52,10 +54,12 @@ def _split_slots(name: str, slot_names, state) -> dict[str, dict[str, np.ndarray
             continue
         slot, sep, key = str(full_key).partition("/")
         if not sep or slot not in slots or not key:
-            raise ValueError(f"{name} state has an unexpected key {full_key!r} (expected {expected})")
+            raise ValueError(f"{name} state has an unexpected key {full_key!r} "
+                             f"(expected {expected})")
         arr = np.asarray(arr)
         if not np.issubdtype(arr.dtype, np.floating):
-            raise ValueError(f"{name} state {full_key!r} must be a floating-point array, got dtype {arr.dtype}")
+            raise ValueError(f"{name} state {full_key!r} must be a floating-point array, "
+                             f"got dtype {arr.dtype}")
         slots[slot][key] = arr
     return slots
 
@@ -67,7 +71,8 @@ def _check_same_keys_and_shapes(got: Mapping, want: Mapping, what: str) -> None:
         raise ValueError(f"{what} does not match: missing keys {missing}, unexpected keys {extra}")
     for key, arr in got.items():
         if np.shape(arr) != np.shape(want[key]):
-            raise ValueError(f"{what}: {key!r} has shape {np.shape(arr)}, expected {np.shape(want[key])}")
+            raise ValueError(f"{what}: {key!r} has shape {np.shape(arr)}, "
+                             f"expected {np.shape(want[key])}")
 
 
 def check_state_fits_params(slots: Mapping[str, Mapping], params: Mapping, what: str) -> None:
@@ -76,13 +81,15 @@ def check_state_fits_params(slots: Mapping[str, Mapping], params: Mapping, what:
         _check_same_keys_and_shapes(arrays, params, f"{what} '{slot}/...' against params")
         for key, arr in arrays.items():
             if arr.dtype != params[key].dtype:
-                raise ValueError(f"{what} '{slot}/{key}' has dtype {arr.dtype}, the parameter has {params[key].dtype}")
+                raise ValueError(f"{what} '{slot}/{key}' has dtype {arr.dtype}, "
+                                 f"the parameter has {params[key].dtype}")
 
 
-def load_checked(optimizer, state: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray] | None) -> None:
+def load_checked(optimizer, state: Mapping[str, np.ndarray],
+                 params: Mapping[str, np.ndarray] | None) -> None:
     """optimizer.load_state_dict(state) after parse_state has checked all of it (against params,
-    unless it is the state of an optimizer that never stepped); a ValueError naming the key otherwise,
-    with the optimizer unchanged."""
+    unless it is the state of an optimizer that never stepped); a ValueError naming the key
+    otherwise, with the optimizer unchanged."""
     current = optimizer.state[optimizer.slots[0]] if optimizer.slots else None
     parse_state(optimizer.name, optimizer.slots, state, params, current)
     optimizer.load_state_dict(state)

@@ -16,8 +16,9 @@ import numpy as np
 
 from ...optim import Optimizer
 
-HISTORY_FIELDS = ("epoch", "beta", "train_loss", "train_recon", "train_kl", "test_loss", "test_recon",
-                  "test_kl", "seconds", "samples_per_sec", "elapsed")  # lab/training/runner.py writes these
+HISTORY_FIELDS = ("epoch", "beta", "train_loss", "train_recon", "train_kl",
+                  "test_loss", "test_recon", "test_kl",
+                  "seconds", "samples_per_sec", "elapsed")  # lab/training/runner.py writes these
 _NULLABLE = ("test_loss", "test_recon", "test_kl")  # None when a run has no test set
 
 # A plausibility bound: a VAE whose gradients reached 1e10 nats per unit of a parameter has
@@ -37,7 +38,8 @@ def check_history_entries(history: list[dict], fail) -> None:
         if record["epoch"] != number or isinstance(record["epoch"], bool):
             fail(f"history entry {number} has 'epoch' {record['epoch']!r}; expected {number}")
         for name, value in record.items():
-            number_ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            number_ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                         and math.isfinite(value))
             if name in HISTORY_FIELDS:
                 ok = number_ok or (value is None and name in _NULLABLE)
             else:
@@ -62,8 +64,8 @@ def check_optimizer_values(optimizer: Optimizer, fail) -> None:
                 fail(f"{name} has negative values, but it is a mean or sum of squared gradients")
             top = {"m": G, "v": G * G, "sum_sq": t * G * G}.get(slot)
             if top is not None and arr.size and np.max(np.abs(arr)) > top:
-                fail(f"{name} reaches {np.max(np.abs(arr)):.3g}, more than gradients below {G:g} can give "
-                     f"(at most {top:.3g}); the optimizer state is corrupt")
+                fail(f"{name} reaches {np.max(np.abs(arr)):.3g}, more than gradients below {G:g} "
+                     f"can give (at most {top:.3g}); the optimizer state is corrupt")
     if optimizer.name == "adam" and t > 0:
         _check_adam_moments(optimizer, fail)
 
@@ -81,8 +83,8 @@ def _check_adam_moments(optimizer: Optimizer, fail) -> None:
         m64, v64 = m.astype(np.float64), optimizer.state["v"][key].astype(np.float64)
         # 1 % and 1e-30 of slack for the rounding of float32 running means
         if np.any(m64 * m64 > 1.01 * c * v64 + 1e-30):
-            fail(f"'optim/m/{key}' and 'optim/v/{key}' disagree: m² exceeds {c:.3g}·v somewhere, which "
-                 "no sequence of gradients gives; the optimizer state is corrupt")
+            fail(f"'optim/m/{key}' and 'optim/v/{key}' disagree: m² exceeds {c:.3g}·v somewhere, "
+                 "which no sequence of gradients gives; the optimizer state is corrupt")
 
 
 def restore_rng(state, fail) -> np.random.Generator:
@@ -116,17 +118,21 @@ def _state_mismatch(saved, template, where: str) -> str | None:
     if isinstance(template, dict):
         if not isinstance(saved, dict) or saved.keys() != template.keys():
             return f"{where} must be an object with the keys {sorted(template)}"
-        return next((p for key in template if (p := _state_mismatch(saved[key], template[key], f"{where}.{key}"))),
+        return next((p for key in template
+                     if (p := _state_mismatch(saved[key], template[key], f"{where}.{key}"))),
                     None)
     if isinstance(template, str):
         return None if saved == template else f"{where} must be {template!r}"
     if isinstance(template, np.ndarray):
         top = int(np.iinfo(template.dtype).max)
-        if isinstance(saved, list) and len(saved) == template.size and all(_int_in(v, top) for v in saved):
+        if (isinstance(saved, list) and len(saved) == template.size
+                and all(_int_in(v, top) for v in saved)):
             return None
         return f"{where} must be a list of {template.size} integers in [0, {top}]"
     top = _RNG_INT_MAX.get(where.rpartition(".")[2], 2**128 - 1)
-    return None if _int_in(saved, top) else f"{where} must be an integer in [0, {top}], got {saved!r}"
+    if _int_in(saved, top):
+        return None
+    return f"{where} must be an integer in [0, {top}], got {saved!r}"
 
 
 def _int_in(value, top: int) -> bool:

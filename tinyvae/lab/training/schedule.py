@@ -39,8 +39,8 @@ def iwae_stages(n_stages: int = 8, base_lr: float = 1e-3, passes_base: int = 3,
     stages, first = [], 1
     for i in range(n_stages):
         epochs = passes_base ** i
-        stages.append({"stage": i, "first_epoch": first, "last_epoch": first + epochs - 1, "epochs": epochs,
-                       "lr": base_lr * 10.0 ** (-i / decay_over)})
+        stages.append({"stage": i, "first_epoch": first, "last_epoch": first + epochs - 1,
+                       "epochs": epochs, "lr": base_lr * 10.0 ** (-i / decay_over)})
         first += epochs
     return stages
 
