@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=128, metavar="B",
                    help="minibatch size")
     p.add_argument("--k", type=positive_int, default=1, metavar="K",
-                   help="samples of z per image; above 1, the same model at k = 1 (objective elbo) "
-                        "is timed too, epoch for epoch, and the two compared (lab/bench/bench_k.py)")
+                   help="samples of z per image; above 1, the same model at k = 1 (objective "
+                        "elbo) is timed too, epoch for epoch, and the two compared "
+                        "(lab/bench/bench_k.py)")
     p.add_argument("--objective", choices=OBJECTIVES, default="elbo", help="the ELBO or L_k")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="the arithmetic")
