@@ -111,6 +111,7 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
         run = _Run(step, rng, settings, extra, folder, stream, after_epoch, evaluation, eta_extra)
         if resume is not None:
             run.history, due = _restore(resume, step, rng, settings)
+            due = due and evaluation is not None  # nothing to run it with: it stays undone
             run.saved_epoch, run.evaluation_due, run.saved_due = len(run.history), due, due
             unfinished = " (its evaluation unfinished)" if due else ""
             run.log.line(f"resuming from {resume} after epoch {len(run.history)} of {epochs}"
@@ -215,7 +216,7 @@ class _Run:
             self.step.optimizer.lr = scheduled_lr(self.settings["lr_schedule"], epoch)
         try:
             record = train_epoch(self.step, x_train, self.rng, epoch=epoch, epochs=epochs,
-                                  settings=self.settings, binarized=binarized, log=self.log)
+                                 settings=self.settings, binarized=binarized, log=self.log)
         except TrainingDiverged as exc:
             self.log.end()
             raise TrainingDiverged(f"{exc} {self.last_good()} Try a smaller learning rate.") from None
