@@ -66,6 +66,18 @@ def pytest_report_header(config):
     return f"tinyvae data: none found ({_FOUND.get('source')}); the tests that need MNIST will be skipped"
 
 
+# Fixtures that run a program on the real MNIST files: data_env (a command in a process of its
+# own, which loads the data and often trains) and test_lessons' walkthrough (minutes). A test
+# that uses one is slow, and -m "not slow" leaves it out.
+SLOW_FIXTURES = {"data_env", "walkthrough"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_runtest_setup(item):
     if item.get_closest_marker("needs_mnist") and not has_mnist():
         pytest.skip("the MNIST files were not found (see the note at the end of the test run)")

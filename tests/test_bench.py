@@ -33,6 +33,7 @@ def field(output: str, pattern: str) -> re.Match:
     return match
 
 
+@pytest.mark.slow
 def test_the_benchmark_prints_every_figure():
     out = run_bench("--iw-samples", "4", "--iw-images", "30")
     field(out, r"^model: 784-16-3 relu bernoulli, batch 128, float32, adam \(lr 0\.001\), path fast$")
@@ -70,6 +71,7 @@ def test_the_benchmark_prints_every_figure():
     assert value < 0  # a log-likelihood
 
 
+@pytest.mark.slow
 def test_l_k_on_two_threads_prints_the_same_bound(monkeypatch, capsys):
     from tinyvae.commands import bench as command
     seen, real = [], command.iw_bound
@@ -89,6 +91,7 @@ def test_l_k_on_two_threads_prints_the_same_bound(monkeypatch, capsys):
         field(printed[1], pattern.format(r" on 2 threads \(two batches at once\)")).group(1)
 
 
+@pytest.mark.slow
 def test_the_reference_path_and_the_float64_check():
     out = run_bench("--path", "reference", "--iw-samples", "0", "--likelihood", "gaussian", "--activation", "tanh",
                     "--binarize", "dynamic", "--float64-check", "--check-epochs", "1")
@@ -103,6 +106,7 @@ def test_the_reference_path_and_the_float64_check():
     assert diff < 0.3  # one epoch of a tiny model: float32 rounding is far below a nat
 
 
+@pytest.mark.slow
 def test_blas_threads_are_set_from_inside_when_asked():
     from tinyvae.speed.blas_threads import get_blas_threads
     out = run_bench("--iw-samples", "0", "--blas-threads", "1", "--repeats", "1")
@@ -216,8 +220,9 @@ def test_the_targets_are_judged_at_their_limits_and_unmeasured_ones_say_how():
     assert lines[5].endswith("not measured (--float64-check)")
 
 
+@pytest.mark.slow
 def test_the_targets_are_printed_only_for_the_model_they_were_set_for():
-    assert "issue 5's targets" not in run_bench("--iw-samples", "0")  # TINY is 784-16-3
+    assert "the speed targets" not in run_bench("--iw-samples", "0")  # TINY is 784-16-3
 
 
 def test_the_elementwise_floor_of_l_k_counts_what_the_model_has(monkeypatch):

@@ -219,6 +219,7 @@ def snippet_blocks():
     return found
 
 
+@pytest.mark.slow
 def test_the_page_shows_commands_and_snippets():
     assert len(cli_blocks()) >= 6 and len(snippet_blocks()) == 4
 

@@ -61,8 +61,15 @@ def test_it_says_where_the_data_came_from_and_how_long_evaluation_will_take(tiny
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"data: mnist from {Path(data_env['TINYVAE_DATA']) / 'mnist'}, dynamically binarized")
     first_epoch = next(i for i, line in enumerate(lines) if line.startswith("epoch 1/1"))
-    announced = [i for i, line in enumerate(lines) if line.startswith("after training: test ELBO, L_10")]
-    assert announced and announced[0] < first_epoch and "on 500 test images, about 0:" in lines[announced[0]]
+    announced = [i for i, line in enumerate(lines)
+                 if line.startswith("after training, the evaluation: test ELBO, L_10")]
+    assert announced and announced[0] < first_epoch
+    assert "on 500 test images, about 0:" in lines[announced[0]]
+    assert "(timed on one batch now)" in lines[announced[0]]
+    # The run's ETA says what it covers, and covers the evaluation after the last epoch too.
+    epoch_line = lines[first_epoch]
+    assert "  run ETA 0:" in epoch_line and "(the evaluation, about 0:" in epoch_line
+    assert lines[first_epoch + 1].startswith("evaluating: test ELBO, L_10")
     # Not a terminal: evaluation progress comes as plain lines, ending at 100 %.
     assert "L_10: 500/500 images (100 %)" in result.stdout and "\r" not in result.stdout
 
@@ -161,6 +168,7 @@ def test_default_output_folders_are_named_for_the_settings_that_differ():
     assert Path("runs/mnist_lr=0.0001_seed=3") in folders
 
 
+@pytest.mark.slow
 def test_the_real_command_exits_2_on_a_bad_flag():
     result = subprocess.run([sys.executable, str(EXAMPLE), "--hidden", "400,abc"], capture_output=True, text=True,
                             timeout=120)
@@ -201,6 +209,49 @@ def test_a_fresh_run_does_not_overwrite_an_existing_checkpoint(tiny_run, data_en
     message = one_line_error(cli(*TINY, "--out", str(out), env=data_env), status=2)
     assert "--resume" in message and "--overwrite" in message and str(out / "checkpoint.npz") in message
     assert (out / "checkpoint.npz").read_bytes() == before
+
+
+def test_a_second_run_says_what_its_folder_holds_and_how_to_use_or_continue_it(tiny_run,
+                                                                              data_env):
+    out, _ = tiny_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    message = one_line_error(cli(*TINY, "--out", str(out), env=data_env), status=2)
+    assert (f"{out} holds this run, finished after 1 epoch "
+            f"(test ELBO {metrics['test_elbo']:.2f}, L_10 {metrics['iw_bound']:.2f})") in message
+    assert f"python -m tinyvae evaluate {out / 'checkpoint.npz'}" in message
+    assert f"python examples/mnist.py --resume {out / 'checkpoint.npz'} --epochs 2" in message
+    message = one_line_error(cli(*TINY, "--out", str(out), "--seed", "3", env=data_env), status=2)
+    assert f"{out} holds another run (--seed 0 there, 3 here)" in message
+
+
+def test_in_a_terminal_a_second_run_offers_to_continue_the_first(tmp_path, data_env, monkeypatch,
+                                                                  capsys):
+    from tinyvae.commands import train
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+        def write(self, text):
+            return len(text)
+
+        def flush(self):
+            pass
+
+    argv = [*TINY, "--out", str(tmp_path)]
+    assert cli(*argv, env=data_env).returncode == 0
+    asked = []
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "")
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert train.main([*argv, "--epochs", "2"]) == 0  # Enter: yes
+    assert "holds this run, finished after 1 epoch" in asked[0]
+    assert asked[0].endswith("continue it now? [Y/n] ")
+    assert load_checkpoint(tmp_path / "checkpoint.npz").epoch == 2
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert train.main([*argv, "--epochs", "3"]) == 2
+    assert "not continued; nothing was changed" in capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "checkpoint.npz").epoch == 2
 
 
 def test_resume_into_a_folder_holding_another_run_is_refused(tiny_run, data_env, tmp_path):

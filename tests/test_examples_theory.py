@@ -146,6 +146,7 @@ def test_the_elbo_three_ways_agree(elbo_run):
     assert elbo_run["elbo_iw_split"] == pytest.approx(elbo_run["elbo_iw"], abs=1e-12)
 
 
+@pytest.mark.slow
 def test_elbo_example_prints_the_identity_and_draws_the_figure(tmp_path):
     png = tmp_path / "elbo.png"
     out = run_example(["examples/elbo_identity.py", "--plot", str(png)])

@@ -381,6 +381,7 @@ def test_the_estimators_exercise_shows_the_two_variances_it_asks_the_student_to_
     assert score / reparam > 100  # f ≈ 5 times a noise of size 1/σ, against f' varying over ±σ
 
 
+@pytest.mark.slow
 def test_from_a_fresh_install_start_then_check_says_not_implemented(tmp_path):
     import subprocess
     import sys

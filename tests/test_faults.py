@@ -20,6 +20,8 @@ import pytest
 from conftest import default_signals
 from tinyvae.lab.storage.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.slow  # each test drives training processes and kills them
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "mnist.py"
 

@@ -195,6 +195,7 @@ def test_cli_prints_an_all_pass_table_and_exits_0():
     assert out.strip().splitlines()[-1].startswith("gradcheck: all 42 checks PASS")
 
 
+@pytest.mark.slow
 def test_cli_all_combinations_pass():
     result = run_cli("--all")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -212,6 +213,7 @@ def test_cli_with_a_broken_backward_prints_fail_rows_and_exits_1():
     assert " checks FAIL" in result.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_cli_summary_is_not_mistaken_for_a_test_runner_summary():
     for args in ((), ("--break", "kl")):
         lines = run_cli(*args).stdout.splitlines()

@@ -112,6 +112,7 @@ def test_a_secret_seed_changes_the_model_and_is_never_shown(tmp_path):
     assert run("check", "relu", "--dir", folder, "--seed", "271828")[1] == secret  # the same model as that seed
 
 
+@pytest.mark.slow
 def test_the_course_file_sets_the_limits(tmp_path):
     folder = tmp_path / "work"
     folder.mkdir()
@@ -133,6 +134,7 @@ def test_a_bad_course_file_is_one_line_and_exit_2(doc, words, tmp_path):
     assert code == 2 and words in err and out == "" and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_students_file_checks_itself(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start("relu", tmp_path)

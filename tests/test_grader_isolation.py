@@ -98,6 +98,7 @@ def test_a_wrong_dense_and_an_exiting_relu_still_let_tanh_be_graded(tmp_path):
     assert out.strip().endswith("exercise check: 1 of 3 exercises PASS")
 
 
+@pytest.mark.slow
 def test_an_endless_loop_is_stopped_at_the_time_limit_and_the_rest_is_graded(tmp_path):
     folder = write(tmp_path / "work", "relu", RELU.format(body="while True: pass"))
     shutil.copy(CORRECT / "tanh.py", folder / "tanh.py")
@@ -168,6 +169,7 @@ def test_the_json_is_written_whole_over_an_old_one(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "work"]  # no temporary file left
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_grader_still_writes_its_json_and_exits_130(sig, tmp_path):
     folder = write(tmp_path / "work", "relu", RELU.format(body="while True: pass"))

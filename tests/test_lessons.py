@@ -116,6 +116,7 @@ def test_a_baseline_lowers_the_score_functions_variance_without_bias(estimators)
     assert np.all(np.abs(g["score function, baseline"].mean(axis=0) - (estimators.A - estimators.MU)) < 5 * se)
 
 
+@pytest.mark.slow
 def test_docs_paste_what_the_gradient_estimator_example_prints():
     assert_pasted("01-autoencoder-to-vae.md", f"python {GRADIENTS}", run_example(GRADIENTS))
 

@@ -35,6 +35,7 @@ def test_no_verb_shows_the_usage_and_exits_2(capsys):
     assert "usage: python -m tinyvae VERB" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verb", list(VERBS))
 def test_every_verb_is_a_command_with_a_main_and_help(verb):
     module = importlib.import_module(VERBS[verb][0])

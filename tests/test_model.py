@@ -132,3 +132,20 @@ def test_a_checkpoint_written_by_fit_alone_keeps_its_evaluation_seed(tmp_path):
     assert loaded.settings["seed"] == 6 and "no test set" in loaded.settings["scored_by"]
     # the run's own number, again: the test ELBO of its last epoch
     assert loaded.evaluate(images(8, seed=2), k=0)["loss"] == history[-1]["test_loss"]
+
+
+def test_evaluate_shows_its_progress_only_where_a_person_is_watching(capsys, monkeypatch):
+    from tinyvae.lab.storage import model as model_module
+    m, x = model(), images(30)
+    m.settings = {"iw_samples": 20}
+    quiet = m.evaluate(x)  # under pytest stderr is captured: no terminal, no notebook
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(model_module, "watched", lambda: True)  # a terminal, or a notebook
+    assert m.evaluate(x)["iw_bound"] == quiet["iw_bound"]  # the same numbers, and a line in place
+    err = capsys.readouterr().err
+    assert err.startswith("\rL_20: 30/30 images (100 %)") and err.endswith("\n")
+    assert m.evaluate(x, progress=False)["iw_bound"] == quiet["iw_bound"]
+    assert capsys.readouterr().err == ""
+    seen = []
+    m.evaluate(x, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(30, 30)]

@@ -23,6 +23,7 @@ from tinyvae.commands import reproduce
 from tinyvae.config import VAEConfig, init_params, param_shapes
 from tinyvae.lab.figures import plots
 from tinyvae.lab.storage.checkpoint import load_checkpoint
+from tinyvae.lab.training import kept_bound
 from tinyvae.lab.training.recipes import IWAE_VAE, load_data, markdown_rows, parse_stages, stage_summary
 from tinyvae.lab.training.schedule import iwae_stages, scheduled_lr, schedule_of_stages
 from tinyvae.speed import iw
@@ -70,6 +71,7 @@ def test_the_schedule_is_burdas_3_to_the_i_passes_at_a_tenfold_decay_over_seven_
         assert scheduled_lr(schedule, s["first_epoch"]) == scheduled_lr(schedule, s["last_epoch"]) == s["lr"]
 
 
+@pytest.mark.slow
 def test_the_miniature_trains_each_epoch_at_its_stages_rate_and_evaluates_each_stage(tmp_path, lr_log):
     assert run(tmp_path, "0-2") == 0
     stages = IWAE_VAE.stages[:3]
@@ -92,6 +94,7 @@ def test_the_miniature_trains_each_epoch_at_its_stages_rate_and_evaluates_each_s
     assert [row["iw_bound"] for row in summary["stages"]] == [history[e - 1]["iw_bound"] for e in ends]
 
 
+@pytest.mark.slow
 def test_the_recorded_bound_is_the_bound_of_the_saved_model(tmp_path):
     assert run(tmp_path, "0-1") == 0
     ckpt = load_checkpoint(tmp_path / "checkpoint.npz")
@@ -101,6 +104,7 @@ def test_the_recorded_bound_is_the_bound_of_the_saved_model(tmp_path):
     assert ckpt.history[-1]["iw_bound"] == pytest.approx(readable, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_a_prefix_then_an_interruption_mid_stage_then_the_same_command_ends_bit_identical(tmp_path, monkeypatch):
     straight, pieces = tmp_path / "straight", tmp_path / "pieces"
     assert run(straight, "0-2") == 0
@@ -124,6 +128,7 @@ def test_a_prefix_then_an_interruption_mid_stage_then_the_same_command_ends_bit_
     assert without_timing(a.history) == without_timing(b.history)
 
 
+@pytest.mark.slow
 def test_bad_requests_get_one_line_and_status_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         run(tmp_path, "0-8")
@@ -139,6 +144,7 @@ def test_bad_requests_get_one_line_and_status_2(tmp_path, capsys):
         parse_stages("5-2", IWAE_VAE)
 
 
+@pytest.mark.slow
 def test_the_fixed_variant_is_larochelle_and_murrays_binary_images_one_flag_away():
     # `--binarization fixed` loads these (the command itself is the same code path as above).
     x_train, x_test, binarize, _ = load_data(IWAE_VAE, "fixed")
@@ -180,6 +186,7 @@ def test_the_fast_bound_of_the_recipe_uses_the_speed_wing():
     assert fast == pytest.approx(readable, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_summary_and_plot_read_the_run_and_train_nothing(tmp_path, capsys):
     assert run(tmp_path, "0-1") == 0
     capsys.readouterr()
@@ -192,6 +199,7 @@ def test_summary_and_plot_read_the_run_and_train_nothing(tmp_path, capsys):
     assert len(load_checkpoint(tmp_path / "checkpoint.npz").history) == 4
 
 
+@pytest.mark.slow
 def test_the_commands_figure_shows_the_runs_own_numbers_beside_the_papers(tmp_path, monkeypatch):
     assert run(tmp_path, "0-1") == 0
     drawn, real = [], plots.plot_reproduction
@@ -218,6 +226,7 @@ def test_the_commands_figure_shows_the_runs_own_numbers_beside_the_papers(tmp_pa
     assert fig.get_suptitle().endswith(": 2 of 8 stages (partial)") and "Burda" in fig.get_suptitle()
 
 
+@pytest.mark.slow
 def test_a_run_stopped_in_its_first_epoch_has_nothing_to_plot_and_says_so(tmp_path, capsys, monkeypatch):
     def interrupted(self, x, eps, beta=None):
         raise KeyboardInterrupt
@@ -315,6 +324,7 @@ def test_the_reproduction_table_in_the_docs_is_the_committed_summary_of_the_run(
         assert after.startswith(f"(partial: {n} of {len(IWAE_VAE.stages)} stages"), after
 
 
+@pytest.mark.slow
 def test_a_second_invocation_on_a_held_run_folder_is_refused_and_changes_nothing(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert run(out, "0-0") == 0
@@ -347,6 +357,85 @@ def test_a_second_invocation_on_a_held_run_folder_is_refused_and_changes_nothing
         holder.kill()
         holder.wait(timeout=30)
     assert run(out, "0-1") == 0  # free again once the holder is gone
+
+
+@pytest.mark.slow
+def test_a_stop_inside_a_stage_evaluation_keeps_the_epoch_and_its_parts_and_resumes_bit_identical(
+        tmp_path, monkeypatch, capsys):
+    # Small batches and parts, so that stage 1's L_10 on 30 images runs in four parts:
+    # 4 images a batch at k = 10, Z = 50, float32; parts of 8 images.
+    monkeypatch.setattr(iw, "CHUNK_BYTES", 10 * 50 * 4 * 4)
+    monkeypatch.setattr(kept_bound, "PART_IMAGES", 8)
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    assert run(straight, "0-1") == 0
+    original, kept = iw.iw_bound_per_example, pieces / "stage1-L10.npz"
+
+    def stopped(*args, **kwargs):
+        if kept.exists() and len(np.load(kept)["bound"]) == 16:  # Ctrl-C in stage 1's third part
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(iw, "iw_bound_per_example", stopped)
+    capsys.readouterr()
+    assert run(pieces, "0-1") == 130
+    err = capsys.readouterr().err
+    assert "the checkpoint of epoch 4 (its evaluation unfinished, resumed first)" in err
+    ckpt = load_checkpoint(pieces / "checkpoint.npz")
+    # the epoch is kept, unevaluated
+    assert len(ckpt.history) == 4 and "iw_bound" not in ckpt.history[-1]
+    assert ckpt.extra["evaluation_due"] == 4
+    with np.load(kept) as f:
+        assert len(f["bound"]) == 16  # two finished parts of 8 images
+    assert "no stage" not in capsys.readouterr().out
+
+    monkeypatch.setattr(iw, "iw_bound_per_example", original)
+    assert run(pieces, "0-1") == 0  # the same command again: the evaluation goes on from image 16
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "stage 1 L_10: 16/30 images done before, kept" in out
+    a, b = load_checkpoint(straight / "checkpoint.npz"), load_checkpoint(pieces / "checkpoint.npz")
+    for key in a.params:
+        assert np.array_equal(a.params[key], b.params[key]), key
+    assert without_timing(a.history) == without_timing(b.history)  # L_10 and active units included
+    assert "evaluation_due" not in b.extra
+    with np.load(straight / "stage1-L10.npz") as x, np.load(pieces / "stage1-L10.npz") as y:
+        assert np.array_equal(x["bound"], y["bound"])
+
+
+@pytest.mark.slow
+def test_each_stage_s_epoch_line_comes_before_its_evaluation_and_its_time(tmp_path, capsys):
+    assert run(tmp_path, "0-1") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("data: mnist from ") and "BLAS threads" in lines[1]  # the folder
+    start = "stage 1 evaluation (epoch 4): L_10 and active units on 30 test images, about "
+    at = [i for i, line in enumerate(lines) if line.startswith(start)]
+    assert len(at) == 1 and lines[at[0] - 1].startswith("epoch 4/4 ")
+    assert lines[at[0] + 1].startswith("stage 1 L_10: ")
+    assert "stage 1 done (epoch 4" in lines[at[0] + 2]
+    # every epoch's run ETA says what it covers, the stage evaluations still to come included
+    assert "run ETA" in lines[3] and "then 2 stage evaluations at about" in lines[3]
+    assert "each, as timed on one batch" in lines[3]
+    last = lines[at[0] - 1]
+    assert "(1 stage evaluation of about" in last and ", as the last one took)" in last
+
+
+@pytest.mark.slow
+def test_summary_of_a_run_with_no_finished_stage_says_so(tmp_path, capsys, monkeypatch):
+    original, calls = FastStep.step, []
+
+    def interrupted(self, x, eps, beta=None):
+        calls.append(1)
+        if len(calls) == 3:  # Ctrl-C in epoch 1: stage 0 is not finished
+            raise KeyboardInterrupt
+        return original(self, x, eps, beta)
+
+    monkeypatch.setattr(FastStep, "step", interrupted)
+    assert run(tmp_path, "0-1") == 130
+    capsys.readouterr()
+    assert run(tmp_path, "0-1", "--summary", str(tmp_path / "s.json")) == 0
+    out = capsys.readouterr().out
+    assert "no stage of the run" in out and "is finished yet: 0 of 3,280 epochs trained" in out
+    assert "stage  epochs" not in out and "table rows" not in out
+    assert json.loads((tmp_path / "s.json").read_text())["stages"] == []
 
 
 K5_SUMMARIES = {"iwae-iwae-k5": ROOT / "docs" / "results" / "iwae-iwae-k5-dynamic.json"}

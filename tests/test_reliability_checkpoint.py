@@ -339,6 +339,7 @@ def test_a_checkpoint_path_that_is_not_a_regular_file_is_refused_without_blockin
     assert all("regular file" in line or "folder" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_by_the_model_not_by_the_claims(tmp_path):
     """A zip bomb under an unexpected name, a 4 TB claim and a deflated parameter: each refused
     while the process never grows by more than a few MB over loading a good checkpoint."""

@@ -218,6 +218,7 @@ def test_a_killed_downloads_partial_file_is_removed_by_the_next_download(server,
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["f.gz"] + [p.name for p in keep])
 
 
+@pytest.mark.slow
 def test_two_processes_fetching_one_file_take_turns(server, tmp_path):
     """The second waits for the first, then finds the verified file instead of fetching it again."""
     server.routes["/slow.gz"] = ("trickle", b"0123456789")  # half a second

@@ -175,6 +175,7 @@ def test_the_streamed_iw_bound_is_the_readable_bound(monkeypatch):
     np.testing.assert_allclose(streamed, direct, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_the_fast_iw_bound_memory_does_not_grow_with_k():
     """k = 500,000 samples of a 60-dimensional z for one image: drawn at once, ε alone would be
     240 MB; the speed wing's bound streams them, and the process grows by a few MB (and so for

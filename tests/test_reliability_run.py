@@ -75,6 +75,7 @@ def wait_for(condition, seconds=60.0):
 
 # ---- a run owns its folder ----
 
+@pytest.mark.slow
 def test_runs_started_together_on_one_folder_one_trains_the_others_are_refused(tmp_path):
     for attempt in range(2):
         folder = tmp_path / f"out{attempt}"
@@ -178,6 +179,7 @@ def terminating_step(epoch_batch: int):
     return step, rng
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(at=st.integers(1, 12))
 def test_sigterm_during_fit_keeps_the_last_epoch_and_restores_the_handler(tmp_path_factory, at):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -134,6 +136,26 @@ def test_reconstruct_uses_the_run_s_test_images(tiny_run, data_env, tmp_path):
     assert (tmp_path / "r.png").stat().st_size > 1000
 
 
+def test_outputs_without_a_file_name_go_beside_the_checkpoint_not_the_cwd(tiny_run, data_env,
+                                                                         tmp_path):
+    out, _ = tiny_run
+    run = tmp_path / "run"  # a copy: the shared run's folder stays as the run wrote it
+    run.mkdir()
+    (run / "checkpoint.npz").write_bytes((out / "checkpoint.npz").read_bytes())
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    for name, args, written in [("sample", ["--npz"], ["samples-seed0.npz"]),
+                                ("reconstruct", ["--n", "3", "--npz"],
+                                 ["reconstructions-0-2.npz"]),
+                                ("figures", [], ["reconstructions.png", "samples.png"])]:
+        command = [sys.executable, "-m", "tinyvae", name, str(run / "checkpoint.npz"), *args]
+        result = subprocess.run(command, cwd=cwd, env=data_env, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert all((run / w).is_file() for w in written) and f"wrote {run}/" in result.stdout
+    assert list(cwd.iterdir()) == []
+
+
 def test_figures_redraws_the_run_s_figures_pixel_for_pixel(tiny_run, data_env, tmp_path):
     out, _ = tiny_run
     result = verb("figures", str(out / "checkpoint.npz"), "--out", str(tmp_path), env=data_env)
@@ -149,6 +171,20 @@ def test_explore_without_a_display_says_so_and_writes_a_traversal(tiny_run, data
     assert result.returncode == 0, result.stderr
     assert "no display" in result.stdout and "'Agg'" in result.stdout and str(tmp_path / "t.png") in result.stdout
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_explore_asked_for_a_window_where_none_can_open_says_so_and_fails(tiny_run, data_env,
+                                                                           tmp_path):
+    out, _ = tiny_run
+    env = {key: value for key, value in data_env.items()
+           if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = verb("explore", str(out / "checkpoint.npz"), env={**env, "MPLBACKEND": "TkAgg"})
+    assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "python -m tinyvae explore: error: matplotlib's backend 'TkAgg' needs a display to open a "
+        "window on (DISPLAY is not set); run it on a desktop (or under xvfb-run), or leave "
+        "MPLBACKEND unset to write what the sliders would show as a PNG"]
+    assert not (out / "explore-image0.png").exists()
 
 
 @pytest.mark.parametrize("name", ["evaluate", "sample", "reconstruct", "figures", "explore"])

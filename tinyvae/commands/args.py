@@ -1,8 +1,15 @@
-"""argparse types shared by the command-line programs (examples/, bench, gradcheck).
+"""What every verb's command line shares: one help style, and argparse types.
 
-A bad value ends with argparse's "argument --x: expected ..." and exit status 2, never a
-traceback. Each type is one of tinyvae/lab/values.py's checks, which also check the settings
-a checkpoint keeps: a checkpoint can hold nothing these would refuse.
+verb_parser(VERB, ...) is every verb's parser: its usage line names `python -m tinyvae VERB`,
+and each option's default is printed once, as "(default: X)" at the end of its help, by
+HelpFormatter (an option whose help says its default in words keeps those words; an option with
+no default, or a flag, shows none). Options that take a value name it with a metavar from one
+vocabulary (DIR, FILE, N, K, S, ...), the same for the same flag in every verb
+(tests/test_help.py holds all of this across the verbs).
+
+The types: a bad value ends with argparse's "argument --x: expected ..." and exit status 2,
+never a traceback. Each type is one of tinyvae/lab/values.py's checks, which also check the
+settings a checkpoint keeps: a checkpoint can hold nothing these would refuse.
 """
 
 from __future__ import annotations
@@ -11,6 +18,29 @@ import argparse
 from pathlib import Path
 
 from ..lab import values
+
+PROGRAM = "python -m tinyvae"
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, with each option's default appended once as "(default: X)"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or default is None or default is False
+                or default == argparse.SUPPRESS or "(default" in text):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else \
+            f"{default:g}" if isinstance(default, float) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+def verb_parser(verb: str, description: str, **kwargs) -> argparse.ArgumentParser:
+    """The parser of `python -m tinyvae VERB`, in the one help style of every verb."""
+    kwargs.setdefault("prog", f"{PROGRAM} {verb}")
+    return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter,
+                                   **kwargs)
 
 
 def _argument_type(cast, check, expected: str):

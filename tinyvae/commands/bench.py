@@ -1,11 +1,11 @@
 """How fast training runs, and how close it comes to what its matrix multiplies allow.
 
-    python -m tinyvae.commands.bench                  # 784-400-20, batch 128, float32, Adam, real MNIST
-    python -m tinyvae.commands.bench --random-data    # the same shapes, no dataset needed
-    python -m tinyvae.commands.bench --path reference # time the readable path instead
-    python -m tinyvae.commands.bench --float64-check  # 10 epochs in float32 and in float64, compare test ELBOs
-    python -m tinyvae.commands.bench --blas-threads 1 # OpenBLAS on one thread (set from inside)
-    python -m tinyvae.commands.bench --k 5 --objective iwae  # 5 samples per image, against k = 1
+    python -m tinyvae bench                  # 784-400-20, batch 128, float32, Adam, real MNIST
+    python -m tinyvae bench --random-data    # the same shapes, no dataset needed
+    python -m tinyvae bench --path reference # time the readable path instead
+    python -m tinyvae bench --float64-check  # 10 epochs in float32 and float64, compare test ELBOs
+    python -m tinyvae bench --blas-threads 1 # OpenBLAS on one thread (set from inside)
+    python -m tinyvae bench --k 5 --objective iwae  # 5 samples per image, against k = 1
 
 After a warm-up epoch the benchmark times `--repeats` training epochs and, interleaved with
 them, the same epochs' matrix multiplies alone (tinyvae/lab/bench/bench.py measures; this file
@@ -18,7 +18,7 @@ measures the timed one), and the time of the importance-weighted bound L_k on th
 images (tinyvae.speed.iw.iw_bound). The machine's load average is printed too: on a shared
 machine it explains a slow run.
 
-Issue 5's targets for the default model on a 2-core CPU: an epoch in at most 1.3 s and
+The speed targets for the default model on a 2-core CPU: an epoch in at most 1.3 s and
 at most 1.5× its own matrix multiplies, page faults per epoch in the thousands, peak
 memory under 600 MB, L_5000 on the 10,000 test images in under 3 minutes, and float32
 training within 0.3 nat of float64 after 10 epochs. For that model the run ends with
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import resource
 import statistics
 import sys
@@ -47,7 +48,8 @@ from ..lab.bench import bench, bench_iw, bench_k
 from ..lab.datasets import data
 from ..lab.datasets.binarize import binarization_buffer, binarize_dynamic
 from ..lab.training.progress import CountProgress
-from .args import hidden_sizes, nonnegative_int, positive_float, positive_int, seed
+from .args import hidden_sizes, nonnegative_int, positive_float, positive_int, seed, verb_parser
+from .saved import DATA_DIR_HELP
 from ..config import OBJECTIVES, VAEConfig, init_params
 from ..losses import LIKELIHOODS
 from .status import run_command
@@ -66,44 +68,64 @@ def check_finite(loss: float, when: str, args) -> None:
 ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tinyvae.commands.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--path", choices=("fast", "reference"), default="fast", help="which training step to time")
-    p.add_argument("--dataset", choices=list(data.FILES), default="mnist")
-    p.add_argument("--data-dir", default=None, help="where the dataset is (default: TINYVAE_DATA, then the cache)")
-    p.add_argument("--random-data", action="store_true", help="uniform random images of MNIST's shape instead")
-    p.add_argument("--train-images", type=positive_int, default=60000, help="images per epoch with --random-data")
+def build_parser() -> argparse.ArgumentParser:
+    p = verb_parser("bench", __doc__.split("\n\n")[0])
+    p.add_argument("--path", choices=("fast", "reference"), default="fast",
+                   help="which training step to time")
+    p.add_argument("--dataset", choices=list(data.FILES), default="mnist", help="which images")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--random-data", action="store_true",
+                   help="uniform random images of MNIST's shape instead")
+    p.add_argument("--train-images", type=positive_int, default=60000, metavar="N",
+                   help="images per epoch with --random-data")
     p.add_argument("--binarize", choices=("none", "dynamic"), default="none",
-                   help="'none' (grayscale, as PyTorch's example) or 'dynamic' (a fresh draw every epoch)")
-    p.add_argument("--hidden", type=hidden_sizes, default=(400,), help="hidden sizes, e.g. 400 or 200,200")
-    p.add_argument("--latent-dim", type=positive_int, default=20)
-    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
-    p.add_argument("--likelihood", choices=list(LIKELIHOODS), default="bernoulli")
-    p.add_argument("--batch-size", type=positive_int, default=128)
-    p.add_argument("--k", type=positive_int, default=1,
+                   help="none: grayscale, as PyTorch's example; dynamic: a fresh draw every epoch")
+    p.add_argument("--hidden", type=hidden_sizes, default=(400,), metavar="SIZES",
+                   help="hidden sizes, e.g. 400 or 200,200")
+    p.add_argument("--latent-dim", type=positive_int, default=20, metavar="Z",
+                   help="Z, the latent size")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
+                   help="hidden activation")
+    p.add_argument("--likelihood", choices=list(LIKELIHOODS), default="bernoulli", help="p(x|z)")
+    p.add_argument("--batch-size", type=positive_int, default=128, metavar="B",
+                   help="minibatch size")
+    p.add_argument("--k", type=positive_int, default=1, metavar="K",
                    help="samples of z per image; above 1, the same model at k = 1 (objective "
                         "elbo) is timed too, epoch for epoch, and the two compared "
                         "(lab/bench/bench_k.py)")
     p.add_argument("--objective", choices=OBJECTIVES, default="elbo", help="the ELBO or L_k")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
-    p.add_argument("--lr", type=positive_float, default=1e-3)
-    p.add_argument("--repeats", type=positive_int, default=5, help="timed epochs (after one warm-up epoch)")
-    p.add_argument("--iw-samples", type=nonnegative_int, default=5000, help="k of L_k; 0 skips it")
-    p.add_argument("--iw-images", type=positive_int, default=None, help="test images for L_k (default: all)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="the arithmetic")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="the update")
+    p.add_argument("--lr", type=positive_float, default=1e-3, metavar="LR", help="learning rate")
+    p.add_argument("--repeats", type=positive_int, default=5, metavar="N",
+                   help="timed epochs (after one warm-up epoch)")
+    p.add_argument("--iw-samples", type=nonnegative_int, default=5000, metavar="K",
+                   help="k of L_k; 0 skips it")
+    p.add_argument("--iw-images", type=positive_int, metavar="N",
+                   help="test images for L_k (default: all)")
     p.add_argument("--float64-check", action="store_true",
-                   help="also train --check-epochs epochs in float32 and in float64 and compare the test ELBOs")
-    p.add_argument("--check-epochs", type=positive_int, default=10)
-    p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--blas-threads", type=positive_int, default=None, metavar="N",
-                   help="OpenBLAS threads for the whole run, set from inside (default: as NumPy started)")
-    p.add_argument("--update-threads", type=int, choices=(1, 2), default=None,
-                   help="threads of the fast step's optimizer update (default: 2 where a second core is "
-                        "available and OpenBLAS runs on one thread, else 1); the same numbers either way")
+                   help="also train --check-epochs epochs in float32 and in float64 and "
+                        "compare the test ELBOs")
+    p.add_argument("--check-epochs", type=positive_int, default=10, metavar="N",
+                   help="epochs of --float64-check")
+    p.add_argument("--seed", type=seed, default=0, metavar="S", help="random seed")
+    p.add_argument("--blas-threads", type=positive_int, metavar="N",
+                   help="OpenBLAS threads for the whole run, set from inside (default: as NumPy "
+                        "started)")
+    p.add_argument("--update-threads", type=int, choices=(1, 2),
+                   help="threads of the fast step's optimizer update, the same numbers either way "
+                        "(default: 2 where a second core is available and OpenBLAS runs on one "
+                        "thread, else 1)")
     p.add_argument("--iw-threads", type=int, choices=(1, 2), default=1,
-                   help="run L_k's image batches two at a time on two threads (the reproduction recipe does, "
-                        "beside a one-thread OpenBLAS); the same numbers either way (default 1: one core, "
-                        "against the one-core peak)")
+                   help="run L_k's image batches two at a time on two threads (as the "
+                        "reproduction recipe does, beside a one-thread OpenBLAS), the same "
+                        "numbers either way; 1 is one core, against the one-core peak")
+    return p
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.update_threads is not None and args.path != "fast":
         p.error("argument --update-threads: only the fast path (--path fast) splits its update")
@@ -305,7 +327,7 @@ def run(args) -> int:
     settings = dict(hidden=config.hidden_dims, latent_dim=config.latent_dim, batch_size=args.batch_size,
                     dtype=args.dtype, optimizer=args.optimizer)
     if settings == bench.TARGET_SETTINGS and config.input_dim == 784 and config.k == 1:
-        print("issue 5's targets (784-400-20, batch 128, float32, Adam):", file=out)
+        print("the speed targets (784-400-20, batch 128, float32, Adam):", file=out)
         for line in bench.target_lines(measured):
             print(line, file=out)
     return 0

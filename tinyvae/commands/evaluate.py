@@ -27,14 +27,16 @@ from .args import nonnegative_int, seed
 
 
 def build_parser():
-    p = saved.parser("The test ELBO (split into reconstruction and KL), L_k and active units of a saved "
-                      "model, on the test set and by the protocol its training run used.", data=True)
-    p.add_argument("--iw-samples", type=nonnegative_int, metavar="K", default=None,
-                   help="k of L_k; 0 skips it (default: the run's --iw-samples, 1000 for a model file)")
-    p.add_argument("--test-binarization-seed", type=seed, metavar="S", default=None,
-                   help="score on the test images' Bernoulli draw of seed S instead of the run's own (seed "
-                        f"{run_settings.TEST_BINARIZATION_SEED}); binarized runs only")
-    p.add_argument("--json", type=Path, metavar="FILE", default=None,
+    p = saved.parser("evaluate", "The test ELBO (split into reconstruction and KL), L_k and "
+                     "active units of a saved model, on the test set and by the protocol its "
+                     "training run used.", data=True)
+    p.add_argument("--iw-samples", type=nonnegative_int, metavar="K",
+                   help="k of L_k; 0 skips it (default: the run's, 1000 for a model file)")
+    p.add_argument("--test-binarization-seed", type=seed, metavar="S",
+                   help="score on the test images' Bernoulli draw of seed S instead of the "
+                        f"run's own (default: {run_settings.TEST_BINARIZATION_SEED}); binarized "
+                        "runs only")
+    p.add_argument("--json", type=Path, metavar="FILE",
                    help="also write the numbers (as metrics.json holds them) to FILE")
     return p
 
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             + ("" if k == settings["iw_samples"] else
                f", but for k = {k} (--iw-samples; the run's is {settings['iw_samples']})"))
         seconds = run_settings.estimate_seconds(model.params, model.config, len(data.x_test), k)
-        say(f"evaluating: {run_settings.what_is_evaluated(len(data.x_test), k)}, about {clock(seconds)}")
+        say(f"evaluating: {run_settings.what_is_evaluated(len(data.x_test), k)}, about "
+            f"{clock(seconds)} (timed on one batch now)")
         results = model.evaluate(data.x_test, k=k, progress=CountProgress(f"L_{k}", say.stream))
         for line in run_settings.report_lines(results, model.config, settings):
             say(line)

@@ -33,6 +33,7 @@ from tinyvae.classroom.ladder import LADDER
 from tinyvae.classroom.report import (class_csv, format_result, gradescope_results, refuse_target, write_atomically,
                                       write_json)
 from tinyvae.classroom.sandbox import Limits
+from tinyvae.commands.args import HelpFormatter, verb_parser
 
 
 def seed(text: str) -> int:
@@ -50,37 +51,45 @@ def positive(text: str) -> float:
 
 
 def grading_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=seed, help="seed of the random model the ladder is checked on (default 0, "
-                        "or the course file's secret seed)")
+    parser.add_argument("--seed", type=seed, metavar="S",
+                        help="seed of the random model the ladder is checked on (default: 0, "
+                             "or the course file's secret seed)")
     parser.add_argument("--course", type=Path, metavar="FILE", help="the course file: exercises, weights, partial "
                         "credit, visibility, a secret seed, limits (docs/07-instructors.md)")
-    parser.add_argument("--time-limit", type=positive, metavar="S", help="wall-clock seconds per exercise (default 10)")
-    parser.add_argument("--memory-limit", type=positive, metavar="MB", help="memory per exercise (default 512)")
+    parser.add_argument("--time-limit", type=positive, metavar="SECONDS",
+                        help="wall-clock seconds per exercise (default: 10)")
+    parser.add_argument("--memory-limit", type=positive, metavar="MB",
+                        help="memory per exercise (default: 512)")
     parser.add_argument("--jobs", type=int, default=cores(), metavar="N",
                         help=f"exercises graded at once (default: the cores there are, {cores()})")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tinyvae exercise",
-                                     description="Exercises in files you own, graded against finite differences.")
+    parser = verb_parser("exercise", "Exercises in files you own, graded against finite "
+                         "differences.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="list|start|check|grade")
-    verbs.add_parser("list", help="the exercises, in order")
-    folder_help = f"the folder of the exercise files (default ./{DEFAULT_FOLDER})"
-    begin = verbs.add_parser("start", help="write the stub of an exercise (never overwrites)")
+    verbs.add_parser("list", help="the exercises, in order", formatter_class=HelpFormatter)
+    folder_help = f"the folder of the exercise files (default: ./{DEFAULT_FOLDER})"
+    begin = verbs.add_parser("start", help="write the stub of an exercise (never overwrites)",
+                             formatter_class=HelpFormatter)
     begin.add_argument("name", choices=list(EXERCISES), metavar="NAME", help="one of: " + ", ".join(EXERCISES))
-    begin.add_argument("--dir", type=Path, default=Path(DEFAULT_FOLDER), help=folder_help)
-    check = verbs.add_parser("check", help="grade exercise files")
+    begin.add_argument("--dir", type=Path, default=Path(DEFAULT_FOLDER), metavar="DIR",
+                       help=folder_help)
+    check = verbs.add_parser("check", help="grade exercise files", formatter_class=HelpFormatter)
     check.add_argument("names", nargs="*", metavar="NAME",  # checked in run: choices refuses an empty list
                        help="exercises to grade (default: every exercise file in --dir)")
-    check.add_argument("--dir", type=Path, default=Path(DEFAULT_FOLDER), help=folder_help)
-    check.add_argument("--json", type=Path, metavar="PATH", help="also write the results as Gradescope's results.json")
+    check.add_argument("--dir", type=Path, default=Path(DEFAULT_FOLDER), metavar="DIR",
+                       help=folder_help)
+    check.add_argument("--json", type=Path, metavar="FILE",
+                       help="also write the results as Gradescope's results.json")
     check.add_argument("--hint", action="store_true", help="under a failure: the equation to start from, and a nudge")
     grading_options(check)
-    grade = verbs.add_parser("grade", help="grade a folder of students' folders")
+    grade = verbs.add_parser("grade", help="grade a folder of students' folders",
+                             formatter_class=HelpFormatter)
     grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="a folder holding one folder per student")
     grade.add_argument("names", nargs="*", metavar="NAME", help="exercises to grade (default: the course file's, "
                        "or every exercise some student has a file for)")
-    grade.add_argument("--csv", type=Path, metavar="PATH", help="write the class's scores as CSV")
+    grade.add_argument("--csv", type=Path, metavar="FILE", help="write the class's scores as CSV")
     grade.add_argument("--json-dir", type=Path, metavar="DIR", help="write STUDENT.json (Gradescope's format) here")
     grading_options(grade)
     return parser

@@ -21,9 +21,11 @@ from . import saved
 
 
 def build_parser():
-    p = saved.parser("Every figure of a run (reconstructions, samples, loss curves, latent space as points "
-                      "and as distributions, manifold for Z = 2, interpolation, traversal), redrawn.", data=True)
-    p.add_argument("--out", type=Path, metavar="DIR", default=None, help="where to write them (default: CKPT's folder)")
+    p = saved.parser("figures", "Every figure of a run (reconstructions, samples, loss curves, "
+                     "latent space as points and as distributions, manifold for Z = 2, "
+                     "interpolation, traversal), redrawn.", data=True)
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="where to write them (default: CKPT's folder)")
     return p
 
 

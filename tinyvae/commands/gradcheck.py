@@ -23,7 +23,8 @@ from tinyvae.classroom.breaks import BREAKS, broken
 from tinyvae.classroom.diagnosis import explain_vae_failures, vae_relu_margin
 from tinyvae.classroom.report import format_model_table
 from tinyvae.gradcheck import DEFAULT_H, DEFAULT_THRESHOLD, check_vae
-from tinyvae.commands.args import gaussian_std, hidden_sizes, nonnegative_float, positive_float, positive_int, seed
+from tinyvae.commands.args import (gaussian_std, hidden_sizes, nonnegative_float, positive_float,
+                                   positive_int, seed, verb_parser)
 from ..config import OBJECTIVES, VAEConfig, param_shapes
 from ..lab import memory
 from ..lab.errors import UsageError
@@ -33,33 +34,39 @@ DEFAULT_SEED = 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m tinyvae gradcheck",
-        description="Check the VAE's analytic gradients against central finite differences, "
-        "parameter by parameter, in float64.",
-    )
-    parser.add_argument("--likelihood", choices=list(LIKELIHOODS), help="p(x|z) (default bernoulli)")
-    parser.add_argument("--activation", choices=sorted(layers.ACTIVATIONS), help="hidden activation (default relu)")
-    parser.add_argument("--hidden", type=hidden_sizes, default=(4, 3), help="hidden sizes, e.g. 7 or 7,5 (default 4,3)")
-    parser.add_argument("--latent-dim", type=positive_int, default=2, help="Z (default 2)")
-    parser.add_argument("--input-dim", type=positive_int, default=5, help="D (default 5)")
-    parser.add_argument("--batch-size", type=positive_int, default=2, help="B (default 2)")
-    parser.add_argument("--beta", type=nonnegative_float, default=1.0, help="weight of the KL in the full loss (default 1)")
-    parser.add_argument("--gaussian-std", type=gaussian_std, default=0.5,
-                        help="σ of the fixed-variance Gaussian (default 0.5: σ = 1 would hide a missing 1/σ²)")
-    parser.add_argument("--seed", type=seed, default=DEFAULT_SEED,
-                        help=f"seed of the random model and data (default {DEFAULT_SEED})")
-    parser.add_argument("--h", type=positive_float, default=DEFAULT_H, help="finite-difference step (default 1e-5)")
+    parser = verb_parser("gradcheck", "Check the VAE's analytic gradients against central finite "
+                         "differences, parameter by parameter, in float64.")
+    parser.add_argument("--likelihood", choices=list(LIKELIHOODS),
+                        help="p(x|z) (default: bernoulli; --all: every one)")
+    parser.add_argument("--activation", choices=sorted(layers.ACTIVATIONS),
+                        help="hidden activation (default: relu; --all: every one)")
+    parser.add_argument("--hidden", type=hidden_sizes, default=(4, 3), metavar="SIZES",
+                        help="hidden sizes, e.g. 7 or 7,5")
+    parser.add_argument("--latent-dim", type=positive_int, default=2, metavar="Z", help="Z")
+    parser.add_argument("--input-dim", type=positive_int, default=5, metavar="D", help="D")
+    parser.add_argument("--batch-size", type=positive_int, default=2, metavar="B", help="B")
+    parser.add_argument("--beta", type=nonnegative_float, default=1.0, metavar="BETA",
+                        help="weight of the KL in the full loss")
+    parser.add_argument("--gaussian-std", type=gaussian_std, default=0.5, metavar="SIGMA",
+                        help="σ of the fixed-variance Gaussian (0.5: σ = 1 would hide a missing "
+                             "1/σ²)")
+    parser.add_argument("--seed", type=seed, default=DEFAULT_SEED, metavar="S",
+                        help="seed of the random model and data")
+    parser.add_argument("--h", type=positive_float, default=DEFAULT_H, metavar="H",
+                        help="finite-difference step")
     # Finite: with --threshold inf every row passes, even under --break.
-    parser.add_argument("--threshold", type=positive_float, default=DEFAULT_THRESHOLD,
-                        help="largest relative error that passes (default 1e-7)")
-    parser.add_argument("--k", type=positive_int, default=1, help="samples of z per image (default 1)")
+    parser.add_argument("--threshold", type=positive_float, default=DEFAULT_THRESHOLD, metavar="T",
+                        help="largest relative error that passes")
+    parser.add_argument("--k", type=positive_int, default=1, metavar="K",
+                        help="samples of z per image")
     parser.add_argument("--objective", choices=list(OBJECTIVES), default="elbo",
-                        help="elbo: the ELBO averaged over the k samples; iwae: the bound L_k (default elbo)")
+                        help="elbo: the ELBO averaged over the k samples; iwae: the bound L_k")
     parser.add_argument("--all", action="store_true",
-                        help="every likelihood × activation combination, then each objective at k = 1, 2, 5")
+                        help="every likelihood × activation combination, then each objective at "
+                             "k = 1, 2, 5")
     parser.add_argument("--break", dest="break_", choices=sorted(BREAKS), metavar="NAME",
-                        help=f"plant a deliberate bug to see the check fail: one of {', '.join(sorted(BREAKS))}")
+                        help="plant a deliberate bug to see the check fail: one of "
+                             + ", ".join(sorted(BREAKS)))
     return parser
 
 

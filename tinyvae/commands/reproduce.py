@@ -30,18 +30,20 @@ import sys
 from pathlib import Path
 
 from ..speed.blas_threads import blas_threads, get_blas_threads
-from ..lab.datasets.data import user_cache_dir
+from ..lab.datasets.data import shown, user_cache_dir
+from ..lab.datasets.readers import DataError
 from ..lab.errors import UsageError
 from ..lab.figures import plots
 from ..lab.signals import INTERRUPTED
 from ..lab.storage.checkpoint import CheckpointError, load_checkpoint
-from ..lab.storage.files import check_writable_folder, write_json
+from ..lab.storage.files import OutputError, check_writable_folder, hold_folder, write_json
 from ..lab.training import runfolder
 from ..lab.training.recipes import (RECIPES, StageEvaluation, build_step, check_identity,
                                     load_data, lr_schedule, markdown_rows, parse_stages,
                                     stage_summary)
-from ..lab.training.runner import CHECKPOINT_NAME, TrainingInterrupted, fit
-from .args import nonnegative_int, positive_int
+from ..lab.training.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
+from .args import nonnegative_int, positive_int, verb_parser
+from .saved import DATA_DIR_HELP
 from .status import run_command
 
 # OpenBLAS on one thread for the whole run: at a batch of 20 its threads cost more than they
@@ -54,31 +56,39 @@ COMMAND = "python -m tinyvae reproduce"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=COMMAND, description="Reproduce a paper's result with its own protocol "
-                                "(resumable: run the same command again to continue).")
+    p = verb_parser("reproduce", "Reproduce a paper's result with its own protocol (resumable: "
+                    "run the same command again to continue).")
     p.add_argument("recipe", choices=sorted(RECIPES),
-                   help="Burda et al. 2016, Table 1: iwae-vae (VAE, k = 1), iwae-vae-k5 (VAE, k = 5), iwae-iwae-k5 (IWAE, k = 5)")
+                   help="Burda et al. 2016, Table 1: iwae-vae (VAE, k = 1), iwae-vae-k5 (VAE, "
+                        "k = 5), iwae-iwae-k5 (IWAE, k = 5)")
     p.add_argument("--binarization", choices=["dynamic", "fixed"], default="dynamic",
-                   help="dynamic: MNIST redrawn every epoch, 60,000 images (Table 1, 86.76 nats; default); "
-                        "fixed: Larochelle & Murray's binarized MNIST, 50,000 images (appendix D, 88.71)")
+                   help="dynamic: MNIST redrawn every epoch, 60,000 images (Table 1, 86.76 nats); "
+                        "fixed: Larochelle & Murray's binarized MNIST, 50,000 images (appendix D, "
+                        "88.71)")
     p.add_argument("--stages", default="0-7", metavar="A-B",
-                   help="run up to the end of stage B (stages before A must have run already; default 0-7)")
+                   help="run up to the end of stage B (stages before A must have run already)")
     p.add_argument("--out", type=Path, metavar="DIR",
-                   help="the run's folder (default ~/.cache/tinyvae/runs/<recipe>-<binarization>)")
-    p.add_argument("--resume", type=Path, metavar="CHECKPOINT",
+                   help="the run's folder "
+                        "(default: ~/.cache/tinyvae/runs/<recipe>-<binarization>)")
+    p.add_argument("--resume", type=Path, metavar="CKPT",
                    help="a checkpoint.npz to continue from (default: --out's, if there is one)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
-    p.add_argument("--data-dir", type=Path, metavar="DIR", help="a data root holding <dataset>/ folders")
-    p.add_argument("--iw-samples", type=positive_int, metavar="K", help="k of L_k (default 5000, the paper's)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, metavar="S", help="random seed")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_DIR_HELP)
+    p.add_argument("--iw-samples", type=positive_int, metavar="K",
+                   help="k of L_k (default: 5000, the paper's)")
     p.add_argument("--step", choices=["fast", "reference"], default="fast",
-                   help="fast: tinyvae/speed/step.py (default); reference: tinyvae/train.py's (slower)")
-    p.add_argument("--train-limit", type=positive_int, metavar="N", help="only the first N training images (tests)")
-    p.add_argument("--test-limit", type=positive_int, metavar="N", help="only the first N test images (tests)")
+                   help="fast: tinyvae/speed/step.py; reference: tinyvae/train.py's (slower)")
+    p.add_argument("--train-limit", type=positive_int, metavar="N",
+                   help="only the first N training images (quick runs and tests)")
+    p.add_argument("--test-limit", type=positive_int, metavar="N",
+                   help="only the first N test images (quick runs and tests)")
     p.add_argument("--summary", type=Path, metavar="FILE",
-                   help="write the completed stages' numbers of the run in --out to FILE (JSON) and stop")
-    p.add_argument("--plot", type=Path, metavar="FILE.png",
-                   help="draw the run in --out (-ELBO per epoch, each stage's NLL and active units, beside the "
-                        "paper's) to FILE.png and stop; with --summary, both")
+                   help="write the completed stages' numbers of the run in --out to FILE (JSON) "
+                        "and stop")
+    p.add_argument("--plot", type=Path, metavar="FILE",
+                   help="draw the run in --out (-ELBO per epoch, each stage's NLL and active "
+                        "units, beside the paper's) to FILE, a .png, and stop; with --summary, "
+                        "both")
     return p
 
 
@@ -135,14 +145,15 @@ def resolve(args, parser) -> tuple[object, int, int]:
     return recipe, first, last
 
 
-def check_resume(args, recipe, first: int) -> int:
-    """Refuse a checkpoint of another run, or one that lacks the stages before `first`; return its epochs."""
+def check_resume(args, recipe, first: int) -> list[dict]:
+    """Refuse a checkpoint of another run, or one that lacks the stages before `first`;
+    return its history."""
     if args.resume is None:
         if first > 0:
             raise UsageError(f"--stages {args.stages}: no checkpoint in {args.out} holds stages "
                              f"0-{first - 1}; "
                                   f"start with --stages 0-{first - 1} or more")
-        return 0
+        return []
     ckpt, saved = saved_identity(args.resume)
     check_same_run(args.resume, saved, args)
     done = len(ckpt.history)
@@ -150,7 +161,7 @@ def check_resume(args, recipe, first: int) -> int:
         raise UsageError(f"--stages {args.stages}: {args.resume} has {done} epochs, stages "
                          f"before {first} "
                               f"end at epoch {recipe.stages[first - 1]['last_epoch']}")
-    return done
+    return ckpt.history
 
 
 def run(args, recipe, first: int, last: int) -> int:
@@ -165,7 +176,8 @@ def run(args, recipe, first: int, last: int) -> int:
 def _run(args, recipe, first: int, last: int, out: Path) -> int:
     if args.resume is None and (out / CHECKPOINT_NAME).exists():
         args.resume = out / CHECKPOINT_NAME  # the same command again continues the run
-    done = check_resume(args, recipe, first)
+    history = check_resume(args, recipe, first)
+    done = len(history)
     x_train, x_test, binarize, described = load_data(recipe, args.binarization, args.data_dir,
                                                      train_limit=args.train_limit, test_limit=args.test_limit)
     step, rng = build_step(recipe, x_train, args.seed, args.step)
@@ -175,13 +187,17 @@ def _run(args, recipe, first: int, last: int, out: Path) -> int:
           f"{recipe.init} init, {step.optimizer!r}, batch {recipe.batch_size}, {recipe.dtype}, seed {args.seed}")
     print(f"data: {described}: {len(x_train)} train, {len(x_test)} test images; BLAS threads: {get_blas_threads()}")
     print(f"stages {first}-{last}: epochs {done + 1}-{epochs} of {recipe.stages[-1]['last_epoch']}; "
-          f"L_{args.iw_samples} at the end of each stage; run folder {out}/")
+          f"L_{args.iw_samples} at the end of each stage; run folder {shown(out)}/")
     sys.stdout.flush()
-    evaluation = StageEvaluation(recipe, x_test, seed=args.seed, last_epoch=epochs, iw_k=args.iw_samples,
-                                 stream=sys.stdout)
+    timed = [h["eval_seconds"] for h in history if h.get("eval_seconds") is not None]
+    evaluation = StageEvaluation(recipe, x_test, seed=args.seed, last_epoch=epochs, folder=out,
+                                 params=step.params, iw_k=args.iw_samples, stream=sys.stdout,
+                                 eval_seconds=timed[-1] if timed else None)
     history = fit(step, x_train, rng=rng, epochs=epochs, x_test=x_test, batch_size=recipe.batch_size,
                   binarize=binarize, out_dir=out, resume=args.resume, eval_seed=args.seed,
-                  extra={"recipe": identity(args)}, lr_schedule=lr_schedule(recipe), after_epoch=evaluation)
+                  extra={"recipe": identity(args)}, stream=sys.stdout,
+                  lr_schedule=lr_schedule(recipe), evaluation=evaluation,
+                  eta_extra=evaluation.eta_extra)
     rows = stage_summary(recipe, history)
     write_json(out / "stages.json", summary_document(args, recipe, rows))
     print_table(args, recipe, rows, len(history))
@@ -227,10 +243,16 @@ def report(args, recipe) -> int:
     rows = stage_summary(recipe, ckpt.history)
     if args.summary is not None:
         write_json(args.summary, summary_document(args, recipe, rows))
-        print_table(args, recipe, rows, len(ckpt.history))
-        print("as docs/06-results.md's table rows:")
-        print("\n".join(markdown_rows(rows)))
-        print(f"wrote {args.summary}")
+        if rows:
+            print_table(args, recipe, rows, len(ckpt.history))
+            print("as docs/06-results.md's table rows:")
+            print("\n".join(markdown_rows(rows)))
+        else:
+            print(f"no stage of the run in {path.parent} is finished yet: "
+                  f"{len(ckpt.history):,} of {recipe.stages[-1]['last_epoch']:,} epochs trained, "
+                  f"and stage 0 ends with its evaluation after epoch "
+                  f"{recipe.stages[0]['last_epoch']}")
+        print(f"wrote {args.summary}" + ("" if rows else " (no stages in it yet)"))
     if args.plot is not None:
         variant = recipe.variants[args.binarization]
         plots.plot_reproduction(args.plot, ckpt.history, rows, paper_nll=variant.paper_nll,

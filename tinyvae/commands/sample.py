@@ -1,6 +1,7 @@
 """`python -m tinyvae sample CKPT`: images drawn from a saved model's prior, as a PNG grid and/or an .npz.
 
     python -m tinyvae sample runs/mnist/checkpoint.npz                     # runs/mnist/samples-seed0.png
+    python -m tinyvae sample runs/mnist/checkpoint.npz --npz     # runs/mnist/samples-seed0.npz
     python -m tinyvae sample runs/mnist/checkpoint.npz --n 16 --seed 3 --png s.png --npz s.npz
 
 Each image is the decoder's mean at one z ~ N(0, I) (Model.sample: the same seed gives the same
@@ -20,16 +21,21 @@ from ..lab.figures import plots
 from ..lab.training import runfolder
 from . import saved
 from .args import positive_int, seed
+from .saved import BESIDE
 
 
 def build_parser():
-    p = saved.parser("Images drawn from a saved model's prior: z ~ N(0, I), decoded.")
-    p.add_argument("--n", type=positive_int, default=64, help="how many images")
-    p.add_argument("--seed", type=seed, default=0, help="seed of the draws of z")
-    p.add_argument("--nrow", type=positive_int, default=8, help="images per row of the PNG grid")
-    p.add_argument("--png", type=Path, metavar="FILE", default=None,
-                   help="the grid as a PNG (default: samples-seed<SEED>.png beside CKPT, unless --npz is given)")
-    p.add_argument("--npz", type=Path, metavar="FILE", default=None, help="the images and their z as an .npz")
+    p = saved.parser("sample", "Images drawn from a saved model's prior: z ~ N(0, I), decoded.")
+    p.add_argument("--n", type=positive_int, default=64, metavar="N", help="how many images")
+    p.add_argument("--seed", type=seed, default=0, metavar="S", help="seed of the draws of z")
+    p.add_argument("--nrow", type=positive_int, default=8, metavar="N",
+                   help="images per row of the PNG grid")
+    p.add_argument("--png", type=Path, metavar="FILE",
+                   help="the grid as a PNG (default: samples-seed<S>.png beside CKPT, unless only "
+                        "--npz is given)")
+    p.add_argument("--npz", type=Path, metavar="FILE", nargs="?", const=BESIDE,
+                   help="the images and their z as an .npz (--npz alone: samples-seed<S>.npz "
+                        "beside CKPT)")
     return p
 
 
@@ -38,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body(say) -> int:
+        if args.npz is saved.BESIDE:
+            args.npz = saved.beside(args.checkpoint, f"samples-seed{args.seed}.npz")
         png = saved.check_output(args.png, ".png", "--png")
         npz = saved.check_output(args.npz, ".npz", "--npz")
         model = saved.load_model(args.checkpoint)
@@ -54,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         saved.finite("the decoded samples", images)
         with runfolder.writing_into(png, npz):
             if png is not None:
-                title = (f"{args.n} samples from the prior (seed {args.seed}): decoder mean at "
-                         "z ~ N(0, I)")
-                plots.plot_samples(png, np.clip(images, 0.0, 1.0), nrow=args.nrow, title=title)
+                plots.plot_samples(png, np.clip(images, 0.0, 1.0), nrow=args.nrow,
+                                   title=f"{args.n} sample{'s' * (args.n > 1)} from the prior "
+                                         f"(seed {args.seed})\ndecoder mean at z ~ N(0, I)")
                 say(f"wrote {png}")
             if npz is not None:
                 saved.write_npz(npz, images=images, z=z, seed=np.int64(args.seed))

@@ -27,17 +27,21 @@ from ..lab.training import run_settings
 from ..lab.training.progress import tolerant
 from ..lab.training.run_settings import RunData
 from .status import run_command
+from .args import verb_parser
+
+BESIDE = object()  # an output flag given without a file: the default file beside the checkpoint
+DATA_DIR_HELP = ("a data root holding <dataset>/ folders, used alone "
+                 "(default: $TINYVAE_DATA, then ~/.cache/tinyvae)")
 
 
-def parser(description: str, *, data: bool = False) -> argparse.ArgumentParser:
+def parser(verb: str, description: str, *, data: bool = False) -> argparse.ArgumentParser:
     """A verb's parser with the CKPT argument (and --data-dir for verbs that read the test set)."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = verb_parser(verb, description)
     p.add_argument("checkpoint", type=Path, metavar="CKPT",
-                   help="a training run's checkpoint.npz (its settings are used) or a model file (Model.save)")
+                   help="a training run's checkpoint.npz (its settings are used) or a model file "
+                        "(Model.save)")
     if data:
-        p.add_argument("--data-dir", type=Path, metavar="DIR", default=None,
-                       help="a data root holding <dataset>/ folders, used alone (default: $TINYVAE_DATA, "
-                            "then ~/.cache/tinyvae)")
+        p.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_DIR_HELP)
     return p
 
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -67,8 +68,9 @@ from ..lab.storage.checkpoint import CheckpointError, load_checkpoint
 from ..lab.storage.files import hold_folder, write_json
 from ..lab.training import run_settings, runfolder
 from ..lab.training.progress import CountProgress, clock, tolerant
-from ..lab.training.runner import CHECKPOINT_NAME, TrainingInterrupted, fit
-from .args import gaussian_std, hidden_sizes, nonnegative_float, nonnegative_int, positive_float, positive_int, seed
+from ..lab.training.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
+from .args import (gaussian_std, hidden_sizes, nonnegative_float, nonnegative_int, positive_float,
+                   positive_int, seed, verb_parser)
 from .saved import check_data_dir
 from .status import run_command
 
@@ -76,54 +78,69 @@ DEFAULTS = run_settings.RUN_DEFAULTS
 RUN_SETTINGS = tuple(DEFAULTS)  # with --resume, all of them come from the checkpoint
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m tinyvae train") -> argparse.ArgumentParser:
     d = DEFAULTS
-    p = argparse.ArgumentParser(description="Train a VAE on MNIST and evaluate it (tinyvae).",
-                                epilog="Files written to --out: checkpoint.npz, history.json, history.csv, "
-                                       "metrics.json and the figures (*.png).")
+    p = verb_parser("train", "Train a VAE on MNIST and evaluate it (tinyvae).", prog=prog,
+                    epilog="Files written to --out: checkpoint.npz, history.json, history.csv, "
+                           "metrics.json and the figures (*.png).")
     # Every default is None here and filled in by resolve(), so that --resume can tell a flag
-    # that was given from one that was not.
-    p.add_argument("--dataset", choices=list(FILES), help=f"which images (default {d['dataset']})")
-    p.add_argument("--data-dir", type=Path, metavar="DIR", help="a data root holding <dataset>/ folders, used "
-                   "alone (default: $TINYVAE_DATA, then ~/.cache/tinyvae; missing files are downloaded)")
+    # that was given from one that was not; the help says each default in its own words.
+    p.add_argument("--dataset", choices=list(FILES),
+                   help=f"which images (default: {d['dataset']})")
+    p.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="a data root holding <dataset>/ folders, used alone (default: "
+                        "$TINYVAE_DATA, then ~/.cache/tinyvae, where missing files are "
+                        "downloaded)")
     p.add_argument("--binarize", choices=run_settings.BINARIZATIONS,
-                   help="dynamic: pixels redrawn as Bernoulli(intensity) every epoch (default for the bernoulli "
-                        "likelihood); fixed: for mnist, Larochelle & Murray's binarized MNIST, for fashion-mnist "
-                        "one draw kept for all epochs; none: intensities as they are (default for gaussian)")
-    p.add_argument("--epochs", type=nonnegative_int, metavar="N", help=f"epochs to train (default {d['epochs']})")
-    p.add_argument("--batch-size", type=positive_int, metavar="B", help=f"minibatch size (default {d['batch_size']})")
-    p.add_argument("--lr", type=positive_float, help=f"learning rate (default {d['lr']:g})")
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"(default {d['optimizer']})")
+                   help="dynamic: pixels redrawn as Bernoulli(intensity) every epoch; fixed: for "
+                        "mnist, Larochelle & Murray's binarized MNIST, for fashion-mnist one draw "
+                        "kept for all epochs; none: intensities as they are (default: dynamic for "
+                        "the bernoulli likelihood, none for gaussian)")
+    p.add_argument("--epochs", type=nonnegative_int, metavar="N",
+                   help=f"epochs to train (default: {d['epochs']})")
+    p.add_argument("--batch-size", type=positive_int, metavar="B",
+                   help=f"minibatch size (default: {d['batch_size']})")
+    p.add_argument("--lr", type=positive_float, metavar="LR",
+                   help=f"learning rate (default: {d['lr']:g})")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help=f"(default: {d['optimizer']})")
     p.add_argument("--hidden", type=hidden_sizes, metavar="SIZES",
-                   help="hidden layer sizes of the encoder, e.g. 400 or 200,200 (default 400)")
-    p.add_argument("--latent-dim", type=positive_int, metavar="Z", help=f"Z, the latent size (default {d['latent_dim']})")
-    p.add_argument("--activation", choices=sorted(ACTIVATIONS), help=f"(default {d['activation']})")
-    p.add_argument("--likelihood", choices=list(LIKELIHOODS), help=f"p(x|z) (default {d['likelihood']})")
+                   help="hidden layer sizes of the encoder, e.g. 400 or 200,200 (default: "
+                        f"{','.join(map(str, d['hidden']))})")
+    p.add_argument("--latent-dim", type=positive_int, metavar="Z",
+                   help=f"Z, the latent size (default: {d['latent_dim']})")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS),
+                   help=f"(default: {d['activation']})")
+    p.add_argument("--likelihood", choices=list(LIKELIHOODS),
+                   help=f"p(x|z) (default: {d['likelihood']})")
     p.add_argument("--gaussian-std", type=gaussian_std, metavar="SIGMA",
-                   help=f"σ of --likelihood gaussian, on pixels in [0, 1] (default {run_settings.DEFAULT_GAUSSIAN_STD:g})")
-    p.add_argument("--beta", type=nonnegative_float, help="weight of the KL term (default 1: the ELBO)")
+                   help="σ of --likelihood gaussian, on pixels in [0, 1] "
+                        f"(default: {run_settings.DEFAULT_GAUSSIAN_STD:g})")
+    p.add_argument("--beta", type=nonnegative_float, metavar="BETA",
+                   help="weight of the KL term (default: 1, the ELBO)")
     p.add_argument("--k", type=positive_int, metavar="K",
-                   help=f"samples of z per image in each training step (default {d['k']})")
+                   help=f"samples of z per image in each training step (default: {d['k']})")
     p.add_argument("--objective", choices=list(OBJECTIVES),
-                   help="elbo: the ELBO, its reconstruction averaged over the k samples (default); iwae: the "
-                        "importance-weighted bound L_k of Burda et al. 2016, every term sampled")
+                   help="elbo: the ELBO, its reconstruction averaged over the k samples; iwae: "
+                        "the importance-weighted bound L_k of Burda et al. 2016, every term "
+                        "sampled (default: elbo)")
     p.add_argument("--warmup-epochs", type=nonnegative_float, metavar="E",
-                   help="epochs over which beta rises linearly from 0, batch by batch (default 0: none)")
-    p.add_argument("--seed", type=seed, help=f"random seed (default {d['seed']})")
+                   help="epochs over which beta rises linearly from 0, batch by batch "
+                        "(default: 0, none)")
+    p.add_argument("--seed", type=seed, metavar="S", help=f"random seed (default: {d['seed']})")
     p.add_argument("--iw-samples", type=nonnegative_int, metavar="K",
-                   help=f"k of the importance-weighted bound L_k (default {d['iw_samples']}; 5000 in the papers; "
-                        "0 skips it)")
+                   help="k of the importance-weighted bound L_k; 0 skips it; 5000 in the papers "
+                        f"(default: {d['iw_samples']})")
     p.add_argument("--out", type=Path, metavar="DIR",
-                   help="output folder (default runs/<dataset>_<settings that differ from the defaults>, "
-                        "or the --resume folder)")
-    p.add_argument("--resume", type=Path, metavar="CHECKPOINT",
+                   help="output folder (default: runs/<dataset>_<settings that differ from the "
+                        "defaults>, or the --resume folder)")
+    p.add_argument("--resume", type=Path, metavar="CKPT",
                    help="a checkpoint.npz to continue from; its settings are kept")
     p.add_argument("--overwrite", action="store_true",
                    help="replace what --out holds (an earlier run) with this run")
-    p.add_argument("--dtype", choices=run_settings.DTYPES, help=f"(default {d['dtype']})")
+    p.add_argument("--dtype", choices=run_settings.DTYPES, help=f"(default: {d['dtype']})")
     p.add_argument("--step", choices=run_settings.STEPS,
-                   help="fast: tinyvae/speed/step.py (default); reference: tinyvae/train.py's step, "
-                        "the readable path the docs follow (same mathematics, slower)")
+                   help="fast: tinyvae/speed/step.py; reference: tinyvae/train.py's step, the "
+                        "readable path the docs follow (same mathematics, slower) (default: fast)")
     p.add_argument("--train-limit", type=positive_int, metavar="N",
                    help="use only the first N training images (quick runs and tests)")
     p.add_argument("--test-limit", type=positive_int, metavar="N",
@@ -261,9 +278,11 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     crowded = contention(get_blas_threads(), available_cores(), load_average())
     if crowded:
         say(f"note: {crowded}")
-    eval_seconds = run_settings.estimate_seconds(step.params, config, len(data.x_test), args.iw_samples)
-    what = run_settings.what_is_evaluated(len(data.x_test), args.iw_samples)
-    say(f"after training: {what}, about {clock(eval_seconds)}")
+    n_test, k = len(data.x_test), args.iw_samples
+    eval_seconds = run_settings.estimate_seconds(step.params, config, n_test, k)
+    what = run_settings.what_is_evaluated(n_test, k)
+    say(f"after training, the evaluation: {what}, about {clock(eval_seconds)} "
+        "(timed on one batch now)")
     if aside is not None:
         say(f"replacing the previous run in {out}/ (kept in {aside.name}/ until this run's first "
             "checkpoint)")
@@ -271,10 +290,12 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
                   binarize=data.fit_binarize, warmup_epochs=args.warmup_epochs, out_dir=out,
                   resume=args.resume,
                   eval_seed=args.seed, extra={"cli": settings_of(args)}, stream=say.stream,
-                  after_epoch=lambda epoch, step: runfolder.discard_replaced(out))
+                  after_epoch=lambda epoch, step: runfolder.discard_replaced(out),
+                  eta_extra=lambda epoch, seconds: evaluation_eta(eval_seconds, seconds))
     runfolder.discard_replaced(out)
+    eval_seconds = run_settings.estimate_seconds(step.params, config, n_test, k)
+    say(f"evaluating: {what}, about {clock(eval_seconds)} (timed on one batch now)")
     t_trained = time.perf_counter()
-    say(f"evaluating: {what}, about {clock(eval_seconds)}")
     results = run_settings.evaluate_run(step.params, config, data.x_test, settings_of(args), len(history),
                                     progress=CountProgress(f"L_{args.iw_samples}", say.stream))
     t_evaluated = time.perf_counter()
@@ -293,6 +314,33 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     return 0
 
 
+def evaluation_eta(probed: float, epoch_seconds: list[float]) -> tuple[float, str]:
+    """For the epochs' ETA: the evaluation after training, as timed on one batch before it,
+    scaled by how the epochs' pace has changed since (the median of all this process's epochs
+    against that of its first three): a machine that stays slower slows both, and one slow
+    epoch moves neither median much."""
+    scale = 1.0
+    if epoch_seconds:
+        scale = statistics.median(epoch_seconds) / statistics.median(epoch_seconds[:3])
+    return probed * scale, f"the evaluation, about {clock(probed * scale)}"
+
+
+def this_run_again(args, parser, argv: list[str] | None, command: str):
+    """A fresh run whose folder already holds a run: say what it holds (runfolder.holding). If it
+    is this very run, unfinished, and a person is at the terminal, offer to continue it;
+    otherwise a UsageError says how to use, continue or replace it."""
+    found = runfolder.holding(args.out, settings_of(args), command)
+    if found is None:
+        return args  # not a run's checkpoint: claim() says what the folder holds
+    text, resumable = found
+    if not (resumable and sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError(text)
+    if input(f"{text}\ncontinue it now? [Y/n] ").strip().lower() not in ("", "y", "yes"):
+        raise UsageError("not continued; nothing was changed")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return resolve(parser.parse_args([*argv, "--resume", str(args.out / CHECKPOINT_NAME)]), parser)
+
+
 class Say:
     """print() to a stream whose write failures are dropped (progress.tolerant)."""
 
@@ -307,13 +355,17 @@ class Say:
 def main(argv: list[str] | None = None, command: str = "python -m tinyvae train") -> int:
     """The command line; `command` is how the user runs it, for the resume hints. Exit statuses:
     commands/status.py."""
-    parser = build_parser()
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     prog = parser.prog
 
     def body() -> int:
+        nonlocal args
         try:
-            return run(resolve(args, parser), Say(sys.stdout))
+            args = resolve(args, parser)
+            if args.resume is None and not args.overwrite and (args.out / CHECKPOINT_NAME).exists():
+                args = this_run_again(args, parser, argv, command)
+            return run(args, Say(sys.stdout))
         except TrainingInterrupted as exc:
             print(f"{prog}: {exc}", file=sys.stderr)  # fit has already ended its progress line
             if exc.checkpoint is not None:

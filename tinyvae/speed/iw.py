@@ -137,6 +137,18 @@ def iw_bound_per_example(params, x, config: VAEConfig, rng: np.random.Generator,
     return out
 
 
+def images_at_once(k: int, config: VAEConfig, dtype, *, batch_size: int = 100,
+                   threads: int = 1) -> int:
+    """How many images iw_bound_per_example takes from x at a time: a batch (fewer images than
+    batch_size when k is large), or a pair of batches with threads=2. A caller that splits the
+    images into parts at multiples of this, and passes the same rng from part to part, gets
+    every batch as in one call over all the images: the same numbers, bit for bit
+    (lab/training/kept_bound.py keeps an evaluation's finished parts so)."""
+    Z, D, itemsize = config.latent_dim, config.input_dim, np.dtype(dtype).itemsize
+    batch_size, _, stream = _within_budget(k, Z, D, itemsize, batch_size, None)
+    return batch_size * (2 if threads == 2 and not stream else 1)
+
+
 def _within_budget(k: int, Z: int, D: int, itemsize: int, batch_size: int,
                    chunk_size: int | None) -> tuple[int, int, bool]:
     """(batch_size, chunk_size, stream) that keep a batch's noise and a chunk's logits

@@ -6,7 +6,7 @@ same epoch's products alone: the shapes, layouts and calls of a real fast step, 
 (matmul_plan) and replayed on preallocated arrays with `out=`. Their ratio is the overhead.
 What bounds the epoch: blas_peak, the BLAS's rate on one large square product, at which
 the epoch's FLOPs (plan_flops) take a time no code on this BLAS can beat; breakdown_epoch,
-one epoch timed phase by phase; float64_check; and issue 5's targets (target_lines).
+one epoch timed phase by phase; float64_check; and the speed targets (target_lines).
 L_k's share is lab/bench/bench_iw.py. tinyvae/commands/bench.py prints them; nothing here
 prints, and tests never assert times.
 
@@ -255,7 +255,7 @@ TARGET_SETTINGS = dict(hidden=(400,), latent_dim=20, batch_size=128, dtype="floa
 
 
 def target_lines(measured: dict) -> list[str]:
-    """Issue 5's targets against this run's figures, one line each: met, not met, or not measured.
+    """The speed targets against this run's figures, one line each: met, not met, or not measured.
 
     `measured` may hold "epoch" (s), "ratio" (epoch / matmuls), "faults" (minor page faults
     per epoch), "rss_mb" (peak resident memory of the training), "l5000" (s, on all 10,000

@@ -111,6 +111,15 @@ def user_cache_dir() -> Path:
     return base / "tinyvae"
 
 
+def shown(path: str | os.PathLike) -> str:
+    """A path as its owner reads it: under the home folder, as ~/..."""
+    path, home = Path(path), Path.home()
+    try:
+        return str(Path("~") / path.relative_to(home)) if path.is_absolute() else str(path)
+    except ValueError:  # not under the home folder
+        return str(path)
+
+
 def default_data_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The folders searched for dataset ``name``, in order (see the module docstring)."""
     lookup(FILES, name, "dataset")

@@ -32,14 +32,22 @@ MODES = ("sliders", "interpolate a → b")
 RANGE = 3.0  # sliders span ±3: 99.7 % of the prior N(0, 1)
 
 
-def has_display() -> bool:
-    """Whether matplotlib's backend opens windows (not Agg, not a notebook's inline images)."""
+def opens_windows(backend: str) -> bool:
+    """Whether a matplotlib backend is one that opens windows (not Agg, not a notebook's inline
+    images)."""
     try:  # matplotlib >= 3.9
         from matplotlib.backends import BackendFilter, backend_registry
         interactive = backend_registry.list_builtin(BackendFilter.INTERACTIVE)
     except ImportError:
         interactive = matplotlib.rcsetup.interactive_bk
-    return matplotlib.get_backend().lower() in {name.lower() for name in interactive}
+    return backend.lower() in {name.lower() for name in interactive}
+
+
+def has_display() -> bool:
+    """Whether a window can open: the backend pyplot settles on opens windows. (Asked for a
+    window backend where there is no display, pyplot falls back to Agg, silently.)"""
+    import matplotlib.pyplot  # noqa: F401  settles the backend
+    return opens_windows(matplotlib.get_backend())
 
 
 def dims_by_kl(kl_per_dim: np.ndarray, n: int) -> list[int]:
@@ -155,7 +163,7 @@ class Explorer:
         self.thumb_b.set_data(self.images[self.b].reshape(self.side, self.side))
         self.ax_a.set_title(f"a: test image {self.a}", fontsize=8)
         self.ax_b.set_title(f"b: test image {self.b}", fontsize=8)
-        where = ("sliders: z = μ(a), moved" if self.mode == MODES[0]
+        where = ("z: μ(a), with the sliders' values" if self.mode == MODES[0]
                  else f"z = (1 − t)·μ(a) + t·μ(b), t = {self.t.val:.2f}")
         self.ax_image.set_title(f"decoder mean at z\n({where})", fontsize=9)
         self.fig.canvas.draw_idle()

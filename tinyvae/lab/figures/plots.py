@@ -30,6 +30,7 @@ Shapes: N images, D pixels (a square, 784 = 28 × 28).
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -102,10 +103,26 @@ def new_figure(width: float, height: float, dpi: int = DPI) -> Figure:
 
 
 def finish(fig: Figure, path) -> Figure:
-    """What every plot function returns: the figure, written to path first unless path is None."""
+    """What every plot function returns: the figure, its titles fitted to its width, written to
+    path first unless path is None."""
+    fit_titles(fig)
     if path is not None:
         save_png(fig, path)
     return fig
+
+
+def fit_titles(fig: Figure) -> None:
+    """Break every title wider than the figure at spaces into lines that fit (a grid of a few
+    images is narrower than a sentence); a title that fits is left as it is."""
+    renderer = fig.canvas.get_renderer()
+    room = 0.96 * fig.bbox.width
+    titles = [ax.title for ax in fig.axes] + [text for text in fig.texts if text is fig._suptitle]
+    for title in titles:
+        words = title.get_text()
+        width = max(map(len, words.splitlines()), default=0)
+        while width > 10 and title.get_window_extent(renderer).width > room:
+            width -= 2
+            title.set_text("\n".join(textwrap.fill(line, width) for line in words.splitlines()))
 
 
 def save_png(fig: Figure, path, dpi: int = DPI) -> Path:

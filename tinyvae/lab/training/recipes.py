@@ -21,6 +21,7 @@ import statistics
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import TextIO
 
 import numpy as np
@@ -28,11 +29,12 @@ import numpy as np
 from ... import evaluate
 from ...config import VAEConfig, init_params
 from ...optim import make_optimizer
-from ...speed import halves, iw
+from ...speed import halves
 from ...speed.step import make_step
 from .. import values
 from ..datasets.binarize import fixed_binarization
-from ..datasets.data import load_dataset
+from ..datasets.data import load_dataset, shown
+from .kept_bound import KeptBound
 from .progress import CountProgress, clock
 from .schedule import iwae_stages, schedule_of_stages
 
@@ -160,10 +162,12 @@ def load_data(recipe: Recipe, binarization: str, data_dir=None, *, train_limit: 
     variant = recipe.variants[binarization]
     ds = load_dataset(variant.dataset, data_dir)
     x_train, x_test = ds.x_train[:train_limit], ds.x_test[:test_limit]
+    name = variant.dataset + ("" if ds.folder is None else f" from {shown(ds.folder)}")
     if variant.binarize == "dynamic":
         return (x_train, fixed_binarization(x_test, TEST_BINARIZATION_SEED), "dynamic",
-                f"{variant.dataset}, dynamically binarized (test set binarized once, seed {TEST_BINARIZATION_SEED})")
-    return x_train, x_test, "none", f"{variant.dataset} (Larochelle & Murray 2011, fixed binarization)"
+                f"{name}, dynamically binarized "
+                f"(test set binarized once, seed {TEST_BINARIZATION_SEED})")
+    return x_train, x_test, "none", f"{name} (Larochelle & Murray 2011, fixed binarization)"
 
 
 def initial_params(recipe: Recipe, x_train: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -196,77 +200,98 @@ def stage_ending_at(recipe: Recipe, epoch: int) -> dict | None:
 
 
 class StageEvaluation:
-    """fit's after_epoch: at the end of each stage, L_k (speed/iw.py, Burda et al.'s k = 5000),
+    """fit's evaluation: at the end of each stage, L_k (speed/iw.py, Burda et al.'s k = 5000),
     the active units, and the time they took; these join the epoch's history record (whose
     test_loss is the test ELBO's negative).
 
-    It prints a line per stage, and between stages at most one every `every` seconds, with the
-    recipe's ETA: the epochs left at this process's median training pace (evaluations
-    excluded), plus the stage evaluations left at the pace of the last one, each named, so
-    that a 20-minute evaluation neither hides in nor inflates the pace of the epochs.
+    Nothing of it is thrown away by a stop: fit saves the epoch before it evaluates, and L_k
+    keeps its finished parts in the run's folder as it goes (stage<N>-L<k>.npz, kept_bound.py),
+    so a resumed run goes on from the last part, with the same numbers, bit for bit. A finished
+    file stays: each test image's L_k at the end of that stage.
+
+    Before each evaluation it says what it computes and about how long that takes (this
+    evaluation's own pace if it resumes, else the last one's, else timed on one batch); after
+    it, the numbers. eta_extra tells fit's ETA lines how long the evaluations to come will take.
     """
 
-    def __init__(self, recipe: Recipe, x_test: np.ndarray, *, seed: int, last_epoch: int, iw_k: int | None = None,
-                 stream: TextIO | None = None, every: float = 600.0):
+    def __init__(self, recipe: Recipe, x_test: np.ndarray, *, seed: int, last_epoch: int, folder,
+                 params, iw_k: int | None = None, stream: TextIO | None = None,
+                 eval_seconds: float | None = None):
         self.recipe, self.x_test, self.seed, self.last_epoch = recipe, x_test, seed, last_epoch
+        # params: the run's, only for timing an evaluation before there is one to measure
+        self.folder, self.params = Path(folder), params
         self.iw_k = recipe.iw_k if iw_k is None else iw_k
-        self.stream, self.every = stream, every
-        self.train_seconds: list[float] = []  # epochs measured in this process, evaluations excluded
-        self.eval_seconds: float | None = None
-        self.mark = self.said = time.perf_counter()
+        self.stream = stream
+        self.eval_seconds = eval_seconds  # the last evaluation's, in this run (None: none yet)
+        self.probed: float | None = None  # an evaluation's seconds, timed on one batch
+        # L_k runs two batches of images at once where a second core is free beside a one-thread
+        # OpenBLAS (halves.default_threads, as the recipe runs): the same numbers, bit for bit
+        # (speed/iw.py), in about 0.6 of the time.
+        self.threads = halves.default_threads()
 
-    def __call__(self, epoch: int, step) -> dict | None:
-        now = time.perf_counter()
-        self.train_seconds.append(now - self.mark)
+    def due(self, epoch: int) -> bool:
+        return stage_ending_at(self.recipe, epoch) is not None
+
+    def __call__(self, epoch: int, step) -> dict:
         stage = stage_ending_at(self.recipe, epoch)
-        result = None
-        if stage is not None:
-            result = self.evaluate(stage, step.params)
-            self.eval_seconds = result["eval_seconds"]
-            self.say(f"stage {stage['stage']} done (epoch {epoch}, lr {stage['lr']:.4g}): L_{result['iw_k']} "
-                     f"{result['iw_bound']:.2f} nats, {result['active_units']} active units, "
-                     f"evaluation {result['eval_seconds']:.0f} s", epoch)
-        elif now - self.said >= self.every:
-            self.say(f"epoch {epoch}", epoch)
-        self.mark = time.perf_counter()
+        result = self.evaluate(stage, step.params)
+        self.eval_seconds = result["eval_seconds"]
+        self.say(f"stage {stage['stage']} done (epoch {epoch}, lr {stage['lr']:.4g}): "
+                 f"L_{result['iw_k']} {result['iw_bound']:.2f} nats, "
+                 f"{result['active_units']} active units, "
+                 f"evaluation {clock(result['eval_seconds'])}")
         return result
 
     def evaluate(self, stage: dict, params) -> dict:
-        """The stage's numbers; L_k's noise from its own Generator([seed, stage, k]).
-
-        L_k runs two batches of images at once where a second core is free beside a one-thread
-        OpenBLAS (halves.default_threads, as the recipe runs): the same numbers, bit for bit
-        (speed/iw.py), in about 0.6 of the time.
-        """
+        """The stage's numbers; L_k's noise from its own Generator([seed, stage, k])."""
+        config, k, n = self.recipe.config, self.iw_k, len(self.x_test)
+        rng = np.random.default_rng([self.seed, stage["stage"], k])
+        kept = KeptBound(self.folder / f"stage{stage['stage']}-L{k}.npz", params, self.x_test,
+                         config, rng, k=k, threads=self.threads)
+        left = (kept.seconds / kept.found if kept.found else self.seconds() / n) * (n - kept.found)
+        self.say(f"stage {stage['stage']} evaluation (epoch {stage['last_epoch']}): L_{k} and "
+                 f"active units on {n:,} test images, about {clock(left)}"
+                 + (f" for the {n - kept.found:,} images left" if kept.found else ""))
+        progress = None
+        if self.stream is not None:
+            progress = CountProgress(f"stage {stage['stage']} L_{k}", self.stream)
+            if kept.found:
+                progress.begin(kept.found, n)
+        bound = float(np.mean(kept.run(progress)))
         t0 = time.perf_counter()
-        config, k = self.recipe.config, self.iw_k
-        progress = CountProgress(f"stage {stage['stage']} L_{k}", self.stream) if self.stream is not None else None
-        bound = iw.iw_bound(params, self.x_test, config, np.random.default_rng([self.seed, stage["stage"], k]),
-                            k=k, progress=progress, threads=halves.default_threads())
-        n_active, _ = evaluate.active_units(params, self.x_test, config, threshold=self.recipe.active_threshold)
-        return {"stage": stage["stage"], "iw_k": k, "iw_bound": float(bound), "active_units": int(n_active),
-                "eval_seconds": time.perf_counter() - t0}
+        n_active, _ = evaluate.active_units(params, self.x_test, config,
+                                            threshold=self.recipe.active_threshold)
+        return {"stage": stage["stage"], "iw_k": k, "iw_bound": bound,
+                "active_units": int(n_active),
+                "eval_seconds": kept.seconds + time.perf_counter() - t0}
 
-    def eta(self, epoch: int) -> str:
-        """The time to self.last_epoch, and what it is made of."""
-        pace = float(np.median(self.train_seconds))
-        evals_left = sum(1 for s in self.recipe.stages if epoch < s["last_epoch"] <= self.last_epoch)
-        text = f"{self.last_epoch - epoch} epochs at {pace:.1f} s"
-        if not evals_left:
-            return f"{clock((self.last_epoch - epoch) * pace)} ({text})"
-        if self.eval_seconds is None:
-            return f"{clock((self.last_epoch - epoch) * pace)} + {evals_left} stage evaluations not yet timed ({text})"
-        total = (self.last_epoch - epoch) * pace + evals_left * self.eval_seconds
-        return f"{clock(total)} ({text}, {evals_left} stage evaluations at {self.eval_seconds:.0f} s)"
+    def seconds(self) -> float:
+        """An evaluation's seconds: the last one's, or before there is one, timed on one batch."""
+        if self.eval_seconds is not None:
+            return self.eval_seconds
+        if self.probed is None:
+            from .run_settings import estimate_seconds  # run_settings imports this module
 
-    def say(self, text: str, epoch: int) -> None:
-        self.said = time.perf_counter()
-        if self.stream is None:
-            return
-        if epoch < self.last_epoch:
-            text += f"; recipe ETA {self.eta(epoch)} to epoch {self.last_epoch}"
-        self.stream.write(text + "\n")
-        self.stream.flush()
+            self.probed = estimate_seconds(self.params, self.recipe.config, len(self.x_test),
+                                           self.iw_k, threads=self.threads, test_elbo=False)
+        return self.probed
+
+    def eta_extra(self, epoch: int, epoch_seconds: list[float]) -> tuple[float, str]:
+        """For fit's ETA: the seconds of the stage evaluations still to come once epoch `epoch` is
+        trained (its own, if it ends a stage), up to last_epoch, and what they are."""
+        left = sum(1 for s in self.recipe.stages if epoch <= s["last_epoch"] <= self.last_epoch)
+        if not left:
+            return 0.0, ""
+        each = self.seconds()
+        how = "as the last one took" if self.eval_seconds is not None else "as timed on one batch"
+        many = f"{left} stage evaluations at about {clock(each)} each" if left > 1 else \
+            f"1 stage evaluation of about {clock(each)}"
+        return left * each, f"{many}, {how}"
+
+    def say(self, text: str) -> None:
+        if self.stream is not None:
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
 
 def stage_summary(recipe: Recipe, history: list[dict]) -> list[dict]:
@@ -278,6 +303,8 @@ def stage_summary(recipe: Recipe, history: list[dict]) -> list[dict]:
         if stage["last_epoch"] > len(history):
             break
         record = history[stage["last_epoch"] - 1]
+        if "iw_bound" not in record:
+            break  # trained, but stopped inside its evaluation
         epochs = history[stage["first_epoch"] - 1:stage["last_epoch"]]
         rows.append({"stage": stage["stage"], "epochs": stage["epochs"], "last_epoch": stage["last_epoch"],
                      "lr": stage["lr"], "seconds": sum(h["seconds"] for h in epochs), "elapsed": record["elapsed"],

@@ -35,7 +35,7 @@ from ...optim import OPTIMIZERS
 from ...speed import iw
 from .. import values
 from ..datasets.binarize import fixed_binarization
-from ..datasets.data import CLASS_NAMES, FILES, load_dataset
+from ..datasets.data import CLASS_NAMES, FILES, load_dataset, shown
 from ..errors import ResultError
 from . import recipes
 
@@ -204,7 +204,7 @@ def load_run_data(settings: dict, data_dir: str | os.PathLike | None = None, *, 
         x_train = x_train[:settings["train_limit"]]
     if settings["test_limit"] is not None:
         x_test, y_test = x_test[:settings["test_limit"]], None if y_test is None else y_test[:settings["test_limit"]]
-    source = f"from {ds.folder}" if ds.folder is not None else ""
+    source = f"from {shown(ds.folder)}" if ds.folder is not None else ""
     names = CLASS_NAMES.get(name)
     kind = "digit" if name == "mnist" else "class"
 
@@ -259,18 +259,26 @@ def _refuse_nonfinite(**numbers) -> None:
                           "model's weights overflow its arithmetic, so it has no numbers to report")
 
 
-def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: int = 32) -> float:
-    """How long evaluate_run will take on n_test images, timed on `probe` random images.
+def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: int | None = None,
+                     threads: int = 1, test_elbo: bool = True) -> float:
+    """How long evaluate_run will take on n_test images (L_k only, without test_elbo), timed now
+    on `probe` random images, by default one batch of L_k's (the evaluation's own shapes: a
+    smaller probe runs smaller products, which cost more per image) and at least 32: as steady
+    as the machine's load (the commands re-estimate it from measured progress as they go).
 
     L_k dominates (n_test·k decoder passes): its time per image is measured, not guessed, on
-    the model's own parameters (the values do not change the time) and its own noise stream.
+    the model's own parameters (the values do not change the time), with L_k's `threads`.
     """
+    if probe is None:
+        dtype = params["encoder.W_mu"].dtype
+        probe = max(32, iw.images_at_once(k, config, dtype, threads=threads) if k else 0)
     probe = max(1, min(probe, n_test))
     x = (np.random.default_rng(0).random((probe, config.input_dim)) < 0.5).astype(params["encoder.W_mu"].dtype)
     t0 = time.perf_counter()
-    evaluate.test_elbo(params, x, config, np.random.default_rng(0))
+    if test_elbo:
+        evaluate.test_elbo(params, x, config, np.random.default_rng(0))
     if k > 0:
-        iw.iw_bound(params, x, config, np.random.default_rng(0), k=k)
+        iw.iw_bound(params, x, config, np.random.default_rng(0), k=k, threads=threads)
     return (time.perf_counter() - t0) * n_test / probe
 
 

@@ -3,6 +3,8 @@ is lost on the way.
 
     claim(out, resume, overwrite)   the folder checked to be this run's; with overwrite, what it
                                     held is moved into a hidden .replaced-* folder inside it
+    holding(out, settings, command) what a fresh run finds in its folder: this run (finished,
+                                    or how far), or another; and the command that goes on
     discard_replaced(out)           once this run's checkpoint exists there, the moved files go
     restore(out, aside)             this run failed before it had a checkpoint: they come back
     recover(out)                    what an --overwrite killed before its first checkpoint (no
@@ -22,12 +24,15 @@ run, is refused with a message saying what to do.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..storage.checkpoint import CheckpointError, load_checkpoint
+from . import run_settings
 from ..errors import UsageError
 from ..storage.files import LOCK_NAME, check_writable_folder, hold_folder
 from ..storage.targets import output_kind
@@ -64,6 +69,44 @@ def claim(out: Path, resume: Path | None, overwrite: bool) -> tuple[Path, Path |
     for path in held:
         os.replace(path, aside / path.name)  # a rename within the folder: nothing is copied, nothing lost
     return out, aside
+
+
+def holding(out: Path, settings: dict, command: str) -> tuple[str, bool] | None:
+    """What a fresh run with `settings` finds in `out`, if a run's checkpoint is there: one
+    sentence saying whose run it is and how far it got, with the command that uses or continues
+    it; and whether it is this very run, unfinished, so that resuming is what was meant.
+    None if out holds no readable checkpoint (claim then says what it holds)."""
+    checkpoint = Path(out) / CHECKPOINT_NAME
+    try:
+        ckpt = load_checkpoint(checkpoint)
+    except (CheckpointError, OSError):
+        return None
+    theirs = run_settings.complete(ckpt.extra.get("cli"))
+    differ = [f"--{key.replace('_', '-')} {theirs[key]} there, {settings[key]} here"
+              for key in run_settings.RUN_DEFAULTS
+              if key != "epochs" and theirs[key] != settings[key]]
+    if differ:
+        return (f"{out} holds another run ({'; '.join(differ)}); choose another --out, or replace "
+                "it with --overwrite"), False
+    done, epochs = len(ckpt.history), settings["epochs"]
+    more = f" --epochs {epochs}" if epochs != theirs["epochs"] else ""
+    go_on = f"{command} --resume {checkpoint}{more}"
+    metrics = Path(out) / "metrics.json"
+    if not (done >= theirs["epochs"] and metrics.is_file()):
+        how_far = f"stopped after {done} of {theirs['epochs']} epochs" if done < theirs["epochs"] \
+            else "trained, stopped before its evaluation"
+        return (f"{out} holds this run, {how_far}; continue it: {go_on} (or start again with "
+                "--overwrite)"), True
+    numbers = json.loads(metrics.read_text(encoding="utf-8"))
+    bound = "" if numbers.get("iw_bound") is None else \
+        f", L_{numbers['iw_samples']} {numbers['iw_bound']:.2f}"
+    finished = (f"{out} holds this run, finished after {done} epoch{'s' * (done != 1)} (test ELBO "
+                f"{numbers['test_elbo']:.2f}{bound})")
+    if epochs > done:
+        return f"{finished}; train it further, to {epochs} epochs: {go_on}", True
+    return (f"{finished}. Use it: python -m tinyvae evaluate {checkpoint} (or sample, "
+            f"reconstruct, figures, explore); train it further: {command} --resume {checkpoint} "
+            f"--epochs {2 * done}; or start again with --overwrite"), False
 
 
 def discard_replaced(out: Path) -> None:

@@ -19,7 +19,10 @@ nothing is copied back and forth. Around the steps it adds:
   through.
 - A learning-rate schedule (`lr_schedule`, piecewise constant: [[first epoch, lr], ...]) is
   kept in the checkpoint with the other settings, and `after_epoch(epoch, step)` may add
-  numbers to an epoch's history record (an evaluation at the end of a stage) before it is saved.
+  numbers to an epoch's history record before it is saved.
+- Long work after an epoch (`evaluation`, a recipe's stage-end L_5000, which can take half an
+  hour) runs after the epoch is saved, so a stop inside it keeps the epoch: the checkpoint
+  says the epoch's evaluation is due (extra["evaluation_due"]), and a resume runs it first.
 - The output folder is the run's alone (files.run_folder: another run there is refused).
   Ctrl-C, SIGTERM or SIGHUP (lab/signals.py) keeps the checkpoint of the last finished epoch
   and raises TrainingInterrupted, which says where it is; a NaN or infinite loss (or
@@ -50,19 +53,15 @@ import numpy as np
 
 from ... import evaluate
 from ..._checks import check_batch, finite_real, nonnegative_int, positive_int
-from ...train import kl_weight
 from ..storage.checkpoint import HISTORY_FIELDS, CheckpointError, load_checkpoint, save_checkpoint
 from ..storage.files import OutputError, atomic_write, remove_stale_temporaries, run_folder, write_json
-from ..datasets.binarize import binarization_buffer, minibatches
+from ..datasets.binarize import binarization_buffer
 from ..signals import stops_as_ctrl_c
+from .epoch import TrainingDiverged, train_epoch
 from .progress import EpochProgress
 from .schedule import check_schedule, scheduled_lr
 
 CHECKPOINT_NAME = "checkpoint.npz"
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss (or a parameter) became NaN or infinite; the message names the epoch and batch."""
 
 
 class ResumeMismatch(CheckpointError):
@@ -84,7 +83,8 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
         out_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None, eval_seed: int = 0,
         extra: dict | None = None, stream: TextIO | None = sys.stdout,
         lr_schedule: list[tuple[int, float]] | None = None,
-        after_epoch: Callable[[int, object], dict | None] | None = None) -> list[dict]:
+        after_epoch: Callable[[int, object], dict | None] | None = None, evaluation=None,
+        eta_extra: Callable[[int, list[float]], tuple[float, str]] | None = None) -> list[dict]:
     """Train the step's model until `epochs` epochs are finished; return the history.
 
     step: a ReferenceStep or FastStep (speed.step.make_step builds either); it is trained in
@@ -98,6 +98,12 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     rising epochs from epoch 1; each epoch trains at the lr of the last pair that has begun.
     after_epoch(epoch, step): called after each epoch's test ELBO; a dict it returns joins the
     epoch's history record (JSON-able numbers) before the checkpoint is written.
+    evaluation: long work at some epochs' ends, with due(epoch) -> bool and evaluation(epoch,
+    step) -> dict (recipes.StageEvaluation). A due epoch is saved first, marked so; the dict
+    joins its record ("eval_seconds" its "seconds") and is saved again. Stopped inside, the
+    evaluation runs again on resume, first (keeping its partial results is its own affair).
+    eta_extra(epoch, epoch_seconds of this process): (seconds, what) the run spends after
+    `epoch` beyond its epochs (evaluations), for the ETA on each epoch's line.
     """
     settings = _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup_epochs, eval_seed)
     settings["lr_schedule"] = check_schedule(lr_schedule)
@@ -106,11 +112,14 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     # np.errstate: overflow is judged by the explicit checks (TrainingDiverged), not by warnings
     held = contextlib.nullcontext() if out_dir is None else run_folder(out_dir)
     with held as folder, stops_as_ctrl_c(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        run = _Run(step, rng, settings, extra, folder, stream, after_epoch)
+        run = _Run(step, rng, settings, extra, folder, stream, after_epoch, evaluation, eta_extra)
         if resume is not None:
-            run.history = _restore(resume, step, rng, settings)
-            run.saved_epoch = len(run.history)
-            run.log.line(f"resuming from {resume} after epoch {len(run.history)} of {epochs}")
+            run.history, due = _restore(resume, step, rng, settings)
+            due = due and evaluation is not None  # nothing to run it with: it stays undone
+            run.saved_epoch, run.evaluation_due, run.saved_due = len(run.history), due, due
+            unfinished = " (its evaluation unfinished)" if due else ""
+            run.log.line(f"resuming from {resume} after epoch {len(run.history)} of {epochs}"
+                         + unfinished)
             if run.checkpoint_path is not None and not _same_file(run.checkpoint_path, resume):
                 run.save()  # resumed into another folder, once checked: it holds its own run
         elif run.checkpoint_path is not None:
@@ -147,20 +156,26 @@ def _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup
 class _Run:
     """One fit call's bookkeeping: the step, the history, what is saved where."""
 
-    def __init__(self, step, rng, settings: dict, extra: dict | None, out_dir, stream, after_epoch=None):
+    def __init__(self, step, rng, settings: dict, extra: dict | None, out_dir, stream,
+                 after_epoch=None, evaluation=None, eta_extra=None):
         self.step, self.rng, self.settings, self.extra, self.after_epoch = step, rng, settings, extra or {}, after_epoch
+        self.evaluation = evaluation
         self.checkpoint_path = None if out_dir is None else Path(out_dir) / CHECKPOINT_NAME
-        self.log = EpochProgress(stream)
+        self.log = EpochProgress(stream, eta_extra)
         self.history: list[dict] = []
         self.saved_epoch = 0  # finished epochs held by the checkpoint on disk
+        # the last finished epoch awaits its evaluation; the checkpoint on disk says so
+        self.evaluation_due = self.saved_due = False
 
     def save(self) -> None:
         step = self.step
+        due = {"evaluation_due": len(self.history)} if self.evaluation_due else {}
         save_checkpoint(self.checkpoint_path, params=step.params, optimizer=step.optimizer, config=step.config,
                         epoch=len(self.history), history=self.history, rng=self.rng,
-                        extra={"train": self.settings, **self.extra})
+                        extra={"train": self.settings, **self.extra, **due})
         write_history(self.checkpoint_path.parent, self.history)
         self.saved_epoch = len(self.history)
+        self.saved_due = bool(due)
 
     def last_good(self) -> str:
         if self.checkpoint_path is None:
@@ -172,14 +187,20 @@ class _Run:
         binarized = binarization_buffer(x_train, self.settings["binarize"])  # one array for every epoch's draw
         at_epoch_end = True  # params, optimizer and rng are exactly as at the end of epoch len(history)
         try:
+            if self.evaluation_due:  # a resumed run whose last epoch was stopped in its evaluation
+                self.evaluate(len(self.history))
             for epoch in range(len(self.history) + 1, epochs + 1):
                 at_epoch_end = False  # from here on the rng and the params move
                 record = self.epoch(epoch, epochs, x_train, x_test, binarized)
+                # The epoch is saved before its evaluation: a stop inside that loses no training.
+                self.evaluation_due = self.evaluation is not None and self.evaluation.due(epoch)
                 self.history.append(record)
                 at_epoch_end = True
                 self.log.epoch(record, epochs)
                 if self.checkpoint_path is not None:
                     self.save()
+                if self.evaluation_due:
+                    self.evaluate(epoch)
         except KeyboardInterrupt:
             self.interrupted(at_epoch_end)
         return self.history
@@ -190,8 +211,8 @@ class _Run:
         if self.settings["lr_schedule"] is not None:
             self.step.optimizer.lr = scheduled_lr(self.settings["lr_schedule"], epoch)
         try:
-            record = _train_epoch(self.step, x_train, self.rng, epoch=epoch, epochs=epochs,
-                                  settings=self.settings, binarized=binarized, log=self.log)
+            record = train_epoch(self.step, x_train, self.rng, epoch=epoch, epochs=epochs,
+                                 settings=self.settings, binarized=binarized, log=self.log)
         except TrainingDiverged as exc:
             self.log.end()
             raise TrainingDiverged(f"{exc} {self.last_good()} Try a smaller learning rate.") from None
@@ -208,6 +229,19 @@ class _Run:
                       elapsed=(self.history[-1]["elapsed"] if self.history else 0.0) + seconds)
         self.refuse_diverged(record, epoch)
         return record
+
+    def evaluate(self, epoch: int) -> None:
+        """The due evaluation of the last finished epoch: its numbers join the epoch's record
+        (its time the epoch's seconds), and the epoch is saved again, no longer due."""
+        record = self.history[-1]
+        result = self.evaluation(epoch, self.step)
+        seconds = result.get("eval_seconds", 0.0)
+        record.update(result)
+        record.update(seconds=record["seconds"] + seconds, elapsed=record["elapsed"] + seconds)
+        self.refuse_diverged(record, epoch)
+        self.evaluation_due = False
+        if self.checkpoint_path is not None:
+            self.save()
 
     def refuse_diverged(self, record: dict, epoch: int) -> None:
         """A model that overflowed on the last step must not be saved over a good checkpoint."""
@@ -230,48 +264,15 @@ class _Run:
                 self.save()
             except (KeyboardInterrupt, OutputError):
                 pass
-        message = (f"interrupted; the checkpoint of epoch {self.saved_epoch} is {self.checkpoint_path}; "
-                   f"resume from it to continue")
+        unfinished = " (its evaluation unfinished, resumed first)" if self.saved_due else ""
+        message = (f"interrupted; the checkpoint of epoch {self.saved_epoch}{unfinished} is "
+                   f"{self.checkpoint_path}; resume from it to continue")
         raise TrainingInterrupted(message, self.checkpoint_path, self.saved_epoch) from None
 
 
-def _train_epoch(step, x_train: np.ndarray, rng: np.random.Generator, *, epoch: int, epochs: int,
-                 settings: dict, binarized: np.ndarray | None, log: EpochProgress) -> dict:
-    """One pass over x_train in shuffled minibatches; returns the epoch's partial history record.
-
-    The train losses are means over the epoch's examples (each batch mean weighted by its size,
-    so a smaller last batch counts for what it holds). Raises TrainingDiverged naming the epoch
-    and batch where the loss stops being finite.
-    """
-    config, batch_size = step.config, settings["batch_size"]
-    n_batches = math.ceil(len(x_train) / batch_size)
-    dtype = step.params["encoder.W_mu"].dtype
-    totals = np.zeros(3)  # Σ over examples of loss, recon, kl
-    seen = 0
-    t_start = time.perf_counter()
-    batches = minibatches(x_train, batch_size, rng, binarize=settings["binarize"], out=binarized)
-    for i, x in enumerate(batches, start=1):
-        beta = kl_weight((epoch - 1) * n_batches + i - 1, n_batches, settings["warmup_epochs"], config.beta)
-        eps = rng.standard_normal((len(x), config.k, config.latent_dim), dtype=dtype)  # (B, K, Z)
-        try:
-            stats = step.step(x, eps, beta)
-        except ValueError:  # the core refuses NaN parameters by name: here that means divergence
-            if all(np.all(np.isfinite(arr)) for arr in step.params.values()):
-                raise
-            stats = {"loss": math.nan}
-        if not math.isfinite(stats["loss"]):
-            raise TrainingDiverged(f"training diverged: the loss became {stats['loss']} at epoch {epoch}, "
-                                   f"batch {i}/{n_batches} (β = {beta:.3g}, lr = {step.optimizer.lr:g}).")
-        totals += len(x) * np.array([stats["loss"], stats["recon"], stats["kl"]])
-        seen += len(x)
-        log.batch(epoch, epochs, i, n_batches, totals[0] / seen, seen, time.perf_counter() - t_start)
-    return {"epoch": epoch, "beta": float(beta), "train_loss": float(totals[0] / seen),
-            "train_recon": float(totals[1] / seen), "train_kl": float(totals[2] / seen),
-            "test_loss": None, "test_recon": None, "test_kl": None}
-
-
-def _restore(path, step, rng: np.random.Generator, settings: dict) -> list[dict]:
-    """Load a checkpoint into the step (parameters, optimizer state) and rng; return its history."""
+def _restore(path, step, rng: np.random.Generator, settings: dict) -> tuple[list[dict], bool]:
+    """Load a checkpoint into the step (parameters, optimizer state) and rng; return its history,
+    and whether its last epoch's evaluation is due (it was stopped inside it)."""
     dtype = step.params["encoder.W_mu"].dtype
     ckpt = load_checkpoint(path, step.config, dtype=dtype)
     saved = ckpt.extra.get("train", {})
@@ -292,7 +293,8 @@ def _restore(path, step, rng: np.random.Generator, settings: dict) -> list[dict]
         arr[...] = ckpt.params[key]  # in place: the step's own arrays take the saved values
     step.load_optimizer_state_dict(ckpt.optimizer.state_dict())
     rng.bit_generator.state = ckpt.rng.bit_generator.state
-    return ckpt.history
+    due = ckpt.extra.get("evaluation_due")
+    return ckpt.history, due is not None and due == len(ckpt.history) > 0
 
 
 def write_history(folder: str | os.PathLike, history: list[dict]) -> None:
