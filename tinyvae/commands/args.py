@@ -65,7 +65,8 @@ nonnegative_float = _argument_type(float, values.nonnegative_float, "a number >=
 
 
 def hidden_sizes(text: str) -> tuple[int, ...]:
-    """"400" -> (400,), "200,200" -> (200, 200): the encoder's hidden layers (the decoder mirrors them)."""
+    """"400" -> (400,), "200,200" -> (200, 200): the encoder's hidden layers (the decoder mirrors
+    them)."""
     try:
         return values.hidden_sizes("value", [int(part) for part in text.split(",")])
     except ValueError:
@@ -78,7 +79,8 @@ def output_file(text: str) -> Path:
     """A file to write (a figure, a JSON): its folder must exist now, before any work is done."""
     path = Path(text)
     if not text or path.is_dir() or not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"expected a file path in an existing folder, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a file path in an existing folder, "
+                                         f"got {text!r}")
     return path
 
 

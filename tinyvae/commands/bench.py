@@ -29,30 +29,31 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from ..layers import ACTIVATIONS
-from ..optim import OPTIMIZERS, make_optimizer
-from ..speed.blas_threads import blas_threads, get_blas_threads
-from ..speed.halves import available_cores
-from ..speed.iw import iw_bound
-from ..speed.step import FastStep, make_step
+from ..config import OBJECTIVES, VAEConfig, init_params
 from ..lab import memory
 from ..lab.bench import bench, bench_iw, bench_k
 from ..lab.datasets import data
 from ..lab.datasets.binarize import binarization_buffer, binarize_dynamic
 from ..lab.training.progress import CountProgress
+from ..layers import ACTIVATIONS
+from ..losses import LIKELIHOODS
+from ..optim import OPTIMIZERS, make_optimizer
+from ..speed.blas_threads import blas_threads, get_blas_threads
+from ..speed.halves import available_cores
+from ..speed.iw import iw_bound
+from ..speed.step import FastStep, make_step
 from .args import hidden_sizes, nonnegative_int, positive_float, positive_int, seed, verb_parser
 from .saved import DATA_DIR_HELP
-from ..config import OBJECTIVES, VAEConfig, init_params
-from ..losses import LIKELIHOODS
 from .status import run_command
+
 
 class Diverged(RuntimeError):
     """The timed model's loss stopped being finite: its timings would describe nothing."""
@@ -61,11 +62,13 @@ class Diverged(RuntimeError):
 def check_finite(loss: float, when: str, args) -> None:
     """Refuse to time a model whose training diverged (NaN arithmetic can run at another speed)."""
     if not np.isfinite(loss):
-        raise Diverged(f"training diverged: the train loss is {loss} after the {when}; no timings are "
+        raise Diverged(f"training diverged: the train loss is {loss} after the {when}; "
+                       f"no timings are "
                        f"reported for a diverged model (try a smaller --lr than {args.lr:g})")
 
 
-ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE",
+            "OPENBLAS_L2_SIZE")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,12 +144,15 @@ def print_setup(args, config: VAEConfig, data_text: str, out) -> None:
     print(f"model: {sizes} {config.activation} {config.likelihood}{k}, batch {args.batch_size}, "
           f"{args.dtype}, {args.optimizer} (lr {args.lr:g}), path {args.path}", file=out)
     print(f"data: {data_text}, binarize {args.binarize}"
-          + (" (random images: the times are real, the losses mean nothing)" if args.random_data else ""), file=out)
+          + (" (random images: the times are real, the losses mean nothing)"
+             if args.random_data else ""), file=out)
     print(f"numpy: {np.__version__}", file=out)
     print(f"blas: {bench.blas_description()}", file=out)
     threads = get_blas_threads()
-    threads = "unknown (not an OpenBLAS found by tinyvae.speed.blas_threads)" if threads is None else threads
-    print(f"blas threads: {threads}" + (" (--blas-threads)" if args.blas_threads is not None else ""), file=out)
+    threads = ("unknown (not an OpenBLAS found by tinyvae.speed.blas_threads)" if threads is None
+               else threads)
+    print(f"blas threads: {threads}"
+          + (" (--blas-threads)" if args.blas_threads is not None else ""), file=out)
     print(f"cpus: {available_cores()}", file=out)
     print(f"environment: {env}", file=out)
     print(f"load average at start: {bench.load_average()}", file=out, flush=True)
@@ -156,7 +162,8 @@ def time_epochs(args, step, x_train, rng, plan, batches, binarized, out, twin=No
     """The warm-up, then the timed epochs interleaved with their matmuls alone; prints and returns
     the figures. twin: None, or the model's bench_k.K1Twin, timed after each of its epochs."""
     dtype, Z = np.dtype(args.dtype), step.config.latent_dim
-    warm, loss = bench.train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized)
+    warm, loss = bench.train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, Z,
+                                   binarized)
     check_finite(loss, "warm-up epoch", args)
     bench.matmul_epoch(plan, batches)
     if twin is not None:
@@ -166,14 +173,16 @@ def time_epochs(args, step, x_train, rng, plan, batches, binarized, out, twin=No
     epoch_times, matmul_times, losses, faults = [], [], [], [0, 0]
     for _ in range(args.repeats):
         before = resource.getrusage(resource.RUSAGE_SELF)
-        seconds, loss = bench.train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype, Z, binarized)
+        seconds, loss = bench.train_epoch(step, x_train, args.batch_size, args.binarize, rng, dtype,
+                                          Z, binarized)
         after = resource.getrusage(resource.RUSAGE_SELF)
         faults[0] += after.ru_minflt - before.ru_minflt
         faults[1] += after.ru_majflt - before.ru_majflt
         epoch_times.append(seconds)
         losses.append(loss)
         check_finite(loss, f"timed epoch {len(losses)}", args)
-        matmul_times.append(bench.matmul_epoch(plan, batches))  # interleaved: both see the same machine
+        # interleaved: both see the same machine
+        matmul_times.append(bench.matmul_epoch(plan, batches))
         if twin is not None:
             twin.time_epoch(x_train, args.batch_size, args.binarize, dtype, batches, binarized)
     feed = statistics.median(bench.feed_epoch(x_train, args.batch_size, args.binarize, rng, dtype,
@@ -185,36 +194,45 @@ def time_epochs(args, step, x_train, rng, plan, batches, binarized, out, twin=No
     print("train loss per epoch: " + " ".join(f"{v:.2f}" for v in losses), file=out)
     print(f"epoch: median {epoch:.3f} s, {len(x_train) / epoch:,.0f} samples/s", file=out)
     print("matmuls alone (s): " + " ".join(f"{t:.3f}" for t in matmul_times), file=out)
-    print(f"matmuls alone: median {matmul:.3f} s per epoch ({n_calls:,} calls, {flops / 1e9:.1f} GFLOP, "
+    print(f"matmuls alone: median {matmul:.3f} s per epoch ({n_calls:,} calls, "
+          f"{flops / 1e9:.1f} GFLOP, "
           f"{flops / 1e9 / matmul:.0f} GFLOP/s)", file=out)
     print(f"epoch / matmuls: {epoch / matmul:.2f}", file=out)
     print(f"data feeding alone: {feed:.3f} s per epoch", file=out)
-    print(f"page faults per epoch: {faults[0] / args.repeats:,.0f} minor, {faults[1] / args.repeats:,.0f} major",
+    print(f"page faults per epoch: {faults[0] / args.repeats:,.0f} minor, "
+          f"{faults[1] / args.repeats:,.0f} major",
           file=out)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {rss_mb:.0f} MB", file=out)
     if twin is not None:
         lines = twin.comparison_lines(step.config.k, epoch_times, matmul_times, flops, batches)
         print("\n".join(lines), file=out)
-    return {"epoch": epoch, "ratio": epoch / matmul, "faults": faults[0] / args.repeats, "rss_mb": rss_mb,
-            "flops": flops}
+    return {"epoch": epoch, "ratio": epoch / matmul, "faults": faults[0] / args.repeats,
+            "rss_mb": rss_mb, "flops": flops}
 
 
 def print_bounds(args, step, x_train, binarized, flops: float, out) -> float:
     """The BLAS peak and the epoch timed phase by phase; returns the peak (GFLOP/s)."""
-    peak = bench.blas_peak(np.dtype(args.dtype))  # after the peak RSS: this large product would count in it
-    print(f"blas peak: {peak:.0f} GFLOP/s (one 2048 x 2048 x 2048 {args.dtype} product, best of 3); "
-          f"at that rate the epoch's {flops / 1e9:.1f} GFLOP take {flops / 1e9 / peak:.3f} s", file=out)
+    # after the peak RSS: this large product would count in it
+    peak = bench.blas_peak(np.dtype(args.dtype))
+    print(f"blas peak: {peak:.0f} GFLOP/s (one 2048 x 2048 x 2048 {args.dtype} product, "
+          f"best of 3); "
+          f"at that rate the epoch's {flops / 1e9:.1f} GFLOP take {flops / 1e9 / peak:.3f} s",
+          file=out)
     if isinstance(step, FastStep):
-        # on a copy, with its own noise: the model that L_k measures below stays the timed epochs' one
-        parts = bench.breakdown_epoch(bench.copy_step(step), x_train, args.batch_size, args.binarize,
-                                      np.random.default_rng(args.seed + 6), np.dtype(args.dtype),
+        # on a copy, with its own noise: the model that L_k measures below stays the timed
+        # epochs' one
+        parts = bench.breakdown_epoch(bench.copy_step(step), x_train, args.batch_size,
+                                      args.binarize, np.random.default_rng(args.seed + 6),
+                                      np.dtype(args.dtype),
                                       step.config.latent_dim, binarized)
-        print(f"where the time goes (one more epoch on a copy of the model, timed by phase, {parts['total']:.3f} s): "
+        print(f"where the time goes (one more epoch on a copy of the model, timed by phase, "
+              f"{parts['total']:.3f} s): "
               + ", ".join(f"{name} {parts[name]:.3f} s" for name in bench.PHASES), file=out)
         outside = parts["total"] - parts["matmuls"]
         # against this epoch's own multiplies: the machine's speed can change between epochs
-        print(f"outside the matmuls: {outside:.3f} s = {outside / parts['matmuls']:.2f} x this epoch's own matmuls, "
+        print(f"outside the matmuls: {outside:.3f} s = {outside / parts['matmuls']:.2f} x "
+              f"this epoch's own matmuls, "
               f"of which the optimizer {parts['optimizer'] / parts['matmuls']:.2f} x", file=out)
     else:
         print("where the time goes: timed by phase on the fast path only (--path fast)", file=out)
@@ -230,33 +248,43 @@ def time_iw_bound(args, step, x_test, peak: float, out) -> tuple[float, int]:
     images = x_test[:args.iw_images] if args.iw_images else x_test
     decoder_flops = bench_iw.iw_decoder_flops(config, len(images), args.iw_samples)
     at_peak = decoder_flops / 1e9 / peak
-    print(f"L_{args.iw_samples}: the decoder's products for {len(images):,} x {args.iw_samples:,} samples are "
+    print(f"L_{args.iw_samples}: the decoder's products for {len(images):,} x "
+          f"{args.iw_samples:,} samples are "
           f"{decoder_flops / 1e9:,.1f} GFLOP, {at_peak:.3g} s at the blas peak", file=out)
     floor = bench_iw.elementwise_floor(config, len(images), args.iw_samples, step.dtype)
-    print(f"L_{args.iw_samples}: its passes over every sample at NumPy's measured speed: softplus of the logits "
+    print(f"L_{args.iw_samples}: its passes over every sample at NumPy's measured speed: "
+          f"softplus of the logits "
           f"{floor['softplus']:.3g} s, the hidden {config.activation} {floor['activation']:.3g} s "
-          f"(= {sum(floor.values()) / at_peak:.2f} x the products at the blas peak)", file=out, flush=True)
+          f"(= {sum(floor.values()) / at_peak:.2f} x the products at the blas peak)", file=out,
+          flush=True)
     if args.binarize == "dynamic":
         images = binarize_dynamic(images, np.random.default_rng(args.seed + 2))
     start = time.perf_counter()
-    value = iw_bound(step.params, images, config, np.random.default_rng(args.seed + 5), k=args.iw_samples,
+    value = iw_bound(step.params, images, config, np.random.default_rng(args.seed + 5),
+                     k=args.iw_samples,
                      progress=CountProgress(f"L_{args.iw_samples}"), threads=args.iw_threads)
     seconds = time.perf_counter() - start
     where = " on 2 threads (two batches at once)" if args.iw_threads == 2 else ""
-    print(f"L_{args.iw_samples}: {value:.2f} nats on {len(images)} test images in {seconds:.1f} s{where} "
-          f"= {seconds / at_peak:.2f} x its decoder's products at the blas peak", file=out, flush=True)
+    print(f"L_{args.iw_samples}: {value:.2f} nats on {len(images)} test images in "
+          f"{seconds:.1f} s{where} "
+          f"= {seconds / at_peak:.2f} x its decoder's products at the blas peak", file=out,
+          flush=True)
     return seconds, len(images)
 
 
 def float64_gap(args, config, x_train, x_test, out) -> float:
-    """Train --check-epochs epochs in float32 and in float64; prints both test ELBOs, returns the gap."""
+    """Train --check-epochs epochs in float32 and in float64; prints both test ELBOs, returns the
+    gap."""
     start = time.perf_counter()
-    loss32, loss64 = bench.float64_check(config, x_train, x_test, path=args.path, optimizer=args.optimizer,
-                                         lr=args.lr, batch_size=args.batch_size, binarize=args.binarize,
+    loss32, loss64 = bench.float64_check(config, x_train, x_test, path=args.path,
+                                         optimizer=args.optimizer, lr=args.lr,
+                                         batch_size=args.batch_size, binarize=args.binarize,
                                          epochs=args.check_epochs, seed=args.seed)
     check_finite(loss32 + loss64, "float64 check's training (float32 or float64)", args)
-    print(f"float64 check ({args.check_epochs} epochs, seed {args.seed}, {time.perf_counter() - start:.0f} s): "
-          f"test ELBO float32 {-loss32:.3f}, float64 {-loss64:.3f}, difference {abs(loss32 - loss64):.3f} nat",
+    print(f"float64 check ({args.check_epochs} epochs, seed {args.seed}, "
+          f"{time.perf_counter() - start:.0f} s): "
+          f"test ELBO float32 {-loss32:.3f}, float64 {-loss64:.3f}, "
+          f"difference {abs(loss32 - loss64):.3f} nat",
           file=out)
     return abs(loss32 - loss64)
 
@@ -281,7 +309,8 @@ def main(argv=None) -> int:
 
 def run(args) -> int:
     dtype, out = np.dtype(args.dtype), sys.stdout
-    config = VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim, activation=args.activation,
+    config = VAEConfig(hidden_dims=args.hidden, latent_dim=args.latent_dim,
+                       activation=args.activation,
                        likelihood=args.likelihood, k=args.k, objective=args.objective)
     images = (args.train_images + 10_000) * config.input_dim if args.random_data else 0
     memory.check_fits("--hidden, --latent-dim, --k, --batch-size and --train-images",
@@ -297,19 +326,25 @@ def run(args) -> int:
         x_train = x_train.astype(dtype)  # once, not per batch
     print_setup(args, config, data_text, out)
 
-    rng = np.random.default_rng(args.seed)  # the parameters, then every training epoch's batches and ε
+    # the parameters, then every training epoch's batches and ε
+    rng = np.random.default_rng(args.seed)
     params = init_params(config, rng, dtype=dtype)
-    step = make_step(args.path, config, params, make_optimizer(args.optimizer, args.lr), args.batch_size)
+    step = make_step(args.path, config, params, make_optimizer(args.optimizer, args.lr),
+                     args.batch_size)
     if args.path == "fast":
         if args.update_threads is not None:
             step.threads = args.update_threads
-        print(f"optimizer update: {step.threads} thread(s)" + (" (--update-threads)" if args.update_threads else ""),
+        print(f"optimizer update: {step.threads} thread(s)"
+              + (" (--update-threads)" if args.update_threads else ""),
               file=out)
     n = len(x_train)
-    batches = [args.batch_size] * (n // args.batch_size) + ([n % args.batch_size] if n % args.batch_size else [])
-    plan = bench.matmul_plan(config, params, make_optimizer(args.optimizer, args.lr), sorted(set(batches)), dtype,
+    batches = [args.batch_size] * (n // args.batch_size) + ([n % args.batch_size]
+                                                            if n % args.batch_size else [])
+    plan = bench.matmul_plan(config, params, make_optimizer(args.optimizer, args.lr),
+                             sorted(set(batches)), dtype,
                              np.random.default_rng(args.seed + 4))
-    binarized = binarization_buffer(x_train, args.binarize)  # kept for every epoch, as train.fit does
+    # kept for every epoch, as train.fit does
+    binarized = binarization_buffer(x_train, args.binarize)
     twin = None if args.k == 1 else bench_k.K1Twin(
         args.path, config, params, {"name": args.optimizer, "lr": args.lr}, sorted(set(batches)),
         dtype, args.seed, args.batch_size, getattr(step, "threads", None))
@@ -321,10 +356,12 @@ def run(args) -> int:
             measured["l5000"] = seconds
     if args.float64_check:
         gap = float64_gap(args, config, x_train, x_test, out)
-        if args.check_epochs == 10 and not args.random_data:  # the target is about MNIST's test ELBO
+        # the target is about MNIST's test ELBO
+        if args.check_epochs == 10 and not args.random_data:
             measured["float64_gap"] = gap
 
-    settings = dict(hidden=config.hidden_dims, latent_dim=config.latent_dim, batch_size=args.batch_size,
+    settings = dict(hidden=config.hidden_dims, latent_dim=config.latent_dim,
+                    batch_size=args.batch_size,
                     dtype=args.dtype, optimizer=args.optimizer)
     if settings == bench.TARGET_SETTINGS and config.input_dim == 784 and config.k == 1:
         print("the speed targets (784-400-20, batch 128, float32, Adam):", file=out)

@@ -2,16 +2,18 @@
 
     python -m tinyvae evaluate runs/mnist/checkpoint.npz                   # what training printed
     python -m tinyvae evaluate runs/mnist/checkpoint.npz --iw-samples 5000 # L_5000, as the papers
-    python -m tinyvae evaluate runs/mnist/checkpoint.npz --test-binarization-seed 1  # another test draw
+    # another test draw:
+    python -m tinyvae evaluate runs/mnist/checkpoint.npz --test-binarization-seed 1
 
 The test set, its binarization and every seed come from the checkpoint
 (tinyvae/lab/training/run_settings.py, the code the training command uses), so the test ELBO, L_k
-and the active units printed here are exactly the ones the training run printed. --test-binarization-seed scores the model on another
-Bernoulli draw of the same test images instead (a binarized run's test set is one draw, made
-once): how much the numbers owe to that draw. A model file (Model.save) keeps no settings: it is
-scored by the defaults for its likelihood, and says so. A reproduction's checkpoint is scored as
-its stage evaluation scores it (reproduce: its test set, the recipe's k and the stage's noise
-seed). The first lines say which protocol, and where a flag departs from it.
+and the active units printed here are exactly the ones the training run printed.
+--test-binarization-seed scores the model on another Bernoulli draw of the same test images
+instead (a binarized run's test set is one draw, made once): how much the numbers owe to that
+draw. A model file (Model.save) keeps no settings: it is scored by the defaults for its
+likelihood, and says so. A reproduction's checkpoint is scored as its stage evaluation scores it
+(reproduce: its test set, the recipe's k and the stage's noise seed). The first lines say which
+protocol, and where a flag departs from it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""python -m tinyvae exercise list|start|check|grade: exercises in files the students own, graded row by row.
+"""python -m tinyvae exercise list|start|check|grade: exercises in files the students own, graded
+row by row.
 
-    list                       the ladder (dense layer ... whole VAE, Adam) and the probability exercises
+    list                       the ladder (dense layer ... whole VAE, Adam) and the probability
+                               exercises
     start NAME [--dir DIR]     write DIR/NAME.py, the stub to fill in (never overwrites a file)
     check [NAME ...] [--dir DIR] [--json PATH] [--hint] [GRADING OPTIONS]
                                grade DIR/NAME.py (without NAME: every exercise file in DIR, or
@@ -28,10 +30,24 @@ import time
 from pathlib import Path
 
 from tinyvae.classroom.course import DEFAULT, CourseError, load
-from tinyvae.classroom.exercises import DEFAULT_FOLDER, EXERCISES, Grading, Options, cores, path_of, start
+from tinyvae.classroom.exercises import (
+    DEFAULT_FOLDER,
+    EXERCISES,
+    Grading,
+    Options,
+    cores,
+    path_of,
+    start,
+)
 from tinyvae.classroom.ladder import LADDER
-from tinyvae.classroom.report import (class_csv, format_result, gradescope_results, refuse_target, write_atomically,
-                                      write_json)
+from tinyvae.classroom.report import (
+    class_csv,
+    format_result,
+    gradescope_results,
+    refuse_target,
+    write_atomically,
+    write_json,
+)
 from tinyvae.classroom.sandbox import Limits
 from tinyvae.commands.args import HelpFormatter, verb_parser
 
@@ -54,7 +70,8 @@ def grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed, metavar="S",
                         help="seed of the random model the ladder is checked on (default: 0, "
                              "or the course file's secret seed)")
-    parser.add_argument("--course", type=Path, metavar="FILE", help="the course file: exercises, weights, partial "
+    parser.add_argument("--course", type=Path, metavar="FILE",
+                        help="the course file: exercises, weights, partial "
                         "credit, visibility, a secret seed, limits (docs/07-instructors.md)")
     parser.add_argument("--time-limit", type=positive, metavar="SECONDS",
                         help="wall-clock seconds per exercise (default: 10)")
@@ -72,25 +89,31 @@ def build_parser() -> argparse.ArgumentParser:
     folder_help = f"the folder of the exercise files (default: ./{DEFAULT_FOLDER})"
     begin = verbs.add_parser("start", help="write the stub of an exercise (never overwrites)",
                              formatter_class=HelpFormatter)
-    begin.add_argument("name", choices=list(EXERCISES), metavar="NAME", help="one of: " + ", ".join(EXERCISES))
+    begin.add_argument("name", choices=list(EXERCISES), metavar="NAME",
+                       help="one of: " + ", ".join(EXERCISES))
     begin.add_argument("--dir", type=Path, default=Path(DEFAULT_FOLDER), metavar="DIR",
                        help=folder_help)
     check = verbs.add_parser("check", help="grade exercise files", formatter_class=HelpFormatter)
-    check.add_argument("names", nargs="*", metavar="NAME",  # checked in run: choices refuses an empty list
+    # checked in run: choices refuses an empty list
+    check.add_argument("names", nargs="*", metavar="NAME",
                        help="exercises to grade (default: every exercise file in --dir)")
     check.add_argument("--dir", type=Path, default=Path(DEFAULT_FOLDER), metavar="DIR",
                        help=folder_help)
     check.add_argument("--json", type=Path, metavar="FILE",
                        help="also write the results as Gradescope's results.json")
-    check.add_argument("--hint", action="store_true", help="under a failure: the equation to start from, and a nudge")
+    check.add_argument("--hint", action="store_true",
+                       help="under a failure: the equation to start from, and a nudge")
     grading_options(check)
     grade = verbs.add_parser("grade", help="grade a folder of students' folders",
                              formatter_class=HelpFormatter)
-    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="a folder holding one folder per student")
-    grade.add_argument("names", nargs="*", metavar="NAME", help="exercises to grade (default: the course file's, "
+    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                       help="a folder holding one folder per student")
+    grade.add_argument("names", nargs="*", metavar="NAME",
+                       help="exercises to grade (default: the course file's, "
                        "or every exercise some student has a file for)")
     grade.add_argument("--csv", type=Path, metavar="FILE", help="write the class's scores as CSV")
-    grade.add_argument("--json-dir", type=Path, metavar="DIR", help="write STUDENT.json (Gradescope's format) here")
+    grade.add_argument("--json-dir", type=Path, metavar="DIR",
+                       help="write STUDENT.json (Gradescope's format) here")
     grading_options(grade)
     return parser
 
@@ -101,9 +124,11 @@ def list_exercises() -> int:
     print("The backprop ladder (each graded by the whole-VAE gradient check):")
     for i, e in enumerate(EXERCISES.values(), 1):
         if e.name not in ladder and i == len(ladder) + 1:
-            print("\nBeyond backprop (graded numerically: quadrature, sampling, finite differences):")
+            print("\nBeyond backprop "
+                  "(graded numerically: quadrature, sampling, finite differences):")
         print(f"  {i:2d}. {e.name:<{width}}  {e.function}(): {e.title}  [{e.equation}]")
-    print(f"\nStart one with `python -m tinyvae exercise start NAME` (writes ./{DEFAULT_FOLDER}/NAME.py).")
+    print(f"\nStart one with `python -m tinyvae exercise start NAME` "
+          f"(writes ./{DEFAULT_FOLDER}/NAME.py).")
     return 0
 
 
@@ -111,7 +136,8 @@ def start_exercise(name: str, folder: Path) -> int:
     try:
         path, written = start(name, folder)
     except OSError as exc:
-        print(f"exercise start: cannot write {path_of(name, folder)}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"exercise start: cannot write {path_of(name, folder)}: {exc.strerror or exc}",
+              file=sys.stderr)
         return 2
     if not written:
         print(f"{path} exists already; it is left as it is (delete it yourself to start over)")
@@ -126,31 +152,38 @@ def options_of(args, course) -> Options:
     secret = args.seed is None and course.seed is not None
     limits = Limits(args.time_limit or course.time_limit or Limits().seconds,
                     args.memory_limit or course.memory_limit or Limits().memory_mb)
-    return Options(seed=args.seed if args.seed is not None else course.seed or 0, limits=limits, secret=secret)
+    return Options(seed=args.seed if args.seed is not None else course.seed or 0, limits=limits,
+                   secret=secret)
 
 
 def check_exercises(args, course) -> int:
-    names = args.names or list(course.exercises) or [n for n in EXERCISES if path_of(n, args.dir).exists()]
+    names = args.names or list(course.exercises) or [n for n in EXERCISES
+                                                     if path_of(n, args.dir).exists()]
     if not names:
-        print(f"exercise check: no exercise files in {args.dir}; `python -m tinyvae exercise start NAME` "
+        print(f"exercise check: no exercise files in {args.dir}; "
+              "`python -m tinyvae exercise start NAME` "
               "writes one (or pass --dir)", file=sys.stderr)
         return 2
     names = list(dict.fromkeys(names))  # each once, in the order asked
     began = time.monotonic()
-    grading = Grading([(name, path_of(name, args.dir)) for name in names], options_of(args, course), args.jobs)
+    grading = Grading([(name, path_of(name, args.dir)) for name in names],
+                      options_of(args, course), args.jobs)
     results, interrupted = [], False
     try:
         for graded in grading.results():
             exercise = EXERCISES[graded.name]
-            text = format_result(graded, exercise.title, function=exercise.function, equation=exercise.equation,
+            text = format_result(graded, exercise.title, function=exercise.function,
+                                 equation=exercise.equation,
                                  hints=args.hint)
             print(text, end="\n\n", flush=True)
             results.append((graded, exercise.title, text))
     except KeyboardInterrupt:
         interrupted = True
         for graded in grading.stop()[len(results):]:
-            results.append((graded, EXERCISES[graded.name].title, f"exercise {graded.name}: {graded.note}"))
-        print("exercise check: interrupted; the exercises not graded are marked so", file=sys.stderr)
+            results.append((graded, EXERCISES[graded.name].title,
+                            f"exercise {graded.name}: {graded.note}"))
+        print("exercise check: interrupted; the exercises not graded are marked so",
+              file=sys.stderr)
     finally:
         grading.close()
     passed = sum(g.status == "passed" for g, _, _ in results)
@@ -159,7 +192,8 @@ def check_exercises(args, course) -> int:
         try:
             write_json(args.json, gradescope_results(results, course, time.monotonic() - began))
         except OSError as exc:
-            print(f"exercise check: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            print(f"exercise check: cannot write --json {args.json}: {exc.strerror or exc}",
+                  file=sys.stderr)
             return 2
     return 130 if interrupted else 0 if passed == len(results) else 1
 
@@ -171,7 +205,8 @@ def submissions_of(folder: Path, names: list[str]) -> tuple[list[tuple[str, dict
     for student in students:
         files: dict[str, list[Path]] = {}
         for path in sorted(student.rglob("*.py")):
-            if path.stem in EXERCISES and not any(part.startswith(".") for part in path.relative_to(student).parts):
+            if path.stem in EXERCISES and not any(part.startswith(".")
+                                                  for part in path.relative_to(student).parts):
                 files.setdefault(path.stem, []).append(path)
         found.append((student.name, files))
     names = names or [n for n in EXERCISES if any(n in files for _, files in found)]
@@ -191,9 +226,11 @@ def grade_class(args, course) -> int:
     if not args.submissions.is_dir():
         print(f"exercise grade: {args.submissions} is not a folder", file=sys.stderr)
         return 2
-    students, names = submissions_of(args.submissions, list(dict.fromkeys(args.names or course.exercises)))
+    students, names = submissions_of(args.submissions,
+                                     list(dict.fromkeys(args.names or course.exercises)))
     if not students or not names:
-        print(f"exercise grade: no student folders with exercise files in {args.submissions}", file=sys.stderr)
+        print(f"exercise grade: no student folders with exercise files in {args.submissions}",
+              file=sys.stderr)
         return 2
     tasks, notes = [], {}
     for student, files in students:
@@ -202,20 +239,24 @@ def grade_class(args, course) -> int:
             if len(paths) > 1:
                 notes[student, name] = f"{len(paths)} files named {name}.py: " + ", ".join(
                     str(p.relative_to(args.submissions)) for p in paths)
-            tasks.append((name, paths[0] if len(paths) == 1 else args.submissions / student / f"{name}.py"))
+            tasks.append((name, paths[0] if len(paths) == 1
+                          else args.submissions / student / f"{name}.py"))
     began = time.monotonic()
-    grading = Grading(tasks, options_of(args, course), args.jobs, lambda done, total: progress(done, total, began))
+    grading = Grading(tasks, options_of(args, course), args.jobs,
+                      lambda done, total: progress(done, total, began))
     try:
         graded = list(grading.results())
     except KeyboardInterrupt:
         graded = grading.stop()
-        print("\nexercise grade: interrupted; the exercises not graded are marked so", file=sys.stderr)
+        print("\nexercise grade: interrupted; the exercises not graded are marked so",
+              file=sys.stderr)
     finally:
         grading.close()
     by_student = []
     for i, (student, _) in enumerate(students):
         own = graded[i * len(names):(i + 1) * len(names)]
-        own = [g._replace(status="error", rows=[], note=notes[student, g.name]) if (student, g.name) in notes else g
+        own = [g._replace(status="error", rows=[], note=notes[student, g.name])
+               if (student, g.name) in notes else g
                for g in own]
         by_student.append((student, own))
     return write_class(args, course, names, by_student, time.monotonic() - began)
@@ -276,7 +317,8 @@ def run(argv: list[str] | None) -> int:
     for flag in ("json", "csv"):
         reason = getattr(args, flag, None) and refuse_target(getattr(args, flag))
         if reason:
-            print(f"exercise {args.verb}: cannot write --{flag} {getattr(args, flag)}: {reason}", file=sys.stderr)
+            print(f"exercise {args.verb}: cannot write --{flag} {getattr(args, flag)}: {reason}",
+                  file=sys.stderr)
             return 2
     try:
         course = load(args.course, EXERCISES) if args.course else DEFAULT

@@ -1,6 +1,7 @@
 """`python -m tinyvae explore CKPT`: sliders over a saved model's latent space (the "smile slider").
 
-    python -m tinyvae explore runs/mnist/checkpoint.npz                  # a window (tinyvae/lab/figures/explorer.py)
+    # a window (tinyvae/lab/figures/explorer.py):
+    python -m tinyvae explore runs/mnist/checkpoint.npz
     python -m tinyvae explore runs/mnist/checkpoint.npz --image 7 --other 12 --sliders 10
 
 One slider per latent dimension, largest KL first, starting at the code μ(x) of a test image,
@@ -26,7 +27,6 @@ from ..lab.figures.explorer import Explorer, dims_by_kl, has_display, opens_wind
 from ..lab.training import runfolder
 from . import saved
 from .args import nonnegative_int, positive_int
-
 
 WITHOUT_WINDOW = ("run it on a desktop (or under xvfb-run), or leave MPLBACKEND unset to write "
                   "what the sliders would show as a PNG")
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         x_test = data.x_test
         for flag, i in (("--image", args.image), ("--other", args.other)):
             if i >= len(x_test):
-                raise UsageError(f"{flag} {i}: the test set has {len(x_test)} images (0..{len(x_test) - 1})")
+                raise UsageError(f"{flag} {i}: the test set has {len(x_test)} images "
+                                 f"(0..{len(x_test) - 1})")
         kl = saved.check_numbers(model, x_test)
         asked = matplotlib.get_backend()  # MPLBACKEND's, or the one matplotlib picked
         try:
@@ -78,14 +79,17 @@ def main(argv: list[str] | None = None) -> int:
             with runfolder.writing_into(png):
                 latent_plots.plot_traversal(png, model.params, model.config, x_test[args.image],
                                             dims=dims, kl_per_dim=kl)
-            say(f"explore: no display to open a window on (matplotlib's backend is {matplotlib.get_backend()!r}); "
-                f"wrote what the sliders would show, as a traversal of test image {args.image}: {png}")
-            say("(where a window can open, e.g. on a desktop, or with MPLBACKEND=TkAgg or QtAgg, the sliders open)")
+            say(f"explore: no display to open a window on (matplotlib's backend is "
+                f"{matplotlib.get_backend()!r}); wrote what the sliders would show, as a traversal "
+                f"of test image {args.image}: {png}")
+            say("(where a window can open, e.g. on a desktop, or with MPLBACKEND=TkAgg or QtAgg, "
+                "the sliders open)")
             return 0
         import matplotlib.pyplot as plt
-        explorer = Explorer(model, x_test, n_sliders=args.sliders, index=args.image, other=args.other)
-        say(f"explore: {len(explorer.dims)} sliders (latent dims {explorer.dims}, largest KL first); "
-            "close the window to end")
+        explorer = Explorer(model, x_test, n_sliders=args.sliders, index=args.image,
+                            other=args.other)
+        say(f"explore: {len(explorer.dims)} sliders (latent dims {explorer.dims}, "
+            "largest KL first); close the window to end")
         plt.show()
         return 0
 

@@ -18,13 +18,21 @@ import time
 
 import numpy as np
 
-from tinyvae import layers, vae
+from tinyvae import layers
 from tinyvae.classroom.breaks import BREAKS, broken
 from tinyvae.classroom.diagnosis import explain_vae_failures, vae_relu_margin
 from tinyvae.classroom.report import format_model_table
+from tinyvae.commands.args import (
+    gaussian_std,
+    hidden_sizes,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    seed,
+    verb_parser,
+)
 from tinyvae.gradcheck import DEFAULT_H, DEFAULT_THRESHOLD, check_vae
-from tinyvae.commands.args import (gaussian_std, hidden_sizes, nonnegative_float, positive_float,
-                                   positive_int, seed, verb_parser)
+
 from ..config import OBJECTIVES, VAEConfig, param_shapes
 from ..lab import memory
 from ..lab.errors import UsageError
@@ -85,7 +93,8 @@ def models_to_check(args, parser) -> list[tuple[str, str, str, int]]:
     if args.break_ and args.all:
         parser.error("--break checks one model; leave out --all")
     if args.all:
-        models = [(lik, act, args.objective, args.k) for lik in LIKELIHOODS for act in sorted(layers.ACTIVATIONS)]
+        models = [(lik, act, args.objective, args.k)
+                  for lik in LIKELIHOODS for act in sorted(layers.ACTIVATIONS)]
         for lik in LIKELIHOODS:
             for obj in OBJECTIVES:
                 for k in ALL_K:
@@ -99,7 +108,8 @@ def models_to_check(args, parser) -> list[tuple[str, str, str, int]]:
             if setting[field] not in (None, value):
                 parser.error(f"--break {args.break_} needs --{field} {value}")
             setting[field] = value
-    return [(setting["likelihood"] or "bernoulli", setting["activation"] or "relu", args.objective, args.k)]
+    return [(setting["likelihood"] or "bernoulli", setting["activation"] or "relu",
+             args.objective, args.k)]
 
 
 def format_table(rows, shapes, notes=None) -> str:
@@ -108,7 +118,8 @@ def format_table(rows, shapes, notes=None) -> str:
     The same table `python -m tinyvae exercise check` prints (tinyvae/classroom/report.py).
     """
     table = [(term, r.name, {"shape": str(shapes[r.name]), "analytic_norm": r.analytic_norm,
-                             "numerical_norm": r.numerical_norm, "rel_error": r.rel_error}, r.passed)
+                             "numerical_norm": r.numerical_norm, "rel_error": r.rel_error},
+              r.passed)
              for term, r in rows]
     return format_model_table(table, notes)
 
@@ -116,17 +127,20 @@ def format_table(rows, shapes, notes=None) -> str:
 def print_header(config: VAEConfig, args, margin: float) -> None:
     """What was checked, how, and (for ReLU) how close the random model comes to a kink."""
     print("gradcheck: tinyvae.vae.loss_and_grads against central differences, float64")
-    print(f"  model: likelihood={config.likelihood} activation={config.activation} input_dim={args.input_dim} "
+    print(f"  model: likelihood={config.likelihood} activation={config.activation} "
+          f"input_dim={args.input_dim} "
           f"hidden_dims={args.hidden} latent_dim={args.latent_dim} beta={config.beta:g}"
           + (f" gaussian_std={args.gaussian_std:g}" if config.likelihood == "gaussian" else "")
-          + (f" objective={config.objective} k={config.k}" if (config.objective, config.k) != ("elbo", 1) else ""))
+          + (f" objective={config.objective} k={config.k}"
+             if (config.objective, config.k) != ("elbo", 1) else ""))
     print(f"  data: batch_size={args.batch_size} seed={args.seed}; h={args.h:g}")
     print(f"  rel. error = max_i |a_i - n_i| / max(1e-8, max_i (|a_i| + |n_i|)); "
           f"PASS if < {args.threshold:g} (threshold)")
     if config.objective == "iwae":
         print("  terms: full = -L_k, one term (every part of it sampled; nothing to check apart)")
     else:
-        print("  terms: full = recon + beta*kl; recon and kl alone (the KL's decoder gradients must be 0)"
+        print("  terms: full = recon + beta*kl; recon and kl alone "
+              "(the KL's decoder gradients must be 0)"
               + ("; recon averaged over the k samples" if config.k > 1 else ""))
     if config.activation == "relu":
         verdict = "no step of size h reaches a kink" if margin > 10 * args.h else \
@@ -164,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         for likelihood, activation, objective, k in combos:
             try:
                 config = VAEConfig(input_dim=args.input_dim, hidden_dims=args.hidden,
-                                   latent_dim=args.latent_dim, activation=activation, likelihood=likelihood,
+                                   latent_dim=args.latent_dim, activation=activation,
+                                   likelihood=likelihood,
                                    beta=1.0 if objective == "iwae" and args.all else args.beta,
                                    gaussian_std=args.gaussian_std, k=k, objective=objective)
             except ValueError as exc:
@@ -178,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"gradcheck: all {total} checks PASS ({seconds:.1f} s)")
     if args.break_:
-        print(f"gradcheck: --break {args.break_} changed nothing; the broken function is not on this model's path")
+        print(f"gradcheck: --break {args.break_} changed nothing; "
+              "the broken function is not on this model's path")
         return 2
     return 0
 

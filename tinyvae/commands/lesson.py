@@ -8,15 +8,16 @@ on stderr and exit status 1, never a traceback (commands/status.py).
 
 from __future__ import annotations
 
-import sys
-from typing import Callable
+from collections.abc import Callable
 
 from ..lab.storage.files import write_json
 from .status import run_command
 
 
-def run_lesson(prog: str, args, measure: Callable, report: Callable, plot: Callable | None = None) -> int:
-    """res = measure(args); write it to args.json if given; print report(res); plot(res, args.plot) if given.
+def run_lesson(prog: str, args, measure: Callable, report: Callable,
+               plot: Callable | None = None) -> int:
+    """res = measure(args); write it to args.json if given; print report(res);
+    plot(res, args.plot) if given.
 
     Returns the exit status of commands/status.py: 0, or 1 after one line "<prog>: error: ..."
     on stderr; 130 if interrupted (Ctrl-C, SIGTERM, SIGHUP).

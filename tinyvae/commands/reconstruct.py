@@ -1,12 +1,14 @@
 """`python -m tinyvae reconstruct CKPT`: test images above their reconstructions by a saved model.
 
-    python -m tinyvae reconstruct runs/mnist/checkpoint.npz                # runs/mnist/reconstructions-0-9.png
-    python -m tinyvae reconstruct runs/mnist/checkpoint.npz --npz   # the .npz beside it instead
+    # runs/mnist/reconstructions-0-9.png:
+    python -m tinyvae reconstruct runs/mnist/checkpoint.npz
+    python -m tinyvae reconstruct runs/mnist/checkpoint.npz --npz  # the .npz beside it instead
     python -m tinyvae reconstruct runs/mnist/checkpoint.npz --start 100 --n 20 --npz r.npz
 
 The images are the run's test set as it was scored (its binarization,
-tinyvae/lab/training/run_settings.py); each reconstruction is the decoder's mean at one z = μ + σ ⊙ ε drawn with --seed
-(Model.reconstruct). The .npz holds x (n, D), x_rec (n, D) and index (n,), the test-set rows.
+tinyvae/lab/training/run_settings.py); each reconstruction is the decoder's mean at one
+z = μ + σ ⊙ ε drawn with --seed (Model.reconstruct). The .npz holds x (n, D), x_rec (n, D) and
+index (n,), the test-set rows.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
 """`python -m tinyvae reproduce iwae-vae`: a paper's number, by its own protocol, resumable.
 
-    python -m tinyvae reproduce iwae-vae                     # all 8 stages (3,280 passes), dynamic MNIST
+    # all 8 stages (3,280 passes), dynamic MNIST:
+    python -m tinyvae reproduce iwae-vae
     python -m tinyvae reproduce iwae-vae --stages 0-5        # the first 6 stages (364 passes)
     python -m tinyvae reproduce iwae-vae --binarization fixed  # Larochelle & Murray's binary MNIST
-    python -m tinyvae reproduce iwae-vae --summary stages.json  # the completed stages' numbers, no training
-    python -m tinyvae reproduce iwae-vae --plot run.png        # the run beside the paper, as a figure, no training
+    # the completed stages' numbers, no training:
+    python -m tinyvae reproduce iwae-vae --summary stages.json
+    # the run beside the paper, as a figure, no training:
+    python -m tinyvae reproduce iwae-vae --plot run.png
 
 The recipe (tinyvae/lab/training/recipes.py) is Burda et al.'s VAE (IWAE paper, Table 1, k = 1): its
 model, Glorot initialization, Adam, batches of 20, and the schedule of stages i = 0..7 of 3^i
@@ -29,19 +32,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..speed.blas_threads import blas_threads, get_blas_threads
 from ..lab.datasets.data import shown, user_cache_dir
-from ..lab.datasets.readers import DataError
 from ..lab.errors import UsageError
 from ..lab.figures import plots
 from ..lab.signals import INTERRUPTED
 from ..lab.storage.checkpoint import CheckpointError, load_checkpoint
-from ..lab.storage.files import OutputError, check_writable_folder, hold_folder, write_json
+from ..lab.storage.files import check_writable_folder, write_json
 from ..lab.training import runfolder
-from ..lab.training.recipes import (RECIPES, StageEvaluation, build_step, check_identity,
-                                    load_data, lr_schedule, markdown_rows, parse_stages,
-                                    stage_summary)
-from ..lab.training.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
+from ..lab.training.recipes import (
+    RECIPES,
+    StageEvaluation,
+    build_step,
+    check_identity,
+    load_data,
+    lr_schedule,
+    markdown_rows,
+    parse_stages,
+    stage_summary,
+)
+from ..lab.training.runner import CHECKPOINT_NAME, TrainingInterrupted, fit
+from ..speed.blas_threads import blas_threads, get_blas_threads
 from .args import nonnegative_int, positive_int, verb_parser
 from .saved import DATA_DIR_HELP
 from .status import run_command
@@ -179,21 +189,27 @@ def _run(args, recipe, first: int, last: int, out: Path) -> int:
     history = check_resume(args, recipe, first)
     done = len(history)
     x_train, x_test, binarize, described = load_data(recipe, args.binarization, args.data_dir,
-                                                     train_limit=args.train_limit, test_limit=args.test_limit)
+                                                     train_limit=args.train_limit,
+                                                     test_limit=args.test_limit)
     step, rng = build_step(recipe, x_train, args.seed, args.step)
     epochs = recipe.stages[last]["last_epoch"]
     cfg = recipe.config
-    print(f"{args.recipe}: {cfg.input_dim}-{'-'.join(map(str, cfg.hidden_dims))}-{cfg.latent_dim} {cfg.activation}, "
-          f"{recipe.init} init, {step.optimizer!r}, batch {recipe.batch_size}, {recipe.dtype}, seed {args.seed}")
-    print(f"data: {described}: {len(x_train)} train, {len(x_test)} test images; BLAS threads: {get_blas_threads()}")
-    print(f"stages {first}-{last}: epochs {done + 1}-{epochs} of {recipe.stages[-1]['last_epoch']}; "
+    print(f"{args.recipe}: {cfg.input_dim}-{'-'.join(map(str, cfg.hidden_dims))}-{cfg.latent_dim} "
+          f"{cfg.activation}, "
+          f"{recipe.init} init, {step.optimizer!r}, batch {recipe.batch_size}, {recipe.dtype}, "
+          f"seed {args.seed}")
+    print(f"data: {described}: {len(x_train)} train, {len(x_test)} test images; "
+          f"BLAS threads: {get_blas_threads()}")
+    print(f"stages {first}-{last}: epochs {done + 1}-{epochs} of "
+          f"{recipe.stages[-1]['last_epoch']}; "
           f"L_{args.iw_samples} at the end of each stage; run folder {shown(out)}/")
     sys.stdout.flush()
     timed = [h["eval_seconds"] for h in history if h.get("eval_seconds") is not None]
     evaluation = StageEvaluation(recipe, x_test, seed=args.seed, last_epoch=epochs, folder=out,
                                  params=step.params, iw_k=args.iw_samples, stream=sys.stdout,
                                  eval_seconds=timed[-1] if timed else None)
-    history = fit(step, x_train, rng=rng, epochs=epochs, x_test=x_test, batch_size=recipe.batch_size,
+    history = fit(step, x_train, rng=rng, epochs=epochs, x_test=x_test,
+                  batch_size=recipe.batch_size,
                   binarize=binarize, out_dir=out, resume=args.resume, eval_seed=args.seed,
                   extra={"recipe": identity(args)}, stream=sys.stdout,
                   lr_schedule=lr_schedule(recipe), evaluation=evaluation,
@@ -209,18 +225,20 @@ def summary_document(args, recipe, rows: list[dict]) -> dict:
     return {"recipe": args.recipe, "binarization": args.binarization, "seed": args.seed,
             "paper": {"nll": variant.paper_nll, "active_units": variant.paper_active_units,
                       "source": variant.paper_source},
-            "stages_in_recipe": len(recipe.stages), "complete": len(rows) == len(recipe.stages), "stages": rows}
+            "stages_in_recipe": len(recipe.stages), "complete": len(rows) == len(recipe.stages),
+            "stages": rows}
 
 
 def print_table(args, recipe, rows: list[dict], epochs_done: int) -> None:
     variant = recipe.variants[args.binarization]
     units = "active units not given" if variant.paper_active_units is None else \
         f"{variant.paper_active_units} active units"
-    print(f"stage  epochs  wall clock  median epoch  evaluation  test ELBO  L_{args.iw_samples}  NLL = -L  "
-          f"active units   (paper, all stages: NLL {variant.paper_nll}, {units})")
+    print(f"stage  epochs  wall clock  median epoch  evaluation  test ELBO  L_{args.iw_samples}  "
+          f"NLL = -L  active units   (paper, all stages: NLL {variant.paper_nll}, {units})")
     for r in rows:
         print(f"{r['stage']:>5}  {r['last_epoch']:>6}  {r['seconds'] / 60:8.1f} m  "
-              f"{r['median_epoch_seconds']:10.1f} s  {r['eval_seconds']:8.0f} s  {r['test_elbo']:9.2f}  "
+              f"{r['median_epoch_seconds']:10.1f} s  {r['eval_seconds']:8.0f} s  "
+              f"{r['test_elbo']:9.2f}  "
               f"{r['iw_bound']:8.2f}  {-r['iw_bound']:8.2f}  {r['active_units']:>12}")
     if len(rows) < len(recipe.stages):
         print(f"partial: {len(rows)} of {len(recipe.stages)} stages done; the run has trained "
@@ -258,8 +276,10 @@ def report(args, recipe) -> int:
         plots.plot_reproduction(args.plot, ckpt.history, rows, paper_nll=variant.paper_nll,
                                 paper_active_units=variant.paper_active_units,
                                 stage_ends=[stage["last_epoch"] for stage in recipe.stages],
-                                title=f"{args.recipe} ({args.binarization} binarization) beside {variant.paper_source}")
-        print(f"wrote {args.plot}: {len(ckpt.history)} epochs, {len(rows)} of {len(recipe.stages)} stages")
+                                title=f"{args.recipe} ({args.binarization} binarization) "
+                                      f"beside {variant.paper_source}")
+        print(f"wrote {args.plot}: {len(ckpt.history)} epochs, "
+              f"{len(rows)} of {len(recipe.stages)} stages")
     return 0
 
 

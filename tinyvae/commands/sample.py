@@ -1,7 +1,8 @@
-"""`python -m tinyvae sample CKPT`: images drawn from a saved model's prior, as a PNG grid and/or an .npz.
+"""`python -m tinyvae sample CKPT`: images drawn from a saved model's prior, as a PNG grid
+and/or an .npz.
 
-    python -m tinyvae sample runs/mnist/checkpoint.npz                     # runs/mnist/samples-seed0.png
-    python -m tinyvae sample runs/mnist/checkpoint.npz --npz     # runs/mnist/samples-seed0.npz
+    python -m tinyvae sample runs/mnist/checkpoint.npz        # runs/mnist/samples-seed0.png
+    python -m tinyvae sample runs/mnist/checkpoint.npz --npz  # runs/mnist/samples-seed0.npz
     python -m tinyvae sample runs/mnist/checkpoint.npz --n 16 --seed 3 --png s.png --npz s.npz
 
 Each image is the decoder's mean at one z ~ N(0, I) (Model.sample: the same seed gives the same
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         per_image = c.latent_dim + 2 * c.input_dim + max(c.hidden_dims)
         memory.check_fits(f"--n {args.n}", args.n * per_image, model.dtype)
         # The draws of Model.sample, kept: z first, then its decoding.
-        z = np.random.default_rng(args.seed).standard_normal((args.n, model.config.latent_dim)).astype(model.dtype)
+        z = (np.random.default_rng(args.seed)
+             .standard_normal((args.n, model.config.latent_dim)).astype(model.dtype))
         images = model.decode(z)  # (n, D)
         saved.finite("the decoded samples", images)
         with runfolder.writing_into(png, npz):

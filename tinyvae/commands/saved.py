@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -21,13 +21,13 @@ from .. import evaluate, vae
 from ..lab.errors import ResultError, UsageError
 from ..lab.storage.checkpoint import CheckpointError
 from ..lab.storage.files import atomic_write
-from ..lab.storage.targets import output_kind
 from ..lab.storage.model import Model, load
+from ..lab.storage.targets import output_kind
 from ..lab.training import run_settings
 from ..lab.training.progress import tolerant
 from ..lab.training.run_settings import RunData
-from .status import run_command
 from .args import verb_parser
+from .status import run_command
 
 BESIDE = object()  # an output flag given without a file: the default file beside the checkpoint
 DATA_DIR_HELP = ("a data root holding <dataset>/ folders, used alone "
@@ -59,7 +59,8 @@ def check_data_dir(path: Path | None) -> Path | None:
     """An explicit --data-dir must exist: it is used alone, never silently replaced by another."""
     if path is not None and not path.is_dir():
         what = "is not a folder" if path.exists() else "does not exist"
-        raise UsageError(f"--data-dir {path} {what} (leave it out to use $TINYVAE_DATA or ~/.cache/tinyvae)")
+        raise UsageError(f"--data-dir {path} {what} "
+                         "(leave it out to use $TINYVAE_DATA or ~/.cache/tinyvae)")
     return path
 
 
@@ -108,7 +109,8 @@ def test_set(model: Model, data_dir: Path | None, test_seed: int | None = None) 
 
 def model_and_test_set(args, output: Path | None, suffix: str, flag: str, *,
                        test_seed: int | None = None) -> tuple[Model, Path | None, RunData]:
-    """(model, output, test data): the prologue of the verbs that look at a model on its run's test set.
+    """(model, output, test data): the prologue of the verbs that look at a model on its run's
+    test set.
 
     The arguments are checked first (--data-dir, then the output file `flag`), so a bad one
     costs nothing; then the model is loaded, then its run's test set (test_set).
@@ -152,7 +154,8 @@ def write_npz(path: Path, **arrays: np.ndarray) -> Path:
 def describe(model: Model) -> str:
     c = model.config
     sizes = "-".join(map(str, (c.input_dim, *c.hidden_dims, c.latent_dim)))
-    trained = f", {model.epochs} epochs" if model.settings is not None else " (a model file: default protocol)"
+    trained = (f", {model.epochs} epochs" if model.settings is not None
+               else " (a model file: default protocol)")
     return f"model: {sizes} {c.activation}, {c.likelihood} likelihood, β = {c.beta:g}{trained}"
 
 

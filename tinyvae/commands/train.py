@@ -1,4 +1,5 @@
-"""`python -m tinyvae train`: train a VAE on MNIST, evaluate it the way papers do, draw what it learned.
+"""`python -m tinyvae train`: train a VAE on MNIST, evaluate it the way papers do, draw what it
+learned.
 
     python -m tinyvae train                        # MNIST, dynamic binarization, 784-400-20 ReLU,
                                                    # Adam 1e-3, batch 128, 10 epochs, seed 0
@@ -51,13 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..layers import ACTIVATIONS
 from ..config import OBJECTIVES, VAEConfig, init_params
-from ..losses import LIKELIHOODS
-from ..optim import OPTIMIZERS, make_optimizer
-from ..speed.blas_threads import contention, get_blas_threads
-from ..speed.halves import available_cores
-from ..speed.step import make_step
 from ..lab import memory
 from ..lab.datasets.data import FILES
 from ..lab.datasets.readers import D as IMAGE_PIXELS
@@ -68,9 +63,23 @@ from ..lab.storage.checkpoint import CheckpointError, load_checkpoint
 from ..lab.storage.files import hold_folder, write_json
 from ..lab.training import run_settings, runfolder
 from ..lab.training.progress import CountProgress, clock, tolerant
-from ..lab.training.runner import CHECKPOINT_NAME, TrainingDiverged, TrainingInterrupted, fit
-from .args import (gaussian_std, hidden_sizes, nonnegative_float, nonnegative_int, positive_float,
-                   positive_int, seed, verb_parser)
+from ..lab.training.runner import CHECKPOINT_NAME, TrainingInterrupted, fit
+from ..layers import ACTIVATIONS
+from ..losses import LIKELIHOODS
+from ..optim import OPTIMIZERS, make_optimizer
+from ..speed.blas_threads import contention, get_blas_threads
+from ..speed.halves import available_cores
+from ..speed.step import make_step
+from .args import (
+    gaussian_std,
+    hidden_sizes,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    seed,
+    verb_parser,
+)
 from .saved import check_data_dir
 from .status import run_command
 
@@ -163,9 +172,11 @@ def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
                  f"{run_settings.complete(saved)[key]!r})" for key in sorted(given - {"epochs"})
                  if _as_saved(getattr(args, key)) != run_settings.complete(saved)[key]]
         if diffs:
-            raise UsageError(f"cannot resume {args.resume} with different settings: {', '.join(diffs)}; "
-                                  "leave those flags out to keep the checkpoint's")
-    settings = run_settings.complete({**saved, **{key: _as_saved(getattr(args, key)) for key in given}})
+            raise UsageError(f"cannot resume {args.resume} with different settings: "
+                             f"{', '.join(diffs)}; "
+                             "leave those flags out to keep the checkpoint's")
+    settings = run_settings.complete({**saved,
+                                      **{key: _as_saved(getattr(args, key)) for key in given}})
     if settings["gaussian_std"] is not None and settings["likelihood"] != "gaussian":
         parser.error(f"argument --gaussian-std: only --likelihood gaussian has a fixed σ "
                      f"(this run's is {settings['likelihood']})")
@@ -220,7 +231,8 @@ def default_out(settings: dict, given: set) -> Path:
     """runs/<dataset>, then every setting given that differs from its default (but k of L_k, which
     changes no parameter): runs/mnist_latent-dim=2."""
     # binarize and σ default by dataset and likelihood; those are named themselves when they differ
-    defaults = {**run_settings.complete({"dataset": settings["dataset"], "likelihood": settings["likelihood"]}),
+    defaults = {**run_settings.complete({"dataset": settings["dataset"],
+                                         "likelihood": settings["likelihood"]}),
                 "likelihood": DEFAULTS["likelihood"]}
     parts = [settings["dataset"]]
     for key in RUN_SETTINGS:
@@ -252,7 +264,8 @@ def run(args, say) -> int:
         out, aside = runfolder.claim(args.out, args.resume, args.overwrite)
         try:
             return _train(args, say, out, aside, t_start)
-        except BaseException:  # no checkpoint of this run yet: what --overwrite moved aside comes back
+        # no checkpoint of this run yet: what --overwrite moved aside comes back
+        except BaseException:
             runfolder.restore(out, aside)
             raise
 
@@ -260,20 +273,26 @@ def run(args, say) -> int:
 def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     data = run_settings.load_run_data(run_settings.complete(settings_of(args)), args.data_dir)
     dtype = np.dtype(args.dtype)
-    config = VAEConfig(input_dim=data.x_train.shape[1], hidden_dims=tuple(args.hidden), latent_dim=args.latent_dim,
+    config = VAEConfig(input_dim=data.x_train.shape[1], hidden_dims=tuple(args.hidden),
+                       latent_dim=args.latent_dim,
                        activation=args.activation, likelihood=args.likelihood, beta=args.beta,
                        k=args.k, objective=args.objective,
-                       **({"gaussian_std": args.gaussian_std} if args.gaussian_std is not None else {}))
+                       **({"gaussian_std": args.gaussian_std}
+                          if args.gaussian_std is not None else {}))
     rng = np.random.default_rng(args.seed)
     batch = min(args.batch_size, len(data.x_train))  # a batch larger than the data is the data
     # The step owns the run's state (parameters and optimizer) from here to the end.
-    step = make_step(args.step, config, init_params(config, rng, dtype), make_optimizer(args.optimizer, args.lr), batch)
+    step = make_step(args.step, config, init_params(config, rng, dtype),
+                     make_optimizer(args.optimizer, args.lr), batch)
     say(f"data: {data.described}: {len(data.x_train)} train, {len(data.x_test)} test images")
     sigma = f" (σ = {config.gaussian_std:g})" if config.likelihood == "gaussian" else ""
+    trained_on = ("L_" + str(config.k) if config.objective == "iwae"
+                  else f"the ELBO with k = {config.k}")
     objective = "" if (config.k, config.objective) == (1, "elbo") else \
-        f", trained on {'L_' + str(config.k) if config.objective == 'iwae' else f'the ELBO with k = {config.k}'}"
+        f", trained on {trained_on}"
     say(f"model: {config.input_dim}-{'-'.join(map(str, config.hidden_dims))}-{config.latent_dim} "
-        f"{config.activation}, {config.likelihood} likelihood{sigma}, β = {config.beta:g}{objective}, {dtype.name}; "
+        f"{config.activation}, {config.likelihood} likelihood{sigma}, "
+        f"β = {config.beta:g}{objective}, {dtype.name}; "
         f"{step.optimizer!r}, batch {args.batch_size}, seed {args.seed}; output in {out}/")
     crowded = contention(get_blas_threads(), available_cores(), load_average())
     if crowded:
@@ -286,7 +305,8 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     if aside is not None:
         say(f"replacing the previous run in {out}/ (kept in {aside.name}/ until this run's first "
             "checkpoint)")
-    history = fit(step, data.x_train, rng=rng, epochs=args.epochs, x_test=data.x_test, batch_size=batch,
+    history = fit(step, data.x_train, rng=rng, epochs=args.epochs, x_test=data.x_test,
+                  batch_size=batch,
                   binarize=data.fit_binarize, warmup_epochs=args.warmup_epochs, out_dir=out,
                   resume=args.resume,
                   eval_seed=args.seed, extra={"cli": settings_of(args)}, stream=say.stream,
@@ -296,13 +316,17 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     eval_seconds = run_settings.estimate_seconds(step.params, config, n_test, k)
     say(f"evaluating: {what}, about {clock(eval_seconds)} (timed on one batch now)")
     t_trained = time.perf_counter()
-    results = run_settings.evaluate_run(step.params, config, data.x_test, settings_of(args), len(history),
-                                    progress=CountProgress(f"L_{args.iw_samples}", say.stream))
+    results = run_settings.evaluate_run(step.params, config, data.x_test, settings_of(args),
+                                        len(history),
+                                        progress=CountProgress(f"L_{args.iw_samples}", say.stream))
     t_evaluated = time.perf_counter()
-    figures = make_figures(out, step.params, config, data.x_test, data.y_test, history, results["kl_per_dim"],
+    figures = make_figures(out, step.params, config, data.x_test, data.y_test, history,
+                           results["kl_per_dim"],
                            args.seed, class_names=data.class_names, label_kind=data.label_kind)
-    timing = {"epoch_seconds": [h["seconds"] for h in history], "train_seconds": sum(h["seconds"] for h in history),
-              "samples_per_sec": [h["samples_per_sec"] for h in history], "evaluation_seconds": t_evaluated - t_trained,
+    timing = {"epoch_seconds": [h["seconds"] for h in history],
+              "train_seconds": sum(h["seconds"] for h in history),
+              "samples_per_sec": [h["samples_per_sec"] for h in history],
+              "evaluation_seconds": t_evaluated - t_trained,
               "this_process_seconds": time.perf_counter() - t_start}
     write_json(out / "metrics.json", run_settings.metrics_of(
         results, config, settings_of(args), optimizer=step.optimizer.hparams(), data=data.described,
