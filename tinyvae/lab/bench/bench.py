@@ -21,15 +21,16 @@ import time
 import numpy as np
 
 from ... import evaluate
+from ...config import VAEConfig, init_params
 from ...optim import make_optimizer
 from ...speed.step import FastStep, make_step
 from ..datasets import data
 from ..datasets.binarize import binarization_buffer, binarize_dynamic, minibatches
-from ...config import VAEConfig, init_params
 
 
 def blas_description() -> str:
-    """The BLAS NumPy calls and its threads: threadpoolctl if it is installed, else NumPy's build info."""
+    """The BLAS NumPy calls and its threads: threadpoolctl if it is installed, else NumPy's
+    build info."""
     try:
         from threadpoolctl import threadpool_info
         pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
@@ -40,7 +41,8 @@ def blas_description() -> str:
                          f"{p.get('num_threads')} threads [threadpoolctl]" for p in pools)
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{blas.get('name')} {blas.get('version')} [numpy build info; threads: see environment]"
+        return (f"{blas.get('name')} {blas.get('version')} "
+                "[numpy build info; threads: see environment]")
     except Exception:  # show_config's layout is not a stable API
         return "unknown (install threadpoolctl to see it)"
 
@@ -67,7 +69,8 @@ def load_images(dataset: str, data_dir, random_data: bool, train_images: int,
 
 def train_epoch(step, x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Generator,
                 dtype, latent_dim: int, binarized: np.ndarray | None = None) -> tuple[float, float]:
-    """One pass over x as the training loop makes it: shuffle, (binarize), then per batch ε and a step.
+    """One pass over x as the training loop makes it: shuffle, (binarize), then per batch ε and a
+    step.
 
     `binarized`: the array that receives the epoch's binary draw, kept across epochs as
     train.fit keeps it (binarize_dynamic). ε is (B, K, Z) for the step's K = config.k,
@@ -94,7 +97,8 @@ def feed_epoch(x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Gen
 
 @contextlib.contextmanager
 def recording_matmuls(calls: list):
-    """Within the block, every np.matmul(a, b, out=...) call is appended to `calls` as its operands."""
+    """Within the block, every np.matmul(a, b, out=...) call is appended to `calls` as its
+    operands."""
     real = np.matmul
 
     def recorder(a, b, *args, **kwargs):
@@ -119,7 +123,8 @@ def _like(arr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def matmul_plan(config: VAEConfig, params, optimizer, batch_sizes, dtype, rng) -> dict[int, list]:
-    """For each batch size, the (a, b, out) of every matrix multiply of one fast step, as new arrays.
+    """For each batch size, the (a, b, out) of every matrix multiply of one fast step, as new
+    arrays.
 
     Recorded from a real FastStep on a copy of the parameters; operands that were the same
     array in the step (a weight matrix used twice, say) are the same array here too.
@@ -181,8 +186,8 @@ def blas_peak(dtype, n: int = 2048, repeats: int = 3) -> float:
 def copy_step(step: FastStep) -> FastStep:
     """A FastStep with its own copy of `step`'s parameters and optimizer state."""
     optimizer = make_optimizer(**step.optimizer.hparams())
-    twin = FastStep(step.config, {k: v.copy() for k, v in step.params.items()}, optimizer, step.max_batch,
-                    threads=step.threads)
+    twin = FastStep(step.config, {k: v.copy() for k, v in step.params.items()}, optimizer,
+                    step.max_batch, threads=step.threads)
     twin.load_optimizer_state_dict(step.optimizer_state_dict())
     return twin
 
@@ -227,15 +232,17 @@ def timing_phases(step: FastStep, seconds: dict[str, float]):
         yield seconds
     finally:
         np.matmul = real_matmul
-        for name in ("_update", "_recon"):  # as it was: the class's method, or what was set on the step
+        # as it was: the class's method, or what was set on the step
+        for name in ("_update", "_recon"):
             if name in own:
                 setattr(step, name, own[name])
             else:
                 delattr(step, name)
 
 
-def breakdown_epoch(step: FastStep, x: np.ndarray, batch_size: int, binarize: str, rng: np.random.Generator,
-                    dtype, latent_dim: int, binarized: np.ndarray | None = None) -> dict[str, float]:
+def breakdown_epoch(step: FastStep, x: np.ndarray, batch_size: int, binarize: str,
+                    rng: np.random.Generator, dtype, latent_dim: int,
+                    binarized: np.ndarray | None = None) -> dict[str, float]:
     """One more training epoch of `step`, timed phase by phase: {"total", *PHASES} in seconds.
 
     "other" is the rest: activations, biases, the reparameterization and the KL, the data
@@ -251,7 +258,8 @@ def breakdown_epoch(step: FastStep, x: np.ndarray, batch_size: int, binarize: st
 
 
 # The model and settings the targets were set for: PyTorch's example model in float32.
-TARGET_SETTINGS = dict(hidden=(400,), latent_dim=20, batch_size=128, dtype="float32", optimizer="adam")
+TARGET_SETTINGS = dict(hidden=(400,), latent_dim=20, batch_size=128, dtype="float32",
+                       optimizer="adam")
 
 
 def target_lines(measured: dict) -> list[str]:
@@ -262,14 +270,17 @@ def target_lines(measured: dict) -> list[str]:
     test images) and "float64_gap" (nat, after 10 epochs); a missing figure was not measured.
     """
     at_most, under = (lambda v, limit: v <= limit), (lambda v, limit: v < limit)
-    targets = [  # (the target, its key, the test, the limit, how the figure prints, how to measure it)
+    # (the target, its key, the test, the limit, how the figure prints, how to measure it)
+    targets = [
         ("one epoch <= 1.3 s", "epoch", at_most, 1.3, "{:.3f} s", ""),
         ("one epoch <= 1.5 x its matmuls", "ratio", at_most, 1.5, "{:.2f}", ""),
-        ("page faults per epoch in the thousands (< 10,000)", "faults", under, 10_000, "{:,.0f}", ""),
+        ("page faults per epoch in the thousands (< 10,000)", "faults", under, 10_000, "{:,.0f}",
+         ""),
         ("peak RSS of the training < 600 MB", "rss_mb", under, 600, "{:.0f} MB", ""),
-        ("L_5000 on the 10,000 test images < 180 s", "l5000", under, 180, "{:.1f} s", "--iw-samples 5000"),
-        ("float32 within 0.3 nat of float64 after 10 epochs", "float64_gap", at_most, 0.3, "{:.3f} nat",
-         "--float64-check"),
+        ("L_5000 on the 10,000 test images < 180 s", "l5000", under, 180, "{:.1f} s",
+         "--iw-samples 5000"),
+        ("float32 within 0.3 nat of float64 after 10 epochs", "float64_gap", at_most, 0.3,
+         "{:.3f} nat", "--float64-check"),
     ]
     lines = []
     for what, key, test, limit, fmt, how in targets:
@@ -302,7 +313,9 @@ def float64_check(config: VAEConfig, x_train: np.ndarray, x_test: np.ndarray, *,
                 # float64 draws for both runs
                 eps = rng.standard_normal((len(xb), config.k, config.latent_dim))
                 step.step(xb, eps.astype(dtype))
-        # the test −ELBO in float64 from the same ε for both runs: only the trained parameters differ
+        # the test −ELBO in float64 from the same ε for both runs: only the trained parameters
+        # differ
         params64 = {k: v.astype(np.float64) for k, v in step.params.items()}
-        losses.append(evaluate.test_elbo(params64, x_test, config, np.random.default_rng(seed + 3))["loss"])
+        losses.append(evaluate.test_elbo(params64, x_test, config,
+                                         np.random.default_rng(seed + 3))["loss"])
     return losses[0], losses[1]

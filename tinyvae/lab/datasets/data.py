@@ -26,12 +26,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .download import DEFAULT_TIMEOUT, DownloadError, fetch
-from .readers import D, IDX_BYTES, MAX_AMAT_BYTES, DataError, read_verified, uncompressed_sha256
 from ..._checks import lookup
+from .download import DEFAULT_TIMEOUT, DownloadError, fetch
+from .readers import IDX_BYTES, MAX_AMAT_BYTES, D, DataError, read_verified, uncompressed_sha256
 
-__all__ = ["FILES", "MIRRORS", "SYSTEM_DIRS", "SYSTEM_PACKAGES", "CLASS_NAMES", "DataFile", "Dataset",
-           "DatasetNotFound", "default_data_dirs", "load_dataset", "user_cache_dir"]
+__all__ = ["FILES", "MIRRORS", "SYSTEM_DIRS", "SYSTEM_PACKAGES", "CLASS_NAMES", "DataFile",
+           "Dataset", "DatasetNotFound", "default_data_dirs", "load_dataset", "user_cache_dir"]
 
 
 class DatasetNotFound(DataError):
@@ -55,15 +55,23 @@ def _idx_files(sums: dict[str, str]) -> dict[str, DataFile]:
 # Facts copied from the SHA256SUMS.uncompressed files of the shared data folder.
 FILES: dict[str, dict[str, DataFile]] = {
     "mnist": _idx_files({
-        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"}),
+        "train-images-idx3-ubyte":
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte":
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte":
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte":
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"}),
     "fashion-mnist": _idx_files({
-        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"}),
+        "train-images-idx3-ubyte":
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte":
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte":
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte":
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"}),
     "binarized-mnist": {
         split: DataFile(f"binarized_mnist_{split}.amat", sha, f"binarized_mnist_{split}.amat")
         for split, sha in {
@@ -126,16 +134,16 @@ def default_data_dirs(name: str, data_dir: str | os.PathLike | None = None) -> l
     if data_dir is not None:  # asked for explicitly: there, or an error, never somewhere else
         if not Path(data_dir).is_dir():
             what = "is not a folder" if os.path.lexists(data_dir) else "does not exist"
-            raise DatasetNotFound(f"the data folder {data_dir} {what}; give a folder that holds {name}/ "
-                                  f"(or one to download it into), or leave it out to use TINYVAE_DATA or "
-                                  f"the cache {user_cache_dir()}")
+            raise DatasetNotFound(f"the data folder {data_dir} {what}; give a folder that holds "
+                                  f"{name}/ (or one to download it into), or leave it out to use "
+                                  f"TINYVAE_DATA or the cache {user_cache_dir()}")
         return [Path(data_dir) / name]
     roots = []
     if os.environ.get("TINYVAE_DATA"):
         root = Path(os.environ["TINYVAE_DATA"])
         if os.path.lexists(root) and not root.is_dir():
-            raise DatasetNotFound(f"TINYVAE_DATA={root} is not a folder; it must name a data root holding "
-                                  f"{name}/ (or be unset)")
+            raise DatasetNotFound(f"TINYVAE_DATA={root} is not a folder; it must name a data root "
+                                  f"holding {name}/ (or be unset)")
         roots.append(root)
     roots.append(user_cache_dir())
     dirs = [root / name for root in roots]
@@ -164,7 +172,8 @@ def _verifier(file: DataFile):
 
 
 def _locate(name: str, data_dir, download: bool, mirrors, timeout: float, roles) -> dict[str, Path]:
-    """Find (or download) the files ``roles`` of dataset ``name``; DatasetNotFound if some stay missing."""
+    """Find (or download) the files ``roles`` of dataset ``name``; DatasetNotFound if some stay
+    missing."""
     dirs = default_data_dirs(name, data_dir)
     found = {role: _find(FILES[name][role], dirs) for role in roles}
     target = (Path(data_dir) if data_dir is not None else user_cache_dir()) / name
@@ -174,18 +183,21 @@ def _locate(name: str, data_dir, download: bool, mirrors, timeout: float, roles)
     if missing:
         how = ("Downloading failed:\n" + "\n".join(failures)) if download else \
             "Downloading is disabled (download=False)."
-        package = (f"install them with `{SYSTEM_PACKAGES[name]}` (Debian, Ubuntu: into {SYSTEM_DIRS[name]}/), "
+        package = (f"install them with `{SYSTEM_PACKAGES[name]}` "
+                   f"(Debian, Ubuntu: into {SYSTEM_DIRS[name]}/), "
                    if name in SYSTEM_PACKAGES else "")
         raise DatasetNotFound(
             f"dataset {name!r}: missing {', '.join(missing)} (plain or .gz).\n"
             f"Looked in:\n" + "".join(f"  {d}\n" for d in dirs) + how + "\n"
             f"To fix: {package}copy the files into {target}/, or into <root>/{name}/ and set "
-            f"TINYVAE_DATA=<root> (or give --data-dir <root> to the commands, data_dir=<root> to load_dataset), "
+            f"TINYVAE_DATA=<root> (or give --data-dir <root> to the commands, "
+            "data_dir=<root> to load_dataset), "
             f"or retry when online.")
     return found
 
 
-def _download_missing(name: str, found: dict, target: Path, bases: tuple, timeout: float) -> list[str]:
+def _download_missing(name: str, found: dict, target: Path, bases: tuple,
+                      timeout: float) -> list[str]:
     """Download into ``target`` each file ``found`` lacks, filling it in; return the failures.
 
     After one file failed on every mirror, the next would most likely fail the same way: stop,
@@ -198,7 +210,8 @@ def _download_missing(name: str, found: dict, target: Path, bases: tuple, timeou
             # No file is larger compressed than its known uncompressed size (plus gzip's few bytes):
             # a body past that is refused while it streams, not after it filled the disk.
             cap = IDX_BYTES.get(file.name, MAX_AMAT_BYTES) + 2**20
-            found[role] = fetch(urls, target / file.remote, verify=_verifier(file), timeout=timeout, max_bytes=cap)
+            found[role] = fetch(urls, target / file.remote, verify=_verifier(file), timeout=timeout,
+                                max_bytes=cap)
         except DownloadError as error:
             return [f"  {url}: {reason}" for url, reason in error.failures] or \
                 [f"  no download mirrors are known for {name!r}"]
@@ -232,7 +245,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
     files = lookup(FILES, name, "dataset")  # an unknown name is refused, with the known ones listed
     roles = [role for role in files if not test_only or role.startswith("test")]
     paths = _locate(name, data_dir, download, mirrors, timeout, roles)
-    arrays = {role: read_verified(path, files[role].name, files[role].sha256) for role, path in paths.items()}
+    arrays = {role: read_verified(path, files[role].name, files[role].sha256)
+              for role, path in paths.items()}
     if name == "binarized-mnist":
         x = {split: arrays[split].astype(np.float32) if split in arrays else None
              for split in ("train", "valid", "test")}
@@ -241,9 +255,11 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, download:
     x_test = _images(arrays["test_images"], paths["test_images"])
     y_test = _labels(arrays["test_labels"], paths["test_labels"], len(x_test))
     if test_only:
-        return Dataset(name, _train_or_empty(None), None, x_test, y_test, folder=paths["test_images"].parent)
+        return Dataset(name, _train_or_empty(None), None, x_test, y_test,
+                       folder=paths["test_images"].parent)
     x_train = _images(arrays["train_images"], paths["train_images"])
-    return Dataset(name, x_train, _labels(arrays["train_labels"], paths["train_labels"], len(x_train)),
+    return Dataset(name, x_train,
+                   _labels(arrays["train_labels"], paths["train_labels"], len(x_train)),
                    x_test, y_test, folder=paths["test_images"].parent)
 
 

@@ -62,7 +62,8 @@ class Explorer:
     b = other). n_sliders: how many latent dimensions get a slider, by KL (all if fewer).
     """
 
-    def __init__(self, model, images, *, n_sliders: int = 6, index: int = 0, other: int = 1, figure=None):
+    def __init__(self, model, images, *, n_sliders: int = 6, index: int = 0, other: int = 1,
+                 figure=None):
         self.model = model
         self.images = evaluate.check_images(images, model.config, "images")  # (M, D)
         M, Z = len(self.images), model.config.latent_dim
@@ -93,14 +94,16 @@ class Explorer:
             ax.set_xticks([])
             ax.set_yticks([])
         blank = np.zeros((self.side, self.side))
-        self.image = self.ax_image.imshow(blank, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        self.image = self.ax_image.imshow(blank, cmap="gray", vmin=0.0, vmax=1.0,
+                                          interpolation="nearest")
         self.thumb_a = self.ax_a.imshow(blank, cmap="gray", vmin=0.0, vmax=1.0)
         self.thumb_b = self.ax_b.imshow(blank, cmap="gray", vmin=0.0, vmax=1.0)
         height = min(0.08, 0.62 / max(n, 1))
         self.sliders = []
         for r, j in enumerate(self.dims):
             ax = fig.add_axes([0.55, 0.90 - (r + 1) * height, 0.32, height * 0.7])
-            slider = Slider(ax, f"z_{j} (KL {self.kl[j]:.1f})", -RANGE, RANGE, valinit=float(self.latent[j]))
+            slider = Slider(ax, f"z_{j} (KL {self.kl[j]:.1f})", -RANGE, RANGE,
+                            valinit=float(self.latent[j]))
             slider.on_changed(lambda value, j=j: self._set_dim(j, value))
             self.sliders.append(slider)
         self.t = Slider(fig.add_axes([0.55, 0.20, 0.32, 0.04]), "t (a → b)", 0.0, 1.0, valinit=0.0)
@@ -108,7 +111,8 @@ class Explorer:
         self.radio = RadioButtons(fig.add_axes([0.45, 0.03, 0.2, 0.12]), MODES)
         self.radio.on_clicked(self._set_mode)
         self.next_button = Button(fig.add_axes([0.68, 0.07, 0.12, 0.06]), "next image")
-        self.next_button.on_clicked(lambda event: self.choose(self.b, (self.b + 1) % len(self.images)))
+        self.next_button.on_clicked(
+            lambda event: self.choose(self.b, (self.b + 1) % len(self.images)))
         self.reset_button = Button(fig.add_axes([0.82, 0.07, 0.1, 0.06]), "reset")
         self.reset_button.on_clicked(lambda event: self.choose(self.a, self.b))
 
@@ -143,7 +147,8 @@ class Explorer:
             slider.eventson = True
 
     def z(self) -> np.ndarray:
-        """The code on screen (Z,): the sliders' one, or the point t of the line from μ(x_a) to μ(x_b)."""
+        """The code on screen (Z,): the sliders' one, or the point t of the line from μ(x_a) to
+        μ(x_b)."""
         if self.mode == MODES[0]:
             return self.latent
         t = self.t.val

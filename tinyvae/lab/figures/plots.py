@@ -52,7 +52,8 @@ def square_side(D: int, what: str = "images") -> int:
     """The side of a square image of D pixels (28 for 784); a ValueError if D is not a square."""
     side = math.isqrt(D)
     if side * side != D:
-        raise ValueError(f"{what} must be square images to be drawn; got {D} pixels per image, not a square number")
+        raise ValueError(f"{what} must be square images to be drawn; got {D} pixels per image, "
+                         "not a square number")
     return side
 
 
@@ -62,7 +63,8 @@ def as_images(x, name: str) -> np.ndarray:
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2 or len(x) == 0:
-        raise ValueError(f"{name} must be a non-empty array of images of shape (N, D), got shape {x.shape}")
+        raise ValueError(f"{name} must be a non-empty array of images of shape (N, D), "
+                         f"got shape {x.shape}")
     square_side(x.shape[1], name)
     return x
 
@@ -77,7 +79,8 @@ def mosaic(images: np.ndarray, ncol: int) -> np.ndarray:
     grid = np.full((nrow * cell + 1, ncol * cell + 1), SEPARATOR)
     for i, img in enumerate(images):
         r, c = divmod(i, ncol)
-        grid[1 + r * cell:1 + r * cell + side, 1 + c * cell:1 + c * cell + side] = img.reshape(side, side)
+        grid[1 + r * cell:1 + r * cell + side,
+             1 + c * cell:1 + c * cell + side] = img.reshape(side, side)
     return grid
 
 
@@ -129,7 +132,8 @@ def save_png(fig: Figure, path, dpi: int = DPI) -> Path:
     """Write fig as a PNG at path, atomically (tinyvae/lab/storage/files.py)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise ValueError(f"figures are written as PNG; the path must end in .png, got {str(path)!r}")
+        raise ValueError("figures are written as PNG; the path must end in .png, "
+                         f"got {str(path)!r}")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
     return write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
@@ -203,10 +207,12 @@ def plot_loss_curves(path, history, *, beta: float | None = None) -> Figure:
             if points:
                 ax.plot(*zip(*points), style, label=split, markersize=4)
             if key == "loss" and beta is not None and beta != 1:
-                points = [(e, h.get(f"{split}_recon"), h.get(f"{split}_kl")) for e, h in zip(epochs, history)]
+                points = [(e, h.get(f"{split}_recon"), h.get(f"{split}_kl"))
+                          for e, h in zip(epochs, history)]
                 points = [(e, r + k) for e, r, k in points if r is not None and k is not None]
                 if points:
-                    ax.plot(*zip(*points), style, label=f"{split} −ELBO (β = 1)", markersize=3, alpha=0.5)
+                    ax.plot(*zip(*points), style, label=f"{split} −ELBO (β = 1)", markersize=3,
+                            alpha=0.5)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         if len(epochs) <= 12:
@@ -220,7 +226,8 @@ def plot_loss_curves(path, history, *, beta: float | None = None) -> Figure:
     if len(betas) > 1:
         fig.suptitle(f"Training curves (β warm-up from {min(betas):g} to {max(betas):g})")
     else:
-        fig.suptitle("Training curves" + (f" (β = {beta:g})" if beta is not None and beta != 1 else ""))
+        fig.suptitle("Training curves"
+                     + (f" (β = {beta:g})" if beta is not None and beta != 1 else ""))
     return finish(fig, path)
 
 
@@ -248,7 +255,8 @@ def plot_reproduction(path, history, rows, *, stage_ends: list[int], paper_nll: 
     _draw_passes(left, history, rows, paper_nll, n_stages)
     _mark_stage_ends(left, stage_ends, max(int(h["epoch"]) for h in history))
     _draw_active_units(right, rows, n_stages, paper_active_units)
-    fig.suptitle(f"{title}: {len(rows)} of {n_stages} stages" + ("" if len(rows) == n_stages else " (partial)"))
+    fig.suptitle(f"{title}: {len(rows)} of {n_stages} stages"
+                 + ("" if len(rows) == n_stages else " (partial)"))
     return finish(fig, path)
 
 
@@ -257,15 +265,18 @@ def _draw_passes(ax, history, rows, paper_nll: float, n_stages: int) -> None:
     epochs = [int(h["epoch"]) for h in history]
     train = [h["train_loss"] for h in history]
     test = [(e, h["test_loss"]) for e, h in zip(epochs, history) if h.get("test_loss") is not None]
-    ax.plot(epochs, train, color="0.6", linewidth=0.8, label="train −ELBO (mean over the epoch's batches)")
+    ax.plot(epochs, train, color="0.6", linewidth=0.8,
+            label="train −ELBO (mean over the epoch's batches)")
     if test:
         ax.plot(*zip(*test), color="tab:blue", linewidth=0.8, label="test −ELBO")
     nll = [-r["iw_bound"] for r in rows]
     if rows:
         ends = [r["last_epoch"] for r in rows]
         ax.plot(ends, nll, "o-", color="black", markersize=5,
-                label=f"test NLL = $-\\mathcal{{L}}_{{{rows[-1]['iw_k']}}}$ at the end of each stage")
-        for e, v in zip(ends, nll):  # above and to the right: the line falls away below, the ELBO is higher
+                label=f"test NLL = $-\\mathcal{{L}}_{{{rows[-1]['iw_k']}}}$ "
+                      "at the end of each stage")
+        # above and to the right: the line falls away below, the ELBO is higher
+        for e, v in zip(ends, nll):
             ax.annotate(f"{v:.2f}", (e, v), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.axhline(paper_nll, color="tab:red", linestyle="--", linewidth=1.2,
                label=f"paper, after all {n_stages} stages: {paper_nll:g}")
@@ -283,7 +294,8 @@ def _draw_passes(ax, history, rows, paper_nll: float, n_stages: int) -> None:
 
 def _mark_stage_ends(ax, stage_ends: list[int], last_epoch: int) -> None:
     """A thin line at the end of every stage of the schedule, numbered on a top axis; the x range
-    runs to the schedule's end (or the history's, if longer), so a partial run shows what is left."""
+    runs to the schedule's end (or the history's, if longer), so a partial run shows what is
+    left."""
     for e in stage_ends:  # where each stage ends and the next one's lower rate begins
         ax.axvline(e, color="0.8", linewidth=0.8, zorder=0)
     ax.set_xlim(0.8, max(stage_ends[-1], last_epoch) * 1.3)
@@ -311,5 +323,6 @@ def _draw_active_units(ax, rows, n_stages: int, paper_active_units: int | None) 
     ax.set_xlabel("stage")
     ax.set_title("active units", fontsize=10)
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:  # nothing to name before stage 0 ends, without a paper count
+    # nothing to name before stage 0 ends, without a paper count
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)

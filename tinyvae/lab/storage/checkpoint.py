@@ -43,7 +43,6 @@ from ...optim import Optimizer, make_optimizer
 from .files import OutputError, atomic_write
 from .npz import NpzArchive
 from .optimizer_state import load_checked
-from .state_checks import HISTORY_FIELDS as HISTORY_FIELDS  # re-exported: runner.py imports it here
 from .state_checks import check_history_entries, check_optimizer_values, restore_rng
 
 FORMAT_VERSION = 1

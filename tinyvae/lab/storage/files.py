@@ -188,7 +188,8 @@ def hold_folder(folder: str | os.PathLike) -> Iterator[Path]:
             fd = _held.pop(key)[0]
             if fd is not None:
                 with contextlib.suppress(OSError):
-                    os.unlink(folder / LOCK_NAME)  # while still locked: nobody can hold a stale inode
+                    # while still locked: nobody can hold a stale inode
+                    os.unlink(folder / LOCK_NAME)
                 os.close(fd)
 
 
@@ -208,8 +209,8 @@ def _lock(folder: Path, name: str = LOCK_NAME, wait: bool = False) -> int | None
         except OSError:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
-            raise OutputError(f"{folder} is in use by another run (process {holder}); wait for it to end "
-                              "or choose another output folder") from None
+            raise OutputError(f"{folder} is in use by another run (process {holder}); wait for it "
+                              "to end or choose another output folder") from None
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
@@ -229,7 +230,8 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     intact. Call it only while holding the folder (hold_folder): then no live run is writing there.
     """
     folder = Path(folder)
-    stale = [path for path in folder.iterdir() if _TEMPORARY.fullmatch(path.name) and path.is_file()]
+    stale = [path for path in folder.iterdir()
+             if _TEMPORARY.fullmatch(path.name) and path.is_file()]
     stale += [path for path in [folder / WRITE_TEST_NAME] if path.exists()]
     for path in stale:
         with contextlib.suppress(FileNotFoundError):

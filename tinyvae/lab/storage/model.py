@@ -31,12 +31,21 @@ from pathlib import Path
 import numpy as np
 
 from ... import evaluate, vae
-from ..training import run_settings
-from ..training.progress import CountProgress, watched
 from ...config import VAEConfig, check_params_fit
 from ...speed import iw
-from .checkpoint import (FORMAT_VERSION, CheckpointError, checked_params, int_scalar, json_array, json_scalar,
-                         load_checkpoint, read_npz, saved_config_of)
+from ..training import run_settings
+from ..training.progress import CountProgress, watched
+from .checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    checked_params,
+    int_scalar,
+    json_array,
+    json_scalar,
+    load_checkpoint,
+    read_npz,
+    saved_config_of,
+)
 from .files import atomic_write
 
 
@@ -47,8 +56,8 @@ class Model:
     [] and 0); settings is the run's protocol (which data, binarized how, which seeds).
     """
 
-    def __init__(self, config: VAEConfig, params: dict[str, np.ndarray], *, settings: dict | None = None,
-                 history: list[dict] | None = None, epochs: int = 0):
+    def __init__(self, config: VAEConfig, params: dict[str, np.ndarray], *,
+                 settings: dict | None = None, history: list[dict] | None = None, epochs: int = 0):
         check_params_fit(config, params)
         self.config = config
         self.params = dict(params)
@@ -75,7 +84,8 @@ class Model:
             return x[None, :], True
         if x.ndim == 2 and x.shape[1] == D:
             return x, False
-        raise ValueError(f"{name} must be one image of shape ({D},) or a batch of shape (B, {D}), got {x.shape}")
+        raise ValueError(f"{name} must be one image of shape ({D},) or a batch of shape (B, {D}), "
+                         f"got {x.shape}")
 
     def _codes(self, z) -> tuple[np.ndarray, bool]:
         z = np.asarray(z)
@@ -112,21 +122,26 @@ class Model:
         return images[0] if single else images
 
     def elbo(self, x, *, seed: int | np.random.Generator | None = 0) -> np.ndarray | float:
-        """The ELBO of each image (β = 1, one ε per image), in nats: a float for one image, else (B,)."""
+        """The ELBO of each image (β = 1, one ε per image), in nats: a float for one image, else
+        (B,)."""
         x, single = self._images(x)
-        eps = np.random.default_rng(seed).standard_normal((len(x), self.config.latent_dim)).astype(self.dtype)
+        eps = np.random.default_rng(seed).standard_normal((len(x), self.config.latent_dim))
+        eps = eps.astype(self.dtype)
         loss, _, _ = vae.negative_elbo(self.params, x, eps, self.config, beta=1.0)
         return float(-loss[0]) if single else -loss
 
-    def iw_bound(self, x, *, k: int = 1000, seed: int | np.random.Generator | None = 0) -> np.ndarray | float:
+    def iw_bound(self, x, *, k: int = 1000,
+                 seed: int | np.random.Generator | None = 0) -> np.ndarray | float:
         """L_k, the importance-weighted bound on log p(x) of each image, in nats (speed/iw.py)."""
         x, single = self._images(x)
-        bounds = iw.iw_bound_per_example(self.params, x, self.config, np.random.default_rng(seed), k=k)
+        bounds = iw.iw_bound_per_example(self.params, x, self.config, np.random.default_rng(seed),
+                                         k=k)
         return float(bounds[0]) if single else bounds
 
     def active_units(self, x, threshold: float = 0.01) -> int:
         """How many latent dimensions the encoder uses on the images x (Burda et al.)."""
-        return evaluate.active_units(self.params, self._images(x)[0], self.config, threshold=threshold)[0]
+        return evaluate.active_units(self.params, self._images(x)[0], self.config,
+                                     threshold=threshold)[0]
 
     # ---- the run's protocol
 
@@ -191,17 +206,18 @@ def load(path: str | os.PathLike) -> Model:
         except ValueError as exc:
             raise CheckpointError(f"{path} is not a valid tinyvae checkpoint: its run settings: "
                                   f"{exc}") from None
-        return Model(checkpoint.config, checkpoint.params, settings=settings, history=checkpoint.history,
-                     epochs=checkpoint.epoch)
+        return Model(checkpoint.config, checkpoint.params, settings=settings,
+                     history=checkpoint.history, epochs=checkpoint.epoch)
 
     def fail(what: str):
         raise CheckpointError(f"{path} is not a valid tinyvae model file: {what}")
 
     expected = {"format_version", "kind", "config"}
-    unexpected = sorted(key for key in arrays if key not in expected and not key.startswith("param/"))
+    unexpected = sorted(key for key in arrays
+                        if key not in expected and not key.startswith("param/"))
     if unexpected or not expected <= set(arrays):
-        fail(f"expected the keys {sorted(expected)} and param/<key>; missing {sorted(expected - set(arrays))}, "
-             f"unexpected {unexpected}")
+        fail(f"expected the keys {sorted(expected)} and param/<key>; "
+             f"missing {sorted(expected - set(arrays))}, unexpected {unexpected}")
     if int_scalar(arrays["format_version"], "format_version", fail) != FORMAT_VERSION:
         fail(f"format_version is not {FORMAT_VERSION}")
     if arrays["kind"].shape != () or str(arrays["kind"]) != "model":

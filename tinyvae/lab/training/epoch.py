@@ -41,7 +41,8 @@ def train_epoch(step, x_train: np.ndarray, rng: np.random.Generator, *, epoch: i
     t_start = time.perf_counter()
     batches = minibatches(x_train, batch_size, rng, binarize=settings["binarize"], out=binarized)
     for i, x in enumerate(batches, start=1):
-        beta = kl_weight((epoch - 1) * n_batches + i - 1, n_batches, settings["warmup_epochs"], config.beta)
+        beta = kl_weight((epoch - 1) * n_batches + i - 1, n_batches, settings["warmup_epochs"],
+                         config.beta)
         eps = rng.standard_normal((len(x), config.k, config.latent_dim), dtype=dtype)  # (B, K, Z)
         try:
             stats = step.step(x, eps, beta)
@@ -50,11 +51,13 @@ def train_epoch(step, x_train: np.ndarray, rng: np.random.Generator, *, epoch: i
                 raise
             stats = {"loss": math.nan}
         if not math.isfinite(stats["loss"]):
-            raise TrainingDiverged(f"training diverged: the loss became {stats['loss']} at epoch {epoch}, "
-                                   f"batch {i}/{n_batches} (β = {beta:.3g}, lr = {step.optimizer.lr:g}).")
+            raise TrainingDiverged(f"training diverged: the loss became {stats['loss']} at epoch "
+                                   f"{epoch}, batch {i}/{n_batches} (β = {beta:.3g}, "
+                                   f"lr = {step.optimizer.lr:g}).")
         totals += len(x) * np.array([stats["loss"], stats["recon"], stats["kl"]])
         seen += len(x)
-        log.batch(epoch, epochs, i, n_batches, totals[0] / seen, seen, time.perf_counter() - t_start)
+        log.batch(epoch, epochs, i, n_batches, totals[0] / seen, seen,
+                  time.perf_counter() - t_start)
     return {"epoch": epoch, "beta": float(beta), "train_loss": float(totals[0] / seen),
             "train_recon": float(totals[1] / seen), "train_kl": float(totals[2] / seen),
             "test_loss": None, "test_recon": None, "test_kl": None}

@@ -36,14 +36,16 @@ class _Tolerant:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, self.stream.fileno())
             os.close(devnull)
-        except (OSError, ValueError, AttributeError):  # no file descriptor (a StringIO): nothing to redirect
+        # no file descriptor (a StringIO): nothing to redirect
+        except (OSError, ValueError, AttributeError):
             pass
 
     def write(self, text: str) -> int:
         if not self.broken:
             try:
                 self.stream.write(text)
-            except (OSError, ValueError):  # BrokenPipeError is an OSError; ValueError: a closed file
+            # BrokenPipeError is an OSError; ValueError: a closed file
+            except (OSError, ValueError):
                 self._drop()
         return len(text)
 
@@ -149,7 +151,8 @@ class EpochProgress:
         self.eta_extra = eta_extra
         self.width = 0  # length of the line currently shown, to blank it out when rewriting
         self.last = 0.0
-        self.epoch_seconds: list[float] = []  # the epochs finished in this process, for the run's ETA
+        # the epochs finished in this process, for the run's ETA
+        self.epoch_seconds: list[float] = []
 
     def _run_eta(self, epoch: int, epochs: int, this_epoch_left: float,
                  this_epoch_total: float) -> tuple[float, str]:
@@ -157,7 +160,8 @@ class EpochProgress:
         the median pace of the epochs finished so far (this one's estimate while there are none),
         then the work beyond the epochs. The median, not the mean: one slow epoch must not
         multiply the estimate of every other."""
-        per_epoch = statistics.median(self.epoch_seconds) if self.epoch_seconds else this_epoch_total
+        per_epoch = (statistics.median(self.epoch_seconds) if self.epoch_seconds
+                     else this_epoch_total)
         seconds = this_epoch_left + (epochs - epoch) * per_epoch
         left = epochs - epoch
         parts = [f"{left:,} epoch{'s' * (left > 1)} at {per_epoch:.1f} s"] if left > 0 else []
@@ -193,10 +197,12 @@ class EpochProgress:
         if record["test_loss"] is not None:
             recon, kl = record["test_recon"], record["test_kl"]
             text += f"  test {record['test_loss']:.2f} (recon {recon:.2f}, KL {kl:.2f}"
-            if abs(record["test_loss"] - (recon + kl)) > 1e-5 * abs(recon + kl):  # beyond float32 rounding
+            # beyond float32 rounding
+            if abs(record["test_loss"] - (recon + kl)) > 1e-5 * abs(recon + kl):
                 text += f"; ELBO {-(recon + kl):.2f}"  # β ≠ 1: the loss is recon + β·KL, not −ELBO
             text += ")"
-        text += f"  β {record['beta']:.3g}  {record['samples_per_sec']:,.0f} samples/s  {record['seconds']:.1f} s"
+        text += (f"  β {record['beta']:.3g}  {record['samples_per_sec']:,.0f} samples/s  "
+                 f"{record['seconds']:.1f} s")
         seconds, what = self._run_eta(record["epoch"], epochs, 0.0, record["seconds"])
         if what:  # nothing is left after the last epoch of a run with no evaluation to come
             text += f"  run ETA {clock(seconds)} ({what})"

@@ -38,7 +38,8 @@ from .kept_bound import KeptBound
 from .progress import CountProgress, clock
 from .schedule import iwae_stages, schedule_of_stages
 
-TEST_BINARIZATION_SEED = 0  # the one draw of the dynamic protocol's test set (as the train command's)
+# the one draw of the dynamic protocol's test set (as the train command's)
+TEST_BINARIZATION_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ class Variant:
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything that fixes a reproduction: model, initialization, optimizer, schedule, evaluation."""
+    """Everything that fixes a reproduction: model, initialization, optimizer, schedule,
+    evaluation."""
     name: str
     config: VAEConfig
     init: str  # init_params scheme
@@ -76,26 +78,33 @@ IWAE_VAE = Recipe(
     optimizer={"name": "adam", "beta1": 0.9, "beta2": 0.999, "eps": 1e-4},
     batch_size=20, stages=iwae_stages(8),
     variants={
-        "dynamic": Variant("mnist", "dynamic", 60_000, 86.76, 19, "Burda et al. 2016, Table 1 (VAE, k = 1)"),
-        "fixed": Variant("binarized-mnist", "fixed", 50_000, 88.71, None, "Burda et al. 2016, appendix D"),
+        "dynamic": Variant("mnist", "dynamic", 60_000, 86.76, 19,
+                           "Burda et al. 2016, Table 1 (VAE, k = 1)"),
+        "fixed": Variant("binarized-mnist", "fixed", 50_000, 88.71, None,
+                         "Burda et al. 2016, appendix D"),
     },
 )
 # Table 1's k = 5 rows: the same protocol, five samples of z per image in every training step.
-# "VAE, k = 5" averages the ELBO over the five samples (Burda et al.'s equation 7); here its KL is in
-# closed form, where the authors' code samples it too (docs/06-results.md says why that is allowed).
+# "VAE, k = 5" averages the ELBO over the five samples (Burda et al.'s equation 7); here its KL is
+# in closed form, where the authors' code samples it too (docs/06-results.md says why that is
+# allowed).
 # "IWAE, k = 5" trains on L_5 itself (their equation 14).
 IWAE_VAE_K5 = replace(
     IWAE_VAE, name="iwae-vae-k5", config=replace(IWAE_VAE.config, k=5, objective="elbo"),
     variants={
-        "dynamic": Variant("mnist", "dynamic", 60_000, 86.47, 20, "Burda et al. 2016, Table 1 (VAE, k = 5)"),
-        "fixed": Variant("binarized-mnist", "fixed", 50_000, 88.83, 19, "Burda et al. 2016, appendix D, Table 3"),
+        "dynamic": Variant("mnist", "dynamic", 60_000, 86.47, 20,
+                           "Burda et al. 2016, Table 1 (VAE, k = 5)"),
+        "fixed": Variant("binarized-mnist", "fixed", 50_000, 88.83, 19,
+                         "Burda et al. 2016, appendix D, Table 3"),
     },
 )
 IWAE_IWAE_K5 = replace(
     IWAE_VAE, name="iwae-iwae-k5", config=replace(IWAE_VAE.config, k=5, objective="iwae"),
     variants={
-        "dynamic": Variant("mnist", "dynamic", 60_000, 85.54, 22, "Burda et al. 2016, Table 1 (IWAE, k = 5)"),
-        "fixed": Variant("binarized-mnist", "fixed", 50_000, 87.63, 22, "Burda et al. 2016, appendix D, Table 3"),
+        "dynamic": Variant("mnist", "dynamic", 60_000, 85.54, 22,
+                           "Burda et al. 2016, Table 1 (IWAE, k = 5)"),
+        "fixed": Variant("binarized-mnist", "fixed", 50_000, 87.63, 22,
+                         "Burda et al. 2016, appendix D, Table 3"),
     },
 )
 RECIPES = {recipe.name: recipe for recipe in (IWAE_VAE, IWAE_VAE_K5, IWAE_IWAE_K5)}
@@ -170,7 +179,8 @@ def load_data(recipe: Recipe, binarization: str, data_dir=None, *, train_limit: 
     return x_train, x_test, "none", f"{name} (Larochelle & Murray 2011, fixed binarization)"
 
 
-def initial_params(recipe: Recipe, x_train: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def initial_params(recipe: Recipe, x_train: np.ndarray,
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
     """init_params with the recipe's scheme; then, as the authors' code does, the decoder's output
     bias at the log-odds of the mean training pixel, clipped to [0.001, 0.999], so that the first
     decoder outputs the average image: b = log(p / (1 − p))."""
@@ -182,11 +192,13 @@ def initial_params(recipe: Recipe, x_train: np.ndarray, rng: np.random.Generator
 
 
 def build_step(recipe: Recipe, x_train: np.ndarray, seed: int, path: str = "fast"):
-    """(step, rng): the recipe's model and optimizer in a step object, and the run's one Generator."""
+    """(step, rng): the recipe's model and optimizer in a step object, and the run's one
+    Generator."""
     rng = np.random.default_rng(seed)
     kw = {key: value for key, value in recipe.optimizer.items() if key != "name"}
     optimizer = make_optimizer(recipe.optimizer["name"], recipe.stages[0]["lr"], **kw)
-    return make_step(path, recipe.config, initial_params(recipe, x_train, rng), optimizer, recipe.batch_size), rng
+    return make_step(path, recipe.config, initial_params(recipe, x_train, rng), optimizer,
+                     recipe.batch_size), rng
 
 
 def lr_schedule(recipe: Recipe) -> list[list]:
@@ -306,14 +318,17 @@ def stage_summary(recipe: Recipe, history: list[dict]) -> list[dict]:
         if "iw_bound" not in record:
             break  # trained, but stopped inside its evaluation
         epochs = history[stage["first_epoch"] - 1:stage["last_epoch"]]
-        rows.append({"stage": stage["stage"], "epochs": stage["epochs"], "last_epoch": stage["last_epoch"],
-                     "lr": stage["lr"], "seconds": sum(h["seconds"] for h in epochs), "elapsed": record["elapsed"],
-                     # an epoch's training and test ELBO; the stage's last epoch also holds its evaluation
-                     "median_epoch_seconds": statistics.median(h["seconds"] - h.get("eval_seconds", 0.0)
-                                                               for h in epochs),
+        rows.append({"stage": stage["stage"], "epochs": stage["epochs"],
+                     "last_epoch": stage["last_epoch"], "lr": stage["lr"],
+                     "seconds": sum(h["seconds"] for h in epochs), "elapsed": record["elapsed"],
+                     # an epoch's training and test ELBO; the stage's last epoch also holds its
+                     # evaluation
+                     "median_epoch_seconds": statistics.median(
+                         h["seconds"] - h.get("eval_seconds", 0.0) for h in epochs),
                      "eval_seconds": record.get("eval_seconds"),
                      "test_elbo": -record["test_loss"], "iw_k": record.get("iw_k"),
-                     "iw_bound": record.get("iw_bound"), "active_units": record.get("active_units")})
+                     "iw_bound": record.get("iw_bound"),
+                     "active_units": record.get("active_units")})
     return rows
 
 
@@ -328,7 +343,8 @@ def parse_stages(text: str, recipe: Recipe) -> tuple[int, int]:
         first = 0
     n = len(recipe.stages)
     if first is None or not 0 <= first <= last < n:
-        raise ValueError(f"expected stages as A-B or B with 0 <= A <= B <= {n - 1} (e.g. 0-5), got {text!r}")
+        raise ValueError(f"expected stages as A-B or B with 0 <= A <= B <= {n - 1} (e.g. 0-5), "
+                         f"got {text!r}")
     return first, last
 
 
@@ -336,6 +352,7 @@ def markdown_rows(rows: list[dict]) -> list[str]:
     """stage_summary's rows as the lines of docs/06-results.md's reproduction table (the test
     tests/test_recipe.py checks the pasted lines against the committed summary with this)."""
     return [f"| {r['stage']} | {r['last_epoch']:,} | {r['lr']:.4g} | {r['seconds'] / 60:.1f} min | "
-            f"{r['median_epoch_seconds']:.1f} s | {r['eval_seconds']:,.0f} s | {r['test_elbo']:.2f} | "
-            f"{r['iw_bound']:.2f} | **{-r['iw_bound']:.2f}** | {r['active_units']} |"
+            f"{r['median_epoch_seconds']:.1f} s | {r['eval_seconds']:,.0f} s | "
+            f"{r['test_elbo']:.2f} | {r['iw_bound']:.2f} | **{-r['iw_bound']:.2f}** | "
+            f"{r['active_units']} |"
             for r in rows]

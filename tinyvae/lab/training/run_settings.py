@@ -82,7 +82,8 @@ DEFAULT_GAUSSIAN_STD = 0.1
 
 
 def default_binarize(likelihood: str) -> str:
-    """Binary pixels for the Bernoulli likelihood (a fresh draw every epoch); none for a Gaussian."""
+    """Binary pixels for the Bernoulli likelihood (a fresh draw every epoch); none for a
+    Gaussian."""
     return "dynamic" if likelihood == "bernoulli" else "none"
 
 
@@ -99,7 +100,8 @@ def complete(settings: dict | None, config: VAEConfig | None = None) -> dict:
     out = {key: settings.get(key, default) for key, default in RUN_DEFAULTS.items()}
     out.update({key: settings[key] for key in SCORING if key in settings})
     if out["binarize"] is None:
-        out["binarize"] = "fixed" if out["dataset"] == "binarized-mnist" else default_binarize(out["likelihood"])
+        out["binarize"] = ("fixed" if out["dataset"] == "binarized-mnist"
+                           else default_binarize(out["likelihood"]))
     if out["gaussian_std"] is None and out["likelihood"] == "gaussian":
         out["gaussian_std"] = DEFAULT_GAUSSIAN_STD
     return out
@@ -170,22 +172,25 @@ class RunData:
 
 
 def dataset_of(settings: dict) -> str:
-    """The dataset a run read: MNIST with --binarize fixed is Larochelle & Murray's binarized-mnist."""
+    """The dataset a run read: MNIST with --binarize fixed is Larochelle & Murray's
+    binarized-mnist."""
     name = settings["dataset"]
     return "binarized-mnist" if settings["binarize"] == "fixed" and name == "mnist" else name
 
 
 def check_test_seed(settings: dict) -> None:
-    """A ValueError unless the run's test set is a seeded Bernoulli draw, which another seed can replace."""
+    """A ValueError unless the run's test set is a seeded Bernoulli draw, which another seed can
+    replace."""
     name = dataset_of(settings)
     if name == "binarized-mnist" or settings["binarize"] not in ("fixed", "dynamic"):
+        what = "the published binarized-mnist" if name == "binarized-mnist" else "grayscale"
         raise ValueError("this run's test set is not a seeded Bernoulli draw (it is "
-                         f"{'the published binarized-mnist' if name == 'binarized-mnist' else 'grayscale'}); "
+                         f"{what}); "
                          "there is no other draw to score it on")
 
 
-def load_run_data(settings: dict, data_dir: str | os.PathLike | None = None, *, test_only: bool = False,
-                  test_seed: int | None = None) -> RunData:
+def load_run_data(settings: dict, data_dir: str | os.PathLike | None = None, *,
+                  test_only: bool = False, test_seed: int | None = None) -> RunData:
     """Load the dataset of `settings` (complete()d) and prepare it as the run did; test_only:
     only the test set (x_train is empty), which is all that scoring a saved model needs.
 
@@ -203,7 +208,8 @@ def load_run_data(settings: dict, data_dir: str | os.PathLike | None = None, *, 
     if settings["train_limit"] is not None:
         x_train = x_train[:settings["train_limit"]]
     if settings["test_limit"] is not None:
-        x_test, y_test = x_test[:settings["test_limit"]], None if y_test is None else y_test[:settings["test_limit"]]
+        x_test, y_test = (x_test[:settings["test_limit"]],
+                          None if y_test is None else y_test[:settings["test_limit"]])
     source = f"from {shown(ds.folder)}" if ds.folder is not None else ""
     names = CLASS_NAMES.get(name)
     kind = "digit" if name == "mnist" else "class"
@@ -273,7 +279,8 @@ def estimate_seconds(params, config: VAEConfig, n_test: int, k: int, *, probe: i
         dtype = params["encoder.W_mu"].dtype
         probe = max(32, iw.images_at_once(k, config, dtype, threads=threads) if k else 0)
     probe = max(1, min(probe, n_test))
-    x = (np.random.default_rng(0).random((probe, config.input_dim)) < 0.5).astype(params["encoder.W_mu"].dtype)
+    x = (np.random.default_rng(0).random((probe, config.input_dim)) < 0.5).astype(
+        params["encoder.W_mu"].dtype)
     t0 = time.perf_counter()
     if test_elbo:
         evaluate.test_elbo(params, x, config, np.random.default_rng(0))
@@ -290,34 +297,40 @@ def what_is_evaluated(n_test: int, k: int) -> str:
 def report_lines(results: dict, config: VAEConfig, settings: dict) -> list[str]:
     """What the training command prints at the end, and the evaluate command prints again."""
     r = results
-    lines = [f"test ELBO    {r['elbo']:.2f} nats per image (= −(recon {r['recon']:.2f} + KL {r['kl']:.2f}))"]
+    lines = [f"test ELBO    {r['elbo']:.2f} nats per image "
+             f"(= −(recon {r['recon']:.2f} + KL {r['kl']:.2f}))"]
     if config.beta != 1:
-        lines.append(f"β-loss       {r['loss']:.2f} nats per image (recon {r['recon']:.2f} + {config.beta:g} × KL "
-                     f"{r['kl']:.2f}: what training minimized, β = {config.beta:g}; not the ELBO)")
+        lines.append(f"β-loss       {r['loss']:.2f} nats per image "
+                     f"(recon {r['recon']:.2f} + {config.beta:g} × KL {r['kl']:.2f}: "
+                     f"what training minimized, β = {config.beta:g}; not the ELBO)")
     if r["iw_bound"] is not None:
         label = f"L_{r['iw_samples']}"
-        lines.append(f"{label:<12} {r['iw_bound']:.2f} nats (importance-weighted bound on log p(x), "
-                     f"k = {r['iw_samples']})")
-    if settings["binarize"] == "none" and config.likelihood == "bernoulli" and settings["dataset"] != "binarized-mnist":
-        lines.append("             (grayscale targets: the Bernoulli 'likelihood' is not normalized for them, so "
-                     "these compare only with other grayscale runs, e.g. PyTorch's example, not with papers' "
-                     "binary MNIST)")
+        lines.append(f"{label:<12} {r['iw_bound']:.2f} nats "
+                     f"(importance-weighted bound on log p(x), k = {r['iw_samples']})")
+    if (settings["binarize"] == "none" and config.likelihood == "bernoulli"
+            and settings["dataset"] != "binarized-mnist"):
+        lines.append("             (grayscale targets: the Bernoulli 'likelihood' is not "
+                     "normalized for them, so these compare only with other grayscale runs, e.g. "
+                     "PyTorch's example, not with papers' binary MNIST)")
     lines.append(f"active units {r['active_units']} of {config.latent_dim} (Cov_x E_q[z_u] > 0.01)")
     if config.objective == "iwae":
-        lines.append(f"trained on   L_{config.k} (the importance-weighted objective, k = {config.k}); the test ELBO "
-                     "above is the usual one-sample ELBO")
+        lines.append(f"trained on   L_{config.k} (the importance-weighted objective, "
+                     f"k = {config.k}); the test ELBO above is the usual one-sample ELBO")
     elif config.k > 1:
         lines.append(f"trained on   the ELBO averaged over k = {config.k} samples of z per image")
     return lines
 
 
 def metrics_of(results: dict, config: VAEConfig, settings: dict, **facts) -> dict:
-    """metrics.json: the final numbers, the settings that produced them, and `facts` (data, timing, ...)."""
+    """metrics.json: the final numbers, the settings that produced them, and `facts` (data, timing,
+    ...)."""
     r = results
     return {
         "test_elbo": r["elbo"], "test_loss": r["loss"], "beta": config.beta,
-        "test_recon": r["recon"], "test_kl": r["kl"], "iw_bound": r["iw_bound"], "iw_samples": r["iw_samples"],
-        "active_units": int(r["active_units"]), "active_unit_variance": [float(v) for v in r["variances"]],
+        "test_recon": r["recon"], "test_kl": r["kl"], "iw_bound": r["iw_bound"],
+        "iw_samples": r["iw_samples"], "active_units": int(r["active_units"]),
+        "active_unit_variance": [float(v) for v in r["variances"]],
         "kl_per_dim": [float(v) for v in r["kl_per_dim"]], "config": config.to_dict(),
-        "settings": {**settings, "hidden": list(settings["hidden"])}, **facts, "numpy": np.__version__,
+        "settings": {**settings, "hidden": list(settings["hidden"])}, **facts,
+        "numpy": np.__version__,
     }

@@ -31,11 +31,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..storage.checkpoint import CheckpointError, load_checkpoint
-from . import run_settings
 from ..errors import UsageError
+from ..storage.checkpoint import CheckpointError, load_checkpoint
 from ..storage.files import LOCK_NAME, check_writable_folder, hold_folder
 from ..storage.targets import output_kind
+from . import run_settings
 from .runner import CHECKPOINT_NAME
 
 ASIDE_PREFIX = ".replaced-"
@@ -55,19 +55,23 @@ def claim(out: Path, resume: Path | None, overwrite: bool) -> tuple[Path, Path |
             return out, None  # the same run, continued in its own folder
     held = sorted(p for p in out.iterdir() if not p.name.startswith("."))
     if held and not overwrite:
-        what = f"another run ({existing})" if existing.exists() else f"{len(held)} files ({held[0].name}, ...)"
-        hint = f"continue it with --resume {existing}, " if existing.exists() and resume is None else ""
-        raise UsageError(f"{out} already holds {what}; {hint}replace it with --overwrite, or choose another --out")
+        what = (f"another run ({existing})" if existing.exists()
+                else f"{len(held)} files ({held[0].name}, ...)")
+        hint = (f"continue it with --resume {existing}, " if existing.exists() and resume is None
+                else "")
+        raise UsageError(f"{out} already holds {what}; {hint}replace it with --overwrite, "
+                         "or choose another --out")
     if not held:
         return out, None
     folders = [p.name for p in held if p.is_dir() and not p.is_symlink()]
     if folders:  # a run writes only files: this is someone's folder, not a run's
-        raise UsageError(f"not replacing {out}: it holds folders ({', '.join(folders)}), so it is not a "
-                         "run's folder; choose another --out")
+        raise UsageError(f"not replacing {out}: it holds folders ({', '.join(folders)}), so it is "
+                         "not a run's folder; choose another --out")
     aside = out / f"{ASIDE_PREFIX}{os.getpid()}-{time.time_ns()}"
     aside.mkdir()
     for path in held:
-        os.replace(path, aside / path.name)  # a rename within the folder: nothing is copied, nothing lost
+        # a rename within the folder: nothing is copied, nothing lost
+        os.replace(path, aside / path.name)
     return out, aside
 
 
@@ -110,7 +114,8 @@ def holding(out: Path, settings: dict, command: str) -> tuple[str, bool] | None:
 
 
 def discard_replaced(out: Path) -> None:
-    """Delete what overwrite moved aside (this run's, and any a crash left), once `out` holds a checkpoint."""
+    """Delete what overwrite moved aside (this run's, and any a crash left), once `out` holds a
+    checkpoint."""
     if (Path(out) / CHECKPOINT_NAME).exists():
         for folder in Path(out).glob(ASIDE_PREFIX + "*"):
             shutil.rmtree(folder, ignore_errors=True)

@@ -46,17 +46,19 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 import numpy as np
 
 from ... import evaluate
 from ..._checks import check_batch, finite_real, nonnegative_int, positive_int
-from ..storage.checkpoint import HISTORY_FIELDS, CheckpointError, load_checkpoint, save_checkpoint
-from ..storage.files import OutputError, atomic_write, remove_stale_temporaries, run_folder, write_json
 from ..datasets.binarize import binarization_buffer
 from ..signals import stops_as_ctrl_c
+from ..storage.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..storage.files import OutputError, atomic_write, run_folder, write_json
+from ..storage.state_checks import HISTORY_FIELDS
 from .epoch import TrainingDiverged, train_epoch
 from .progress import EpochProgress
 from .schedule import check_schedule, scheduled_lr
@@ -78,10 +80,11 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.epoch = epoch
 
 
-def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_test: np.ndarray | None = None,
-        batch_size: int = 128, binarize: str = "dynamic", warmup_epochs: float = 0.0,
-        out_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None, eval_seed: int = 0,
-        extra: dict | None = None, stream: TextIO | None = sys.stdout,
+def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int,
+        x_test: np.ndarray | None = None, batch_size: int = 128, binarize: str = "dynamic",
+        warmup_epochs: float = 0.0, out_dir: str | os.PathLike | None = None,
+        resume: str | os.PathLike | None = None, eval_seed: int = 0, extra: dict | None = None,
+        stream: TextIO | None = sys.stdout,
         lr_schedule: list[tuple[int, float]] | None = None,
         after_epoch: Callable[[int, object], dict | None] | None = None, evaluation=None,
         eta_extra: Callable[[int, list[float]], tuple[float, str]] | None = None) -> list[dict]:
@@ -105,13 +108,15 @@ def fit(step, x_train: np.ndarray, *, rng: np.random.Generator, epochs: int, x_t
     eta_extra(epoch, epoch_seconds of this process): (seconds, what) the run spends after
     `epoch` beyond its epochs (evaluations), for the ETA on each epoch's line.
     """
-    settings = _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup_epochs, eval_seed)
+    settings = _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup_epochs,
+                                eval_seed)
     settings["lr_schedule"] = check_schedule(lr_schedule)
     if out_dir is None and resume is not None:
         out_dir = Path(resume).parent
     # np.errstate: overflow is judged by the explicit checks (TrainingDiverged), not by warnings
     held = contextlib.nullcontext() if out_dir is None else run_folder(out_dir)
-    with held as folder, stops_as_ctrl_c(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with held as folder, stops_as_ctrl_c(), np.errstate(over="ignore", invalid="ignore",
+                                                        divide="ignore"):
         run = _Run(step, rng, settings, extra, folder, stream, after_epoch, evaluation, eta_extra)
         if resume is not None:
             run.history, due = _restore(resume, step, rng, settings)
@@ -131,21 +136,23 @@ def _same_file(a: Path, b) -> bool:
     return a.exists() and os.path.samefile(a, b)
 
 
-def _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup_epochs, eval_seed) -> dict:
+def _check_arguments(step, x_train, x_test, epochs, batch_size, binarize, warmup_epochs,
+                     eval_seed) -> dict:
     """Refuse bad arguments before any work; return the settings a resume must match."""
     epochs, batch_size = nonnegative_int("epochs", epochs), positive_int("batch_size", batch_size)
     if batch_size > getattr(step, "max_batch", batch_size):
         raise ValueError(f"batch_size {batch_size} exceeds the step's max_batch {step.max_batch}")
     if binarize not in ("dynamic", "none"):
-        raise ValueError(f"binarize must be 'dynamic' or 'none' (fix a binarization before calling fit), "
-                         f"got {binarize!r}")
+        raise ValueError(f"binarize must be 'dynamic' or 'none' (fix a binarization before "
+                         f"calling fit), got {binarize!r}")
     finite_real("warmup_epochs", warmup_epochs, minimum=0)
     # The data are checked once, as whole arrays, rather than batch by batch.
     check_batch(x_train, step.config, "x_train")
     if len(x_train) == 0:
         raise ValueError("x_train is empty")
     if binarize == "dynamic" and (x_train.min() < 0 or x_train.max() > 1):
-        raise ValueError("x_train must lie in [0, 1] for dynamic binarization (pixel = probability of 1)")
+        raise ValueError("x_train must lie in [0, 1] for dynamic binarization "
+                         "(pixel = probability of 1)")
     if x_test is not None:
         check_batch(x_test, step.config, "x_test")
     return {"batch_size": batch_size, "binarize": binarize, "warmup_epochs": float(warmup_epochs),
@@ -158,7 +165,8 @@ class _Run:
 
     def __init__(self, step, rng, settings: dict, extra: dict | None, out_dir, stream,
                  after_epoch=None, evaluation=None, eta_extra=None):
-        self.step, self.rng, self.settings, self.extra, self.after_epoch = step, rng, settings, extra or {}, after_epoch
+        self.step, self.rng, self.settings = step, rng, settings
+        self.extra, self.after_epoch = extra or {}, after_epoch
         self.evaluation = evaluation
         self.checkpoint_path = None if out_dir is None else Path(out_dir) / CHECKPOINT_NAME
         self.log = EpochProgress(stream, eta_extra)
@@ -170,9 +178,9 @@ class _Run:
     def save(self) -> None:
         step = self.step
         due = {"evaluation_due": len(self.history)} if self.evaluation_due else {}
-        save_checkpoint(self.checkpoint_path, params=step.params, optimizer=step.optimizer, config=step.config,
-                        epoch=len(self.history), history=self.history, rng=self.rng,
-                        extra={"train": self.settings, **self.extra, **due})
+        save_checkpoint(self.checkpoint_path, params=step.params, optimizer=step.optimizer,
+                        config=step.config, epoch=len(self.history), history=self.history,
+                        rng=self.rng, extra={"train": self.settings, **self.extra, **due})
         write_history(self.checkpoint_path.parent, self.history)
         self.saved_epoch = len(self.history)
         self.saved_due = bool(due)
@@ -184,8 +192,10 @@ class _Run:
 
     def train(self, x_train, x_test, epochs: int) -> list[dict]:
         """Epochs len(history)+1 .. epochs, each evaluated, checked and saved; Ctrl-C handled."""
-        binarized = binarization_buffer(x_train, self.settings["binarize"])  # one array for every epoch's draw
-        at_epoch_end = True  # params, optimizer and rng are exactly as at the end of epoch len(history)
+        # one array for every epoch's draw
+        binarized = binarization_buffer(x_train, self.settings["binarize"])
+        # params, optimizer and rng are exactly as at the end of epoch len(history)
+        at_epoch_end = True
         try:
             if self.evaluation_due:  # a resumed run whose last epoch was stopped in its evaluation
                 self.evaluate(len(self.history))
@@ -215,7 +225,8 @@ class _Run:
                                  settings=self.settings, binarized=binarized, log=self.log)
         except TrainingDiverged as exc:
             self.log.end()
-            raise TrainingDiverged(f"{exc} {self.last_good()} Try a smaller learning rate.") from None
+            raise TrainingDiverged(f"{exc} {self.last_good()} "
+                                   "Try a smaller learning rate.") from None
         t_train = time.perf_counter() - t_start
         self.refuse_diverged(record, epoch)  # before the test ELBO, which refuses NaN parameters
         if x_test is not None:
@@ -245,18 +256,22 @@ class _Run:
 
     def refuse_diverged(self, record: dict, epoch: int) -> None:
         """A model that overflowed on the last step must not be saved over a good checkpoint."""
-        bad = [key for key, value in record.items() if isinstance(value, float) and not math.isfinite(value)]
-        bad += [f"parameter {key}" for key, arr in self.step.params.items() if not np.all(np.isfinite(arr))]
+        bad = [key for key, value in record.items()
+               if isinstance(value, float) and not math.isfinite(value)]
+        bad += [f"parameter {key}" for key, arr in self.step.params.items()
+                if not np.all(np.isfinite(arr))]
         if bad:
             self.log.end()
-            raise TrainingDiverged(f"training diverged: {', '.join(bad)} became NaN or inf at the end of "
-                                   f"epoch {epoch}. {self.last_good()} Try a smaller learning rate.")
+            raise TrainingDiverged(f"training diverged: {', '.join(bad)} became NaN or inf at the "
+                                   f"end of epoch {epoch}. {self.last_good()} "
+                                   "Try a smaller learning rate.")
 
     def interrupted(self, at_epoch_end: bool):
         """Ctrl-C: save a finished epoch that was not saved yet, then say where to resume from."""
         self.log.end()
         if self.checkpoint_path is None:
-            message = f"interrupted after {len(self.history)} finished epoch(s); nothing saved (no out_dir)"
+            message = (f"interrupted after {len(self.history)} finished epoch(s); "
+                       "nothing saved (no out_dir)")
             raise TrainingInterrupted(message, None, len(self.history)) from None
         if at_epoch_end and self.saved_epoch < len(self.history):
             # Ctrl-C arrived between the end of an epoch and the end of its save: save it now.
@@ -279,10 +294,12 @@ def _restore(path, step, rng: np.random.Generator, settings: dict) -> tuple[list
     diffs = [f"{key}: checkpoint has {saved.get(key)!r}, now {value!r}"
              for key, value in settings.items() if saved.get(key) != value]
     saved_hparams, hparams = ckpt.optimizer.hparams(), step.optimizer.hparams()
-    if settings["lr_schedule"] is not None:  # the schedule sets lr epoch by epoch (and is compared above)
+    # the schedule sets lr epoch by epoch (and is compared above)
+    if settings["lr_schedule"] is not None:
         saved_hparams, hparams = {**saved_hparams, "lr": None}, {**hparams, "lr": None}
     if saved_hparams != hparams:
-        diffs.append(f"optimizer: checkpoint has {ckpt.optimizer.hparams()}, now {step.optimizer.hparams()}")
+        diffs.append(f"optimizer: checkpoint has {ckpt.optimizer.hparams()}, "
+                     f"now {step.optimizer.hparams()}")
     if type(ckpt.rng.bit_generator) is not type(rng.bit_generator):
         diffs.append(f"random generator: checkpoint has {type(ckpt.rng.bit_generator).__name__}, "
                      f"now {type(rng.bit_generator).__name__}")
@@ -298,11 +315,13 @@ def _restore(path, step, rng: np.random.Generator, settings: dict) -> tuple[list
 
 
 def write_history(folder: str | os.PathLike, history: list[dict]) -> None:
-    """history.json (a list of per-epoch objects) and history.csv (one row per epoch), atomically."""
+    """history.json (a list of per-epoch objects) and history.csv (one row per epoch),
+    atomically."""
     folder = Path(folder)
     write_json(folder / "history.json", history)
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(text, fieldnames=HISTORY_FIELDS, extrasaction="ignore",
+                            lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     atomic_write(folder / "history.csv", lambda f: f.write(text.getvalue().encode("utf-8")))
