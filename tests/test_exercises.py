@@ -223,7 +223,8 @@ def test_grading_leaves_the_installed_package_as_it_was(tmp_path):
     registries = dict(layers.ACTIVATIONS), copy.copy(losses.LIKELIHOODS)
     for name in ("softplus", "bernoulli", "encoder", "dense"):
         grade(name, SOLUTIONS / "correct")
-    graded_copy(SOLUTIONS / "wrong" / "dense-missing-transpose.py", "dense", tmp_path)  # even after an error
+    # even after an error
+    graded_copy(SOLUTIONS / "wrong" / "dense-missing-transpose.py", "dense", tmp_path)
     assert (dict(layers.ACTIVATIONS), losses.LIKELIHOODS) == registries and "softplus" not in layers.ACTIVATIONS
     for module, old in zip((layers, losses, vae), before):
         assert all(vars(module)[k] is v for k, v in old.items())
@@ -259,7 +260,8 @@ def test_check_writes_gradescope_results_and_exits_0_only_when_everything_passes
     doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     check_gradescope_results(doc)
     assert doc["score"] == 2.0 and [t["status"] for t in doc["tests"]] == ["passed", "passed"]
-    assert len(doc["tests"][0]["extra_data"]["rows"]) == 43  # per row, for the instructor: dx, then 42
+    # per row, for the instructor: dx, then 42
+    assert len(doc["tests"][0]["extra_data"]["rows"]) == 43
 
     shutil.copy(SOLUTIONS / "wrong" / "tanh-of-cache.py", folder / "tanh.py")
     code, out, _ = run("check", "relu", "tanh", "kl", "--dir", str(folder), "--json", str(tmp_path / "r2.json"))
@@ -456,7 +458,8 @@ def test_the_instructors_page_claims_hold(tmp_path):
 
 def test_exercise_8_sigma_1_hides_a_missing_one_over_sigma_squared(tmp_path):
     graded_copy(SOLUTIONS / "wrong" / "gaussian-missing-variance.py", "gaussian", tmp_path)
-    assert grade("gaussian", tmp_path, gaussian_std=1.0).status == "passed"  # multiplying by 1 leaves no trace
+    # multiplying by 1 leaves no trace
+    assert grade("gaussian", tmp_path, gaussian_std=1.0).status == "passed"
     assert grade("gaussian", tmp_path).status == "failed"  # the check's σ = 0.5 sees it
 
 

@@ -166,7 +166,8 @@ def test_the_json_is_written_whole_over_an_old_one(tmp_path):
     (tmp_path / "r.json").write_text("an old, half-written file")
     assert run("check", "relu", "--dir", str(folder), "--json", str(tmp_path / "r.json"))[0] == 0
     assert verdicts(results(tmp_path / "r.json")) == {"relu": "passed"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "work"]  # no temporary file left
+    # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "work"]
 
 
 @pytest.mark.slow
@@ -243,7 +244,8 @@ def test_the_encoder_may_not_borrow_the_models_walk_back_through_the_hidden_laye
             + ("config" if walk == "mlp_backward" else "config.activation") + ", grads)\n    return grads\n")
     graded = grade("encoder", write(tmp_path, "encoder", text))
     assert graded.status == "error" and f"tinyvae.vae.{walk}" in graded.note
-    assert grade("decoder", CORRECT).status == "passed"  # the decoder's own walk is the model's, not the student's
+    # the decoder's own walk is the model's, not the student's
+    assert grade("decoder", CORRECT).status == "passed"
 
 
 def test_reloading_a_module_to_get_the_answer_back_is_an_error(tmp_path):
@@ -276,7 +278,8 @@ def test_grading_leaves_the_graders_own_modules_as_they_were(tmp_path):
     before = [dict(vars(m)) for m in (layers, losses, vae)]
     text = ("import tinyvae.layers as L\nL.relu_backward = None\nL.ACTIVATIONS.clear()\n"
             + RELU.format(body="return dout * (cache > 0)"))
-    assert grade("relu", write(tmp_path, "relu", text)).status == "error"  # the model has no activations left
+    # the model has no activations left
+    assert grade("relu", write(tmp_path, "relu", text)).status == "error"
     assert [dict(vars(m)) for m in (layers, losses, vae)] == before and "relu" in layers.ACTIVATIONS
 
 
