@@ -93,8 +93,8 @@ for tree, argv in json.load(sys.stdin):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         sys.argv = ["tinyvae", "gradcheck", *argv]
         try:
-            assert importlib.import_module("tinyvae").__file__.startswith(tree + "/"), \
-                "imported the wrong tinyvae"
+            assert importlib.import_module("tinyvae").__file__.startswith(tree + "/"), (
+                "imported the wrong tinyvae")
             runpy.run_module("tinyvae", run_name="__main__", alter_sys=True)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
