@@ -26,10 +26,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from tinyvae.config import VAEConfig, init_params, param_shapes
 from tinyvae.gradcheck import numerical_gradient, random_problem, rel_error
 from tinyvae.layers import relu_backward, relu_forward, sigmoid, softplus
 from tinyvae.vae import encode, loss_and_grads
-from tinyvae.config import VAEConfig, init_params, param_shapes
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "05-classroom.md"
@@ -42,8 +42,9 @@ DEFAULT = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2, gaussian_std=
 
 # ---- the code edits of the exercises, applied to a copy of tinyvae/ ----
 
-# The exercises that change code are files of the student's own now (tinyvae/classroom/, graded by
-# `python -m tinyvae exercise check`); tests/test_exercises.py is their answer key. No edited copies.
+# The exercises that change code are files of the student's own now (tinyvae/classroom/, graded
+# by `python -m tinyvae exercise check`); tests/test_exercises.py is their answer key. No edited
+# copies.
 EDITS: dict = {}
 
 # (copy or None, arguments) for every command-line run the tests below read.
@@ -54,7 +55,8 @@ RUNS = [
     (None, ("--break", "relu", "--hidden", "7")),
     (None, ("--h", "1e-2")), (None, ("--h", "1e-9")),
     (None, ("--break", "kl", "--h", "1e-3")), (None, ("--break", "kl", "--h", "1e-7")),
-    (None, ("--seed", "6961")), (None, ("--seed", "6961", "--h", "1e-6")), (None, ("--seed", "6961", "--h", "1e-7")),
+    (None, ("--seed", "6961")), (None, ("--seed", "6961", "--h", "1e-6")),
+    (None, ("--seed", "6961", "--h", "1e-7")),
     (None, ("--seed", "6961", "--h", "1e-8")),
 ]
 _results: dict = {}
@@ -63,20 +65,22 @@ _results: dict = {}
 def make_copy(name: str, base: Path) -> Path:
     """A copy of tinyvae/ with the exercise's edits; a quoted line that is gone fails loudly."""
     target = base / name
-    shutil.copytree(ROOT / "tinyvae", target / "tinyvae", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tinyvae", target / "tinyvae",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     for filename, edits in EDITS[name].items():
         path = target / "tinyvae" / filename
         text = path.read_text(encoding="utf-8")
         for old, new in edits:
-            assert text.count(old) == 1, (f"exercise edit {name!r}: tinyvae/{filename} no longer has the line "
-                                          f"{old.strip()!r}; update docs/05-classroom.md and this test")
+            assert text.count(old) == 1, (f"exercise edit {name!r}: tinyvae/{filename} no longer "
+                                          f"has the line {old.strip()!r}; update "
+                                          "docs/05-classroom.md and this test")
             text = text.replace(old, new)
         path.write_text(text, encoding="utf-8")
     return target
 
 
-# Runs the command line exactly as `python -m tinyvae gradcheck ARGS` does (runpy), all the runs in one
-# fresh process: a new interpreter per run would cost more than the checks. Each edited copy is
+# Runs the command line exactly as `python -m tinyvae gradcheck ARGS` does (runpy), all the runs in
+# one fresh process: a new interpreter per run would cost more than the checks. Each edited copy is
 # imported afresh (its own tinyvae package first on sys.path, the previous one forgotten).
 DRIVER = """
 import contextlib, importlib, io, json, runpy, sys, traceback
@@ -89,7 +93,8 @@ for tree, argv in json.load(sys.stdin):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         sys.argv = ["tinyvae", "gradcheck", *argv]
         try:
-            assert importlib.import_module("tinyvae").__file__.startswith(tree + "/"), "imported the wrong tinyvae"
+            assert importlib.import_module("tinyvae").__file__.startswith(tree + "/"), (
+                "imported the wrong tinyvae")
             runpy.run_module("tinyvae", run_name="__main__", alter_sys=True)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
@@ -192,7 +197,8 @@ def assert_shows(block: str, output: str, what: str):
                 cursor = i + 1
                 break
         else:
-            raise AssertionError(f"{what}: the page shows\n  {want}\nbut the output (from line {cursor + 1}) is\n"
+            raise AssertionError(f"{what}: the page shows\n  {want}\n"
+                                 f"but the output (from line {cursor + 1}) is\n"
                                  + "\n".join(lines[cursor:]))
 
 
@@ -265,7 +271,8 @@ def h_table():
     params, grads, f, _ = _default_problem()
     W, exact = params["encoder.W_logvar"], grads["encoder.W_logvar"]
     hs = [10.0 ** -k for k in range(1, 11)]
-    return {h: (rel_error(exact, _forward_difference(f, W, h)), rel_error(exact, numerical_gradient(f, W, h)))
+    return {h: (rel_error(exact, _forward_difference(f, W, h)),
+                rel_error(exact, numerical_gradient(f, W, h)))
             for h in hs}
 
 
@@ -277,17 +284,20 @@ def test_central_differences_gain_100x_per_decade_of_h_and_forward_differences_1
         assert 8 < fwd_big / fwd_small < 12
 
 
-def test_at_the_default_h_a_forward_difference_fails_a_correct_gradient_and_a_central_one_passes(h_table):
+def test_at_the_default_h_a_forward_difference_fails_a_correct_gradient_and_a_central_one_passes(
+        h_table):
     fwd, ctr = h_table[1e-5]
     assert fwd > 1e-6 and ctr < 1e-10
-    assert min(f for f, _ in h_table.values()) > 1e-8  # the forward difference's best is still too close
+    # the forward difference's best is still too close
+    assert min(f for f, _ in h_table.values()) > 1e-8
 
 
 def test_below_the_default_h_rounding_takes_over(h_table):
     central = {h: c for h, (_, c) in h_table.items()}
     assert min(central, key=central.get) == 1e-5
     assert central[1e-7] > 10 * central[1e-5]
-    assert central[1e-9] > 1e-7 and central[1e-10] > 1e-7  # a correct gradient fails on rounding alone
+    # a correct gradient fails on rounding alone
+    assert central[1e-9] > 1e-7 and central[1e-10] > 1e-7
 
 
 def test_a_large_h_fails_on_truncation_except_where_the_loss_is_quadratic():
@@ -302,7 +312,8 @@ def test_a_large_h_fails_on_truncation_except_where_the_loss_is_quadratic():
 
 
 def test_a_real_bug_fails_at_every_h_with_the_same_error():
-    errors = [rows(cli("--break", "kl", *h))["full", "encoder.W0"][2] for h in ((), ("--h", "1e-3"), ("--h", "1e-7"))]
+    errors = [rows(cli("--break", "kl", *h))["full", "encoder.W0"][2]
+              for h in ((), ("--h", "1e-3"), ("--h", "1e-7"))]
     assert errors[0] == pytest.approx(7.26e-2, rel=1e-2)
     assert max(errors) - min(errors) < 1e-6
 
@@ -311,7 +322,8 @@ def test_float32_cannot_take_a_step_of_1e_5():
     h = np.float32(1e-5)
     step_at_1 = float((np.float32(1.0) + h) - np.float32(1.0))
     assert 1.0013e-5 < step_at_1 < 1.0014e-5  # 0.14 % more than the h the formula divides by
-    assert float((np.float32(100.0) + h) - np.float32(100.0)) == pytest.approx(7.629395e-6, rel=1e-6)
+    assert float((np.float32(100.0) + h) - np.float32(100.0)) == pytest.approx(7.629395e-6,
+                                                                               rel=1e-6)
     assert (np.float32(300.0) + h) - np.float32(300.0) == 0  # no step at all
     assert (1.0 + 1e-5) - 1.0 == pytest.approx(1e-5, rel=1e-10)  # float64 takes it
 
@@ -351,7 +363,8 @@ def test_an_entry_by_entry_error_fails_a_correct_gradient_that_rel_error_passes(
     eps = rng.standard_normal((5, 3))
     loss, grads, _ = loss_and_grads(params, x, eps, config)
     a = grads["encoder.W_logvar"]
-    n = numerical_gradient(lambda: loss_and_grads(params, x, eps, config)[0], params["encoder.W_logvar"])
+    n = numerical_gradient(lambda: loss_and_grads(params, x, eps, config)[0],
+                           params["encoder.W_logvar"])
     per_entry = np.abs(a - n) / np.maximum(1e-8, np.abs(a) + np.abs(n))
     worst = np.unravel_index(np.argmax(per_entry), a.shape)
     rounding_floor = np.finfo(float).eps * loss / 1e-5  # ε|L|/h, eq. (3)'s rounding term
@@ -366,7 +379,7 @@ def test_a_central_difference_across_relus_kink_measures_one_half_plus_x_over_2h
     h = 1e-5
     for x0, slope in [(3e-6, 0.65), (0.0, 0.5), (-3e-6, 0.35), (2e-5, 1.0), (-2e-5, 0.0)]:
         x = np.array([x0])
-        numerical = numerical_gradient(lambda: relu_forward(x)[0].sum(), x, h)[0]
+        numerical = numerical_gradient(lambda x=x: relu_forward(x)[0].sum(), x, h)[0]
         assert numerical == pytest.approx(slope, abs=1e-9)
         if abs(x0) < h:
             assert numerical == pytest.approx(0.5 + x0 / (2 * h), abs=1e-9)
@@ -410,7 +423,8 @@ def test_a_smaller_step_moves_the_kinks_error_by_the_factor_one_half_plus_a_over
     a = -7.225788e-7
     diffs = []
     for result in (cli("--seed", "6961"), cli("--seed", "6961", "--h", "1e-6")):
-        note = result.stdout.split("full   decoder.b0", 1)[1].splitlines()[1]  # the line under the row
+        # the line under the row
+        note = result.stdout.split("full   decoder.b0", 1)[1].splitlines()[1]
         analytic, numerical = map(float, NOTE.search(note).groups())
         diffs.append(numerical - analytic)
     factor = (0.5 + a / 2e-5) / (0.5 + a / 2e-6)
@@ -424,7 +438,8 @@ def test_a_smaller_step_moves_the_kinks_error_by_the_factor_one_half_plus_a_over
 # ---- 5. each --break fails exactly the rows the page says ----
 
 def relu_parity_rows(hidden_dims) -> set:
-    """The rows --break relu fails: those whose path to a term crosses an odd number of ReLU layers."""
+    """The rows --break relu fails: those whose path to a term crosses an odd number of ReLU
+    layers."""
     k = len(hidden_dims)
     config = VAEConfig(input_dim=5, hidden_dims=hidden_dims, latent_dim=2)
     crossings = {}  # parameter -> (ReLU layers to the recon loss, to the KL or None)
@@ -456,7 +471,8 @@ def test_break_relu_fails_the_rows_behind_an_odd_number_of_relu_layers():
     assert failing(cli("--break", "relu")) == expected
     for key in expected:  # a pure sign flip: equal norms, rel. error exactly 1
         analytic, numerical, err, _ = table[key]
-        assert analytic == pytest.approx(numerical, rel=1e-6) and err == pytest.approx(1.0, abs=1e-9)
+        assert analytic == pytest.approx(numerical, rel=1e-6)
+        assert err == pytest.approx(1.0, abs=1e-9)
 
 
 def test_exercise_2e_break_relu_with_one_hidden_layer():
@@ -470,27 +486,31 @@ def test_break_kl_fails_the_encoder_rows_of_full_and_kl_except_the_mu_head():
     table = rows(result)
     for key in HEADS_LOGVAR:  # the KL's log σ² head gradient is the flipped derivative alone
         analytic, numerical, err, _ = table["kl", key]
-        assert analytic == pytest.approx(numerical, rel=1e-6) and err == pytest.approx(1.0, abs=1e-9)
+        assert analytic == pytest.approx(numerical, rel=1e-6)
+        assert err == pytest.approx(1.0, abs=1e-9)
     assert all(0.6 < table["kl", key][2] < 0.9 for key in ENC_HIDDEN)
     assert all(0.05 < table["full", key][2] < 0.2 for key in wrong)
 
 
 def test_exercise_2a_break_tanh():
-    assert failing(cli("--break", "tanh")) == every(("full", "recon"), keys()[:-2]) | every(["kl"], ENC_HIDDEN)
+    assert failing(cli("--break", "tanh")) == (every(("full", "recon"), keys()[:-2])
+                                               | every(["kl"], ENC_HIDDEN))
 
 
 def test_exercise_2b_break_bernoulli():
     result = cli("--break", "bernoulli")
     assert failing(result) == every(("full", "recon"), keys())
     recon_errors = [row[2] for (term, _), row in rows(result).items() if term == "recon"]
-    assert all(err == pytest.approx(1.0, abs=1e-9) for err in recon_errors)  # exactly minus the truth
+    # exactly minus the truth
+    assert all(err == pytest.approx(1.0, abs=1e-9) for err in recon_errors)
 
 
 @pytest.mark.parametrize("B", [2, 5])
 def test_exercise_2c_break_dense_fails_every_bias_row_by_b_minus_1_over_b_plus_1(B):
     result = cli("--break", "dense", *(("--batch-size", "5") if B == 5 else ()))
     biases = [k for k in keys() if ".b" in k]
-    expected = every(("full", "recon"), biases) | every(["kl"], [k for k in biases if k.startswith("encoder")])
+    expected = (every(("full", "recon"), biases)
+                | every(["kl"], [k for k in biases if k.startswith("encoder")]))
     assert failing(result) == expected
     table = rows(result)
     for key in expected:
@@ -500,7 +520,8 @@ def test_exercise_2c_break_dense_fails_every_bias_row_by_b_minus_1_over_b_plus_1
 
 
 def test_exercise_2d_break_gaussian_logvar():
-    config = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2, likelihood="gaussian-learned-variance")
+    config = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2,
+                       likelihood="gaussian-learned-variance")
     names = [k for k in keys(config) if k not in ("decoder.W_out", "decoder.b_out")]
     assert failing(cli("--break", "gaussian-logvar")) == every(("full", "recon"), names)
 
@@ -512,10 +533,12 @@ def test_the_rounding_floor_printed_under_a_fail_row_is_the_rounding_term_of_eq_
 
     page = PAGE.read_text(encoding="utf-8")
     eq3 = page[page.index("E(h) \\approx"):page.index("\\tag{3}")]
-    assert "\\frac{\\epsilon\\,\\lvert L\\rvert}{h}}_{\\text{rounding}}" in eq3  # ε|L|/h, not ε|L|/2h
+    # ε|L|/h, not ε|L|/2h
+    assert "\\frac{\\epsilon\\,\\lvert L\\rvert}{h}}_{\\text{rounding}}" in eq3
     assert "/2h" not in page.replace("ε|loss|/h", "")[page.index("### 2.3"):page.index("## 3.")]
     _, _, f, loss = _default_problem()
-    note = next(line for line in cli("--break", "relu").stdout.splitlines() if "rounding floor" in line)
+    note = next(line for line in cli("--break", "relu").stdout.splitlines()
+                if "rounding floor" in line)
     printed = re.search(r"rounding floor ε\|loss\|/h ≈ (\S+) ", note)
     assert printed, note
     assert float(printed.group(1)) == float(f"{rounding_floor(loss, 1e-5):.0e}")

@@ -1,4 +1,5 @@
-"""The classroom kit (tinyvae/classroom/, `python -m tinyvae exercise`): students' files, graded row by row.
+"""The classroom kit (tinyvae/classroom/, `python -m tinyvae exercise`): students' files, graded row
+by row.
 
 The answer key of docs/05-classroom.md §4: reference solutions (tests/exercise_solutions/correct/)
 pass every row; typical wrong ones (tests/exercise_solutions/wrong/) fail exactly the rows the page
@@ -79,9 +80,10 @@ def test_every_exercise_has_one_stub_file_and_the_package_ships_them():
     assert sorted(p.stem for p in STUBS.glob("*.py")) == sorted(EXERCISES)
     assert not (STUBS / "__init__.py").exists()  # data, not a package: nothing imports them
     setup = (ROOT / "setup.cfg").read_text(encoding="utf-8")
-    assert re.search(r"^\[options\.package_data\]\ntinyvae\.classroom = stubs/\*\.py$", setup.replace(
-        "# the exercise stubs that `exercise start` copies: Python files, but no package of their own\n", ""),
-        flags=re.M)
+    stanza = setup.replace("# the exercise stubs that `exercise start` copies: Python files, but "
+                           "no package of their own\n", "")
+    assert re.search(r"^\[options\.package_data\]\ntinyvae\.classroom = stubs/\*\.py$", stanza,
+                     flags=re.M)
 
 
 @pytest.mark.parametrize("name", list(EXERCISES))
@@ -101,8 +103,9 @@ def test_the_stubs_pass_the_linter():
         pytest.skip("ruff is not installed")
     import subprocess
 
-    result = subprocess.run([ruff, "check", "--isolated", "--line-length", "100", "--select", "E,F,W,I,B,UP",
-                             str(STUBS)], capture_output=True, text=True)
+    result = subprocess.run([ruff, "check", "--isolated", "--line-length", "100",
+                             "--select", "E,F,W,I,B,UP", str(STUBS)],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
@@ -148,25 +151,35 @@ SUMS = ("check", "sums to 1 along the axis: the sum furthest from 1")
 FINITE = ("check", "finite, at extreme log w too: entries NaN or inf")
 IWAE_ALL = every(["full"], KEYS) | every([W], WEIGHTS) | {SUMS}
 WRONG = {  # file -> (exercise, the failing rows, words of the diagnosis)
-    "relu-sign-flipped": ("relu", every(("full", "recon"), ["encoder.W1", "encoder.b1", "decoder.W1", "decoder.b1"])
+    "relu-sign-flipped": ("relu", every(("full", "recon"),
+                                        ["encoder.W1", "encoder.b1", "decoder.W1", "decoder.b1"])
                           | every(["kl"], ["encoder.W1", "encoder.b1"]) | {("relu_backward", "dx")},
-                          "dx: analytic = −numerical (rel. error 1.00 with equal norms): a sign flipped"),
-    "tanh-of-cache": ("tanh", every(("full", "recon"), KEYS[:-2]) | every(["kl"], ENC_HIDDEN) | {("tanh_backward", "dx")},
+                          "dx: analytic = −numerical (rel. error 1.00 with equal norms): "
+                          "a sign flipped"),
+    "tanh-of-cache": ("tanh", every(("full", "recon"), KEYS[:-2]) | every(["kl"], ENC_HIDDEN)
+                      | {("tanh_backward", "dx")},
                       "dx: no simple relation"),
     "dense-bias-mean": ("dense", every(("full", "recon"), [k for k in KEYS if ".b" in k])
-                        | every(["kl"], [k for k in KEYS if k.startswith("encoder.b")]) | {("dense_backward", "db")},
-                        "db is wrong; dx and dW are right\n  db: analytic = 1/B × numerical = 0.333333 × numerical: "
+                        | every(["kl"], [k for k in KEYS if k.startswith("encoder.b")])
+                        | {("dense_backward", "db")},
+                        "db is wrong; dx and dW are right\n"
+                        "  db: analytic = 1/B × numerical = 0.333333 × numerical: "
                         "a mean over the batch where the gradient needs the sum"),
-    "kl-sign-flipped": ("kl", every(("full", "kl"), ENC_HIDDEN + HEADS_LOGVAR) | {("kl_standard_normal", "dlog_var")},
+    "kl-sign-flipped": ("kl", every(("full", "kl"), ENC_HIDDEN + HEADS_LOGVAR)
+                        | {("kl_standard_normal", "dlog_var")},
                         "dlog_var is wrong; dmu is right\n  dlog_var: analytic = −numerical"),
     "loss-no-kl-path-into-mu": ("loss", every(("full", "kl"), ENC_HIDDEN + HEADS_MU),
                                 "most informative FAIL: kl encoder.W_mu: |analytic| is exactly 0"),
     "loss-no-z-path-into-mu": ("loss", every(("full", "recon"), ENC_HIDDEN + HEADS_MU),
-                               "most informative FAIL: recon encoder.W_mu: |analytic| is exactly 0"),
-    "loss-sum-instead-of-mean": ("loss", every(("full", "recon", "kl"), KEYS) - every(["kl"], KEYS[8:]),
+                               "most informative FAIL: recon encoder.W_mu: "
+                               "|analytic| is exactly 0"),
+    "loss-sum-instead-of-mean": ("loss",
+                                 every(("full", "recon", "kl"), KEYS) - every(["kl"], KEYS[8:]),
                                  "analytic = B × numerical = 3 × numerical: a sum over the batch"),
-    "gaussian-missing-variance": ("gaussian", every(("full", "recon"), KEYS) | {("gaussian_nll", "dmean")},
-                                  "dmean: analytic = σ² × numerical = 0.36 × numerical: a missing 1/σ²"),
+    "gaussian-missing-variance": ("gaussian",
+                                  every(("full", "recon"), KEYS) | {("gaussian_nll", "dmean")},
+                                  "dmean: analytic = σ² × numerical = 0.36 × numerical: "
+                                  "a missing 1/σ²"),
     # L_K is one term: the iwae model's table has the full rows only (gradcheck.terms_of)
     "iwae-weights-no-max-shift": ("iwae-weights", {(W, "extreme log w"), FINITE},
                                   "entries are NaN or infinite: e^(log w) overflows to inf above "
@@ -183,7 +196,8 @@ WRONG = {  # file -> (exercise, the failing rows, words of the diagnosis)
 
 
 @pytest.mark.parametrize("wrong", list(WRONG))
-def test_a_typical_wrong_solution_fails_exactly_the_predicted_rows_with_its_diagnosis(wrong, tmp_path):
+def test_a_typical_wrong_solution_fails_exactly_the_predicted_rows_with_its_diagnosis(wrong,
+                                                                                      tmp_path):
     name, rows, words = WRONG[wrong]
     graded = graded_copy(SOLUTIONS / "wrong" / f"{wrong}.py", name, tmp_path)
     assert graded.status == "failed"
@@ -192,15 +206,18 @@ def test_a_typical_wrong_solution_fails_exactly_the_predicted_rows_with_its_diag
 
 
 def test_the_tanh_hint_28_rows_and_the_sum_hint_b_minus_1_over_b_plus_1(tmp_path):
-    assert len(WRONG["tanh-of-cache"][1]) == 28 + 1 and len(WRONG["loss-sum-instead-of-mean"][1]) == 36
+    assert len(WRONG["tanh-of-cache"][1]) == 28 + 1
+    assert len(WRONG["loss-sum-instead-of-mean"][1]) == 36
     graded = graded_copy(SOLUTIONS / "wrong" / "loss-sum-instead-of-mean.py", "loss", tmp_path)
     B = 3  # the grader's batch: (B - 1)/(B + 1) in every failing row
-    assert all(c["rel_error"] == pytest.approx((B - 1) / (B + 1), abs=1e-6) for _, _, c, ok in graded.rows if not ok)
+    assert all(c["rel_error"] == pytest.approx((B - 1) / (B + 1), abs=1e-6)
+               for _, _, c, ok in graded.rows if not ok)
 
 
 def test_a_missing_transpose_is_shown_at_the_students_own_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    graded = graded_copy(SOLUTIONS / "wrong" / "dense-missing-transpose.py", "dense", Path("tinyvae-exercises"))
+    graded = graded_copy(SOLUTIONS / "wrong" / "dense-missing-transpose.py", "dense",
+                         Path("tinyvae-exercises"))
     assert graded.status == "error" and graded.rows == []
     assert graded.note.startswith("tinyvae-exercises/dense.py:6 in dense_backward: dx = dout @ W")
     assert "ValueError: matmul" in graded.note and "transpose" in graded.note
@@ -209,7 +226,8 @@ def test_a_missing_transpose_is_shown_at_the_students_own_line(tmp_path, monkeyp
 def test_a_students_exception_anywhere_is_one_sentence_with_their_line(tmp_path):
     (tmp_path / "discrete-kl.py").write_text("def kl_divergence(p, q, base=2):\n    return p / 0\n")
     graded = grade("discrete-kl", tmp_path)
-    assert graded.status == "error" and "discrete-kl.py:2 in kl_divergence: return p / 0" in graded.note
+    assert graded.status == "error"
+    assert "discrete-kl.py:2 in kl_divergence: return p / 0" in graded.note
     assert "TypeError" in graded.note
     (tmp_path / "relu.py").write_text("def relu_backward(dout, cache)\n    return dout\n")
     assert "SyntaxError" in grade("relu", tmp_path).note
@@ -223,8 +241,10 @@ def test_grading_leaves_the_installed_package_as_it_was(tmp_path):
     registries = dict(layers.ACTIVATIONS), copy.copy(losses.LIKELIHOODS)
     for name in ("softplus", "bernoulli", "encoder", "dense"):
         grade(name, SOLUTIONS / "correct")
-    graded_copy(SOLUTIONS / "wrong" / "dense-missing-transpose.py", "dense", tmp_path)  # even after an error
-    assert (dict(layers.ACTIVATIONS), losses.LIKELIHOODS) == registries and "softplus" not in layers.ACTIVATIONS
+    # even after an error
+    graded_copy(SOLUTIONS / "wrong" / "dense-missing-transpose.py", "dense", tmp_path)
+    assert (dict(layers.ACTIVATIONS), losses.LIKELIHOODS) == registries
+    assert "softplus" not in layers.ACTIVATIONS
     for module, old in zip((layers, losses, vae), before):
         assert all(vars(module)[k] is v for k, v in old.items())
 
@@ -233,14 +253,15 @@ def test_grading_leaves_the_installed_package_as_it_was(tmp_path):
 
 def check_gradescope_results(doc: dict) -> None:
     """The format of Gradescope's autograder specification ("Output format", "Test case status")."""
-    assert isinstance(doc, dict) and set(doc) <= {"score", "execution_time", "output", "output_format",
-                                                 "test_output_format", "test_name_format", "visibility",
-                                                 "stdout_visibility", "extra_data", "tests", "leaderboard"}
+    assert isinstance(doc, dict)
+    assert set(doc) <= {"score", "execution_time", "output", "output_format",
+                        "test_output_format", "test_name_format", "visibility",
+                        "stdout_visibility", "extra_data", "tests", "leaderboard"}
     assert "score" in doc or all("score" in t for t in doc["tests"])
     assert isinstance(doc["score"], (int, float)) and not isinstance(doc["score"], bool)
     for test in doc["tests"]:
-        assert set(test) <= {"score", "max_score", "status", "name", "name_format", "number", "output",
-                             "output_format", "tags", "visibility", "extra_data"}
+        assert set(test) <= {"score", "max_score", "status", "name", "name_format", "number",
+                             "output", "output_format", "tags", "visibility", "extra_data"}
         assert isinstance(test["name"], str) and isinstance(test["output"], str)
         assert isinstance(test["score"], float) and isinstance(test["max_score"], float)
         assert 0 <= test["score"] <= test["max_score"] and test["status"] in ("passed", "failed")
@@ -259,10 +280,12 @@ def test_check_writes_gradescope_results_and_exits_0_only_when_everything_passes
     doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     check_gradescope_results(doc)
     assert doc["score"] == 2.0 and [t["status"] for t in doc["tests"]] == ["passed", "passed"]
-    assert len(doc["tests"][0]["extra_data"]["rows"]) == 43  # per row, for the instructor: dx, then 42
+    # per row, for the instructor: dx, then 42
+    assert len(doc["tests"][0]["extra_data"]["rows"]) == 43
 
     shutil.copy(SOLUTIONS / "wrong" / "tanh-of-cache.py", folder / "tanh.py")
-    code, out, _ = run("check", "relu", "tanh", "kl", "--dir", str(folder), "--json", str(tmp_path / "r2.json"))
+    code, out, _ = run("check", "relu", "tanh", "kl", "--dir", str(folder),
+                       "--json", str(tmp_path / "r2.json"))
     doc = json.loads((tmp_path / "r2.json").read_text(encoding="utf-8"))
     check_gradescope_results(doc)
     assert code == 1 and [t["status"] for t in doc["tests"]] == ["passed", "failed", "failed"]
@@ -277,7 +300,8 @@ def test_bad_command_lines_get_one_line_and_exit_2(tmp_path):
     assert code == 2 and "no exercise files in" in err
     shutil.copy(SOLUTIONS / "correct" / "relu.py", tmp_path / "relu.py")
     (tmp_path / "file").write_text("")
-    code, _, err = run("check", "relu", "--dir", str(tmp_path), "--json", str(tmp_path / "file" / "r.json"))
+    code, _, err = run("check", "relu", "--dir", str(tmp_path),
+                       "--json", str(tmp_path / "file" / "r.json"))
     assert code == 2 and "cannot write --json" in err
 
 
@@ -285,7 +309,8 @@ def test_list_shows_the_ladder_then_the_probability(tmp_path):
     code, out, _ = run("list")
     names = re.findall(r"^\s+\d+\. (\S+)", out, flags=re.M)
     assert code == 0 and names == list(EXERCISES)
-    assert names[:1] == ["dense"] and names.index("loss") < names.index("adam") < names.index("discrete-kl")
+    assert names[:1] == ["dense"]
+    assert names.index("loss") < names.index("adam") < names.index("discrete-kl")
 
 
 PAGE_FILES = {  # the first line of a pasted block -> the file it puts in place
@@ -313,7 +338,8 @@ def same_line(shown: str, printed: str) -> bool:
 
 
 def same_output(shown: list[str], printed: list[str]) -> bool:
-    """The page's lines against the command's, a "[... N more rows ...]" line standing for N of them."""
+    """The page's lines against the command's, a "[... N more rows ...]" line standing for N of
+    them."""
     i = 0
     for line in shown:
         elided = ELIDED.match(line)
@@ -347,7 +373,8 @@ def test_the_exercise_outputs_on_the_page_are_what_the_command_prints(tmp_path, 
 def test_the_page_compares_numbers_with_a_tolerance_not_verbatim():
     assert same_line("full  encoder.W0  (5, 4)  5.893912e-01  6.16e-11  PASS",
                      "full  encoder.W0  (5, 4)  5.893912e-01  6.19e-11  PASS")  # float noise
-    assert not same_line("db  (4,)  7.504404e-01  5.00e-01  FAIL", "db  (4,)  7.504404e-01  5.00e-01  PASS")
+    assert not same_line("db  (4,)  7.504404e-01  5.00e-01  FAIL",
+                         "db  (4,)  7.504404e-01  5.00e-01  PASS")
     assert not same_line("analytic = 0.333333 × numerical", "analytic = 0.5 × numerical")
     assert same_output(["a", "[... 2 more rows: anything ...]", "d"], ["a", "b", "c", "d"])
 
@@ -356,9 +383,12 @@ NUMERIC_WRONG = {  # file -> (exercise, the start of each failing check's name)
     "adam-no-bias-correction": ("adam", ["step 1 moves each θ", "θ after 3 steps"]),
     "adam-rebinds-theta": ("adam", ["step 1 moves each θ", "θ after 3 steps", "θ changed in place",
                                     "a VAE's loss on one batch"]),
-    "discrete-kl-always-bits": ("discrete-kl", ["KL(P‖Q) in nats", "KL(Q‖P) in nats", "an outcome with P(x) = 0"]),
-    "gaussian-kl-std-for-variance": ("gaussian-kl", ["KL(N(1, 0.5)", "KL(N(-0.3, 2)", "KL(N(2, 0.1)"]),
-    "kl-monte-carlo-no-sampling": ("kl-monte-carlo", ["its standard error against the true", "standard error shrinks"]),
+    "discrete-kl-always-bits": ("discrete-kl", ["KL(P‖Q) in nats", "KL(Q‖P) in nats",
+                                                "an outcome with P(x) = 0"]),
+    "gaussian-kl-std-for-variance": ("gaussian-kl", ["KL(N(1, 0.5)", "KL(N(-0.3, 2)",
+                                                     "KL(N(2, 0.1)"]),
+    "kl-monte-carlo-no-sampling": ("kl-monte-carlo", ["its standard error against the true",
+                                                      "standard error shrinks"]),
     "elbo-without-entropy": ("elbo-identity", ["log p(x) − ELBO"] * 4 + ["at the exact posterior"]),
     "estimators-score-without-variance": ("estimators", ["score function: mean"]),
 }
@@ -387,7 +417,8 @@ def test_from_a_fresh_install_start_then_check_says_not_implemented(tmp_path):
     import sys
 
     def tinyvae(*args):  # this tinyvae, not whichever one the interpreter would find from tmp_path
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        env = {**os.environ,
+               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         return subprocess.run([sys.executable, "-m", "tinyvae", "exercise", *args], cwd=tmp_path,
                               capture_output=True, text=True, timeout=60, env=env)
 
@@ -396,7 +427,8 @@ def test_from_a_fresh_install_start_then_check_says_not_implemented(tmp_path):
     assert result.returncode == 1 and result.stderr == ""
     assert ("not implemented yet: reparameterize_backward() still raises NotImplementedError at "
             "tinyvae-exercises/reparameterize.py:") in result.stdout
-    shutil.copy(SOLUTIONS / "correct" / "reparameterize.py", tmp_path / "tinyvae-exercises" / "reparameterize.py")
+    shutil.copy(SOLUTIONS / "correct" / "reparameterize.py",
+                tmp_path / "tinyvae-exercises" / "reparameterize.py")
     result = tinyvae("check")
     assert result.returncode == 0 and "exercise reparameterize: PASS (all 44 rows)" in result.stdout
 
@@ -419,7 +451,8 @@ def test_the_instructors_results_json_is_what_the_command_writes(tmp_path):
 
     page = INSTRUCTORS.read_text(encoding="utf-8")
     shown = json.loads(re.search(r"^```json\n(.*?)^```", page, flags=re.S | re.M).group(1))
-    command = re.search(r"^\$ python -m tinyvae exercise (check .*)$", page, flags=re.M).group(1).split()
+    command = re.search(r"^\$ python -m tinyvae exercise (check .*)$", page,
+                        flags=re.M).group(1).split()
     (tmp_path / "submission").mkdir()
     shutil.copy(SOLUTIONS / "correct" / "relu.py", tmp_path / "submission" / "relu.py")
     shutil.copy(SOLUTIONS / "wrong" / "tanh-of-cache.py", tmp_path / "submission" / "tanh.py")
@@ -431,21 +464,25 @@ def test_the_instructors_results_json_is_what_the_command_writes(tmp_path):
         assert doc.pop("execution_time") > 0
         for test in doc["tests"]:
             assert test["extra_data"].pop("seconds") > 0
-            assert test.pop("output").startswith(test["name"].split(":")[0].join(["exercise ", ":"]))
+            assert test.pop("output").startswith(
+                test["name"].split(":")[0].join(["exercise ", ":"]))
             test["extra_data"]["rows"] = test["extra_data"]["rows"][:1]
-    assert shown["tests"][0]["extra_data"]["rows"][0].keys() == written["tests"][0]["extra_data"]["rows"][0].keys()
+    assert (shown["tests"][0]["extra_data"]["rows"][0].keys()
+            == written["tests"][0]["extra_data"]["rows"][0].keys())
     for a, b in zip(shown["tests"], written["tests"]):
         for sa, sb in zip(a["extra_data"].pop("rows"), b["extra_data"].pop("rows")):
             assert {k: v for k, v in sa.items() if "norm" not in k and k != "rel_error"} == \
                    {k: v for k, v in sb.items() if "norm" not in k and k != "rel_error"}
-            assert all(sa[k] == pytest.approx(sb[k], rel=1e-6, abs=1e-10) for k in sa if "norm" in k)
+            assert all(sa[k] == pytest.approx(sb[k], rel=1e-6, abs=1e-10)
+                       for k in sa if "norm" in k)
     assert shown == written
 
 
 def test_the_instructors_page_claims_hold(tmp_path):
     page = INSTRUCTORS.read_text(encoding="utf-8")
     relu = graded_copy(SOLUTIONS / "wrong" / "relu-sign-flipped.py", "relu", tmp_path)
-    assert "32 of the 42 rows still pass" in page and sum(ok for g, *_, ok in relu.rows if g in ("full", "recon", "kl")) == 32
+    assert "32 of the 42 rows still pass" in page
+    assert sum(ok for g, *_, ok in relu.rows if g in ("full", "recon", "kl")) == 32
     handout = re.search(r"for name in ([\w -]+); do", page).group(1).split()
     for name in handout:
         assert start(name, tmp_path / "handout")[1]
@@ -456,7 +493,8 @@ def test_the_instructors_page_claims_hold(tmp_path):
 
 def test_exercise_8_sigma_1_hides_a_missing_one_over_sigma_squared(tmp_path):
     graded_copy(SOLUTIONS / "wrong" / "gaussian-missing-variance.py", "gaussian", tmp_path)
-    assert grade("gaussian", tmp_path, gaussian_std=1.0).status == "passed"  # multiplying by 1 leaves no trace
+    # multiplying by 1 leaves no trace
+    assert grade("gaussian", tmp_path, gaussian_std=1.0).status == "passed"
     assert grade("gaussian", tmp_path).status == "failed"  # the check's σ = 0.5 sees it
 
 
@@ -465,7 +503,8 @@ def test_exercise_3_a_dropped_path_shows_as_an_exact_zero(tmp_path):
     no_z = graded_copy(SOLUTIONS / "wrong" / "loss-no-z-path-into-mu.py", "loss", tmp_path / "b")
     for graded, term in ((no_kl, "kl"), (no_z, "recon")):
         table = {(g, k): c for g, k, c, _ in graded.rows}
-        assert all(table[term, key]["analytic_norm"] == 0.0 < table[term, key]["numerical_norm"] for key in HEADS_MU)
+        assert all(table[term, key]["analytic_norm"] == 0.0 < table[term, key]["numerical_norm"]
+                   for key in HEADS_MU)
 
 
 # ---- iwae-weights: w̃ in the importance-weighted bound's backward, and on its own far from 0 ----

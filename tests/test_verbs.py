@@ -13,13 +13,13 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
+from conftest import TINY, cli
 from matplotlib.figure import Figure
 
 import tinyvae
-from conftest import TINY, cli
-from tinyvae.lab.training import run_settings
 from tinyvae.lab.figures.explorer import MODES, Explorer, dims_by_kl, has_display
 from tinyvae.lab.figures.figures import FIGURE_NAMES
+from tinyvae.lab.training import run_settings
 
 
 def verb(name, *args, env):
@@ -28,7 +28,8 @@ def verb(name, *args, env):
 
 def report(stdout: str) -> list[str]:
     """The lines of the final numbers."""
-    return [line for line in stdout.splitlines() if line.startswith(("test ELBO", "L_", "β-loss", "active units"))
+    return [line for line in stdout.splitlines()
+            if line.startswith(("test ELBO", "L_", "β-loss", "active units"))
             and "images (" not in line]
 
 
@@ -42,8 +43,8 @@ def test_evaluate_prints_exactly_the_numbers_the_training_run_printed(tiny_run, 
 
 def test_evaluate_takes_another_k_and_writes_json(tiny_run, data_env, tmp_path):
     out, _ = tiny_run
-    result = verb("evaluate", str(out / "checkpoint.npz"), "--iw-samples", "0", "--json", str(tmp_path / "m.json"),
-                  env=data_env)
+    result = verb("evaluate", str(out / "checkpoint.npz"), "--iw-samples", "0",
+                  "--json", str(tmp_path / "m.json"), env=data_env)
     assert result.returncode == 0, result.stderr
     numbers = json.loads((tmp_path / "m.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
@@ -54,43 +55,54 @@ def test_evaluate_takes_another_k_and_writes_json(tiny_run, data_env, tmp_path):
 
 def test_evaluate_on_another_draw_of_the_test_images(tiny_run, data_env, tmp_path):
     out, trained = tiny_run
-    own = verb("evaluate", str(out / "checkpoint.npz"), "--test-binarization-seed", "0", env=data_env)
+    own = verb("evaluate", str(out / "checkpoint.npz"), "--test-binarization-seed", "0",
+               env=data_env)
     assert own.returncode == 0, own.stderr
     assert report(own.stdout) == report(trained.stdout)  # seed 0 is the run's own draw
-    other = verb("evaluate", str(out / "checkpoint.npz"), "--test-binarization-seed", "1", "--iw-samples", "0",
-                 "--json", str(tmp_path / "m1.json"), env=data_env)
+    other = verb("evaluate", str(out / "checkpoint.npz"), "--test-binarization-seed", "1",
+                 "--iw-samples", "0", "--json", str(tmp_path / "m1.json"), env=data_env)
     assert other.returncode == 0, other.stderr
     assert "binarized once, seed 1" in other.stdout and "binarized once, seed 0" in own.stdout
     numbers = json.loads((tmp_path / "m1.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
-    assert "seed 1" in numbers["data"] and numbers["test_elbo"] != metrics["test_elbo"]  # other bits, other ELBO
-    x0 = run_settings.load_run_data(run_settings.complete({"test_limit": 500}), test_only=True).x_test
-    x1 = run_settings.load_run_data(run_settings.complete({"test_limit": 500}), test_only=True, test_seed=1).x_test
-    gray = run_settings.load_run_data(run_settings.complete({"likelihood": "gaussian", "test_limit": 500}),
-                                  test_only=True).x_test
+    # other bits, other ELBO
+    assert "seed 1" in numbers["data"] and numbers["test_elbo"] != metrics["test_elbo"]
+    x0 = run_settings.load_run_data(run_settings.complete({"test_limit": 500}),
+                                    test_only=True).x_test
+    x1 = run_settings.load_run_data(run_settings.complete({"test_limit": 500}),
+                                    test_only=True, test_seed=1).x_test
+    gray = run_settings.load_run_data(
+        run_settings.complete({"likelihood": "gaussian", "test_limit": 500}), test_only=True).x_test
     assert set(np.unique(x1)) == {0.0, 1.0} and not np.array_equal(x0, x1)
     # Another draw of the same images: where the intensity is 0 or 1 every draw agrees with it.
     for x in (x0, x1):
         assert np.all(x[gray == 0] == 0) and np.all(x[gray == 1] == 1)
 
 
-def test_a_grayscale_run_has_no_other_test_draw_and_a_data_error_stays_a_data_error(tiny_run, data_env, tmp_path):
+def test_a_grayscale_run_has_no_other_test_draw_and_a_data_error_stays_a_data_error(
+        tiny_run, data_env, tmp_path):
     gray = tmp_path / "gray"
-    trained = cli(*TINY, "--binarize", "none", "--iw-samples", "0", "--out", str(gray), env=data_env)
+    trained = cli(*TINY, "--binarize", "none", "--iw-samples", "0", "--out", str(gray),
+                  env=data_env)
     assert trained.returncode == 0, trained.stderr
-    refused = verb("evaluate", str(gray / "checkpoint.npz"), "--test-binarization-seed", "1", env=data_env)
+    refused = verb("evaluate", str(gray / "checkpoint.npz"), "--test-binarization-seed", "1",
+                   env=data_env)
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "--test-binarization-seed" in refused.stderr and "grayscale" in refused.stderr
     empty = tmp_path / "empty-data"
     empty.mkdir()
     out, _ = tiny_run
-    for extra in ([], ["--test-binarization-seed", "1"]):  # missing data: status 1, named as missing data
-        missing = verb("evaluate", str(out / "checkpoint.npz"), "--data-dir", str(empty), *extra, env=data_env)
-        assert missing.returncode == 1 and "--test-binarization-seed" not in missing.stderr, missing.stderr
+    # missing data: status 1, named as missing data
+    for extra in ([], ["--test-binarization-seed", "1"]):
+        missing = verb("evaluate", str(out / "checkpoint.npz"), "--data-dir", str(empty), *extra,
+                       env=data_env)
+        assert missing.returncode == 1 and "--test-binarization-seed" not in missing.stderr, \
+            missing.stderr
 
 
-@pytest.mark.parametrize("settings, what", [({"likelihood": "gaussian"}, "grayscale"),
-                                            ({"binarize": "fixed"}, "the published binarized-mnist")])
+@pytest.mark.parametrize("settings, what",
+                         [({"likelihood": "gaussian"}, "grayscale"),
+                          ({"binarize": "fixed"}, "the published binarized-mnist")])
 def test_a_test_set_that_is_not_a_seeded_draw_has_no_other_draw(settings, what):
     with pytest.raises(ValueError, match=f"it is {what}"):
         run_settings.load_run_data(run_settings.complete(settings), test_only=True, test_seed=1)
@@ -104,13 +116,14 @@ def test_the_model_from_python_gives_the_same_numbers(tiny_run):
     assert results["elbo"] == metrics["test_elbo"] and results["iw_bound"] == metrics["iw_bound"]
     assert model.epochs == 1 and model.settings["test_limit"] == 500 and len(model.history) == 1
     x = model.test_images()
-    assert x.shape == (500, 784) and set(np.unique(x)) == {0.0, 1.0}  # binarized, as the run scored it
+    # binarized, as the run scored it
+    assert x.shape == (500, 784) and set(np.unique(x)) == {0.0, 1.0}
 
 
 def test_sample_writes_a_grid_and_the_draws_of_model_sample(tiny_run, data_env, tmp_path):
     out, _ = tiny_run
-    result = verb("sample", str(out / "checkpoint.npz"), "--n", "12", "--seed", "3", "--png", str(tmp_path / "s.png"),
-                  "--npz", str(tmp_path / "s.npz"), env=data_env)
+    result = verb("sample", str(out / "checkpoint.npz"), "--n", "12", "--seed", "3",
+                  "--png", str(tmp_path / "s.png"), "--npz", str(tmp_path / "s.npz"), env=data_env)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with np.load(tmp_path / "s.npz", allow_pickle=False) as npz:
@@ -125,8 +138,9 @@ def test_sample_writes_a_grid_and_the_draws_of_model_sample(tiny_run, data_env, 
 
 def test_reconstruct_uses_the_run_s_test_images(tiny_run, data_env, tmp_path):
     out, _ = tiny_run
-    result = verb("reconstruct", str(out / "checkpoint.npz"), "--start", "5", "--n", "3", "--seed", "2",
-                  "--npz", str(tmp_path / "r.npz"), "--png", str(tmp_path / "r.png"), env=data_env)
+    result = verb("reconstruct", str(out / "checkpoint.npz"), "--start", "5", "--n", "3",
+                  "--seed", "2", "--npz", str(tmp_path / "r.npz"), "--png", str(tmp_path / "r.png"),
+                  env=data_env)
     assert result.returncode == 0, result.stderr
     model = tinyvae.load(out / "checkpoint.npz")
     with np.load(tmp_path / "r.npz", allow_pickle=False) as npz:
@@ -167,9 +181,11 @@ def test_figures_redraws_the_run_s_figures_pixel_for_pixel(tiny_run, data_env, t
 
 def test_explore_without_a_display_says_so_and_writes_a_traversal(tiny_run, data_env, tmp_path):
     out, _ = tiny_run
-    result = verb("explore", str(out / "checkpoint.npz"), "--png", str(tmp_path / "t.png"), env=data_env)
+    result = verb("explore", str(out / "checkpoint.npz"), "--png", str(tmp_path / "t.png"),
+                  env=data_env)
     assert result.returncode == 0, result.stderr
-    assert "no display" in result.stdout and "'Agg'" in result.stdout and str(tmp_path / "t.png") in result.stdout
+    assert "no display" in result.stdout and "'Agg'" in result.stdout
+    assert str(tmp_path / "t.png") in result.stdout
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -191,12 +207,14 @@ def test_explore_asked_for_a_window_where_none_can_open_says_so_and_fails(tiny_r
 def test_a_missing_or_invalid_checkpoint_is_one_line_and_status_2(name, data_env, tmp_path):
     missing = verb(name, str(tmp_path / "nope.npz"), env=data_env)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
-    assert missing.stderr.strip().splitlines() == [f"python -m tinyvae {name}: error: CKPT {tmp_path / 'nope.npz'}: "
-                                                   "no such file (give a run's checkpoint.npz or a model file)"]
+    assert missing.stderr.strip().splitlines() == [
+        f"python -m tinyvae {name}: error: CKPT {tmp_path / 'nope.npz'}: "
+        "no such file (give a run's checkpoint.npz or a model file)"]
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip at all")
     invalid = verb(name, str(bad), env=data_env)
-    assert invalid.returncode == 2 and len(invalid.stderr.strip().splitlines()) == 1 and str(bad) in invalid.stderr
+    assert invalid.returncode == 2 and len(invalid.stderr.strip().splitlines()) == 1
+    assert str(bad) in invalid.stderr
 
 
 @pytest.mark.parametrize("args, named", [
@@ -212,13 +230,16 @@ def test_bad_sample_arguments_are_refused_with_status_2(tiny_run, data_env, args
 
 def test_a_missing_data_dir_is_refused_by_the_verbs(tiny_run, data_env, tmp_path):
     out, _ = tiny_run
-    result = verb("evaluate", str(out / "checkpoint.npz"), "--data-dir", str(tmp_path / "none"), env=data_env)
-    assert result.returncode == 2 and f"--data-dir {tmp_path / 'none'} does not exist" in result.stderr
+    result = verb("evaluate", str(out / "checkpoint.npz"), "--data-dir", str(tmp_path / "none"),
+                  env=data_env)
+    assert result.returncode == 2
+    assert f"--data-dir {tmp_path / 'none'} does not exist" in result.stderr
 
 
 def test_every_verb_s_help_shows_its_defaults(data_env):
     result = verb("sample", "--help", env=data_env)
-    assert result.returncode == 0 and "(default: 64)" in result.stdout and "(default: 0)" in result.stdout
+    assert result.returncode == 0
+    assert "(default: 64)" in result.stdout and "(default: 0)" in result.stdout
 
 
 # ---- the explorer, headless: the widgets moved as a hand would move them
@@ -263,18 +284,23 @@ def test_the_interpolation_mode_walks_the_line_between_two_codes(explorer):
     for t in (0.0, 0.3, 1.0):
         explorer.t.set_val(t)
         z = (1 - t) * mu[2] + t * mu[4]
-        np.testing.assert_allclose(explorer.shown(), np.clip(explorer.model.decode(z), 0, 1).reshape(4, 4),
+        np.testing.assert_allclose(explorer.shown(),
+                                   np.clip(explorer.model.decode(z), 0, 1).reshape(4, 4),
                                    rtol=1e-12)
-        np.testing.assert_allclose([s.val for s in explorer.sliders], np.clip(z[explorer.dims], -3, 3), rtol=1e-12)
+        np.testing.assert_allclose([s.val for s in explorer.sliders],
+                                   np.clip(z[explorer.dims], -3, 3), rtol=1e-12)
     explorer.choose(4, 5)  # the "next image" button
-    np.testing.assert_allclose(explorer.shown(), np.clip(explorer.model.decode(mu[4]), 0, 1).reshape(4, 4),
+    np.testing.assert_allclose(explorer.shown(),
+                               np.clip(explorer.model.decode(mu[4]), 0, 1).reshape(4, 4),
                                rtol=1e-12)
 
 
 def test_the_run_protocol_of_a_model_file_is_the_default_for_its_likelihood():
-    gaussian = tinyvae.VAEConfig(input_dim=16, hidden_dims=(8,), latent_dim=2, likelihood="gaussian", gaussian_std=0.2)
+    gaussian = tinyvae.VAEConfig(input_dim=16, hidden_dims=(8,), latent_dim=2,
+                                 likelihood="gaussian", gaussian_std=0.2)
     settings = run_settings.complete(None, gaussian)
-    assert settings["binarize"] == "none" and settings["gaussian_std"] == 0.2 and settings["iw_samples"] == 1000
+    assert settings["binarize"] == "none" and settings["gaussian_std"] == 0.2
+    assert settings["iw_samples"] == 1000
     assert run_settings.complete(None, CONFIG)["binarize"] == "dynamic"
     assert run_settings.complete({"dataset": "binarized-mnist"})["binarize"] == "fixed"
 
@@ -288,10 +314,11 @@ def test_the_readme_pastes_the_report_as_the_commands_print_it():
     for block in blocks:
         lines = report(block)
         number = r"(-?[\d.]+)"
-        elbo, recon, kl = map(float, re.match(rf"test ELBO +{number} .*recon {number} \+ KL {number}", lines[0]).groups())
+        elbo, recon, kl = map(float, re.match(
+            rf"test ELBO +{number} .*recon {number} \+ KL {number}", lines[0]).groups())
         k, bound = re.match(rf"L_(\d+) +{number} nats", lines[1]).groups()
         active, latent = map(int, re.match(r"active units (\d+) of (\d+)", lines[2]).groups())
-        results = {"elbo": elbo, "loss": recon + kl, "recon": recon, "kl": kl, "iw_bound": float(bound),
-                   "iw_samples": int(k), "active_units": active}
+        results = {"elbo": elbo, "loss": recon + kl, "recon": recon, "kl": kl,
+                   "iw_bound": float(bound), "iw_samples": int(k), "active_units": active}
         config = tinyvae.VAEConfig(latent_dim=latent)
         assert run_settings.report_lines(results, config, run_settings.complete({})) == lines

@@ -11,5 +11,6 @@ def encoder_backward(dmu, dlog_var, cache, config):
     dh = dh_mu + dh_lv  # h feeds both heads
     for i in reversed(range(len(mlp_caches))):
         dense_cache, act_cache = mlp_caches[i]
-        dh, grads[f"encoder.W{i}"], grads[f"encoder.b{i}"] = dense_backward(act_backward(dh, act_cache), dense_cache)
+        dh, grads[f"encoder.W{i}"], grads[f"encoder.b{i}"] = dense_backward(
+            act_backward(dh, act_cache), dense_cache)
     return grads

@@ -1,4 +1,5 @@
-"""A typical wrong adam_update: the bias correction left out (the first steps are far too small or large)."""
+"""A typical wrong adam_update: the bias correction left out (the first steps are far too small or
+large)."""
 import numpy as np
 
 

@@ -1,4 +1,5 @@
-"""A typical wrong adam_update: `theta = theta - ...` makes a new array; the model's parameter never moves."""
+"""A typical wrong adam_update: `theta = theta - ...` makes a new array; the model's parameter never
+moves."""
 import numpy as np
 
 

@@ -1,4 +1,5 @@
-"""A typical wrong dense_backward: db averaged over the batch instead of summed (`--break dense`)."""
+"""A typical wrong dense_backward: db averaged over the batch instead of summed
+(`--break dense`)."""
 
 
 def dense_backward(dout, cache):

@@ -1,4 +1,4 @@
-"""A typical wrong dense_backward: dx without the transpose of W (docs/05-classroom.md exercise 5)."""
+"""A typical wrong dense_backward: dx without W's transpose (docs/05-classroom.md exercise 5)."""
 
 
 def dense_backward(dout, cache):

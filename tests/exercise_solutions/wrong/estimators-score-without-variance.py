@@ -1,4 +1,5 @@
-"""A typical wrong score_function_grad: the score (z − μ)/σ² without its 1/σ² (biased by a factor σ²)."""
+"""A typical wrong score_function_grad: the score (z − μ)/σ² without its 1/σ² (biased by a
+factor σ²)."""
 
 
 def score_function_grad(f, mu, sigma, n, rng):

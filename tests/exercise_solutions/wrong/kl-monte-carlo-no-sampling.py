@@ -1,4 +1,5 @@
-"""A wrong kl_monte_carlo: the closed form returned with a standard error of 0 (no sampling at all)."""
+"""A wrong kl_monte_carlo: the closed form returned with a standard error of 0 (no sampling at
+all)."""
 import numpy as np
 
 

@@ -3,7 +3,13 @@ import numpy as np
 
 from tinyvae.layers import reparameterize_backward, reparameterize_forward
 from tinyvae.losses import kl_standard_normal
-from tinyvae.vae import decoder_backward, decoder_forward, encoder_backward, encoder_forward, reconstruction_nll
+from tinyvae.vae import (
+    decoder_backward,
+    decoder_forward,
+    encoder_backward,
+    encoder_forward,
+    reconstruction_nll,
+)
 
 
 def loss_and_grads(params, x, eps, config, *, beta=None, terms="both"):
