@@ -1,10 +1,11 @@
 """The tests find the data the way the program does, and say where they found it.
 
 `python -m tinyvae train` looks for MNIST in $TINYVAE_DATA, then in the per-user cache
-(~/.cache/tinyvae, where it downloads to): tinyvae.lab.datasets.data.default_data_dirs. The tests that
-need the real files read $TINYVAE_DATA; so when it is unset and the program would find the files
-in the cache, it is set to the cache here, before any test module is imported. Where there are
-no files at all, those tests are skipped, and the summary says why and how to run them.
+(~/.cache/tinyvae, where it downloads to): tinyvae.lab.datasets.data.default_data_dirs. The
+tests that need the real files read $TINYVAE_DATA; so when it is unset and the program would
+find the files in the cache, it is set to the cache here, before any test module is imported.
+Where there are no files at all, those tests are skipped, and the summary says why and how to
+run them.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import FUNCTION_NOTE_LINES, MODULE_NOTE_LINES, has_mnist, large_rooms
 
 from tinyvae.lab.datasets import data
+
+from helpers import FUNCTION_NOTE_LINES, MODULE_NOTE_LINES, has_mnist, large_rooms
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "mnist.py"
@@ -46,24 +48,29 @@ def data_root() -> tuple[Path | None, str]:
 
 def pytest_addoption(parser):
     parser.addoption("--rerun-results", action="store_true",
-                     help="also rerun the long runs whose committed results the docs quote (minutes each)")
+                     help="also rerun the long runs whose committed results the docs quote "
+                          "(minutes each)")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "needs_mnist: needs the real MNIST files (skipped when none are found)")
-    config.addinivalue_line("markers", "slow: takes more than a few seconds; -m 'not slow' leaves these out")
-    config.addinivalue_line("markers", "rerun: reruns a long run whose committed results the docs quote; "
-                                       "only with --rerun-results")
+    config.addinivalue_line("markers", "needs_mnist: needs the real MNIST files "
+                                       "(skipped when none are found)")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds; "
+                                       "-m 'not slow' leaves these out")
+    config.addinivalue_line("markers", "rerun: reruns a long run whose committed results the docs "
+                                       "quote; only with --rerun-results")
     root, source = data_root()
     if root is not None and not os.environ.get("TINYVAE_DATA"):
-        os.environ["TINYVAE_DATA"] = str(root)  # where the program itself would have found the files
+        # where the program itself would have found the files
+        os.environ["TINYVAE_DATA"] = str(root)
     _FOUND.update(root="" if root is None else str(root), source=source)
 
 
 def pytest_report_header(config):
     if _FOUND.get("root"):
         return f"tinyvae data: {_FOUND['root']} (from {_FOUND['source']})"
-    return f"tinyvae data: none found ({_FOUND.get('source')}); the tests that need MNIST will be skipped"
+    return (f"tinyvae data: none found ({_FOUND.get('source')}); "
+            "the tests that need MNIST will be skipped")
 
 
 # Fixtures that run a program on the real MNIST files: data_env (a command in a process of its
@@ -88,20 +95,22 @@ def pytest_runtest_setup(item):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     notes = large_rooms(sorted((REPO / "tinyvae").rglob("*.py")), REPO)
     if notes:
-        terminalreporter.write_line(f"modules and functions past the note sizes ({MODULE_NOTE_LINES} and "
-                                    f"{FUNCTION_NOTE_LINES} lines; not limits, worth a look): " + "; ".join(notes))
+        terminalreporter.write_line(f"modules and functions past the note sizes "
+                                    f"({MODULE_NOTE_LINES} and {FUNCTION_NOTE_LINES} lines; "
+                                    f"not limits, worth a look): " + "; ".join(notes))
     skipped = len(terminalreporter.stats.get("skipped", []))
     if skipped and not _FOUND.get("root"):
         terminalreporter.write_line(
             f"{skipped} tests skipped: most need the real MNIST files, which were not found "
             f"({_FOUND.get('source')}). Download them once into ~/.cache/tinyvae with "
-            "`python -c \"import tinyvae.lab.datasets.data as d; d.load_dataset('mnist')\"`, or set TINYVAE_DATA "
-            "to a folder holding mnist/.")
+            "`python -c \"import tinyvae.lab.datasets.data as d; d.load_dataset('mnist')\"`, "
+            "or set TINYVAE_DATA to a folder holding mnist/.")
 
 
 @pytest.fixture(scope="session")
 def data_env():
-    """The environment of a command-line test: the data where the program finds it, figures headless."""
+    """The environment of a command-line test: the data where the program finds it,
+    figures headless."""
     if not has_mnist():
         pytest.skip("the MNIST files were not found (see the note at the end of the test run)")
     return {**os.environ, "MPLBACKEND": "Agg"}
@@ -118,8 +127,8 @@ def default_signals() -> None:
 
 def cli(*args, env, timeout=300, program=(str(EXAMPLE),)):
     """Run the training command (examples/mnist.py, or program=("-m", "tinyvae", VERB))."""
-    return subprocess.run([sys.executable, *program, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, *program, *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

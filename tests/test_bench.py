@@ -10,14 +10,14 @@ import sys
 import numpy as np
 import pytest
 
-from tinyvae import optim, vae
+from tinyvae import optim
+from tinyvae.config import VAEConfig, init_params
 from tinyvae.lab.bench import bench, bench_iw
-from tinyvae.lab.datasets import data
 from tinyvae.lab.datasets.binarize import minibatches
 from tinyvae.speed.step import FastStep
-from tinyvae.config import VAEConfig, init_params
 
-TINY = ["--random-data", "--train-images", "700", "--hidden", "16", "--latent-dim", "3", "--repeats", "2"]
+TINY = ["--random-data", "--train-images", "700", "--hidden", "16", "--latent-dim", "3",
+        "--repeats", "2"]
 
 
 def run_bench(*args: str) -> str:
@@ -36,7 +36,8 @@ def field(output: str, pattern: str) -> re.Match:
 @pytest.mark.slow
 def test_the_benchmark_prints_every_figure():
     out = run_bench("--iw-samples", "4", "--iw-images", "30")
-    field(out, r"^model: 784-16-3 relu bernoulli, batch 128, float32, adam \(lr 0\.001\), path fast$")
+    field(out, r"^model: 784-16-3 relu bernoulli, batch 128, float32, adam \(lr 0\.001\), "
+               r"path fast$")
     field(out, r"^data: random uniform images, 700 per epoch, binarize none "
                r"\(random images: the times are real, the losses mean nothing\)$")
     assert field(out, r"^numpy: (\S+)$").group(1) == np.__version__
@@ -50,24 +51,29 @@ def test_the_benchmark_prints_every_figure():
     field(out, r"^epoch: median [\d.]+ s, [\d,]+ samples/s$")
     assert len(field(out, r"^matmuls alone \(s\): (.+)$").group(1).split()) == 2
     # 6 epochs' batches of 128 and one of 60, 11 multiplies each (6L + 5 with L = 1 hidden layer)
-    field(out, r"^matmuls alone: median [\d.]+ s per epoch \(66 calls, [\d.]+ GFLOP, \d+ GFLOP/s\)$")
+    field(out, r"^matmuls alone: median [\d.]+ s per epoch "
+               r"\(66 calls, [\d.]+ GFLOP, \d+ GFLOP/s\)$")
     field(out, r"^epoch / matmuls: [\d.]+$")
     field(out, r"^data feeding alone: [\d.]+ s per epoch$")
     field(out, r"^page faults per epoch: [\d,]+ minor, [\d,]+ major$")
     field(out, r"^peak RSS: \d+ MB$")
     field(out, r"^blas peak: \d+ GFLOP/s \(one 2048 x 2048 x 2048 float32 product, best of 3\); "
                r"at that rate the epoch's [\d.]+ GFLOP take [\d.]+ s$")
-    field(out, r"^where the time goes \(one more epoch on a copy of the model, timed by phase, [\d.]+ s\): "
+    field(out, r"^where the time goes "
+               r"\(one more epoch on a copy of the model, timed by phase, [\d.]+ s\): "
                r"matmuls [\d.]+ s, "
                r"optimizer [\d.]+ s, likelihood [\d.]+ s, other [\d.]+ s$")  # "other" not negative
-    field(out, r"^outside the matmuls: [\d.]+ s = [\d.]+ x this epoch's own matmuls, of which the optimizer [\d.]+ x$")
+    field(out, r"^outside the matmuls: [\d.]+ s = [\d.]+ x this epoch's own matmuls, "
+               r"of which the optimizer [\d.]+ x$")
     field(out, r"^load average at end: ")
-    field(out, r"^L_4: the decoder's products for 30 x 4 samples are [\d,.]+ GFLOP, [\d.e-]+ s at the blas peak$")
-    floor = field(out, r"^L_4: its passes over every sample at NumPy's measured speed: softplus of the logits "
-                       r"([\d.e-]+) s, the hidden \w+ ([\d.e-]+) s \(= [\d.]+ x the products at the blas peak\)$")
+    field(out, r"^L_4: the decoder's products for 30 x 4 samples are [\d,.]+ GFLOP, "
+               r"[\d.e-]+ s at the blas peak$")
+    floor = field(out, r"^L_4: its passes over every sample at NumPy's measured speed: "
+                       r"softplus of the logits ([\d.e-]+) s, the hidden \w+ ([\d.e-]+) s "
+                       r"\(= [\d.]+ x the products at the blas peak\)$")
     assert float(floor.group(1)) > 0 and float(floor.group(2)) > 0
-    value = float(field(out, r"^L_4: (-?[\d.]+) nats on 30 test images in [\d.]+ s = [\d.]+ x its decoder's "
-                             r"products at the blas peak$").group(1))
+    value = float(field(out, r"^L_4: (-?[\d.]+) nats on 30 test images in [\d.]+ s = "
+                             r"[\d.]+ x its decoder's products at the blas peak$").group(1))
     assert value < 0  # a log-likelihood
 
 
@@ -83,18 +89,21 @@ def test_l_k_on_two_threads_prints_the_same_bound(monkeypatch, capsys):
     monkeypatch.setattr(command, "iw_bound", iw_bound)
     printed = []
     for threads in ("1", "2"):
-        assert command.main([*TINY, "--iw-samples", "40", "--iw-images", "250", "--iw-threads", threads]) == 0
+        assert command.main([*TINY, "--iw-samples", "40", "--iw-images", "250",
+                             "--iw-threads", threads]) == 0
         printed.append(capsys.readouterr().out)
     assert seen == [1, 2]  # the flag reaches the bound
-    pattern = r"^L_40: (-?[\d.]+) nats on 250 test images in [\d.]+ s{} = [\d.]+ x its decoder's products"
+    pattern = (r"^L_40: (-?[\d.]+) nats on 250 test images in [\d.]+ s{} = "
+               r"[\d.]+ x its decoder's products")
     assert field(printed[0], pattern.format("")).group(1) == \
         field(printed[1], pattern.format(r" on 2 threads \(two batches at once\)")).group(1)
 
 
 @pytest.mark.slow
 def test_the_reference_path_and_the_float64_check():
-    out = run_bench("--path", "reference", "--iw-samples", "0", "--likelihood", "gaussian", "--activation", "tanh",
-                    "--binarize", "dynamic", "--float64-check", "--check-epochs", "1")
+    out = run_bench("--path", "reference", "--iw-samples", "0", "--likelihood", "gaussian",
+                    "--activation", "tanh", "--binarize", "dynamic", "--float64-check",
+                    "--check-epochs", "1")
     field(out, r"^model: 784-16-3 tanh gaussian, .* path reference$")
     field(out, r"^where the time goes: timed by phase on the fast path only \(--path fast\)$")
     assert not re.search(r"^L_", out, re.MULTILINE)
@@ -128,8 +137,10 @@ def test_the_matmul_plan_is_the_fast_steps_own_and_skips_the_image_gradient(hidd
     # the layers' forward, dW and dx products, minus dx of the first layer (the images).
     config = VAEConfig(hidden_dims=hidden, latent_dim=20)
     params = init_params(config, np.random.default_rng(0), dtype=np.float32)
-    plan = bench.matmul_plan(config, params, optim.Adam(), [128, 96], np.float32, np.random.default_rng(1))
-    assert {B: len(calls) for B, calls in plan.items()} == {128: 6 * len(hidden) + 5, 96: 6 * len(hidden) + 5}
+    plan = bench.matmul_plan(config, params, optim.Adam(), [128, 96], np.float32,
+                             np.random.default_rng(1))
+    assert {B: len(calls) for B, calls in plan.items()} == {128: 6 * len(hidden) + 5,
+                                                            96: 6 * len(hidden) + 5}
     for calls in plan.values():
         for a, b, out in calls:
             assert a.dtype == b.dtype == out.dtype == np.float32
@@ -176,7 +187,8 @@ def test_timing_the_phases_puts_everything_back_when_the_step_fails():
         with bench.timing_phases(step, seconds):
             step.step(np.zeros((8, 5), np.float32), np.zeros((8, 3), np.float32))
     assert np.matmul is real_matmul and "_update" not in vars(step) and "_recon" not in vars(step)
-    step.step(np.full((8, 784), 0.5, np.float32), np.zeros((8, 3), np.float32))  # the methods work again
+    # the methods work again
+    step.step(np.full((8, 784), 0.5, np.float32), np.zeros((8, 3), np.float32))
 
 
 def test_a_copy_of_the_step_trains_on_without_touching_the_original():
@@ -209,14 +221,17 @@ def test_the_decoder_flops_of_l_k_count_every_product(hidden, likelihood, per_sa
 
 
 def test_the_targets_are_judged_at_their_limits_and_unmeasured_ones_say_how():
-    at_limits = {"epoch": 1.3, "ratio": 1.5, "faults": 10_000, "rss_mb": 600, "l5000": 180, "float64_gap": 0.3}
+    at_limits = {"epoch": 1.3, "ratio": 1.5, "faults": 10_000, "rss_mb": 600, "l5000": 180,
+                 "float64_gap": 0.3}
     lines = bench.target_lines(at_limits)
     # "at most" targets are met at their limit, "under" ones are not
-    assert [line.rsplit(", ", 1)[1] for line in lines] == ["met", "met", "not met", "not met", "not met", "met"]
+    assert [line.rsplit(", ", 1)[1] for line in lines] == ["met", "met", "not met", "not met",
+                                                           "not met", "met"]
     lines = bench.target_lines({"epoch": 2.238, "ratio": 1.79, "faults": 0, "rss_mb": 299})
     assert lines[0] == "  one epoch <= 1.3 s: 2.238 s, not met"
     assert lines[2] == "  page faults per epoch in the thousands (< 10,000): 0, met"
-    assert lines[4] == "  L_5000 on the 10,000 test images < 180 s: not measured (--iw-samples 5000)"
+    assert lines[4] == ("  L_5000 on the 10,000 test images < 180 s: "
+                        "not measured (--iw-samples 5000)")
     assert lines[5].endswith("not measured (--float64-check)")
 
 
@@ -231,15 +246,16 @@ def test_the_elementwise_floor_of_l_k_counts_what_the_model_has(monkeypatch):
     assert floor["softplus"] > 0 and floor["activation"] > 0  # measured: some time, whatever it is
     # the counts: D logits and every hidden unit of each of the n·k samples
     monkeypatch.setattr(bench_iw, "seconds_per_element", lambda operations, dtype: 1.0)
-    assert bench_iw.elementwise_floor(bernoulli, 3, 1000, np.float32) == {"softplus": 3 * 1000 * 20,
-                                                                           "activation": 3 * 1000 * 12}
+    assert bench_iw.elementwise_floor(bernoulli, 3, 1000, np.float32) == {
+        "softplus": 3 * 1000 * 20, "activation": 3 * 1000 * 12}
     gaussian = VAEConfig(input_dim=20, hidden_dims=(), latent_dim=2, likelihood="gaussian")
-    assert bench_iw.elementwise_floor(gaussian, 3, 1000, np.float32) == {"softplus": 0.0, "activation": 0.0}
+    assert bench_iw.elementwise_floor(gaussian, 3, 1000, np.float32) == {"softplus": 0.0,
+                                                                          "activation": 0.0}
 
 
 def test_update_threads_is_refused_off_the_fast_path():
-    result = subprocess.run([sys.executable, "-m", "tinyvae", "bench", "--path", "reference", "--update-threads", "2"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "tinyvae", "bench", "--path", "reference",
+                             "--update-threads", "2"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "only the fast path" in result.stderr and result.stdout == ""
 
 

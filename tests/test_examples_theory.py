@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from printed import unmatched
+
 import tinyvae
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,8 @@ def run_example(args: list[str]) -> str:
     package_dir = str(Path(tinyvae.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([package_dir] + [p for p in [env.get("PYTHONPATH")] if p])
     done = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -82,7 +83,8 @@ def test_elbo_is_largest_at_the_true_posterior_where_kl_is_zero(elbo_run):
     assert t[best] == 1.0
     assert abs(kl[best]) < 1e-12
     assert abs(elbo_values[best] - elbo_run["log_px"]) < 1e-12
-    assert np.all(kl[t != 1.0] > 1e-3)  # everywhere else q is not the posterior and the bound is loose
+    # everywhere else q is not the posterior and the bound is loose
+    assert np.all(kl[t != 1.0] > 1e-3)
 
 
 def test_elbo_is_a_lower_bound_on_log_evidence(elbo_run):
@@ -103,7 +105,8 @@ def test_closed_form_evidence_and_posterior_match_bayes_rule_pointwise(elbo):
 
 
 def test_closed_form_elbo_matches_its_monte_carlo_estimate(elbo):
-    # L_1 is the one-sample Monte Carlo ELBO; averaged over many samples it must agree with the closed form.
+    # L_1 is the one-sample Monte Carlo ELBO; averaged over many samples it must agree with the
+    # closed form.
     model = elbo.make_model(np.random.default_rng(0))
     m, S = elbo.posterior(model)
     mu_q, cov_q = elbo.q_family(0.8, m, S)
@@ -158,7 +161,8 @@ def test_elbo_example_prints_the_identity_and_draws_the_figure(tmp_path):
     # to its order of magnitude, never to its digits; the others to their last printed digit.
     text = (ROOT / "docs" / "02-variational-inference.md").read_text(encoding="utf-8")
     marker = "<!-- output of: python examples/elbo_identity.py -->"
-    blocks = [re.search(r"```[a-z]*\n(.*?)```", part, re.S).group(1) for part in text.split(marker)[1:]]
+    blocks = [re.search(r"```[a-z]*\n(.*?)```", part, re.S).group(1)
+              for part in text.split(marker)[1:]]
     assert len(blocks) >= 3
     pasted = [line for block in blocks for line in block.splitlines()]
     assert not unmatched(pasted, out.splitlines(), noise=1e-12)
@@ -189,11 +193,14 @@ def test_kl_divergence_refuses_the_slides_rounded_q(kl):
 
 
 def test_raw_sums_with_rounded_q_are_shifted_exact_kls(kl):
-    # docs/03: Σ P log(P/0.33) = KL(P‖U) − log 0.99, and Σ 0.33 log(0.33/P) = 0.99 (KL(U‖P) + log 0.99).
+    # docs/03: Σ P log(P/0.33) = KL(P‖U) − log 0.99,
+    # and Σ 0.33 log(0.33/P) = 0.99 (KL(U‖P) + log 0.99).
     exact_pq = kl.kl_divergence(kl.P, kl.Q_EXACT)
     exact_qp = kl.kl_divergence(kl.Q_EXACT, kl.P)
-    assert kl.raw_kl_sum(kl.P, kl.Q_SLIDE, math.e) == pytest.approx(exact_pq - math.log(0.99), rel=1e-12)
-    assert kl.raw_kl_sum(kl.Q_SLIDE, kl.P, math.e) == pytest.approx(0.99 * (exact_qp + math.log(0.99)), rel=1e-12)
+    assert kl.raw_kl_sum(kl.P, kl.Q_SLIDE, math.e) == pytest.approx(exact_pq - math.log(0.99),
+                                                                    rel=1e-12)
+    assert kl.raw_kl_sum(kl.Q_SLIDE, kl.P, math.e) == pytest.approx(
+        0.99 * (exact_qp + math.log(0.99)), rel=1e-12)
 
 
 def test_rounding_q_reverses_which_direction_is_larger(kl):

@@ -4,7 +4,6 @@ Tk or Pillow's X11 grab is missing (Debian: apt-get install xvfb xdotool)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import default_signals
+
 from tinyvae.lab.storage.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow  # each test drives training processes and kills them
@@ -56,8 +56,9 @@ DRIVER = textwrap.dedent("""
     rng = np.random.default_rng(0)
     params = init_params(config, rng, np.float32)
     checkpoint = out / "checkpoint.npz"
-    fit(make_step("fast", config, params, make_optimizer("adam", 1e-3), 50), data[:1500], rng=rng, epochs=24, x_test=data[1500:],
-        batch_size=50, warmup_epochs=2, out_dir=out, resume=checkpoint if checkpoint.exists() else None)
+    fit(make_step("fast", config, params, make_optimizer("adam", 1e-3), 50), data[:1500], rng=rng,
+        epochs=24, x_test=data[1500:], batch_size=50, warmup_epochs=2, out_dir=out,
+        resume=checkpoint if checkpoint.exists() else None)
 """)
 DRIVER_EPOCHS = 24  # > the most the seeded kill schedule lets a run progress (20 epochs)
 KILL_CYCLES = 10
@@ -67,8 +68,8 @@ def drive(out: Path, *extra: str) -> subprocess.Popen:
     # One BLAS thread: quicker for this small model and steadier on a busy machine. (The Ctrl-C
     # test below runs the real command with the default threads, and checks bit equality too.)
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(out), *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen([sys.executable, "-c", DRIVER, str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def finish(out: Path) -> None:
@@ -131,7 +132,8 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
     assert len(set(epochs_at_kill)) >= 3, epochs_at_kill  # the kills landed all over the run
     assert_params_equal(got, expected)
     # A resumed run clears the temporary files that kills left half-written.
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "history.csv", "history.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "history.csv",
+                                                     "history.json"]
 
 
 def test_sigkill_in_the_middle_of_a_checkpoint_write_keeps_the_previous_one(tmp_path, straight):
@@ -152,7 +154,8 @@ def test_sigkill_in_the_middle_of_a_checkpoint_write_keeps_the_previous_one(tmp_
 
 def example(out: Path, *extra: str) -> list[str]:
     return [sys.executable, str(EXAMPLE), "--epochs", "3", "--hidden", "32", "--latent-dim", "2",
-            "--train-limit", "4000", "--test-limit", "300", "--iw-samples", "0", "--out", str(out), *extra]
+            "--train-limit", "4000", "--test-limit", "300", "--iw-samples", "0", "--out", str(out),
+            *extra]
 
 
 def interrupt(command, env, after: str, delay: float) -> str:
@@ -172,9 +175,10 @@ def interrupt(command, env, after: str, delay: float) -> str:
     return stderr
 
 
-def test_ctrl_c_exits_130_names_the_checkpoint_and_resume_completes_the_same_run(tmp_path, data_env):
-    straight = subprocess.run(example(tmp_path / "straight"), env=data_env, capture_output=True, text=True,
-                              timeout=300)
+def test_ctrl_c_exits_130_names_the_checkpoint_and_resume_completes_the_same_run(tmp_path,
+                                                                                 data_env):
+    straight = subprocess.run(example(tmp_path / "straight"), env=data_env, capture_output=True,
+                              text=True, timeout=300)
     assert straight.returncode == 0, straight.stderr
     expected, _ = final_params(tmp_path / "straight")
 
@@ -186,7 +190,8 @@ def test_ctrl_c_exits_130_names_the_checkpoint_and_resume_completes_the_same_run
     assert f"the checkpoint of epoch 1 is {checkpoint}" in stderr
     assert f"resume with: python examples/mnist.py --resume {checkpoint}" in stderr
     assert load_checkpoint(checkpoint).epoch == 1
-    # Second Ctrl-C at a seeded random moment of the resumed run (in training, evaluation or figures).
+    # Second Ctrl-C at a seeded random moment of the resumed run (in training, evaluation or
+    # figures).
     stderr = interrupt(resume, data_env, after="resuming", delay=random.Random(7).uniform(0.0, 1.0))
     assert str(checkpoint) in stderr and "--resume" in stderr
     load_checkpoint(checkpoint)  # the checkpoint it names is whole

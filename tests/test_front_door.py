@@ -20,7 +20,8 @@ def test_the_docstring_example_runs():
 
 def test_the_readme_python_quick_starts_run():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
-    runnable = [block for block in blocks if "runs/" not in block]  # those need a trained run's files
+    # those with runs/ need a trained run's files
+    runnable = [block for block in blocks if "runs/" not in block]
     assert runnable, "the README shows no Python quick start"
     for block in runnable:
         exec(compile(block, "README.md", "exec"), {})
@@ -33,7 +34,8 @@ def test_every_public_name_exists_and_its_signature_has_type_hints():
         if inspect.isfunction(obj):
             signature = inspect.signature(obj)
             unannotated = [p for p in signature.parameters.values()
-                           if p.annotation is inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD]
+                           if p.annotation is inspect.Parameter.empty
+                           and p.kind is not p.VAR_KEYWORD]
             if unannotated or signature.return_annotation is inspect.Signature.empty:
                 missing_hints.append(name)
     assert not missing_hints, f"public functions without full type hints: {missing_hints}"

@@ -143,11 +143,12 @@ def test_check_params_rejects_grads_with_other_keys():
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "gaussian-learned-variance"])
 def test_the_vae_checker_catches_one_perturbed_gradient_entry_in_exactly_that_row(likelihood):
-    from tinyvae.gradcheck import random_problem
     from tinyvae.config import VAEConfig
+    from tinyvae.gradcheck import random_problem
     from tinyvae.vae import loss_and_grads
 
-    config = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2, likelihood=likelihood, gaussian_std=0.5)
+    config = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2, likelihood=likelihood,
+                       gaussian_std=0.5)
     params, x, eps = random_problem(config, 2, np.random.default_rng(54))
     _, grads, _ = loss_and_grads(params, x, eps, config)
     grads["decoder.W1"] = grads["decoder.W1"].copy()
@@ -159,8 +160,8 @@ def test_the_vae_checker_catches_one_perturbed_gradient_entry_in_exactly_that_ro
 def test_a_broken_backward_is_caught_and_the_real_one_restored():
     from tinyvae import layers
     from tinyvae.classroom.breaks import broken
-    from tinyvae.gradcheck import check_vae
     from tinyvae.config import VAEConfig
+    from tinyvae.gradcheck import check_vae
 
     config = VAEConfig(input_dim=5, hidden_dims=(4, 3), latent_dim=2, activation="tanh")
     original = layers.ACTIVATIONS["tanh"]
@@ -180,8 +181,8 @@ def test_a_broken_backward_is_caught_and_the_real_one_restored():
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "tinyvae", "gradcheck", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-m", "tinyvae", "gradcheck", *args],
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_cli_prints_an_all_pass_table_and_exits_0():
@@ -228,8 +229,9 @@ def test_cli_rejects_bad_options():
 
 def test_cli_refuses_an_infinite_threshold_with_a_one_line_error():
     # with --threshold inf every row would pass, even a planted bug's
-    result = subprocess.run([sys.executable, "-m", "tinyvae.commands.gradcheck", "--threshold", "inf"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "tinyvae.commands.gradcheck", "--threshold", "inf"],
+        capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stdout == ""
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert errors == [result.stderr.strip().splitlines()[-1]]

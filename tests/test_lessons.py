@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import has_mnist
-
 from printed import unmatched
+
 from tinyvae import vae
 from tinyvae.config import VAEConfig, init_params
+
+from helpers import has_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS, RESULTS = ROOT / "docs", ROOT / "docs" / "results"
@@ -39,7 +40,8 @@ DOCS, RESULTS = ROOT / "docs", ROOT / "docs" / "results"
 
 def load_example(name: str):
     """Import examples/<name>.py as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"lesson_{name}", ROOT / "examples" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"lesson_{name}",
+                                                  ROOT / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -94,8 +96,10 @@ def test_both_estimators_are_unbiased_and_the_score_function_is_far_noisier(esti
     by = {(r["Z"], r["S"], r["estimator"]): r for r in rows}
     assert max(r["max_bias_in_se"] for r in rows) < 5  # unbiased: every mean within 5 s.e. of a − μ
     for S in estimators.SAMPLES:
-        assert by[(20, S, "score function")]["variance"] > 1000 * by[(20, S, "reparameterization")]["variance"]
-        assert by[(1, S, "score function")]["variance"] > 10 * by[(1, S, "reparameterization")]["variance"]
+        assert (by[(20, S, "score function")]["variance"]
+                > 1000 * by[(20, S, "reparameterization")]["variance"])
+        assert (by[(1, S, "score function")]["variance"]
+                > 10 * by[(1, S, "reparameterization")]["variance"])
     for name in ("score function", "reparameterization"):  # variance falls as 1/S
         ratio = by[(20, 1, name)]["variance"] / by[(20, 100, name)]["variance"]
         assert 60 < ratio < 160, (name, ratio)
@@ -111,9 +115,11 @@ def test_the_variances_match_their_closed_forms_in_one_dimension(estimators):
 
 def test_a_baseline_lowers_the_score_functions_variance_without_bias(estimators):
     g = estimators.estimates(np.random.default_rng(4), Z=20, S=10, R=2000)
-    assert g["score function, baseline"].var(axis=0).mean() < 0.1 * g["score function"].var(axis=0).mean()
+    assert (g["score function, baseline"].var(axis=0).mean()
+            < 0.1 * g["score function"].var(axis=0).mean())
     se = g["score function, baseline"].std(axis=0) / math.sqrt(2000)
-    assert np.all(np.abs(g["score function, baseline"].mean(axis=0) - (estimators.A - estimators.MU)) < 5 * se)
+    assert np.all(np.abs(g["score function, baseline"].mean(axis=0)
+                         - (estimators.A - estimators.MU)) < 5 * se)
 
 
 @pytest.mark.slow
@@ -218,16 +224,19 @@ def test_a_fixed_sigma_gaussian_decoder_is_a_beta_vae_with_beta_sigma_squared():
     x = rng.uniform(size=(5, 12))
     eps = rng.standard_normal((5, 3))
     for sigma in (0.1, 0.3, 2.0):
-        noisy = VAEConfig(input_dim=12, hidden_dims=(7,), latent_dim=3, likelihood="gaussian", gaussian_std=sigma)
+        noisy = VAEConfig(input_dim=12, hidden_dims=(7,), latent_dim=3, likelihood="gaussian",
+                          gaussian_std=sigma)
         params = init_params(noisy, np.random.default_rng(1))
         loss_s, grads_s, _ = vae.loss_and_grads(params, x, eps, noisy)
-        unit = VAEConfig(input_dim=12, hidden_dims=(7,), latent_dim=3, likelihood="gaussian", gaussian_std=1.0,
-                         beta=sigma ** 2)
+        unit = VAEConfig(input_dim=12, hidden_dims=(7,), latent_dim=3, likelihood="gaussian",
+                         gaussian_std=1.0, beta=sigma ** 2)
         loss_b, grads_b, _ = vae.loss_and_grads(params, x, eps, unit)
-        const = 6 * math.log(2 * math.pi * sigma ** 2) - 6 * math.log(2 * math.pi) / sigma ** 2  # D/2 = 6
+        # D/2 = 6
+        const = 6 * math.log(2 * math.pi * sigma ** 2) - 6 * math.log(2 * math.pi) / sigma ** 2
         assert loss_s == pytest.approx(loss_b / sigma ** 2 + const, rel=1e-12)
         for key in params:
-            np.testing.assert_allclose(grads_s[key], grads_b[key] / sigma ** 2, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(grads_s[key], grads_b[key] / sigma ** 2, rtol=1e-10,
+                                       atol=1e-12)
 
 
 def test_docs_quote_the_sigma_sweep_that_is_committed():
@@ -237,7 +246,8 @@ def test_docs_quote_the_sigma_sweep_that_is_committed():
     assert [(r["sigma"], r["active_units"]) for r in sweep] == \
         [(0.05, 20), (0.1, 20), (0.2, 20), (0.4, 20), (1.0, 20), (2.0, 1), (4.0, 0)]
     assert sweep[0]["kl"] > sweep[-1]["kl"]
-    for run in (r for r in res["runs"] if r["beta"] != 1.0):  # σ = 1, β = s²: on the σ = s run's point
+    # σ = 1, β = s²: on the σ = s run's point
+    for run in (r for r in res["runs"] if r["beta"] != 1.0):
         twin = next(r for r in sweep if r["sigma"] ** 2 == pytest.approx(run["beta"]))
         assert run["active_units"] == twin["active_units"]
         assert run["kl"] == pytest.approx(twin["kl"], rel=0.05)
@@ -282,7 +292,8 @@ def test_optimizing_q_per_image_raises_each_elbo_above_the_encoders(gaps):
     config, params, x = tiny_model()
     mu, log_var = vae.encode(params, x, config)
     rng = np.random.default_rng(8)
-    mu_o, log_var_o, trace = gaps.optimize_q(params, config, x, mu, log_var, rng, steps=300, samples=16, lr=0.05)
+    mu_o, log_var_o, trace = gaps.optimize_q(params, config, x, mu, log_var, rng, steps=300,
+                                             samples=16, lr=0.05)
     eps = rng.standard_normal((4000, 4, 3))
     before = gaps.elbo_of(params, config, x, mu, log_var, eps)
     after = gaps.elbo_of(params, config, x, mu_o, log_var_o, eps)
@@ -309,13 +320,15 @@ def test_docs_06_quote_the_committed_default_run():
 
     history, metrics = committed("mnist/history.json"), committed("mnist/metrics.json")
     assert metrics["settings"]["seed"] == 0 and metrics["epochs"] == 10 == len(history)
-    rows = [f"| {h['epoch']} | {h['train_loss']:.2f} | {h['test_loss']:.2f} | {h['test_recon']:.2f} | "
-            f"{h['test_kl']:.2f} |" for h in history]
+    rows = [f"| {h['epoch']} | {h['train_loss']:.2f} | {h['test_loss']:.2f} | "
+            f"{h['test_recon']:.2f} | {h['test_kl']:.2f} |" for h in history]
     assert_quoted("06-results.md", *rows)
-    results = {"elbo": metrics["test_elbo"], "loss": metrics["test_loss"], "recon": metrics["test_recon"],
-               "kl": metrics["test_kl"], "iw_bound": metrics["iw_bound"], "iw_samples": metrics["iw_samples"],
+    results = {"elbo": metrics["test_elbo"], "loss": metrics["test_loss"],
+               "recon": metrics["test_recon"], "kl": metrics["test_kl"],
+               "iw_bound": metrics["iw_bound"], "iw_samples": metrics["iw_samples"],
                "active_units": metrics["active_units"]}
-    printed = run_settings.report_lines(results, VAEConfig.from_dict(metrics["config"]), metrics["settings"])
+    printed = run_settings.report_lines(results, VAEConfig.from_dict(metrics["config"]),
+                                        metrics["settings"])
     assert_pasted("06-results.md", "python examples/mnist.py", "\n".join(printed))
     gap = metrics["iw_bound"] - metrics["test_elbo"]
     assert_quoted("06-results.md", f"It lies {gap:.1f} nats above", f"is at least {gap:.1f} nats")
@@ -331,8 +344,8 @@ def test_docs_06_and_the_readme_quote_the_committed_runs_at_pytorchs_settings():
     for seed in (0, 1, 2):
         metrics = committed(f"pytorch-settings/seed{seed}/metrics.json")
         s = metrics["settings"]
-        assert (s["seed"], s["binarize"], s["hidden"], s["latent_dim"], s["batch_size"], s["lr"], s["epochs"]) == \
-            (seed, "none", [400], 20, 128, 0.001, 10)
+        assert (s["seed"], s["binarize"], s["hidden"], s["latent_dim"], s["batch_size"], s["lr"],
+                s["epochs"]) == (seed, "none", [400], 20, 128, 0.001, 10)
         assert metrics["epochs"] == 10
         losses.append(f"{metrics['test_loss']:.2f}")
     assert_quoted("06-results.md", *(f"| {seed} | {loss} |" for seed, loss in enumerate(losses)))
@@ -363,10 +376,12 @@ def test_the_best_model_with_kl_zero_scores_what_the_docs_say():
     from tinyvae.lab.datasets.data import load_dataset
 
     ds = load_dataset("mnist")
-    value = load_example("results_anchors").independent_pixels_nll(ds.x_train, fixed_binarization(ds.x_test, 0))
+    value = load_example("results_anchors").independent_pixels_nll(
+        ds.x_train, fixed_binarization(ds.x_test, 0))
     res = committed("anchors.json")
     assert value == pytest.approx(res["independent_pixels_test_loss"], abs=1e-6)
-    assert_pasted("06-results.md", "python examples/results_anchors.py", load_example("results_anchors").report(res))
+    assert_pasted("06-results.md", "python examples/results_anchors.py",
+                  load_example("results_anchors").report(res))
 
 
 def test_the_anchor_run_is_the_default_runs_first_epochs():
@@ -412,8 +427,10 @@ def test_slow_rerun_gives_the_committed_numbers(tmp_path, name, args):
 @pytest.mark.needs_mnist
 @pytest.mark.rerun
 def test_slow_rerun_of_the_gaps_gives_the_committed_numbers(tmp_path):
-    run_example("examples/mnist.py", "--out", str(tmp_path / "mnist"), "--iw-samples", "0", timeout=3600)
-    run_example("examples/amortization_gap.py", "--checkpoint", str(tmp_path / "mnist" / "checkpoint.npz"),
-                "--json", str(tmp_path / "gaps.json"), timeout=3600)
+    run_example("examples/mnist.py", "--out", str(tmp_path / "mnist"), "--iw-samples", "0",
+                timeout=3600)
+    run_example("examples/amortization_gap.py", "--checkpoint",
+                str(tmp_path / "mnist" / "checkpoint.npz"), "--json", str(tmp_path / "gaps.json"),
+                timeout=3600)
     new, old = json.loads((tmp_path / "gaps.json").read_text()), committed("amortization_gap.json")
     close(new["mean"], old["mean"], rel=5e-3)

@@ -1,4 +1,5 @@
-"""`python -m tinyvae VERB`: every listed verb runs its command; a wrong verb gets one line and exit 2."""
+"""`python -m tinyvae VERB`: every listed verb runs its command; a wrong verb gets one line and
+exit 2."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from tinyvae.__main__ import VERBS, main
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "tinyvae", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "tinyvae", *args], capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_help_lists_every_verb():

@@ -35,8 +35,8 @@ def test_a_model_trained_in_python_saves_and_loads_without_any_training_state(tm
 
 def test_a_training_checkpoint_loads_as_a_model(tmp_path):
     m = model(np.float32)
-    save_checkpoint(tmp_path / "checkpoint.npz", params=m.params, optimizer=tinyvae.Adam(), config=CONFIG,
-                    epoch=0, history=[], rng=np.random.default_rng(0))
+    save_checkpoint(tmp_path / "checkpoint.npz", params=m.params, optimizer=tinyvae.Adam(),
+                    config=CONFIG, epoch=0, history=[], rng=np.random.default_rng(0))
     loaded = tinyvae.load(tmp_path / "checkpoint.npz")
     assert loaded.config == CONFIG and loaded.dtype == np.float32
     np.testing.assert_array_equal(loaded.params["decoder.W_out"], m.params["decoder.W_out"])
@@ -98,14 +98,16 @@ def test_a_wrong_shape_is_refused_with_the_expected_shape_named():
 
 def test_a_checkpoint_keeps_the_run_s_settings_and_history_and_a_model_file_does_not(tmp_path):
     m = model(np.float32)
-    history = [{"epoch": 1, "beta": 1.0, "train_loss": 2.0, "train_recon": 1.5, "train_kl": 0.5, "test_loss": 1.0,
-                "test_recon": 0.75, "test_kl": 0.25, "seconds": 1.0, "samples_per_sec": 10.0, "elapsed": 1.0}]
-    save_checkpoint(tmp_path / "checkpoint.npz", params=m.params, optimizer=tinyvae.Adam(), config=CONFIG,
-                    epoch=1, history=history, rng=np.random.default_rng(0),
+    history = [{"epoch": 1, "beta": 1.0, "train_loss": 2.0, "train_recon": 1.5, "train_kl": 0.5,
+                "test_loss": 1.0, "test_recon": 0.75, "test_kl": 0.25, "seconds": 1.0,
+                "samples_per_sec": 10.0, "elapsed": 1.0}]
+    save_checkpoint(tmp_path / "checkpoint.npz", params=m.params, optimizer=tinyvae.Adam(),
+                    config=CONFIG, epoch=1, history=history, rng=np.random.default_rng(0),
                     extra={"cli": {"seed": 4, "test_limit": 7, "iw_samples": 0}})
     loaded = tinyvae.load(tmp_path / "checkpoint.npz")
     assert loaded.epochs == 1 and loaded.history == history and loaded.settings["seed"] == 4
-    assert loaded.run_protocol()["test_limit"] == 7 and loaded.run_protocol()["binarize"] == "dynamic"
+    assert (loaded.run_protocol()["test_limit"] == 7
+            and loaded.run_protocol()["binarize"] == "dynamic")
     bare = tinyvae.load(m.save(tmp_path / "model.npz"))
     assert bare.settings is None and bare.epochs == 0 and bare.run_protocol()["seed"] == 0
 
@@ -116,7 +118,8 @@ def test_evaluate_on_given_images_is_the_run_protocol_s_evaluation():
     results = m.evaluate(x)
     test = evaluate.test_elbo(m.params, x, CONFIG, np.random.default_rng([3, 2]))
     assert results["elbo"] == -(test["recon"] + test["kl"]) and results["loss"] == test["loss"]
-    assert results["iw_bound"] == iw.iw_bound(m.params, x, CONFIG, np.random.default_rng([3, 5]), k=20)
+    assert results["iw_bound"] == iw.iw_bound(m.params, x, CONFIG, np.random.default_rng([3, 5]),
+                                              k=20)
     assert m.evaluate(x, k=0)["iw_bound"] is None
     assert results["active_units"] == evaluate.active_units(m.params, x, CONFIG)[0]
 
@@ -126,8 +129,8 @@ def test_a_checkpoint_written_by_fit_alone_keeps_its_evaluation_seed(tmp_path):
     from tinyvae.speed.step import make_step
     rng = np.random.default_rng(0)
     step = make_step("reference", CONFIG, tinyvae.init_params(CONFIG, rng), tinyvae.Adam(), 8)
-    history = fit(step, images(16), rng=rng, epochs=1, x_test=images(8, seed=2), batch_size=8, binarize="none",
-                  out_dir=tmp_path, eval_seed=6, stream=None)
+    history = fit(step, images(16), rng=rng, epochs=1, x_test=images(8, seed=2), batch_size=8,
+                  binarize="none", out_dir=tmp_path, eval_seed=6, stream=None)
     loaded = tinyvae.load(tmp_path / "checkpoint.npz")
     assert loaded.settings["seed"] == 6 and "no test set" in loaded.settings["scored_by"]
     # the run's own number, again: the test ELBO of its last epoch

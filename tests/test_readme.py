@@ -108,6 +108,7 @@ def test_the_first_command_prints_the_readme_numbers_within_the_tolerance(tmp_pa
     done = subprocess.run(command, env=data_env, capture_output=True, text=True, timeout=3600)
     assert done.returncode == 0, done.stderr
     printed = numbers(done.stdout)
-    readme = numbers(next(body for _, body in fenced(README) if re.search(r"^test ELBO ", body, re.M)))
+    readme = numbers(next(body for _, body in fenced(README)
+                          if re.search(r"^test ELBO ", body, re.M)))
     assert printed.keys() == readme.keys()
     assert all(abs(printed[key] - readme[key]) <= TOLERANCE for key in printed), (printed, readme)

@@ -1,5 +1,6 @@
-"""The reproduction recipe (tinyvae/lab/training/recipes.py, `python -m tinyvae reproduce`) in miniature:
-Burda et al.'s schedule, the evaluations at the end of every stage, and exact resume mid-stage.
+"""The reproduction recipe (tinyvae/lab/training/recipes.py, `python -m tinyvae reproduce`) in
+miniature: Burda et al.'s schedule, the evaluations at the end of every stage, and exact resume
+mid-stage.
 
 The miniature is the real command on 100 training and 30 test images, stages 0-2 (1 + 3 + 9
 epochs of 5 steps), with L_10 instead of L_5000.
@@ -24,14 +25,21 @@ from tinyvae.config import VAEConfig, init_params, param_shapes
 from tinyvae.lab.figures import plots
 from tinyvae.lab.storage.checkpoint import load_checkpoint
 from tinyvae.lab.training import kept_bound
-from tinyvae.lab.training.recipes import IWAE_VAE, load_data, markdown_rows, parse_stages, stage_summary
-from tinyvae.lab.training.schedule import iwae_stages, scheduled_lr, schedule_of_stages
+from tinyvae.lab.training.recipes import (
+    IWAE_VAE,
+    load_data,
+    markdown_rows,
+    parse_stages,
+    stage_summary,
+)
+from tinyvae.lab.training.schedule import iwae_stages, schedule_of_stages, scheduled_lr
 from tinyvae.speed import iw
 from tinyvae.speed.step import FastStep
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "06-results.md"
-SUMMARY = ROOT / "docs" / "results" / "iwae-vae-dynamic.json"  # written by `reproduce iwae-vae --summary`
+# written by `reproduce iwae-vae --summary`
+SUMMARY = ROOT / "docs" / "results" / "iwae-vae-dynamic.json"
 TABLE_HEADER = "| stage | passes, to |"
 MINI = ["iwae-vae", "--train-limit", "100", "--test-limit", "30", "--iw-samples", "10"]
 TIMING = ("seconds", "samples_per_sec", "elapsed", "eval_seconds")
@@ -68,11 +76,13 @@ def test_the_schedule_is_burdas_3_to_the_i_passes_at_a_tenfold_decay_over_seven_
     assert np.allclose(ratios, 10 ** (-1 / 7), rtol=1e-12)
     schedule = schedule_of_stages(stages)
     for s in stages:  # every epoch of a stage trains at that stage's rate
-        assert scheduled_lr(schedule, s["first_epoch"]) == scheduled_lr(schedule, s["last_epoch"]) == s["lr"]
+        assert (scheduled_lr(schedule, s["first_epoch"]) == scheduled_lr(schedule, s["last_epoch"])
+                == s["lr"])
 
 
 @pytest.mark.slow
-def test_the_miniature_trains_each_epoch_at_its_stages_rate_and_evaluates_each_stage(tmp_path, lr_log):
+def test_the_miniature_trains_each_epoch_at_its_stages_rate_and_evaluates_each_stage(tmp_path,
+                                                                                     lr_log):
     assert run(tmp_path, "0-2") == 0
     stages = IWAE_VAE.stages[:3]
     steps_per_epoch = 100 // IWAE_VAE.batch_size
@@ -91,7 +101,8 @@ def test_the_miniature_trains_each_epoch_at_its_stages_rate_and_evaluates_each_s
             assert "iw_bound" not in record
     summary = json.loads((tmp_path / "stages.json").read_text())
     assert [row["stage"] for row in summary["stages"]] == [0, 1, 2] and not summary["complete"]
-    assert [row["iw_bound"] for row in summary["stages"]] == [history[e - 1]["iw_bound"] for e in ends]
+    assert [row["iw_bound"] for row in summary["stages"]] == [history[e - 1]["iw_bound"]
+                                                              for e in ends]
 
 
 @pytest.mark.slow
@@ -105,7 +116,8 @@ def test_the_recorded_bound_is_the_bound_of_the_saved_model(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_prefix_then_an_interruption_mid_stage_then_the_same_command_ends_bit_identical(tmp_path, monkeypatch):
+def test_a_prefix_then_an_interruption_mid_stage_then_the_same_command_ends_bit_identical(
+        tmp_path, monkeypatch):
     straight, pieces = tmp_path / "straight", tmp_path / "pieces"
     assert run(straight, "0-2") == 0
     assert run(pieces, "0-1") == 0  # a prefix of the stages ...
@@ -161,7 +173,8 @@ def test_glorot_initialization_has_its_bounds_and_zero_biases():
             assert not params[key].any(), key
         else:
             bound = math.sqrt(6.0 / sum(shape))
-            assert np.abs(params[key]).max() <= bound and np.abs(params[key]).max() > 0.9 * bound, key
+            assert (np.abs(params[key]).max() <= bound
+                    and np.abs(params[key]).max() > 0.9 * bound), key
     with pytest.raises(ValueError, match="scheme"):
         init_params(config, np.random.default_rng(0), scheme="xavier")
 
@@ -191,8 +204,10 @@ def test_summary_and_plot_read_the_run_and_train_nothing(tmp_path, capsys):
     assert run(tmp_path, "0-1") == 0
     capsys.readouterr()
     png, summary = tmp_path / "run.PNG", tmp_path / "s.json"  # any case of .png
-    assert run(tmp_path, "0-3", "--plot", str(png), "--summary", str(summary)) == 0  # 0-3 is not trained
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(json.loads(summary.read_text())["stages"]) == 2
+    # 0-3 is not trained
+    assert run(tmp_path, "0-3", "--plot", str(png), "--summary", str(summary)) == 0
+    assert (png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            and len(json.loads(summary.read_text())["stages"]) == 2)
     out = capsys.readouterr().out
     assert "partial: 2 of 8 stages done; the run has trained 4 of 3,280 epochs" in out
     assert f"wrote {png}: 4 epochs, 2 of 8 stages" in out
@@ -203,7 +218,8 @@ def test_summary_and_plot_read_the_run_and_train_nothing(tmp_path, capsys):
 def test_the_commands_figure_shows_the_runs_own_numbers_beside_the_papers(tmp_path, monkeypatch):
     assert run(tmp_path, "0-1") == 0
     drawn, real = [], plots.plot_reproduction
-    monkeypatch.setattr(plots, "plot_reproduction", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
+    monkeypatch.setattr(plots, "plot_reproduction",
+                        lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
     assert run(tmp_path, "0-1", "--plot", str(tmp_path / "run.png")) == 0
     history = load_checkpoint(tmp_path / "checkpoint.npz").history
     rows = stage_summary(IWAE_VAE, history)
@@ -212,22 +228,26 @@ def test_the_commands_figure_shows_the_runs_own_numbers_beside_the_papers(tmp_pa
     left, right = fig.axes[:2]
     lines = {line.get_label(): line for line in left.lines}
     nll = next(line for label, line in lines.items() if label.startswith("test NLL"))
-    assert list(nll.get_xdata()) == [1, 4] and list(nll.get_ydata()) == [-r["iw_bound"] for r in rows]
+    assert (list(nll.get_xdata()) == [1, 4]
+            and list(nll.get_ydata()) == [-r["iw_bound"] for r in rows])
     assert list(lines["test −ELBO"].get_xdata()) == [1, 2, 3, 4]
     assert list(lines["test −ELBO"].get_ydata()) == [h["test_loss"] for h in history]
     train = next(line for label, line in lines.items() if label.startswith("train −ELBO"))
     assert list(train.get_ydata()) == [h["train_loss"] for h in history]
-    assert set(lines["paper, after all 8 stages: 86.76"].get_ydata()) == {IWAE_VAE.variants["dynamic"].paper_nll}
+    assert (set(lines["paper, after all 8 stages: 86.76"].get_ydata())
+            == {IWAE_VAE.variants["dynamic"].paper_nll})
     assert [tuple(line.get_xdata()) for line in left.lines if line.get_label().startswith("_")] == \
         [(e, e) for e in ends]  # a thin line at the end of every stage of the schedule, run or not
     assert left.get_xlim()[1] > ends[-1]  # the whole schedule, so a partial run shows what is left
     ours = next(line for line in right.lines if line.get_label() == "this run")
     assert list(ours.get_ydata()) == [r["active_units"] for r in rows]
-    assert fig.get_suptitle().endswith(": 2 of 8 stages (partial)") and "Burda" in fig.get_suptitle()
+    assert (fig.get_suptitle().endswith(": 2 of 8 stages (partial)")
+            and "Burda" in fig.get_suptitle())
 
 
 @pytest.mark.slow
-def test_a_run_stopped_in_its_first_epoch_has_nothing_to_plot_and_says_so(tmp_path, capsys, monkeypatch):
+def test_a_run_stopped_in_its_first_epoch_has_nothing_to_plot_and_says_so(tmp_path, capsys,
+                                                                           monkeypatch):
     def interrupted(self, x, eps, beta=None):
         raise KeyboardInterrupt
     monkeypatch.setattr(FastStep, "step", interrupted)
@@ -238,7 +258,8 @@ def test_a_run_stopped_in_its_first_epoch_has_nothing_to_plot_and_says_so(tmp_pa
     assert len(err.strip().splitlines()) == 1 and "no finished epoch" in err
     assert not (tmp_path / "run.png").exists()
     with pytest.raises(ValueError, match="history is empty"):
-        plots.plot_reproduction(None, [], [], stage_ends=[1, 4], paper_nll=86.76, paper_active_units=19, title="")
+        plots.plot_reproduction(None, [], [], stage_ends=[1, 4], paper_nll=86.76,
+                                paper_active_units=19, title="")
 
 
 def test_the_numbers_docs_06_and_the_readme_quote_of_the_run_are_the_committed_summarys():
@@ -253,24 +274,27 @@ def test_the_numbers_docs_06_and_the_readme_quote_of_the_run_are_the_committed_s
                f"{last['test_elbo']:.2f}" in section
         assert f"gave {nll:.2f} nats and {units} active units" in readme
     else:
-        assert f"After stage {last['stage']} ({last['last_epoch']:,} of the 3,280 passes) the test NLL stands at " \
-               f"{nll:.2f} nats" in section
+        assert f"After stage {last['stage']} ({last['last_epoch']:,} of the 3,280 passes) " \
+               f"the test NLL stands at {nll:.2f} nats" in section
         assert f"the run has {units} active units" in section
         assert "a partial schedule" in readme
 
 
 def test_the_test_draws_table_in_docs_06_is_the_five_committed_evaluations():
-    runs = [json.loads((ROOT / "docs" / "results" / "iwae-vae-test-draws" / f"seed{s}.json").read_text(encoding="utf-8"))
-            for s in range(5)]
-    for seed, numbers in enumerate(runs):  # each is the same model on its own draw of the test images
+    draws = ROOT / "docs" / "results" / "iwae-vae-test-draws"
+    runs = [json.loads((draws / f"seed{s}.json").read_text(encoding="utf-8")) for s in range(5)]
+    # each is the same model on its own draw of the test images
+    for seed, numbers in enumerate(runs):
         assert f"binarized once, seed {seed})" in numbers["data"]
-        assert numbers["epochs"] == 1764 and numbers["iw_samples"] == 1000 and numbers["n_test"] == 10_000
+        assert (numbers["epochs"] == 1764 and numbers["iw_samples"] == 1000
+                and numbers["n_test"] == 10_000)
     lines = reproduction_section().splitlines()
     iw, elbo = [r["iw_bound"] for r in runs], [r["test_elbo"] for r in runs]
     assert "| $L_{1000}$ | " + " | ".join(f"{v:.2f}" for v in iw) + " |" in lines
     assert "| test ELBO | " + " | ".join(f"{v:.2f}" for v in elbo) + " |" in lines
     section = " ".join(reproduction_section().split())
-    assert f"lies between {min(iw):.2f} and {max(iw):.2f}, {max(iw) - min(iw):.2f} nat apart" in section
+    assert (f"lies between {min(iw):.2f} and {max(iw):.2f}, {max(iw) - min(iw):.2f} nat apart"
+            in section)
     assert f"the test ELBO between {min(elbo):.2f} and {max(elbo):.2f}" in section
 
 
@@ -285,12 +309,14 @@ def test_what_docs_06_says_of_the_gap_between_elbo_and_nll_holds_for_the_committ
 
 
 @pytest.mark.parametrize("where", ["run.txt", "missing/run.png", "folder.png"])
-def test_a_plot_path_that_cannot_be_a_png_is_refused_before_anything_is_read(tmp_path, capsys, where):
+def test_a_plot_path_that_cannot_be_a_png_is_refused_before_anything_is_read(tmp_path, capsys,
+                                                                              where):
     (tmp_path / "folder.png").mkdir()
     with pytest.raises(SystemExit) as exc:
         run(tmp_path, "0", "--plot", str(tmp_path / where))  # no checkpoint there: it was not read
     err = capsys.readouterr().err
-    assert exc.value.code == 2 and "argument --plot: expected a file name ending in .png" in err and where in err
+    assert (exc.value.code == 2
+            and "argument --plot: expected a file name ending in .png" in err and where in err)
 
 
 def reproduction_section() -> str:
@@ -306,16 +332,19 @@ def test_the_reproduction_table_in_the_docs_is_the_committed_summary_of_the_run(
     lines = section.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith(TABLE_HEADER))
     table, after = [], None
-    for i, line in enumerate(lines[first + 2:], start=first + 2):  # after the header and its |---| line
+    # after the header and its |---| line
+    for i, line in enumerate(lines[first + 2:], start=first + 2):
         if not line.startswith("|"):
-            after = next((rest for rest in lines[i:] if rest.strip()), "")  # the first line below the table
+            # the first line below the table
+            after = next((rest for rest in lines[i:] if rest.strip()), "")
             break
         table.append(line)
     pasted = [line for line in table if re.match(r"^\| \d+ \|", line)]
     assert pasted and pasted == markdown_rows(summary["stages"])
     # The summary is of this recipe: its stages are the recipe's, in order, from stage 0.
     for row, stage in zip(summary["stages"], IWAE_VAE.stages):
-        assert (row["stage"], row["last_epoch"], row["lr"]) == (stage["stage"], stage["last_epoch"], stage["lr"])
+        assert ((row["stage"], row["last_epoch"], row["lr"])
+                == (stage["stage"], stage["last_epoch"], stage["lr"]))
         assert row["iw_k"] == IWAE_VAE.iw_k
     assert summary["paper"]["nll"] == IWAE_VAE.variants["dynamic"].paper_nll == 86.76
     assert summary["complete"] == (len(summary["stages"]) == len(IWAE_VAE.stages))
@@ -325,7 +354,8 @@ def test_the_reproduction_table_in_the_docs_is_the_committed_summary_of_the_run(
 
 
 @pytest.mark.slow
-def test_a_second_invocation_on_a_held_run_folder_is_refused_and_changes_nothing(tmp_path, capsys, monkeypatch):
+def test_a_second_invocation_on_a_held_run_folder_is_refused_and_changes_nothing(tmp_path, capsys,
+                                                                                 monkeypatch):
     out = tmp_path / "run"
     assert run(out, "0-0") == 0
     real_load_data = reproduce.load_data
@@ -448,7 +478,8 @@ def k_samples_section() -> str:
 
 def test_the_k5_recipes_are_the_vae_recipe_with_five_samples_and_their_objective():
     from tinyvae.lab.training.recipes import RECIPES
-    for name, objective, nll, units in (("iwae-vae-k5", "elbo", 86.47, 20), ("iwae-iwae-k5", "iwae", 85.54, 22)):
+    for name, objective, nll, units in (("iwae-vae-k5", "elbo", 86.47, 20),
+                                        ("iwae-iwae-k5", "iwae", 85.54, 22)):
         recipe = RECIPES[name]
         assert (recipe.config.k, recipe.config.objective) == (5, objective)
         assert recipe.config.to_dict() | {"k": 1, "objective": "elbo"} == IWAE_VAE.config.to_dict()
@@ -477,7 +508,8 @@ def test_the_k5_tables_in_docs_06_are_the_committed_summaries():
         cells = [cell.strip() for cell in headline.strip("|").split("|")]
         assert cells[3:6] == [f"{-last['iw_bound']:.2f}", str(last["active_units"]),
                               f"stage {last['stage']} of 7 ({last['last_epoch']:,} passes)"]
-        assert (float(cells[1]), int(cells[2])) == (summary["paper"]["nll"], summary["paper"]["active_units"])
+        assert (float(cells[1]), int(cells[2])) == (summary["paper"]["nll"],
+                                                    summary["paper"]["active_units"])
 
 
 def test_the_k5_prose_compares_the_same_stage_of_both_runs():
@@ -485,8 +517,9 @@ def test_the_k5_prose_compares_the_same_stage_of_both_runs():
     k1 = json.loads(SUMMARY.read_text(encoding="utf-8"))["stages"]
     k5 = json.loads(K5_SUMMARIES["iwae-iwae-k5"].read_text(encoding="utf-8"))["stages"]
     stage = len(k5) - 1
-    m = re.search(r"stood at ([\d.]+) nats after stage (\d+)\s+\(section 6's table\), the IWAE at k = 5 at "
-                  r"([\d.]+): ([\d.]+) nats? lower after the same ([\d,]+) passes", section)
+    m = re.search(r"stood at ([\d.]+) nats after stage (\d+)\s+\(section 6's table\), "
+                  r"the IWAE at k = 5 at ([\d.]+): ([\d.]+) nats? lower after the same "
+                  r"([\d,]+) passes", section)
     assert m, "the comparison sentence"
     assert int(m[2]) == stage and float(m[1]) == round(-k1[stage]["iw_bound"], 2)
     assert float(m[3]) == round(-k5[stage]["iw_bound"], 2)

@@ -20,24 +20,27 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tinyvae.config import VAEConfig, init_params
 from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tinyvae.lab.storage.model import load
 from tinyvae.lab.storage.state_checks import HISTORY_FIELDS, MAX_GRADIENT
 from tinyvae.optim import make_optimizer
 from tinyvae.vae import loss_and_grads
-from tinyvae.config import VAEConfig, init_params
 
 CONFIG = VAEConfig(input_dim=13, hidden_dims=(7,), latent_dim=3)
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def record(epoch: int) -> dict:
-    return {"epoch": epoch, "beta": 1.0, "train_loss": 9.0, "train_recon": 8.0, "train_kl": 1.0, "test_loss": 9.5,
-            "test_recon": 8.5, "test_kl": 1.0, "seconds": 0.25, "samples_per_sec": 100.0, "elapsed": 0.25 * epoch}
+    return {"epoch": epoch, "beta": 1.0, "train_loss": 9.0, "train_recon": 8.0, "train_kl": 1.0,
+            "test_loss": 9.5, "test_recon": 8.5, "test_kl": 1.0, "seconds": 0.25,
+            "samples_per_sec": 100.0, "elapsed": 0.25 * epoch}
 
 
 def trained_arrays(optimizer: str = "adam", steps: int = 3, **hparams) -> dict[str, np.ndarray]:
-    """The arrays of a real checkpoint after a few real optimizer steps (so the state is genuine)."""
+    """The arrays of a real checkpoint after a few real optimizer steps (so the state is
+    genuine)."""
     rng = np.random.default_rng(1)
     params = init_params(CONFIG, rng, np.float32)
     opt = make_optimizer(optimizer, 1e-2, **hparams)
@@ -55,13 +58,14 @@ def save_checkpoint_to(buffer, params, opt, rng, history):
     import tempfile
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "c.npz")
-        save_checkpoint(path, params=params, optimizer=opt, config=CONFIG, epoch=len(history), history=history,
-                        rng=rng)
+        save_checkpoint(path, params=params, optimizer=opt, config=CONFIG, epoch=len(history),
+                        history=history, rng=rng)
         buffer.write(open(path, "rb").read())
 
 
 ADAM = trained_arrays("adam")
-OPTIMIZERS = {"adam": ADAM, "adagrad": trained_arrays("adagrad"), "sgd": trained_arrays("sgd", momentum=0.9)}
+OPTIMIZERS = {"adam": ADAM, "adagrad": trained_arrays("adagrad"),
+              "sgd": trained_arrays("sgd", momentum=0.9)}
 
 
 def write(path, arrays) -> None:
@@ -91,7 +95,8 @@ POISON = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "negative": -1e-3, "hug
 def test_a_poisoned_optimizer_state_is_refused_naming_the_key(tmp_path, data):
     name = data.draw(st.sampled_from(sorted(OPTIMIZERS)))
     arrays = {key: arr.copy() for key, arr in OPTIMIZERS[name].items()}
-    key = data.draw(st.sampled_from(sorted(k for k in arrays if k.startswith("optim/") and k != "optim/step")))
+    key = data.draw(st.sampled_from(sorted(k for k in arrays
+                                           if k.startswith("optim/") and k != "optim/step")))
     slot = key.split("/")[1]
     # what each slot can never hold: non-finite anywhere; < 0 in a mean or sum of squares;
     # more than gradients below MAX_GRADIENT give in Adam's moments and Adagrad's sum
@@ -99,8 +104,8 @@ def test_a_poisoned_optimizer_state_is_refused_naming_the_key(tmp_path, data):
     kinds += ["huge"] if slot in ("m", "v", "sum_sq") else []
     kind = data.draw(st.sampled_from(kinds))
     flat = arrays[key].reshape(-1)
-    flat[data.draw(st.integers(0, flat.size - 1))] = POISON[kind] * (-1 if kind == "huge" and slot == "m" and
-                                                                       data.draw(st.booleans()) else 1)
+    flat[data.draw(st.integers(0, flat.size - 1))] = POISON[kind] * (
+        -1 if kind == "huge" and slot == "m" and data.draw(st.booleans()) else 1)
     write(tmp_path / "c.npz", arrays)
     message = refusal(tmp_path / "c.npz")
     assert key in message
@@ -129,7 +134,8 @@ def test_a_bad_history_entry_is_refused_naming_it(tmp_path, data):
     history = [record(1), record(2)]
     entry = data.draw(st.integers(0, 1))
     field = data.draw(st.sampled_from(HISTORY_FIELDS))
-    change = data.draw(st.sampled_from(["missing", "nan", "inf", "string", "list", "null", "bool", "renumber"]))
+    change = data.draw(st.sampled_from(["missing", "nan", "inf", "string", "list", "null", "bool",
+                                        "renumber"]))
     if change == "missing":
         del history[entry][field]
     elif change == "null" and field in ("test_loss", "test_recon", "test_kl"):
@@ -139,12 +145,13 @@ def test_a_bad_history_entry_is_refused_naming_it(tmp_path, data):
         if history[entry]["epoch"] == entry + 1:
             return
     else:
-        history[entry][field] = {"nan": float("nan"), "inf": float("-inf"), "string": "1.0", "list": [1.0],
-                                 "null": None, "bool": True}[change]
+        history[entry][field] = {"nan": float("nan"), "inf": float("-inf"), "string": "1.0",
+                                 "list": [1.0], "null": None, "bool": True}[change]
     arrays = dict(ADAM)
     arrays["history"] = np.array(json.dumps(history, allow_nan=True))
     write(tmp_path / "c.npz", arrays)
-    assert "history" in refusal(tmp_path / "c.npz")  # "history entry n: ..." or NaN: "not valid JSON"
+    # "history entry n: ..." or NaN: "not valid JSON"
+    assert "history" in refusal(tmp_path / "c.npz")
 
 
 def test_what_an_after_epoch_hook_adds_may_be_numbers_bools_strings_or_null(tmp_path):
@@ -157,10 +164,12 @@ def test_what_an_after_epoch_hook_adds_may_be_numbers_bools_strings_or_null(tmp_
 
 # ---- JSON and the random state ----
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(["config", "history", "rng_state", "optimizer", "extra"]),
        depth=st.integers(5_000, 200_000), bracket=st.sampled_from(["[]", "{}"]))
-def test_deeply_nested_json_is_one_clear_error_not_a_recursion_error(tmp_path, field, depth, bracket):
+def test_deeply_nested_json_is_one_clear_error_not_a_recursion_error(tmp_path, field, depth,
+                                                                     bracket):
     opening = "[" * depth if bracket == "[]" else '{"a":' * depth
     closing = "]" * depth if bracket == "[]" else "}" * depth
     arrays = dict(ADAM)
@@ -172,8 +181,9 @@ def test_deeply_nested_json_is_one_clear_error_not_a_recursion_error(tmp_path, f
 def rng_states():
     """States of every bit generator numpy has, with one part replaced by something else."""
     names = ["PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937"]
-    junk = st.one_of(st.integers(-2**130, 2**130), st.floats(allow_nan=True), st.text(max_size=3), st.none(),
-                     st.booleans(), st.lists(st.integers(-5, 2**64 + 5), max_size=700), st.just({}))
+    junk = st.one_of(st.integers(-2**130, 2**130), st.floats(allow_nan=True), st.text(max_size=3),
+                     st.none(), st.booleans(), st.lists(st.integers(-5, 2**64 + 5), max_size=700),
+                     st.just({}))
     return st.tuples(st.sampled_from(names), st.integers(0, 10), junk, st.integers(0, 2**16))
 
 
@@ -184,7 +194,8 @@ def paths_of(state, prefix=()):
             yield from paths_of(value, prefix + (key,))
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=rng_states())
 def test_any_bad_random_state_is_refused_never_a_crash(tmp_path, case):
     name, which, junk, pos = case
@@ -211,7 +222,8 @@ def test_any_bad_random_state_is_refused_never_a_crash(tmp_path, case):
 
 def test_a_short_mersenne_twister_key_and_a_position_past_its_table_are_refused(tmp_path):
     state = json.loads(json.dumps(np.random.MT19937(5).state, default=lambda a: a.tolist()))
-    for change in ({"key": state["state"]["key"][:3]}, {"pos": 10**6}, {"pos": -5}, {"key": [0] * 624}):
+    for change in ({"key": state["state"]["key"][:3]}, {"pos": 10**6}, {"pos": -5},
+                   {"key": [0] * 624}):
         arrays = dict(ADAM)
         arrays["rng_state"] = np.array(json.dumps({**state, "state": {**state["state"], **change}}))
         write(tmp_path / "c.npz", arrays)
@@ -249,7 +261,8 @@ def test_a_member_twice_is_refused(tmp_path, name):
 
 
 @SETTINGS
-@given(name=st.text(min_size=1, max_size=40).filter(lambda n: "\x00" not in n), size=st.integers(0, 5000))
+@given(name=st.text(min_size=1, max_size=40).filter(lambda n: "\x00" not in n),
+       size=st.integers(0, 5000))
 def test_a_member_under_an_unexpected_name_is_refused_unread(tmp_path, name, size):
     members = dict(GOOD)
     members[name] = b"\0" * size
@@ -300,8 +313,10 @@ def zip64_claiming(blob: bytes, count: int) -> bytes:
     members has), inserted before the classic end record."""
     at = blob.rfind(b"PK\x05\x06")
     size, offset = blob[at + 12:at + 16], blob[at + 16:at + 20]
-    record = (b"PK\x06\x06" + (44).to_bytes(8, "little") + bytes(12) + count.to_bytes(8, "little") * 2
-              + int.from_bytes(size, "little").to_bytes(8, "little") + int.from_bytes(offset, "little").to_bytes(8, "little"))
+    record = (b"PK\x06\x06" + (44).to_bytes(8, "little") + bytes(12)
+              + count.to_bytes(8, "little") * 2
+              + int.from_bytes(size, "little").to_bytes(8, "little")
+              + int.from_bytes(offset, "little").to_bytes(8, "little"))
     locator = b"PK\x06\x07" + bytes(4) + at.to_bytes(8, "little") + (1).to_bytes(4, "little")
     end = blob[at:at + 8] + b"\xff\xff\xff\xff" + blob[at + 12:]
     return blob[:at] + record + locator + end
@@ -330,10 +345,12 @@ def test_a_checkpoint_path_that_is_not_a_regular_file_is_refused_without_blockin
     else:
         os.mkfifo(tmp_path / "pipe")
         path.symlink_to(tmp_path / "pipe")
-    code = (f"from tinyvae.lab.storage.checkpoint import load_checkpoint\nfrom tinyvae.lab.storage.model import load\n"
+    code = (f"from tinyvae.lab.storage.checkpoint import load_checkpoint\n"
+            f"from tinyvae.lab.storage.model import load\n"
             f"for f in (load_checkpoint, load):\n    try: f({str(path)!r})\n"
             f"    except Exception as e: print(type(e).__name__, e)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and all(line.startswith("CheckpointError") for line in lines), result
     assert all("regular file" in line or "folder" in line for line in lines)
@@ -349,7 +366,8 @@ def test_memory_stays_bounded_by_the_model_not_by_the_claims(tmp_path):
     bomb.write_bytes(zip_bytes({**GOOD, "zzz.npy": b"\0" * (300 * 2**20)}, zipfile.ZIP_DEFLATED))
     claim = tmp_path / "claim.npz"
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (10**12,)})
     claim.write_bytes(zip_bytes({**GOOD, "param/encoder.b0.npy": header.getvalue() + bytes(28)}))
     assert bomb.stat().st_size < 2 * 2**20
     script = textwrap.dedent(f"""
@@ -368,7 +386,8 @@ def test_memory_stays_bounded_by_the_model_not_by_the_claims(tmp_path):
         grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
         print(grown, time.perf_counter() - start)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
     assert result.returncode == 0, result.stderr
     grown_mb, seconds = map(float, result.stdout.split())
     assert grown_mb < 20 and seconds < 2
@@ -390,7 +409,8 @@ def test_random_truncations_and_corruptions_of_a_model_file_are_one_error(tmp_pa
         assert str(tmp_path / "c.npz") in str(exc)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_corrupting_the_zip_directory_and_end_records_is_one_error(tmp_path, data):
     """The central directory and the end records are what the reader trusts first: random bytes
@@ -405,7 +425,8 @@ def test_corrupting_the_zip_directory_and_end_records_is_one_error(tmp_path, dat
         blob[at:at + len(junk)] = junk
     elif kind == "zip64 locator":
         offset = data.draw(st.integers(0, 2**64 - 1))
-        blob[directory - 20:directory] = b"PK\x06\x07" + bytes(4) + offset.to_bytes(8, "little") + bytes(4)
+        blob[directory - 20:directory] = (b"PK\x06\x07" + bytes(4) + offset.to_bytes(8, "little")
+                                          + bytes(4))
     else:  # one of the end record's counts or sizes or offsets
         field = data.draw(st.sampled_from([(8, 2), (10, 2), (12, 4), (16, 4), (20, 2)]))
         value = data.draw(st.integers(0, 2 ** (8 * field[1]) - 1))

@@ -21,9 +21,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tinyvae.lab.datasets import download
-from tinyvae.lab.datasets.readers import IDX_BYTES, MAX_IDX_BYTES, DataError, read_idx, read_verified
+from tinyvae.lab.datasets.readers import (
+    IDX_BYTES,
+    MAX_IDX_BYTES,
+    DataError,
+    read_idx,
+    read_verified,
+)
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def idx_header(shape) -> bytes:
@@ -36,7 +43,8 @@ def idx_header(shape) -> bytes:
 @given(shape=st.lists(st.integers(1, 2**32 - 1), min_size=1, max_size=4).map(tuple)
        .filter(lambda s: 4 + 4 * len(s) + int(np.prod(s, dtype=object)) > MAX_IDX_BYTES),
        compressed=st.booleans(), tail=st.integers(0, 4096))
-def test_a_header_claiming_more_than_any_dataset_file_is_refused_unread(tmp_path, shape, compressed, tail):
+def test_a_header_claiming_more_than_any_dataset_file_is_refused_unread(tmp_path, shape, compressed,
+                                                                        tail):
     body = idx_header(shape) + bytes(tail)
     path = tmp_path / ("f.gz" if compressed else "f")
     path.write_bytes(gzip.compress(body) if compressed else body)
@@ -67,7 +75,8 @@ def peak_growth_mb(script: str) -> float:
         work()
         print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
     assert result.returncode == 0, result.stderr
     return float(result.stdout)
 
@@ -113,7 +122,8 @@ def test_a_gzip_inflating_past_its_header_stops_at_the_header_size(tmp_path):
 # ---- downloads: a size cap and a deadline ----
 
 class Server:
-    """Serves one body per path: ("honest" | "no-length" | "lying-length" | "endless" | "trickle", body)."""
+    """Serves one body per path:
+    ("honest" | "no-length" | "lying-length" | "endless" | "trickle", body)."""
 
     def __init__(self):
         self.routes: dict[str, tuple[str, bytes]] = {}
@@ -169,10 +179,12 @@ def accept(path):
     pass
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(size=st.integers(0, 300_000), cap=st.integers(1, 300_000),
        kind=st.sampled_from(["honest", "no-length", "lying-length"]))
-def test_a_body_larger_than_the_cap_is_refused_and_nothing_is_left(server, tmp_path_factory, size, cap, kind):
+def test_a_body_larger_than_the_cap_is_refused_and_nothing_is_left(server, tmp_path_factory, size,
+                                                                    cap, kind):
     folder = tmp_path_factory.mktemp("dl")
     server.routes[f"/f{size}-{kind}"] = (kind, bytes(size))
     url = f"{server.base}/f{size}-{kind}"
@@ -182,14 +194,16 @@ def test_a_body_larger_than_the_cap_is_refused_and_nothing_is_left(server, tmp_p
     else:
         with pytest.raises(download.DownloadError, match="at most"):
             download.fetch([url], folder / "f", verify=accept, max_bytes=cap, log=False)
-    assert [p.name for p in folder.iterdir()] == (["f"] if size <= cap and kind != "lying-length" else [])
+    assert [p.name for p in folder.iterdir()] == (["f"] if size <= cap and kind != "lying-length"
+                                                  else [])
 
 
 def test_an_endless_body_stops_at_the_cap(server, tmp_path):
     server.routes["/endless"] = ("endless", b"")
     start = time.perf_counter()
     with pytest.raises(download.DownloadError, match="more than 5000000 bytes"):
-        download.fetch([f"{server.base}/endless"], tmp_path / "f", verify=accept, max_bytes=5_000_000, log=False)
+        download.fetch([f"{server.base}/endless"], tmp_path / "f", verify=accept,
+                       max_bytes=5_000_000, log=False)
     assert time.perf_counter() - start < 10 and list(tmp_path.iterdir()) == []
 
 
@@ -198,14 +212,16 @@ def test_a_trickle_that_never_trips_the_read_timeout_hits_the_deadline(server, t
     server.routes["/trickle"] = ("trickle", bytes(200))  # 10 s at one byte per 0.05 s
     start = time.perf_counter()
     with pytest.raises(download.DownloadError, match="gave up after"):
-        download.fetch([f"{server.base}/trickle"], tmp_path / "f", verify=accept, timeout=1.0, deadline=deadline,
-                       log=False)
-    assert time.perf_counter() - start < deadline + 1.0 + 0.5  # the deadline, give or take one read timeout
+        download.fetch([f"{server.base}/trickle"], tmp_path / "f", verify=accept, timeout=1.0,
+                       deadline=deadline, log=False)
+    # the deadline, give or take one read timeout
+    assert time.perf_counter() - start < deadline + 1.0 + 0.5
     assert list(tmp_path.iterdir()) == []
 
 
 def test_every_download_has_a_cap_and_a_deadline_by_default():
-    assert download.MAX_DOWNLOAD_BYTES >= 78_400_000 and 0 < download.DEFAULT_DEADLINE < float("inf")
+    assert (download.MAX_DOWNLOAD_BYTES >= 78_400_000
+            and 0 < download.DEFAULT_DEADLINE < float("inf"))
 
 
 def test_a_killed_downloads_partial_file_is_removed_by_the_next_download(server, tmp_path):
@@ -224,10 +240,11 @@ def test_two_processes_fetching_one_file_take_turns(server, tmp_path):
     server.routes["/slow.gz"] = ("trickle", b"0123456789")  # half a second
     script = textwrap.dedent(f"""
         from tinyvae.lab.datasets import download
-        download.fetch([{server.base + '/slow.gz'!r}], {str(tmp_path / 'slow.gz')!r}, verify=lambda p: None,
-                       log=False)
+        download.fetch([{server.base + '/slow.gz'!r}], {str(tmp_path / 'slow.gz')!r},
+                       verify=lambda p: None, log=False)
     """)
-    runs = [subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    runs = [subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+            for _ in range(3)]
     assert all(run.wait(timeout=60) == 0 for run in runs), [run.stderr.read() for run in runs]
     assert [p.name for p in tmp_path.iterdir()] == ["slow.gz"]
     assert (tmp_path / "slow.gz").read_bytes() == b"0123456789"

@@ -12,35 +12,38 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinyvae import evaluate, train, vae
-from tinyvae.speed import iw
-from tinyvae.commands import bench
-from tinyvae.commands import args
-from tinyvae.optim import make_optimizer
+from tinyvae.commands import args, bench
 from tinyvae.config import VAEConfig, init_params
+from tinyvae.optim import make_optimizer
+from tinyvae.speed import iw
 
-NONSENSE = ["0", "-1", "-0", "1e20", "100000000000000000000", "2147483648", "nan", "NaN", "inf", "-inf", "1.5",
-            "abc", "", " ", "0x10", "1e-400", "9" * 5000, "--", "None"]
+NONSENSE = ["0", "-1", "-0", "1e20", "100000000000000000000", "2147483648", "nan", "NaN", "inf",
+            "-inf", "1.5", "abc", "", " ", "0x10", "1e-400", "9" * 5000, "--", "None"]
 
 # (argparse type, the values it must accept)
 TYPES = {
     "positive_int": (args.positive_int, lambda v: isinstance(v, int) and 1 <= v <= args.MAX_INT),
-    "nonnegative_int": (args.nonnegative_int, lambda v: isinstance(v, int) and 0 <= v <= args.MAX_INT),
+    "nonnegative_int": (args.nonnegative_int,
+                        lambda v: isinstance(v, int) and 0 <= v <= args.MAX_INT),
     "seed": (args.seed, lambda v: isinstance(v, int) and 0 <= v <= 2**63 - 1),
     "positive_float": (args.positive_float, lambda v: math.isfinite(v) and v > 0),
     "nonnegative_float": (args.nonnegative_float, lambda v: math.isfinite(v) and v >= 0),
-    "hidden_sizes": (args.hidden_sizes, lambda v: all(1 <= n <= args.MAX_INT for n in v) and len(v) >= 1),
+    "hidden_sizes": (args.hidden_sizes,
+                     lambda v: all(1 <= n <= args.MAX_INT for n in v) and len(v) >= 1),
 }
 
 
 @settings(max_examples=300, deadline=None)
 @given(kind=st.sampled_from(sorted(TYPES)),
        text=st.one_of(st.sampled_from(NONSENSE), st.text(max_size=12),
-                      st.integers(-2**70, 2**70).map(str), st.floats().map(repr), st.floats().map(str),
-                      st.lists(st.integers(-3, 2**33), min_size=1, max_size=3).map(lambda xs: ",".join(map(str, xs)))))
+                      st.integers(-2**70, 2**70).map(str), st.floats().map(repr),
+                      st.floats().map(str),
+                      st.lists(st.integers(-3, 2**33), min_size=1, max_size=3)
+                      .map(lambda xs: ",".join(map(str, xs)))))
 def test_every_argument_type_accepts_a_valid_value_or_says_what_it_expected(kind, text):
     parse, valid = TYPES[kind]
     try:
@@ -51,25 +54,28 @@ def test_every_argument_type_accepts_a_valid_value_or_says_what_it_expected(kind
     assert valid(value), (text, value)
 
 
-BENCH_FLAGS = {"--train-images": "positive_int", "--hidden": "hidden_sizes", "--latent-dim": "positive_int",
-               "--batch-size": "positive_int", "--lr": "positive_float", "--repeats": "positive_int",
-               "--iw-samples": "nonnegative_int", "--iw-images": "positive_int", "--check-epochs": "positive_int",
-               "--seed": "seed", "--blas-threads": "positive_int"}
+BENCH_FLAGS = {"--train-images": "positive_int", "--hidden": "hidden_sizes",
+               "--latent-dim": "positive_int", "--batch-size": "positive_int",
+               "--lr": "positive_float", "--repeats": "positive_int",
+               "--iw-samples": "nonnegative_int", "--iw-images": "positive_int",
+               "--check-epochs": "positive_int", "--seed": "seed", "--blas-threads": "positive_int"}
 
 
 def test_the_list_of_bench_flags_is_complete():
-    help_text = subprocess.run([sys.executable, "-m", "tinyvae", "bench", "--help"], capture_output=True,
-                               text=True, timeout=60).stdout
-    numeric = {"--train-images", "--hidden", "--latent-dim", "--batch-size", "--lr", "--repeats", "--iw-samples",
-               "--iw-images", "--check-epochs", "--seed", "--blas-threads"}
+    help_text = subprocess.run([sys.executable, "-m", "tinyvae", "bench", "--help"],
+                               capture_output=True, text=True, timeout=60).stdout
+    numeric = {"--train-images", "--hidden", "--latent-dim", "--batch-size", "--lr", "--repeats",
+               "--iw-samples", "--iw-images", "--check-epochs", "--seed", "--blas-threads"}
     assert numeric <= set(BENCH_FLAGS) and all(flag in help_text for flag in BENCH_FLAGS)
 
 
 @pytest.mark.parametrize("flag", sorted(BENCH_FLAGS))
 @pytest.mark.parametrize("value", NONSENSE)
-def test_bench_refuses_nonsense_for_every_numeric_flag_with_exit_2(flag, value, monkeypatch, capsys):
+def test_bench_refuses_nonsense_for_every_numeric_flag_with_exit_2(flag, value, monkeypatch,
+                                                                   capsys):
     ran = []
-    monkeypatch.setattr(bench, "run", lambda a: ran.append(a) or 0)  # a valid value is not timed here
+    # a valid value is not timed here
+    monkeypatch.setattr(bench, "run", lambda a: ran.append(a) or 0)
     parse, valid = TYPES[BENCH_FLAGS[flag]]
     try:
         accepted = valid(parse(value))
@@ -86,8 +92,9 @@ def test_bench_refuses_nonsense_for_every_numeric_flag_with_exit_2(flag, value, 
 
 
 def test_bench_reports_no_timings_for_a_diverged_model():
-    command = [sys.executable, "-m", "tinyvae", "bench", "--random-data", "--train-images", "64", "--hidden", "4",
-               "--latent-dim", "2", "--batch-size", "32", "--repeats", "2", "--iw-samples", "0"]
+    command = [sys.executable, "-m", "tinyvae", "bench", "--random-data", "--train-images", "64",
+               "--hidden", "4", "--latent-dim", "2", "--batch-size", "32", "--repeats", "2",
+               "--iw-samples", "0"]
     for lr in ["1e30", "1e4"]:
         result = subprocess.run(command + ["--lr", lr], capture_output=True, text=True, timeout=300)
         assert result.returncode == 1, result
@@ -109,18 +116,20 @@ def calls(params, x, beta=None):
     return {
         "loss_and_grads": lambda: vae.loss_and_grads(params, x, eps, CONFIG, beta=beta),
         "negative_elbo": lambda: vae.negative_elbo(params, x, eps, CONFIG, beta=beta),
-        "train_step": lambda: train.train_step({k: v.copy() for k, v in params.items()}, make_optimizer("adam"),
-                                               x, eps, CONFIG, beta),
+        "train_step": lambda: train.train_step({k: v.copy() for k, v in params.items()},
+                                               make_optimizer("adam"), x, eps, CONFIG, beta),
         "test_elbo": lambda: evaluate.test_elbo(params, x, CONFIG, rng),
         "iw_bound": lambda: evaluate.iw_bound(params, x, CONFIG, rng, k=3),
         "log_likelihood": lambda: vae.log_likelihood(params, x, eps, CONFIG),
-        "train_epochs": lambda: train.train_epochs({k: v.copy() for k, v in params.items()}, make_optimizer("adam"),
-                                                   CONFIG, x, rng, epochs=1, batch_size=2),
+        "train_epochs": lambda: train.train_epochs({k: v.copy() for k, v in params.items()},
+                                                   make_optimizer("adam"), CONFIG, x, rng, epochs=1,
+                                                   batch_size=2),
     }
 
 
 @settings(max_examples=80, deadline=None)
-@given(key=st.sampled_from(sorted(PARAMS)), bad=st.sampled_from([np.nan, np.inf, -np.inf]), data=st.data())
+@given(key=st.sampled_from(sorted(PARAMS)), bad=st.sampled_from([np.nan, np.inf, -np.inf]),
+       data=st.data())
 def test_a_nan_or_infinite_parameter_is_named_not_returned_as_nan(key, bad, data):
     params = {k: v.copy() for k, v in PARAMS.items()}
     params[key].reshape(-1)[data.draw(st.integers(0, params[key].size - 1))] = bad
@@ -131,10 +140,12 @@ def test_a_nan_or_infinite_parameter_is_named_not_returned_as_nan(key, bad, data
     except ValueError as exc:
         assert key in str(exc)
         return
-    # a value that never reaches the loss (inf·0 is avoided, e.g. under a ReLU) may give a finite result
-    flat = np.concatenate([np.ravel(np.asarray(r if not isinstance(r, dict) else list(r.values()), dtype=float))
-                           for r in (result if isinstance(result, tuple) else (result,)) if not isinstance(r, dict)
-                           or all(np.isscalar(v) for v in r.values())])
+    # a value that never reaches the loss (inf·0 is avoided, e.g. under a ReLU) may give a finite
+    # result
+    flat = np.concatenate([np.ravel(np.asarray(r if not isinstance(r, dict) else list(r.values()),
+                                               dtype=float))
+                           for r in (result if isinstance(result, tuple) else (result,))
+                           if not isinstance(r, dict) or all(np.isscalar(v) for v in r.values())])
     assert np.all(np.isfinite(flat)), (name, key, bad)
 
 
@@ -194,6 +205,7 @@ def test_the_fast_iw_bound_memory_does_not_grow_with_k():
         assert np.isfinite(value)
         print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr
     assert float(result.stdout) < 60

@@ -13,16 +13,22 @@ import time
 
 import numpy as np
 import pytest
+from conftest import default_signals
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import default_signals
+from tinyvae.config import VAEConfig, init_params
 from tinyvae.lab.storage.checkpoint import load_checkpoint
-from tinyvae.lab.storage.files import LOCK_NAME, OutputError, hold_folder, remove_stale_temporaries, run_folder
+from tinyvae.lab.storage.files import (
+    LOCK_NAME,
+    OutputError,
+    hold_folder,
+    remove_stale_temporaries,
+    run_folder,
+)
 from tinyvae.lab.training.runner import TrainingInterrupted, fit
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
-from tinyvae.config import VAEConfig, init_params
 
 CONFIG = VAEConfig(input_dim=9, hidden_dims=(5,), latent_dim=2)
 X = np.random.default_rng(3).random((60, CONFIG.input_dim)).astype(np.float32)
@@ -39,7 +45,8 @@ RUN = textwrap.dedent("""
     config = VAEConfig(input_dim=9, hidden_dims=(5,), latent_dim=2)
     x = np.random.default_rng(3).random((60, 9)).astype(np.float32)
     rng = np.random.default_rng(0)
-    step = make_step("reference", config, init_params(config, rng, np.float32), make_optimizer("adam", 1e-2), 20)
+    step = make_step("reference", config, init_params(config, rng, np.float32),
+                     make_optimizer("adam", 1e-2), 20)
     inner = step.step
     def slow(*a, **k):
         time.sleep(pause)
@@ -63,7 +70,8 @@ def start(folder, epochs=2, pause=0.0):
 
 def tiny_step(seed=0):
     rng = np.random.default_rng(seed)
-    return make_step("reference", CONFIG, init_params(CONFIG, rng, np.float32), make_optimizer("adam", 1e-2), 20), rng
+    return make_step("reference", CONFIG, init_params(CONFIG, rng, np.float32),
+                     make_optimizer("adam", 1e-2), 20), rng
 
 
 def wait_for(condition, seconds=60.0):
@@ -79,7 +87,8 @@ def wait_for(condition, seconds=60.0):
 def test_runs_started_together_on_one_folder_one_trains_the_others_are_refused(tmp_path):
     for attempt in range(2):
         folder = tmp_path / f"out{attempt}"
-        runs = [start(folder, epochs=2, pause=0.01) for _ in range(3)]  # within a few ms of each other
+        # within a few ms of each other
+        runs = [start(folder, epochs=2, pause=0.01) for _ in range(3)]
         outputs = [run.communicate(timeout=120) for run in runs]
         codes = sorted(run.returncode for run in runs)
         assert codes.count(0) >= 1 and set(codes) <= {0, 2}, outputs
@@ -88,7 +97,8 @@ def test_runs_started_together_on_one_folder_one_trains_the_others_are_refused(t
             if run.returncode == 2:
                 assert "in use by another run" in out
         # every file in the folder belongs to a finished run: a checkpoint that loads, its histories
-        assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.npz", "history.csv", "history.json"]
+        assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.npz", "history.csv",
+                                                            "history.json"]
         assert load_checkpoint(folder / "checkpoint.npz").epoch == 2
 
 
@@ -101,9 +111,11 @@ def test_the_claim_dies_with_the_process_even_on_sigkill(tmp_path):
     holder.kill()
     holder.wait(timeout=30)
     step, rng = tiny_step()
-    assert len(fit(step, X, rng=rng, epochs=1, batch_size=20, out_dir=tmp_path / "other", stream=None)) == 1
+    assert len(fit(step, X, rng=rng, epochs=1, batch_size=20, out_dir=tmp_path / "other",
+                   stream=None)) == 1
     step, rng = tiny_step()
-    fit(step, X, rng=rng, epochs=1, batch_size=20, out_dir=tmp_path, stream=None)  # free again at once
+    # free again at once
+    fit(step, X, rng=rng, epochs=1, batch_size=20, out_dir=tmp_path, stream=None)
     assert not (tmp_path / LOCK_NAME).exists()
 
 
@@ -135,18 +147,22 @@ def test_cleanup_never_removes_a_file_that_a_live_run_is_writing(tmp_path):
     assert not live.exists()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(names=st.lists(st.sampled_from(["checkpoint.npz", "history.json", "history.csv", "metrics.json",
-                                       "reconstructions.png", "samples.png", "latent.png", "x.part.npz"]),
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.sampled_from(["checkpoint.npz", "history.json", "history.csv",
+                                       "metrics.json", "reconstructions.png", "samples.png",
+                                       "latent.png", "x.part.npz"]),
                       min_size=1, max_size=6),
        random=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=8, max_size=8),
        suffix=st.sampled_from([".tmp", ".part"]))
-def test_orphan_temporaries_of_any_output_are_removed_and_nothing_else(tmp_path_factory, names, random, suffix):
+def test_orphan_temporaries_of_any_output_are_removed_and_nothing_else(tmp_path_factory, names,
+                                                                       random, suffix):
     """What SIGKILL leaves of any atomic write (checkpoint, histories, metrics, figures) is removed
     by the next run that holds the folder; the user's own files are not."""
     folder = tmp_path_factory.mktemp("orphans")
     orphans = [folder / f".{name}.{random}{suffix}" for name in names]
-    keep = [folder / "notes.txt", folder / ".hidden", folder / f"{random}.tmp", folder / f".{names[0]}.short.tmp"]
+    keep = [folder / "notes.txt", folder / ".hidden", folder / f"{random}.tmp",
+            folder / f".{names[0]}.short.tmp"]
     for path in orphans + keep:
         path.write_bytes(b"x")
     with run_folder(folder):
@@ -180,7 +196,8 @@ def terminating_step(epoch_batch: int):
 
 
 @pytest.mark.slow
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(at=st.integers(1, 12))
 def test_sigterm_during_fit_keeps_the_last_epoch_and_restores_the_handler(tmp_path_factory, at):
     folder = tmp_path_factory.mktemp("term")
@@ -191,8 +208,10 @@ def test_sigterm_during_fit_keeps_the_last_epoch_and_restores_the_handler(tmp_pa
         with pytest.raises(TrainingInterrupted) as info:
             fit(step, X, rng=rng, epochs=4, batch_size=20, out_dir=folder, stream=None)
         finished = (at - 1) // 3
-        assert info.value.epoch == finished and load_checkpoint(folder / "checkpoint.npz").epoch == finished
-        assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.npz", "history.csv", "history.json"]
+        assert (info.value.epoch == finished
+                and load_checkpoint(folder / "checkpoint.npz").epoch == finished)
+        assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.npz", "history.csv",
+                                                            "history.json"]
         os.kill(os.getpid(), signal.SIGTERM)  # after fit: the handler that was there before
         assert seen == ["outer"]
     finally:
@@ -201,31 +220,37 @@ def test_sigterm_during_fit_keeps_the_last_epoch_and_restores_the_handler(tmp_pa
     straight, rng = tiny_step()
     fit(straight, X, rng=rng, epochs=4, batch_size=20, out_dir=folder / "straight", stream=None)
     resumed, rng = tiny_step()
-    fit(resumed, X, rng=rng, epochs=4, batch_size=20, out_dir=folder, resume=folder / "checkpoint.npz",
-        stream=None)
+    fit(resumed, X, rng=rng, epochs=4, batch_size=20, out_dir=folder,
+        resume=folder / "checkpoint.npz", stream=None)
     for key in straight.params:
         np.testing.assert_array_equal(straight.params[key], resumed.params[key])
 
 
 def test_a_process_sent_sigterm_saves_and_says_where(tmp_path):
     run = start(tmp_path, epochs=1000, pause=0.02)
-    wait_for(lambda: (tmp_path / "history.json").exists() and load_checkpoint(tmp_path / "checkpoint.npz").epoch >= 1)
+    wait_for(lambda: (tmp_path / "history.json").exists()
+             and load_checkpoint(tmp_path / "checkpoint.npz").epoch >= 1)
     run.send_signal(signal.SIGTERM)
     out, err = run.communicate(timeout=60)
     assert run.returncode == 130 and out.startswith("INTERRUPTED"), (out, err)
     assert int(out.split()[1]) == load_checkpoint(tmp_path / "checkpoint.npz").epoch >= 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "history.csv", "history.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "history.csv",
+                                                          "history.json"]
 
 
 # ---- divergence is always TrainingDiverged, and the last good checkpoint stays ----
 
-@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(lr=st.sampled_from([1e8, 1e15, 1e25, 1e38]), optimizer=st.sampled_from(["sgd", "adam", "adagrad"]),
+@settings(max_examples=16, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lr=st.sampled_from([1e8, 1e15, 1e25, 1e38]),
+       optimizer=st.sampled_from(["sgd", "adam", "adagrad"]),
        path=st.sampled_from(["reference", "fast"]))
-def test_a_run_that_blows_up_ends_in_training_diverged_never_another_error(tmp_path_factory, lr, optimizer, path):
+def test_a_run_that_blows_up_ends_in_training_diverged_never_another_error(tmp_path_factory, lr,
+                                                                           optimizer, path):
     folder = tmp_path_factory.mktemp("diverge")
     rng = np.random.default_rng(0)
-    step = make_step(path, CONFIG, init_params(CONFIG, rng, np.float32), make_optimizer(optimizer, lr), 20)
+    step = make_step(path, CONFIG, init_params(CONFIG, rng, np.float32),
+                     make_optimizer(optimizer, lr), 20)
     with np.errstate(all="ignore"):
         try:
             fit(step, X, rng=rng, epochs=3, batch_size=20, out_dir=folder, stream=None)
@@ -247,5 +272,6 @@ def test_a_failed_write_of_any_output_names_the_file(tmp_path, errno_name):
         raise OSError(getattr(errno, errno_name), os.strerror(getattr(errno, errno_name)))
     with pytest.raises(OSError) as info:
         write_atomically(tmp_path / "samples.png", full)
-    assert str(tmp_path / "samples.png") in str(info.value) and os.strerror(info.value.errno) in str(info.value)
+    assert (str(tmp_path / "samples.png") in str(info.value)
+            and os.strerror(info.value.errno) in str(info.value))
     assert list(tmp_path.iterdir()) == []

@@ -42,8 +42,9 @@ def defaults() -> None:
 
 def tinyvae(*args, timeout=120, cwd=None, preexec=defaults, **kw):
     try:
-        return subprocess.run([PY, "-m", "tinyvae", *map(str, args)], capture_output=True, text=True, errors="replace",
-                              timeout=timeout, cwd=cwd, preexec_fn=preexec, **kw)
+        return subprocess.run([PY, "-m", "tinyvae", *map(str, args)], capture_output=True,
+                              text=True, errors="replace", timeout=timeout, cwd=cwd,
+                              preexec_fn=preexec, **kw)
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(args, None, "", "TIMEOUT")
 
@@ -53,7 +54,8 @@ def clean(result, status=None) -> bool:
     err = result.stderr.strip()
     ok = result.returncode is not None and "Traceback" not in err
     if result.returncode not in (0, None):
-        ok = ok and len([line for line in err.splitlines() if not line.startswith(("usage:", " "))]) == 1
+        ok = ok and len([line for line in err.splitlines()
+                         if not line.startswith(("usage:", " "))]) == 1
     return ok and (status is None or result.returncode == status)
 
 
@@ -98,26 +100,30 @@ def sweep_data_loss(work: Path, ckpt: Path) -> None:
     for name, take in takers.items():
         ov = work / f"ov-{len(RESULTS['data loss'])}"
         old = crashed_overwrite(ov, ckpt)
-        if name.startswith("figures"):  # it writes figures there, as asked: the run's data must stay
+        # it writes figures there, as asked: the run's data must stay
+        if name.startswith("figures"):
             del old["samples.png"]
         take(ov)
         then = tinyvae("train", *TINY, "--out", ov)  # and a plain run after it
-        record("data loss", f"crashed --overwrite, then {name}, then train --out OV", survived(ov, old),
-               then.stderr.strip()[-120:])
+        record("data loss", f"crashed --overwrite, then {name}, then train --out OV",
+               survived(ov, old), then.stderr.strip()[-120:])
     # the real kill, in the window between the aside and the first checkpoint
     for attempt in range(3):
         ov = work / f"killed-{attempt}"
         tinyvae("train", *TINY, "--out", ov)
         old = {p.name: p.read_bytes() for p in ov.iterdir() if p.is_file()}
-        process = subprocess.Popen([PY, "-m", "tinyvae", "train", *TINY, "--latent-dim", "3", "--out", str(ov),
-                                    "--overwrite"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen([PY, "-m", "tinyvae", "train", *TINY, "--latent-dim", "3",
+                                    "--out", str(ov), "--overwrite"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.monotonic() + 60
-        while not list(ov.glob(".replaced-*")) and process.poll() is None and time.monotonic() < end:
+        while (not list(ov.glob(".replaced-*")) and process.poll() is None
+               and time.monotonic() < end):
             time.sleep(0.002)
         process.kill()
         process.wait()
         tinyvae("train", *TINY, "--out", ov)
-        record("data loss", f"kill -9 of train --overwrite after the aside, then train (try {attempt})",
+        record("data loss",
+               f"kill -9 of train --overwrite after the aside, then train (try {attempt})",
                survived(ov, old))
     # outputs that point elsewhere
     targets = ["link to a file", "dangling link", "FIFO with a reader", "FIFO without a reader",
@@ -163,7 +169,8 @@ def sweep_data_loss(work: Path, ckpt: Path) -> None:
                         reader.kill()
                         reader.communicate()
                 if target in ("link to a file", "dangling link"):
-                    good = path.is_symlink() and real.is_file() and real.read_bytes() != b"old" and clean(result, 0)
+                    good = (path.is_symlink() and real.is_file() and real.read_bytes() != b"old"
+                            and clean(result, 0))
                 elif target == "FIFO with a reader":
                     good = path.is_fifo() and len(got) > 0 and clean(result, 0)
                 elif target == "FIFO without a reader":
@@ -173,7 +180,8 @@ def sweep_data_loss(work: Path, ckpt: Path) -> None:
                 elif target == "link to /proc/self/fd/1":
                     good = path.is_symlink() and clean(result, 0)
                 else:
-                    good = clean(result) and result.returncode != 0 and (path.is_dir() or path.is_socket())
+                    good = (clean(result) and result.returncode != 0
+                            and (path.is_dir() or path.is_socket()))
                 record("data loss", f"{cname} into {target}", good, result.stderr.strip()[-120:])
 
 
@@ -193,8 +201,8 @@ def rewritten(ckpt: Path, path: Path, *, cli=None, params=None) -> Path:
     extra = dict(c.extra)
     if cli is not None:
         extra["cli"] = cli
-    save_checkpoint(path, params={**c.params, **(params or {})}, optimizer=c.optimizer, config=c.config,
-                    epoch=c.epoch, history=c.history, rng=c.rng, extra=extra)
+    save_checkpoint(path, params={**c.params, **(params or {})}, optimizer=c.optimizer,
+                    config=c.config, epoch=c.epoch, history=c.history, rng=c.rng, extra=extra)
     return path
 
 
@@ -209,7 +217,8 @@ def sweep_settings(work: Path, ckpt: Path) -> None:
                 extra = {"figures": ["--out", tmp], "reconstruct": ["--png", f"{tmp}/r.png"],
                          "explore": ["--png", f"{tmp}/e.png"]}.get(verb, [])
                 result = tinyvae(verb, bad, *extra, timeout=60)
-                record("settings", f"{verb} with {key}={value!r}", clean(result, 2), result.stderr.strip()[-120:])
+                record("settings", f"{verb} with {key}={value!r}", clean(result, 2),
+                       result.stderr.strip()[-120:])
         new = work / f"resumed-{len(RESULTS['settings'])}"
         result = tinyvae("train", "--resume", bad, "--out", new, "--epochs", "2", timeout=60)
         copied = (new / "checkpoint.npz").exists()
@@ -217,13 +226,14 @@ def sweep_settings(work: Path, ckpt: Path) -> None:
                result.stderr.strip()[-120:])
     # a reproduction's checkpoint, scored as its stage evaluation scored it
     rep = work / "rep"
-    tinyvae("reproduce", "iwae-vae", "--stages", "0-1", "--train-limit", "100", "--test-limit", "40",
-            "--iw-samples", "30", "--out", rep, timeout=300)
+    tinyvae("reproduce", "iwae-vae", "--stages", "0-1", "--train-limit", "100",
+            "--test-limit", "40", "--iw-samples", "30", "--out", rep, timeout=300)
     history = json.loads((rep / "history.json").read_text())
     result = tinyvae("evaluate", rep / "checkpoint.npz", "--json", work / "rep.json", timeout=300)
     if result.returncode == 0:
         numbers = json.loads((work / "rep.json").read_text())
-        good = (numbers["iw_samples"] == 30 and abs(numbers["iw_bound"] - history[-1]["iw_bound"]) < 1e-4
+        good = (numbers["iw_samples"] == 30
+                and abs(numbers["iw_bound"] - history[-1]["iw_bound"]) < 1e-4
                 and ": 40 test images" in result.stdout)
     else:
         good = False
@@ -238,32 +248,40 @@ def sweep_settings(work: Path, ckpt: Path) -> None:
         for verb in ("evaluate", "reconstruct", "figures", "explore", "sample"):
             with tempfile.TemporaryDirectory(dir=work) as tmp:
                 extra = {"figures": ["--out", tmp], "explore": ["--png", f"{tmp}/e.png"],
-                         "sample": ["--png", f"{tmp}/s.png"], "reconstruct": ["--png", f"{tmp}/r.png"]}
+                         "sample": ["--png", f"{tmp}/s.png"],
+                         "reconstruct": ["--png", f"{tmp}/r.png"]}
                 result = tinyvae(verb, model, *extra.get(verb, []), timeout=60)
                 square = int(D ** 0.5) ** 2 == D
                 good = clean(result, 0) if verb == "sample" and square else clean(result, 2)
-                record("settings", f"{verb} on a model of {D} pixels", good, result.stderr.strip()[-120:])
+                record("settings", f"{verb} on a model of {D} pixels", good,
+                       result.stderr.strip()[-120:])
     # extreme but finite weights
-    for key, value in (("encoder.b_logvar", 1e30), ("encoder.W_logvar", 1e30), ("encoder.b_mu", 1e30),
-                       ("decoder.b_out", 3e38)):
+    for key, value in (("encoder.b_logvar", 1e30), ("encoder.W_logvar", 1e30),
+                       ("encoder.b_mu", 1e30), ("decoder.b_out", 3e38)):
         c = load_checkpoint(ckpt)
         params = {key: np.full_like(c.params[key], value)}
         extreme = rewritten(ckpt, work / f"extreme-{key}.npz", params=params)
         for verb, extra in (("evaluate", []), ("evaluate", ["--json", "{tmp}/m.json"]),
-                            ("reconstruct", ["--png", "{tmp}/r.png"]), ("figures", ["--out", "{tmp}"]),
-                            ("explore", ["--png", "{tmp}/e.png"]), ("sample", ["--png", "{tmp}/s.png"])):
+                            ("reconstruct", ["--png", "{tmp}/r.png"]),
+                            ("figures", ["--out", "{tmp}"]),
+                            ("explore", ["--png", "{tmp}/e.png"]),
+                            ("sample", ["--png", "{tmp}/s.png"])):
             with tempfile.TemporaryDirectory(dir=work) as tmp:
-                result = tinyvae(verb, extreme, *[a.replace("{tmp}", tmp) for a in extra], timeout=120)
+                result = tinyvae(verb, extreme, *[a.replace("{tmp}", tmp) for a in extra],
+                                 timeout=120)
                 nan_printed = result.returncode == 0 and "nan" in result.stdout.lower()
                 good = clean(result) and not nan_printed and result.returncode in (0, 1)
                 record("settings", f"{verb} {' '.join(extra[:1])} with {key} = {value:g}", good,
                        result.stderr.strip()[-120:])
     # models and buffers too large for the machine
     for args in (["train", "--hidden", "99999999"], ["train", "--latent-dim", "2000000000"],
-                 ["train", "--hidden", "200000", "--k", "1000000"], ["train", "--hidden", "3000000,3000000"],
+                 ["train", "--hidden", "200000", "--k", "1000000"],
+                 ["train", "--hidden", "3000000,3000000"],
                  ["bench", "--random-data", "--train-images", "2147483647", "--repeats", "1"],
-                 ["bench", "--random-data", "--hidden", "99999999"], ["gradcheck", "--input-dim", "2147483647"],
-                 ["gradcheck", "--hidden", "2147483647"], ["gradcheck", "--batch-size", "2147483647"],
+                 ["bench", "--random-data", "--hidden", "99999999"],
+                 ["gradcheck", "--input-dim", "2147483647"],
+                 ["gradcheck", "--hidden", "2147483647"],
+                 ["gradcheck", "--batch-size", "2147483647"],
                  ["sample", ckpt, "--n", "2147483647", "--npz", work / "huge.npz"]):
         with tempfile.TemporaryDirectory(dir=work) as tmp:
             start = time.monotonic()
@@ -279,7 +297,8 @@ PAUSING = textwrap.dedent("""
     fsync, paused = os.fsync, []
     def pausing(fd):
         name = os.readlink(f"/proc/self/fd/{fd}")
-        if name.endswith(".tmp") and any(s + "." in name for s in (".png", ".json", ".npz")) and not paused:
+        if (name.endswith(".tmp") and any(s + "." in name for s in (".png", ".json", ".npz"))
+                and not paused):
             paused.append(name)
             print("WRITING", flush=True)
             time.sleep(60)
@@ -291,16 +310,18 @@ PAUSING = textwrap.dedent("""
 
 
 def sweep_runs(work: Path, ckpt: Path) -> None:
-    verbs = {"figures": ["figures", ckpt, "--out", "{tmp}"], "sample": ["sample", ckpt, "--png", "{tmp}/s.png"],
+    verbs = {"figures": ["figures", ckpt, "--out", "{tmp}"],
+             "sample": ["sample", ckpt, "--png", "{tmp}/s.png"],
              "reconstruct": ["reconstruct", ckpt, "--npz", "{tmp}/r.npz"],
              "explore": ["explore", ckpt, "--png", "{tmp}/e.png"],
              "evaluate": ["evaluate", ckpt, "--iw-samples", "0", "--json", "{tmp}/m.json"]}
     for name, args in verbs.items():
         for signame in ("SIGTERM", "SIGHUP"):
             with tempfile.TemporaryDirectory(dir=work) as tmp:
-                process = subprocess.Popen([PY, "-c", PAUSING, *[str(a).replace("{tmp}", tmp) for a in args]],
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                           preexec_fn=defaults)
+                process = subprocess.Popen([PY, "-c", PAUSING,
+                                            *[str(a).replace("{tmp}", tmp) for a in args]],
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                           text=True, preexec_fn=defaults)
                 for line in process.stdout:
                     if line.startswith("WRITING"):
                         break
@@ -312,8 +333,9 @@ def sweep_runs(work: Path, ckpt: Path) -> None:
                        f"status {process.returncode}, stray {stray}")
     chance = random.Random(23)
     for attempt in range(20):
-        process = subprocess.Popen([PY, "-m", "tinyvae", "figures", str(work / "none.npz")], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, preexec_fn=defaults)
+        process = subprocess.Popen([PY, "-m", "tinyvae", "figures", str(work / "none.npz")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=defaults)
         time.sleep(chance.uniform(0.05, 1.5))
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
@@ -336,45 +358,56 @@ def sweep_runs(work: Path, ckpt: Path) -> None:
                  ["reproduce", "iwae-vae", "--stages", "0", "--out", busy]):
         result = tinyvae(*args)
         names = sorted(p.name for p in busy.iterdir())
-        good = result.returncode != 0 and names == [".tinyvae.lock", "checkpoint.npz"] and clean(result)
+        good = (result.returncode != 0 and names == [".tinyvae.lock", "checkpoint.npz"]
+                and clean(result))
         record("runs", f"{args[0]} into a folder a run holds", good, result.stderr.strip()[-120:])
     holder.kill()
     holder.wait()
-    rep = ["reproduce", "iwae-vae", "--train-limit", "60", "--test-limit", "20", "--iw-samples", "5"]
+    rep = ["reproduce", "iwae-vae", "--train-limit", "60", "--test-limit", "20",
+           "--iw-samples", "5"]
     tinyvae(*rep, "--stages", "0", "--out", work / "steps", timeout=300)
-    flags = {"--train-limit": "60", "--test-limit": "20", "--iw-samples": "5", "--seed": "0", "--step": "fast"}
-    for flag, value in (("--step", "reference"), ("--seed", "1"), ("--test-limit", "21"), ("--iw-samples", "6")):
+    flags = {"--train-limit": "60", "--test-limit": "20", "--iw-samples": "5", "--seed": "0",
+             "--step": "fast"}
+    for flag, value in (("--step", "reference"), ("--seed", "1"), ("--test-limit", "21"),
+                        ("--iw-samples", "6")):
         changed = [a for item in {**flags, flag: value}.items() for a in item]
-        result = tinyvae("reproduce", "iwae-vae", "--stages", "0-1", "--out", work / "steps", *changed, timeout=300)
-        record("runs", f"reproduce resumed with {flag} {value}", clean(result, 2), result.stderr.strip()[-120:])
+        result = tinyvae("reproduce", "iwae-vae", "--stages", "0-1", "--out", work / "steps",
+                         *changed, timeout=300)
+        record("runs", f"reproduce resumed with {flag} {value}", clean(result, 2),
+               result.stderr.strip()[-120:])
 
     def small_files():
         defaults()
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
-    for args in ([*rep, "--stages", "0", "--out", "{tmp}/rep"], ["train", *TINY, "--hidden", "400", "--out", "{tmp}/run"],
-                 ["figures", ckpt, "--out", "{tmp}"], ["sample", ckpt, "--n", "900", "--png", "{tmp}/s.png"],
+    for args in ([*rep, "--stages", "0", "--out", "{tmp}/rep"],
+                 ["train", *TINY, "--hidden", "400", "--out", "{tmp}/run"],
+                 ["figures", ckpt, "--out", "{tmp}"],
+                 ["sample", ckpt, "--n", "900", "--png", "{tmp}/s.png"],
                  ["evaluate", ckpt, "--iw-samples", "0", "--json", "{tmp}/m.json"]):
         with tempfile.TemporaryDirectory(dir=work) as tmp:
-            result = tinyvae(*[str(a).replace("{tmp}", tmp) for a in args], preexec=small_files, timeout=300)
+            result = tinyvae(*[str(a).replace("{tmp}", tmp) for a in args], preexec=small_files,
+                             timeout=300)
             if result.returncode == 0:
                 continue  # everything it wrote fitted: no try
             good = clean(result, 1) and "cannot write" in result.stderr
             record("runs", f"a full disk (EFBIG) in {args[0]}", good, result.stderr.strip()[-120:])
     ro = work / "ro"
     ro.mkdir()
-    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs",
-                                                    str(ro)]).returncode == 0
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m",
+                                                    "tmpfs", str(ro)]).returncode == 0
     if not mounted:
         ro.chmod(0o555)
     try:
         for args in (["train", *TINY, "--out", ro / "run"], ["figures", ckpt, "--out", ro],
-                     ["sample", ckpt, "--png", ro / "s.png"], ["reconstruct", ckpt, "--npz", ro / "r.npz"],
+                     ["sample", ckpt, "--png", ro / "s.png"],
+                     ["reconstruct", ckpt, "--npz", ro / "r.npz"],
                      ["explore", ckpt, "--png", ro / "e.png"],
                      ["evaluate", ckpt, "--iw-samples", "0", "--json", ro / "m.json"],
                      [*rep, "--stages", "0", "--out", ro / "rep"]):
             result = tinyvae(*args, timeout=300)
-            good = clean(result, 1) and "cannot write" in result.stderr and "Errno" not in result.stderr
+            good = (clean(result, 1) and "cannot write" in result.stderr
+                    and "Errno" not in result.stderr)
             record("runs", f"{args[0]} into a read-only folder", good, result.stderr.strip()[-120:])
     finally:
         if mounted:
