@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 
 from .lab.signals import INTERRUPTED, stops_as_ctrl_c
@@ -70,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
             module = importlib.import_module(VERBS[verb][0])
             # argparse names the program after it in its messages
             sys.argv[0] = f"python -m tinyvae {verb}"
-            return module.main(rest)
+            status = module.main(rest)
+            # The command has ended and said so: a Ctrl-C in the moments the interpreter takes
+            # to exit changes nothing, and must not turn the status into a death by signal.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return status
     except KeyboardInterrupt:
         print(f"python -m tinyvae {verb}: interrupted", file=sys.stderr)
         return INTERRUPTED
