@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import default_signals
 from tinyvae import layers, losses, vae
 from tinyvae.classroom import guards
 from tinyvae.classroom.exercises import EXERCISES, grade
@@ -193,7 +194,8 @@ def test_an_interrupted_grader_still_writes_its_json_and_exits_130(sig, tmp_path
                              "--dir", str(folder), "--json", str(tmp_path / "r.json"),
                              "--jobs", "1", "--time-limit", "60"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            preexec_fn=default_signals)  # SIGINT acts even if this run ignores it
     time.sleep(3)  # tanh graded, relu looping
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
