@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import default_signals
+
 from tinyvae import layers, losses, vae
 from tinyvae.classroom import guards
 from tinyvae.classroom.exercises import EXERCISES, grade

@@ -90,8 +90,8 @@ def test_the_readme_says_how_long_the_tests_take_and_names_the_quick_subset():
     flat = " ".join(README.split())
     assert 'python -m pytest -m "not slow"' in flat
     assert re.search(r"The second takes about \d+ minutes on that machine", flat)
-    assert re.search(r"some 1,[0-9]{3} tests without those that train on MNIST or start programs, in "
-                     r"\d+ s of CPU time: \d+:\d\d there", flat)
+    assert re.search(r"some 1,[0-9]{3} tests without those that train on MNIST or start "
+                     r"programs, in \d+ s of CPU time: \d+:\d\d there", flat)
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/README.md", "docs/06-results.md"])
