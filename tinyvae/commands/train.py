@@ -13,8 +13,6 @@ evaluate`, which prints these same numbers again from the checkpoint.
 
 Everything goes to --out: by default runs/<dataset>, followed by the settings given that differ
 from the defaults (runs/mnist_latent-dim=2), so runs with different settings never collide.
-from ..config import VAEConfig, init_params
-from ..losses import LIKELIHOODS
 checkpoint.npz and history.json/.csv after every epoch, then metrics.json and the figures. At
 the end it prints the test ELBO (β = 1; with --beta ≠ 1 also the β-weighted loss training
 minimized), the importance-weighted bound L_k (Burda et al. 2016; k = --iw-samples) and the
