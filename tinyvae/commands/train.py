@@ -42,8 +42,6 @@ the load average shows it. OPENBLAS_NUM_THREADS=1 before starting gives OpenBLAS
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -60,12 +58,12 @@ from ..lab.signals import INTERRUPTED
 from ..lab.storage.checkpoint import CheckpointError, load_checkpoint
 from ..lab.storage.files import hold_folder, write_json
 from ..lab.training import run_settings, runfolder
-from ..lab.training.progress import CountProgress, clock, tolerant
+from ..lab.training.progress import CountProgress, clock, evaluation_eta, tolerant
 from ..lab.training.runner import CHECKPOINT_NAME, TrainingInterrupted, fit
 from ..layers import ACTIVATIONS
 from ..losses import LIKELIHOODS
 from ..optim import OPTIMIZERS, make_optimizer
-from ..speed.blas_threads import contention, get_blas_threads
+from ..speed.blas_threads import contention, get_blas_threads, load_average
 from ..speed.halves import available_cores
 from ..speed.step import make_step
 from .args import (
@@ -242,14 +240,6 @@ def default_out(settings: dict, given: set) -> Path:
     return Path("runs") / "_".join(parts)
 
 
-def load_average() -> float:
-    """The machine's 1-minute load average (0 where the system does not say)."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 0.0
-
-
 def settings_of(args) -> dict:
     return {key: _as_saved(getattr(args, key)) for key in RUN_SETTINGS}
 
@@ -334,17 +324,6 @@ def _train(args, say, out: Path, aside: Path | None, t_start: float) -> int:
     say(f"wrote {out}/: {CHECKPOINT_NAME}, history.json, history.csv, metrics.json, "
         + ", ".join(p.name for p in figures))
     return 0
-
-
-def evaluation_eta(probed: float, epoch_seconds: list[float]) -> tuple[float, str]:
-    """For the epochs' ETA: the evaluation after training, as timed on one batch before it,
-    scaled by how the epochs' pace has changed since (the median of all this process's epochs
-    against that of its first three): a machine that stays slower slows both, and one slow
-    epoch moves neither median much."""
-    scale = 1.0
-    if epoch_seconds:
-        scale = statistics.median(epoch_seconds) / statistics.median(epoch_seconds[:3])
-    return probed * scale, f"the evaluation, about {clock(probed * scale)}"
 
 
 def this_run_again(args, parser, argv: list[str] | None, command: str):

@@ -86,6 +86,14 @@ def blas_threads(n: int | None):
         found[0](before)
 
 
+def load_average() -> float:
+    """The machine's 1-minute load average (0 where the system does not say)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def contention(threads: int | None, cores: int, load: float) -> str | None:
     """A warning if OpenBLAS's `threads` outnumber the cores that other work (`load`, the
     1-minute load average before this run adds to it) leaves free of the machine's `cores`;

@@ -226,3 +226,14 @@ class EpochProgress:
             self.stream.write("\n")
             self.stream.flush()
             self.width = 0
+
+
+def evaluation_eta(probed: float, epoch_seconds: list[float]) -> tuple[float, str]:
+    """For the epochs' ETA: the evaluation after training, as timed on one batch before it,
+    scaled by how the epochs' pace has changed since (the median of all this process's epochs
+    against that of its first three): a machine that stays slower slows both, and one slow
+    epoch moves neither median much."""
+    scale = 1.0
+    if epoch_seconds:
+        scale = statistics.median(epoch_seconds) / statistics.median(epoch_seconds[:3])
+    return probed * scale, f"the evaluation, about {clock(probed * scale)}"
