@@ -184,6 +184,33 @@ def test_the_json_is_written_whole_over_an_old_one(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "work"]
 
 
+def test_a_json_that_cannot_be_written_after_grading_is_a_failure_not_a_refusal(tmp_path,
+                                                                               monkeypatch):
+    import errno
+
+    from tinyvae.commands import exercise
+
+    def disk_full(path, doc):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    folder = write(tmp_path / "work", "relu", RELU.format(body="return dout * (cache > 0)"))
+    monkeypatch.setattr(exercise, "write_json", disk_full)
+    code, out, err = run("check", "relu", "--dir", str(folder), "--json", str(tmp_path / "r.json"))
+    # graded (the verdict is printed), then the file failed: status 1 as the exit table says
+    assert code == 1 and "1 of 1 exercises PASS" in out
+    assert "cannot write --json" in err and "No space left" in err
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_folder_for_the_json_is_refused_before_grading(tmp_path):
+    folder = write(tmp_path / "work", "relu", RELU.format(body="return dout * (cache > 0)"))
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    code, out, err = run("check", "relu", "--dir", str(folder), "--json", str(locked / "r.json"))
+    assert code == 2 and "is not writable" in err and out == ""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_grader_still_writes_its_json_and_exits_130(sig, tmp_path):

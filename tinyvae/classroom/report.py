@@ -205,13 +205,16 @@ def _points(x: float) -> str:
 
 
 def refuse_target(path) -> str | None:
-    """Why a file cannot be written at ``path``
-    (exists but is no regular file, or no folder to hold it)."""
+    """Why a file cannot be written at ``path`` (exists but is no regular file, no folder to
+    hold it, or a folder this user cannot write to); None when it can, as far as can be told
+    before writing (a disk can still fill up)."""
     path = Path(path)
     if path.exists() and not path.is_file():
         return f"{path} exists and is not a regular file"
     if not path.parent.is_dir():
         return f"{path.parent} is not a folder"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"the folder {path.parent} is not writable"
     return None
 
 

@@ -14,9 +14,11 @@ row by row.
 DIR defaults to ./tinyvae-exercises. Each exercise is graded in a process of its own, with a time
 and a memory limit; the student's code only computes, the grader compares (tinyvae/classroom/).
 Exit status of check: 0 exactly when every exercise checked passes; 1 when one does not (failed,
-not implemented, an error or a limit in the student's code, or no file); 2 a bad command line or
-an unusable --json/--csv/--course; 130 interrupted (the JSON is written all the same, the
-exercises not graded marked so). grade exits 0 once the class is graded and written.
+not implemented, an error or a limit in the student's code, or no file) or when the --json file
+cannot be written after grading (a full disk); 2 a bad command line or a --json/--csv/--course
+that cannot be used, refused before grading; 130 interrupted (the JSON is written all the same,
+the exercises not graded marked so). grade exits 0 once the class is graded and written, 1 when
+its --csv or --json-dir files cannot be written.
 docs/05-classroom.md is the students' page, docs/07-instructors.md the instructors'.
 """
 
@@ -192,9 +194,10 @@ def check_exercises(args, course) -> int:
         try:
             write_json(args.json, gradescope_results(results, course, time.monotonic() - began))
         except OSError as exc:
+            # the grading is done, the file is not: the work failed (1), not refused (2)
             print(f"exercise check: cannot write --json {args.json}: {exc.strerror or exc}",
                   file=sys.stderr)
-            return 2
+            return 1
     return 130 if interrupted else 0 if passed == len(results) else 1
 
 
@@ -278,7 +281,7 @@ def write_class(args, course, names, by_student, seconds) -> int:
                            gradescope_results(results, course, sum(g.seconds for g in own)))
     except OSError as exc:
         print(f"exercise grade: cannot write the results: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return 1
     return 0
 
 
