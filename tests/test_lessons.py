@@ -246,6 +246,12 @@ def test_docs_quote_the_sigma_sweep_that_is_committed():
     assert [(r["sigma"], r["active_units"]) for r in sweep] == \
         [(0.05, 20), (0.1, 20), (0.2, 20), (0.4, 20), (1.0, 20), (2.0, 1), (4.0, 0)]
     assert sweep[0]["kl"] > sweep[-1]["kl"]
+    # "(at σ_x = 1 thinly: no unit carries more than 0.4 nats, ...)": the largest per-unit KL
+    text = (ROOT / "docs" / "01-autoencoder-to-vae.md").read_text(encoding="utf-8")
+    ceiling = float(re.search(r"no unit carries\s+more than ([\d.]+) nats", text)[1])
+    at_one = next(r for r in sweep if r["sigma"] == 1.0)
+    assert len(at_one["kl_per_dim"]) == 20
+    assert ceiling - 0.05 < max(at_one["kl_per_dim"]) <= ceiling
     # σ = 1, β = s²: on the σ = s run's point
     for run in (r for r in res["runs"] if r["beta"] != 1.0):
         twin = next(r for r in sweep if r["sigma"] ** 2 == pytest.approx(run["beta"]))
