@@ -174,6 +174,10 @@ def test_the_walkthrough_runs_and_its_numbers_agree_with_the_library(walkthrough
     assert abs(a - b) <= 0.001  # the same samples, two ways of writing the same expectation
     assert abs(a - c) < 4 * math.hypot(a_se, c_se)  # one expectation, estimated two ways
     assert e["L_2000"][0] > e["(c)"][0]  # the tighter bound
+    gap_line = re.search(r"([\d.]+) ± ([\d.]+) nats above the ELBO \(c\)", out)
+    gap, gap_se = map(float, gap_line.groups())
+    assert gap == pytest.approx(e["L_2000"][0] - c, abs=0.006)
+    assert gap_se == pytest.approx(math.hypot(e["L_2000"][1], c_se), abs=0.006)
     assert "x: (4, 784)" in out and "z:   (4, 20)" in out  # a batch of B = 4
 
 
