@@ -536,8 +536,17 @@ def test_the_k5_prose_compares_the_same_stage_of_both_runs():
     assert m, "the comparison sentence"
     assert int(m[2]) == stage and float(m[1]) == round(-k1[stage]["iw_bound"], 2)
     assert float(m[3]) == round(-k5[stage]["iw_bound"], 2)
-    assert float(m[4]) == round(k5[stage]["iw_bound"] - k1[stage]["iw_bound"], 1)
+    assert float(m[4]) == round(k5[stage]["iw_bound"] - k1[stage]["iw_bound"], 2)
     assert int(m[5].replace(",", "")) == k5[stage]["last_epoch"]
+    leads = re.search(r"Stage by\s+stage the IWAE's lead was ([\d., and]+) nats \(stages 0 to (\d+)\)",
+                      section)
+    assert int(leads[2]) == stage
+    assert [float(v) for v in re.split(r", | and ", leads[1])] == \
+        [round(b["iw_bound"] - a["iw_bound"], 2) for a, b in zip(k1, k5)]
+    paper = re.search(r"the paper's after all 3,280 passes is ([\d.]+) nats \(([\d.]+)\s+against "
+                      r"([\d.]+)\)", section)
+    assert (float(paper[2]), float(paper[3])) == (86.76, 85.54)
+    assert float(paper[1]) == round(86.76 - 85.54, 1)
     gap = re.search(r"([\d.]+) nats after stage (\d+) against ([\d.]+) for the k = 1 VAE", section)
     assert int(gap[2]) == stage
     assert float(gap[1]) == round(k5[stage]["iw_bound"] - k5[stage]["test_elbo"], 1)
