@@ -538,8 +538,8 @@ def test_the_k5_prose_compares_the_same_stage_of_both_runs():
     assert float(m[3]) == round(-k5[stage]["iw_bound"], 2)
     assert float(m[4]) == round(k5[stage]["iw_bound"] - k1[stage]["iw_bound"], 2)
     assert int(m[5].replace(",", "")) == k5[stage]["last_epoch"]
-    leads = re.search(r"Stage by\s+stage the IWAE's lead was ([\d., and]+) nats \(stages 0 to (\d+)\)",
-                      section)
+    leads = re.search(r"Stage by\s+stage the IWAE's lead was ([\d., and]+) nats "
+                      r"\(stages 0 to (\d+)\)", section)
     assert int(leads[2]) == stage
     assert [float(v) for v in re.split(r", | and ", leads[1])] == \
         [round(b["iw_bound"] - a["iw_bound"], 2) for a, b in zip(k1, k5)]
