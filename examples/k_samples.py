@@ -15,9 +15,17 @@ units (all 10,000 images), and on the first --images images the ELBO (the recons
 averaged over --elbo-samples samples, the KL exact), L_k' with k' = --iw-k, and their gap
 L_k' − ELBO, image by image, with its standard error.
 
-`snr` takes one of those models (--model, default the one trained with L_5) and measures,
-for the gradient of L_k at k = 1, 5, 20, 100 on a fixed batch of --batch test images, the
-signal-to-noise ratio of every parameter's gradient over --repeats draws of the noise ε:
+`snr` takes one of those models (--model, default the one trained with L_5), or with
+--checkpoint a saved model of Table 1's size, such as the reproduction's run after stage 5
+(364 passes):
+
+    python -m tinyvae reproduce iwae-iwae-k5 --stages 0-5
+    python examples/k_samples.py snr --json docs/results/k_samples_snr_trained.json \\
+        --checkpoint ~/.cache/tinyvae/runs/iwae-iwae-k5-dynamic/checkpoint.npz
+
+It measures, for the gradient of L_k at k = 1, 5, 20, 100 on a fixed batch of --batch test
+images, the signal-to-noise ratio of every parameter's gradient over --repeats draws of the
+noise ε:
 
     SNR_j = |mean of g_j| / std of g_j                  docs/04-gradients.md eq. (21)
 
@@ -40,7 +48,9 @@ import numpy as np
 from tinyvae import evaluate, vae
 from tinyvae.commands.args import output_file, positive_int, seed
 from tinyvae.commands.lesson import run_lesson
+from tinyvae.config import VAEConfig
 from tinyvae.lab.datasets.data import user_cache_dir
+from tinyvae.lab.errors import UsageError
 from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint
 from tinyvae.lab.training import recipes
 from tinyvae.lab.training.runner import CHECKPOINT_NAME, fit
@@ -49,6 +59,7 @@ from tinyvae.speed import iw
 OBJECTIVES = ("elbo", "iwae")
 TRAIN_KS = (1, 5, 20)
 SNR_KS = (1, 5, 20, 100)
+DEFAULT_SNR_MODEL = "iwae-5"  # the model the snr part trains, objective-k
 
 
 # ---- the models: trained with the ELBO or with L_k, k samples per image ----
@@ -272,18 +283,41 @@ def gradient_snr(params, x: np.ndarray, config, ks, repeats: int, groups: int,
     return rows
 
 
+def saved_model(path: Path) -> tuple[dict, VAEConfig, str]:
+    """A model of Table 1's input size from a checkpoint (e.g. a reproduction's run after some
+    stage): its parameters, its config and the words that say what it is."""
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise UsageError(f"argument --checkpoint: {exc}") from None
+    if ckpt.config.input_dim != recipes.IWAE_VAE.config.input_dim:
+        raise UsageError(f"argument --checkpoint: {path} holds a model of "
+                         f"{ckpt.config.input_dim} inputs; expected an MNIST model of "
+                         f"{recipes.IWAE_VAE.config.input_dim}")
+    c = ckpt.config
+    shape = "-".join(str(n) for n in (c.input_dim, *c.hidden_dims, c.latent_dim))
+    return ckpt.params, c, (f"a saved model ({shape} {c.activation}), trained with {c.objective}, "
+                         f"k = {c.k}, {ckpt.epoch} epochs")
+
+
 def measure_snr(args) -> dict:
-    objective, k = args.model.split("-")
-    x_train, x_test, binarize, _ = recipes.load_data(
-        recipes.IWAE_VAE, "dynamic", args.data_dir, train_limit=args.train_limit,
-        test_limit=args.batch)  # the training images, should the model not be in the cache yet
-    model = trained(args, objective, int(k), x_train, binarize)
-    params = {key: value.astype(np.float64) for key, value in model["params"].items()}
-    rows = gradient_snr(params, x_test.astype(np.float64), model["config"], args.snr_ks,
+    if args.checkpoint is not None:
+        params, config, described = saved_model(args.checkpoint)  # refused before the data
+        _, x_test, _, _ = recipes.load_data(recipes.IWAE_VAE, "dynamic", args.data_dir,
+                                            train_limit=1, test_limit=args.batch)
+    else:
+        objective, k = (args.model or DEFAULT_SNR_MODEL).split("-")
+        x_train, x_test, binarize, _ = recipes.load_data(
+            recipes.IWAE_VAE, "dynamic", args.data_dir, train_limit=args.train_limit,
+            test_limit=args.batch)  # the training images, should the model not be cached yet
+        model = trained(args, objective, int(k), x_train, binarize)
+        params, config = model["params"], model["config"]
+        described = f"trained with {objective}, k = {k}, {args.epochs} epochs, seed {args.seed}"
+    params = {key: value.astype(np.float64) for key, value in params.items()}
+    rows = gradient_snr(params, x_test.astype(np.float64), config, args.snr_ks,
                         args.repeats, args.groups, np.random.default_rng([args.seed, 21]))
     floor = math.sqrt(2 / (math.pi * args.repeats))  # E|mean|/std of a gradient whose mean is 0
-    settings = {"model": f"trained with {objective}, k = {k}, {args.epochs} epochs, "
-                         f"seed {args.seed}",
+    settings = {"model": described,
                 "batch": len(x_test), "repeats": args.repeats, "groups": args.groups,
                 "floor": floor, "parameters": {net: int(sum(v.size for key, v in params.items()
                                                              if key.startswith(net)))
@@ -368,7 +402,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="test images for L_k' and the ELBO (1000)")
     p.add_argument("--iw-k", type=positive_int, default=1000, help="k' of the bound L_k' (1000)")
     p.add_argument("--elbo-samples", type=positive_int, default=20, help="samples per ELBO (20)")
-    p.add_argument("--model", default="iwae-5", help="snr: the model, objective-k (iwae-5)")
+    p.add_argument("--model", help=f"snr: the model, objective-k ({DEFAULT_SNR_MODEL}), "
+                                   "trained for --epochs")
+    p.add_argument("--checkpoint", type=Path, metavar="FILE",
+                   help="snr: measure this saved model instead (e.g. a reproduction's run, "
+                        "~/.cache/tinyvae/runs/iwae-iwae-k5-dynamic/checkpoint.npz)")
     p.add_argument("--snr-ks", type=ks_list, default=SNR_KS, help="snr: k of L_k (1,5,20,100)")
     p.add_argument("--batch", type=positive_int, default=20, help="snr: test images in the batch")
     p.add_argument("--repeats", type=positive_int, default=1000, help="snr: draws of ε per k")
@@ -377,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", type=output_file, help="save the figure to this PNG")
     p.add_argument("--json", type=output_file, help="save the numbers to this JSON file")
     args = p.parse_args(argv)
-    objective, _, k = args.model.partition("-")
+    if args.checkpoint is not None and (args.part != "snr" or args.model is not None):
+        p.error("argument --checkpoint: only for the snr part, and instead of --model")
+    objective, _, k = (args.model or DEFAULT_SNR_MODEL).partition("-")
     if objective not in OBJECTIVES or not k.isdigit() or int(k) < 1:
         p.error(f"argument --model: expected objective-k like iwae-5 or elbo-1, "
                 f"got {args.model!r}")

@@ -375,3 +375,56 @@ def test_the_snr_part_reduced_runs_from_the_command_line(lesson, tmp_path, capsy
     assert out.splitlines()[-2:] == lesson.report_snr(res).splitlines()[-2:]
     for row in res["rows"]:
         assert all(row[net]["mean"] > res["settings"]["floor"] for net in ("encoder", "decoder"))
+
+
+def saved(path: Path, config: VAEConfig, epochs: int) -> Path:
+    """A checkpoint as a run would leave it after `epochs` epochs (its history's numbers made up)."""
+    from tinyvae.lab.storage.checkpoint import save_checkpoint
+    from tinyvae.lab.storage.state_checks import HISTORY_FIELDS
+
+    params = init_params(config, np.random.default_rng(3))
+    history = [{**dict.fromkeys(HISTORY_FIELDS, 1.0), "epoch": n} for n in range(1, epochs + 1)]
+    return save_checkpoint(path, params=params, config=config, epoch=epochs, history=history,
+                           optimizer=optim.Adam(), rng=np.random.default_rng(0))
+
+
+def test_the_snr_part_measures_a_saved_model_and_says_which(lesson, tmp_path, capsys):
+    # A checkpoint of Table 1's input size (a small model, so that it runs in a second) stands
+    # for the reproduction's run after a stage; the table names the model it measured.
+    needs_data()
+    config = VAEConfig(input_dim=784, hidden_dims=(16,), latent_dim=4, activation="tanh",
+                       k=5, objective="iwae")
+    path = saved(tmp_path / "run.npz", config, 7)
+    params = init_params(config, np.random.default_rng(3))
+    args = ["snr", "--checkpoint", str(path), "--snr-ks", "1,3", "--batch", "4",
+            "--repeats", "8", "--groups", "4", "--json", str(tmp_path / "s.json")]
+    assert lesson.main(args) == 0
+    res = json.loads((tmp_path / "s.json").read_text())
+    assert res["settings"]["model"] == ("a saved model (784-16-4 tanh), trained with iwae, "
+                                        "k = 5, 7 epochs")
+    assert res["settings"]["parameters"] == {
+        net: sum(v.size for key, v in params.items() if key.startswith(net))
+        for net in ("encoder", "decoder")}
+    assert "model a saved model (784-16-4 tanh)" in capsys.readouterr().out
+    # the same noise and model give the same numbers: the gradients are the core's
+    assert lesson.main(args) == 0
+    assert json.loads((tmp_path / "s.json").read_text()) == res
+
+
+def test_the_snr_part_refuses_a_checkpoint_it_cannot_use_in_one_line(lesson, tmp_path, capsys):
+    saved(tmp_path / "small.npz", VAEConfig(input_dim=16, hidden_dims=(8,), latent_dim=2), 1)
+    (tmp_path / "junk.npz").write_bytes(b"not a checkpoint")
+    for argv, words in (
+            (["snr", "--checkpoint", str(tmp_path / "small.npz")], "model of 16 inputs"),
+            (["snr", "--checkpoint", str(tmp_path / "junk.npz")], "junk.npz"),
+            (["snr", "--checkpoint", str(tmp_path / "none.npz")], "none.npz"),
+            (["models", "--checkpoint", str(tmp_path / "small.npz")], "only for the snr part"),
+            (["snr", "--model", "iwae-5", "--checkpoint", str(tmp_path / "small.npz")],
+             "instead of --model")):
+        try:
+            status = lesson.main(argv + ["--data-dir", str(tmp_path)])
+        except SystemExit as exc:  # argparse's refusals
+            status = exc.code
+        err = capsys.readouterr().err
+        assert status == 2 and "Traceback" not in err, argv
+        assert words in err.strip().splitlines()[-1] and err.count("error:") == 1, err
