@@ -378,7 +378,7 @@ def test_the_snr_part_reduced_runs_from_the_command_line(lesson, tmp_path, capsy
 
 
 def saved(path: Path, config: VAEConfig, epochs: int) -> Path:
-    """A checkpoint as a run would leave it after `epochs` epochs (its history's numbers made up)."""
+    """A checkpoint as a run leaves it after `epochs` epochs (its history's numbers made up)."""
     from tinyvae.lab.storage.checkpoint import save_checkpoint
     from tinyvae.lab.storage.state_checks import HISTORY_FIELDS
 
