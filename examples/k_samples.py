@@ -296,8 +296,8 @@ def saved_model(path: Path) -> tuple[dict, VAEConfig, str]:
                          f"{recipes.IWAE_VAE.config.input_dim}")
     c = ckpt.config
     shape = "-".join(str(n) for n in (c.input_dim, *c.hidden_dims, c.latent_dim))
-    return ckpt.params, c, (f"a saved model ({shape} {c.activation}), trained with {c.objective}, "
-                         f"k = {c.k}, {ckpt.epoch} epochs")
+    return ckpt.params, c, (f"{shape} {c.activation} from a checkpoint, trained with "
+                            f"{c.objective}, k = {c.k}, {ckpt.epoch} epochs")
 
 
 def measure_snr(args) -> dict:

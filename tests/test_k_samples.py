@@ -400,12 +400,12 @@ def test_the_snr_part_measures_a_saved_model_and_says_which(lesson, tmp_path, ca
             "--repeats", "8", "--groups", "4", "--json", str(tmp_path / "s.json")]
     assert lesson.main(args) == 0
     res = json.loads((tmp_path / "s.json").read_text())
-    assert res["settings"]["model"] == ("a saved model (784-16-4 tanh), trained with iwae, "
+    assert res["settings"]["model"] == ("784-16-4 tanh from a checkpoint, trained with iwae, "
                                         "k = 5, 7 epochs")
     assert res["settings"]["parameters"] == {
         net: sum(v.size for key, v in params.items() if key.startswith(net))
         for net in ("encoder", "decoder")}
-    assert "model a saved model (784-16-4 tanh)" in capsys.readouterr().out
+    assert "model 784-16-4 tanh from a checkpoint, trained" in capsys.readouterr().out
     # the same noise and model give the same numbers: the gradients are the core's
     assert lesson.main(args) == 0
     assert json.loads((tmp_path / "s.json").read_text()) == res
@@ -428,3 +428,40 @@ def test_the_snr_part_refuses_a_checkpoint_it_cannot_use_in_one_line(lesson, tmp
         err = capsys.readouterr().err
         assert status == 2 and "Traceback" not in err, argv
         assert words in err.strip().splitlines()[-1] and err.count("error:") == 1, err
+
+
+# ---- the SNR on a trained model: the reproduction's IWAE k = 5 after stage 5 ----
+
+def test_section_8_pastes_the_snr_of_the_trained_model_and_reads_it_right(lesson):
+    res = committed("k_samples_snr_trained.json")
+    assert pasted_block("python examples/k_samples.py snr --checkpoint") == \
+        lesson.report_snr(res).splitlines()
+    rows, early = res["rows"], committed("k_samples_snr.json")["rows"]
+    # the same batch, draws and k as the 4-pass model's table; the model after stage 5
+    assert [r["k"] for r in rows] == [r["k"] for r in early]
+    stages = committed("iwae-iwae-k5-dynamic.json")["stages"]
+    assert res["settings"]["model"].endswith(f"iwae, k = 5, {stages[5]['last_epoch']} epochs")
+    first, last = rows[0], rows[-1]
+    for a, b in zip(rows, rows[1:]):  # the pattern holds beyond the standard errors
+        for net, sign in (("decoder", 1), ("encoder", -1)):
+            assert sign * (b[net]["mean"] - a[net]["mean"]) > \
+                3 * math.hypot(a[net]["se"], b[net]["se"]), (net, a["k"], b["k"])
+    text = section_8()
+    assert (f"the encoder's from {early[0]['encoder']['mean']:.3f} to "
+            f"{first['encoder']['mean']:.3f}, the decoder's from {early[0]['decoder']['mean']:.2f} "
+            f"to {first['decoder']['mean']:.2f}") in text
+    for net in ("encoder", "decoder"):  # "lowered both": by more than their standard errors
+        assert early[0][net]["mean"] - first[net]["mean"] > \
+            3 * math.hypot(early[0][net]["se"], first[net]["se"])
+    assert f"from {first['encoder']['mean']:.3f} to {last['encoder']['mean']:.3f}, with " \
+           f"{last['encoder']['share_below_first']:.0%}".replace("%", " %") in text
+    assert f"gains, from {first['decoder']['mean']:.2f} to {last['decoder']['mean']:.2f}" in text
+    k20 = next(r for r in rows if r["k"] == 20)
+    slopes = [math.log(last[net]["mean"] / k20[net]["mean"]) / math.log(last["k"] / 20)
+              for net in ("decoder", "encoder")]
+    assert f"{slopes[0]:+.2f} and {slopes[1]:+.2f}, are still".replace("-", "−") in text
+    gap = stages[5]["iw_bound"] - stages[5]["test_elbo"]
+    assert f"lies {gap:.2f} nats above the ELBO" in text
+    epochs_early = committed("k_samples.json")["settings"]["epochs"]
+    assert "Ninety times more training" in text and \
+        round(stages[5]["last_epoch"] / epochs_early) == 91
