@@ -481,7 +481,8 @@ def test_summary_of_a_run_with_no_finished_stage_says_so(tmp_path, capsys, monke
     assert json.loads((tmp_path / "s.json").read_text())["stages"] == []
 
 
-K5_SUMMARIES = {"iwae-iwae-k5": ROOT / "docs" / "results" / "iwae-iwae-k5-dynamic.json"}
+K5_SUMMARIES = {"iwae-iwae-k5": ROOT / "docs" / "results" / "iwae-iwae-k5-dynamic.json",
+                "iwae-vae-k5": ROOT / "docs" / "results" / "iwae-vae-k5-dynamic.json"}
 
 
 def k_samples_section() -> str:
@@ -525,8 +526,26 @@ def test_the_k5_tables_in_docs_06_are_the_committed_summaries():
                                                     summary["paper"]["active_units"])
 
 
-def test_the_k5_prose_compares_the_same_stage_of_both_runs():
+def test_the_stage_by_stage_table_is_the_three_runs_committed_summaries():
     section = k_samples_section()
+    runs = [json.loads(path.read_text(encoding="utf-8"))["stages"]
+            for path in (SUMMARY, K5_SUMMARIES["iwae-vae-k5"], K5_SUMMARIES["iwae-iwae-k5"])]
+    header = ("| stage | passes, to | NLL: VAE, k = 1 | VAE, k = 5 | IWAE, k = 5 | "
+              "units: VAE, k = 1 | VAE, k = 5 | IWAE, k = 5 |")
+    lines = section[section.index(header):].splitlines()[2:]
+    rows = lines[:next(i for i, line in enumerate(lines) if not line.startswith("|"))]
+    # one row per stage that either k = 5 run has finished; "—" where one has not yet
+    expected = []
+    for stage in range(max(len(runs[1]), len(runs[2]))):
+        cells = [f"{-r[stage]['iw_bound']:.2f}" if stage < len(r) else "—" for r in runs]
+        cells += [str(r[stage]["active_units"]) if stage < len(r) else "—" for r in runs]
+        expected.append(f"| {stage} | {runs[0][stage]['last_epoch']:,} | " + " | ".join(cells)
+                        + " |")
+    assert rows == expected
+
+
+def test_the_k5_prose_compares_the_same_stage_of_both_runs():
+    section = " ".join(k_samples_section().split())  # one line, single spaces
     k1 = json.loads(SUMMARY.read_text(encoding="utf-8"))["stages"]
     k5 = json.loads(K5_SUMMARIES["iwae-iwae-k5"].read_text(encoding="utf-8"))["stages"]
     stage = len(k5) - 1
