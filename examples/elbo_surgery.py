@@ -24,9 +24,16 @@ The second table compares the two ways of computing the KL in a one-sample ELBO 
 log q(z|x) − log p(z) at the same z as the reconstruction term. Both estimates are unbiased;
 their variances differ.
 
+The third table splits the KL unit by unit, where the same identity holds for each unit's
+one-dimensional marginals, E_x KL(q(z_u|x) ‖ p(z_u)) = I(x; z_u) + KL(q(z_u) ‖ p(z_u)), on the
+first 1,000 images: summed over the active units and over the inactive ones (Burda et al.'s
+criterion), each unit's information, and by how much the units' informations exceed the joint
+I(x; z) (the total correlation of q(z), Chen et al. 2018).
+
 The model: the default architecture (784-400-20 ReLU, Bernoulli decoder; --latent-dim changes
 Z) trained here for --epochs epochs on dynamically binarized MNIST (Adam 1e-3, batch 128,
-float32, the fast step, --seed); or --checkpoint, a model saved by examples/mnist.py. It is
+float32, the fast step, --seed); or --checkpoint, a model saved by examples/mnist.py or by
+`python -m tinyvae reproduce` (a run's checkpoint.npz, the model of its last epoch). It is
 measured in float64 on the first test images, binarized once with seed 0 (as examples/mnist.py).
 About a minute on a 2-core machine.
 
@@ -58,6 +65,7 @@ IMAGES = (100, 1000, 10_000)  # the values of N in the first table
 DRAWS = 20_000  # draws of z per row of the first table, N·S (S at least 2, for the standard error)
 KL_IMAGES, KL_DRAWS = 1000, 100  # the second table: images, and draws per image
 ROWS = 2000  # draws scored against all N components at once: a (ROWS, N) array
+UNIT_IMAGES = 1000  # the third table: images (each unit's I(x; z_u) is at most log 1000 = 6.91)
 
 
 def log_q_all(z: np.ndarray, mu: np.ndarray, log_var: np.ndarray) -> np.ndarray:
@@ -113,6 +121,42 @@ def surgery(mu: np.ndarray, log_var: np.ndarray, rng: np.random.Generator,
             "sum": total, "sum_se": total_se}
 
 
+def surgery_per_unit(mu: np.ndarray, log_var: np.ndarray, active: np.ndarray,
+                     rng: np.random.Generator, draws_per_image: int) -> dict:
+    """Eq. (15) for each latent unit u alone, on the one-dimensional marginals:
+
+        E_x KL(q(z_u|x) ‖ p(z_u))  =  I(x; z_u)  +  KL(q(z_u) ‖ p(z_u))
+
+    (q(z|x) and p(z) are products over the units, so the identity holds unit by unit).
+    mu, log_var (N, Z); active (Z,) bool. Returns, per unit, lists (Z,) of the closed-form mean
+    KL and of the estimates of I(x; z_u) and KL(q(z_u) ‖ p(z_u)); and for the active units, the
+    inactive ones and all of them, each group's three sums with the standard errors of the two
+    estimated ones.
+    """
+    N, Z = mu.shape
+    eps = rng.standard_normal((N, draws_per_image, Z))  # (N, S, Z)
+    z = mu[:, None] + np.exp(0.5 * log_var[:, None]) * eps  # (N, S, Z)
+    log_q_own = -0.5 * (eps * eps + log_var[:, None] + LOG_2PI)  # (N, S, Z): log q(z_u|x_n)
+    log_p = -0.5 * (z * z + LOG_2PI)  # (N, S, Z): log p(z_u)
+    log_q_agg = np.empty_like(z)  # (N, S, Z): log q(z_u), a mixture of N Gaussians, exact
+    for u in range(Z):
+        log_q_agg[:, :, u] = log_aggregate(z[:, :, u].reshape(-1, 1), mu[:, u:u + 1],
+                                           log_var[:, u:u + 1]).reshape(N, -1)
+    kl = 0.5 * (mu * mu + np.exp(log_var) - 1.0 - log_var)  # (N, Z): eq. (10), per unit
+    info, marginal = log_q_own - log_q_agg, log_q_agg - log_p  # (N, S, Z) each
+    out = {"images": N, "draws_per_image": draws_per_image, "is_active": active.tolist(),
+           "kl": kl.mean(axis=0).tolist(), "info": info.mean(axis=(0, 1)).tolist(),
+           "marginal_kl": marginal.mean(axis=(0, 1)).tolist()}
+    for group, units in (("active", active), ("inactive", ~active), ("all", active | ~active)):
+        # summed over the group's units draw by draw: the draws are shared by the units
+        info_sum, info_se = mean_and_se(info[:, :, units].sum(axis=2))
+        marginal_sum, marginal_se = mean_and_se(marginal[:, :, units].sum(axis=2))
+        out[group] = {"units": int(units.sum()), "kl": float(kl[:, units].sum(axis=1).mean()),
+                      "info": info_sum, "info_se": info_se,
+                      "marginal_kl": marginal_sum, "marginal_kl_se": marginal_se}
+    return out
+
+
 def kl_estimators(params, config: VAEConfig, x: np.ndarray, rng: np.random.Generator,
                   draws: int) -> dict:
     """One-sample ELBO estimates with the KL in closed form and sampled, at the same z.
@@ -147,7 +191,9 @@ def trained_model(args, x_train: np.ndarray):
     """The default architecture trained for args.epochs epochs, or args.checkpoint's model."""
     if args.checkpoint is not None:
         ckpt = load_checkpoint(args.checkpoint)
-        return ckpt.params, ckpt.config, f"{args.checkpoint} (epoch {ckpt.epoch})"
+        c = ckpt.config
+        return ckpt.params, c, (f"from a checkpoint, {ckpt.epoch} epochs, {c.activation}, "
+                                f"trained with {c.objective}, k = {c.k}")
     config = VAEConfig(hidden_dims=(400,), latent_dim=args.latent_dim)
     rng = np.random.default_rng(args.seed)
     params = init_params(config, rng, np.float32)
@@ -170,9 +216,13 @@ def measure(args) -> dict:
     rng = np.random.default_rng([args.seed, 1])  # the measurement's draws, apart from training's
     rows = [surgery(mu[:n], log_var[:n], rng, max(2, DRAWS // n)) for n in args.images]
     estimators = kl_estimators(params, config, x_test[:KL_IMAGES], rng, KL_DRAWS)
+    n = min(UNIT_IMAGES, len(x_test))
+    units = surgery_per_unit(mu[:n], log_var[:n], activity > 0.01,  # active: on all the images
+                             np.random.default_rng([args.seed, 2]),  # apart from the rows above
+                             max(2, DRAWS // n))
     return {"model": what, "config": config.to_dict(), "latent_dim": config.latent_dim,
             "active_units": n_active, "kl_inactive": float(kl_per_dim[activity <= 0.01].sum()),
-            "surgery": rows, "kl_estimators": estimators}
+            "surgery": rows, "kl_estimators": estimators, "per_unit": units}
 
 
 def report(res: dict) -> str:
@@ -201,7 +251,37 @@ def report(res: dict) -> str:
                      f"{e[f'{key}_variance']:>19.1f}")
     lines.append(f"sampled - closed form: {e['difference']:.3f} ± {e['difference_se']:.3f}; "
                  f"variance of the sampled KL alone {e['kl_sampled_variance']:.1f}")
-    return "\n".join(lines)
+    return "\n".join(lines + [""] + report_per_unit(res))
+
+
+def report_per_unit(res: dict) -> list[str]:
+    """The third table: eq. (15) unit by unit, the active units against the inactive ones."""
+    u = res["per_unit"]
+    lines = [f"per unit, on the first {u['images']} images: "
+             f"E_x KL(q(z_u|x)||p(z_u)) = I(x; z_u) + KL(q(z_u)||p(z_u))",
+             f"{'units':<12} {'E_x KL':>8} {'I(x; z_u), summed':>20} "
+             f"{'KL(q(z_u)||p(z_u)), summed':>27}"]
+    for group in ("active", "inactive"):
+        g = u[group]
+        if g["units"]:
+            lines.append(f"{str(g['units']) + ' ' + group:<12} {g['kl']:>8.2f} "
+                         f"{g['info']:>11.4f} ± {g['info_se']:.4f} "
+                         f"{g['marginal_kl']:>18.4f} ± {g['marginal_kl_se']:.4f}")
+    info, active = np.array(u["info"]), np.array(u["is_active"], dtype=bool)
+    ranges = []
+    if active.any():
+        ranges.append(f"{info[active].min():.2f} to {info[active].max():.2f} nats when active")
+    if (~active).any():
+        ranges.append(f"at most {info[~active].max():.4f} when inactive")
+    lines.append("I(x; z_u) of one unit: " + ", ".join(ranges))
+    row = next((r for r in res["surgery"] if r["images"] == u["images"]), None)
+    if row is not None:  # Σ_u I(x; z_u) − I(x; z) = TC(q(z)), independent draws: errors add
+        whole = u["all"]
+        se = math.hypot(whole["info_se"], row["info_se"])
+        lines.append(f"summed over all units, I(x; z_u) exceeds the N = {row['images']} row's "
+                     f"I(x; z) by {whole['info'] - row['info']:.3f} ± {se:.3f} nats: the total "
+                     f"correlation of q(z)")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

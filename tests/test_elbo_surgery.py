@@ -2,11 +2,12 @@
 
 docs/02-variational-inference.md section 10 derives
 E_x KL(q(z|x) ‖ p(z)) = I(x; z) + KL(q(z) ‖ p(z)) (eq. (15)) and pastes the program's first
-table; section 7 pastes its second, the one-sample ELBO with the KL in closed form and sampled.
-The fast tests check the estimators on small problems whose answers are known, and that the
-pasted text and the numbers in the prose are those of the committed
-docs/results/elbo_surgery.json. The slow one re-runs the documented command (about a minute on
-2 cores) and compares with the committed numbers, to their standard errors:
+table; for Burda et al.'s model, read from a checkpoint, its first and third (unit by unit,
+docs/results/elbo_surgery_table1.json). Section 7 pastes its second, the one-sample ELBO with
+the KL in closed form and sampled. The fast tests check the estimators on small problems whose
+answers are known, and that the pasted text and the numbers in the prose are those of the
+committed JSON files. The slow one re-runs the documented command (about a minute on 2 cores)
+and compares with the committed numbers, to their standard errors:
 
     python -m pytest tests/test_elbo_surgery.py --rerun-results
 """
@@ -97,6 +98,43 @@ def test_far_apart_narrow_posteriors_carry_log_n_nats(surgery):
     assert r["info"] == pytest.approx(math.log(N), abs=1e-9)
 
 
+def test_unit_by_unit_a_collapsed_unit_has_no_information_and_a_spread_one_has_log_n(surgery):
+    # Unit 0 collapsed (N(0, 1) for every image), unit 1 far apart and narrow, unit 2 between.
+    N = 8
+    rng = np.random.default_rng(5)
+    mu = np.stack([np.zeros(N), 50.0 * np.arange(N), rng.normal(size=N)], axis=1)  # (8, 3)
+    log_var = np.stack([np.zeros(N), np.full(N, -4.0), rng.normal(scale=0.5, size=N)], axis=1)
+    active = np.array([False, True, True])
+    r = surgery.surgery_per_unit(mu, log_var, active, rng, draws_per_image=20_000)
+    assert r["info"][0] == pytest.approx(0.0, abs=1e-12)
+    assert r["marginal_kl"][0] == pytest.approx(0.0, abs=1e-12) and r["kl"][0] == 0.0
+    assert r["info"][1] == pytest.approx(math.log(N), abs=1e-9)
+    assert 0 < r["info"][2] < math.log(N)
+    assert r["kl"] == pytest.approx(
+        list(0.5 * (mu**2 + np.exp(log_var) - 1 - log_var).mean(axis=0)), rel=1e-12)
+    # the identity, unit by unit: information + marginal KL estimates the closed-form KL
+    unit_se = r["active"]["info_se"] + r["active"]["marginal_kl_se"]
+    assert r["info"][2] + r["marginal_kl"][2] == pytest.approx(r["kl"][2], abs=6 * unit_se)
+    # the groups' sums are the units' sums
+    for key in ("kl", "info", "marginal_kl"):
+        assert r["inactive"][key] == pytest.approx(r[key][0], abs=1e-12)
+        assert r["active"][key] == pytest.approx(r[key][1] + r[key][2], rel=1e-12)
+        assert r["all"][key] == pytest.approx(sum(r[key]), rel=1e-12)
+    assert (r["active"]["units"], r["inactive"]["units"], r["all"]["units"]) == (2, 1, 3)
+
+
+def test_one_unit_alone_is_the_joint_decomposition_in_one_dimension(surgery):
+    rng = np.random.default_rng(6)
+    mu, log_var = rng.normal(size=(6, 1)), rng.normal(scale=0.5, size=(6, 1))
+    joint = surgery.surgery(mu, log_var, np.random.default_rng(7), draws_per_image=50)
+    unit = surgery.surgery_per_unit(mu, log_var, np.array([True]), np.random.default_rng(7),
+                                    draws_per_image=50)
+    # the same draws: the same numbers, computed through the per-unit path
+    assert unit["info"][0] == pytest.approx(joint["info"], rel=1e-10)
+    assert unit["marginal_kl"][0] == pytest.approx(joint["marginal_kl"], rel=1e-10)
+    assert unit["kl"][0] == pytest.approx(joint["kl"], rel=1e-12)
+
+
 def test_both_kl_estimators_estimate_the_same_elbo(surgery):
     config = VAEConfig(input_dim=12, hidden_dims=(9,), latent_dim=3)
     params = init_params(config, np.random.default_rng(5))
@@ -123,6 +161,61 @@ def test_docs_paste_what_the_program_prints_for_the_committed_numbers(surgery, c
     missing = [line for line in pasted_lines() if line not in printed]
     assert not missing, f"docs/02 quotes lines {COMMAND} does not print for the committed run: " \
                         f"{missing}"
+
+
+TABLE1 = ROOT / "docs" / "results" / "elbo_surgery_table1.json"
+
+
+def test_docs_paste_the_table1_models_tables_for_its_committed_numbers(surgery):
+    res = json.loads(TABLE1.read_text(encoding="utf-8"))
+    text = DOC.read_text(encoding="utf-8")
+    marker = f"<!-- output of: {COMMAND} --checkpoint -->"
+    block = re.search(r"```[a-z]*\n(.*?)```", text[text.index(marker):], re.DOTALL).group(1)
+    printed = surgery.report(res).splitlines()
+    pasted = [line for line in block.splitlines() if line.strip()]
+    assert all(line in printed for line in pasted)
+    assert pasted[0].startswith("model: 784-200-200-50, from a checkpoint, 364 epochs")
+    assert any(line.startswith("per unit") for line in pasted)  # the third table is there
+
+
+def test_the_unit_by_unit_prose_is_the_committed_numbers(committed):
+    t1 = json.loads(TABLE1.read_text(encoding="utf-8"))
+    u, d = t1["per_unit"], committed["per_unit"]
+    act, ina, every = u["active"], u["inactive"], u["all"]
+    info = np.array(u["info"])
+    is_active = np.array(u["is_active"])
+    text = doc_text()
+    # the default model: all active, its KL mostly information
+    assert d["inactive"]["units"] == 0 and d["active"]["units"] == committed["latent_dim"]
+    da = d["active"]
+    assert (f"together they hold {da['info']:.2f} of its {da['kl']:.2f} nats of KL as "
+            f"information") in text
+    assert (f"{min(d['info']):.2f} to {max(d['info']):.2f} nats each; their marginals lie "
+            f"{da['marginal_kl']:.2f} nats in all") in text
+    # the Table 1 model: the stage-5 IWAE k = 5 of docs/06
+    stages = json.loads((ROOT / "docs" / "results" / "iwae-iwae-k5-dynamic.json")
+                        .read_text(encoding="utf-8"))["stages"]
+    assert t1["active_units"] == act["units"] == stages[5]["active_units"] == 23
+    assert f"The {ina['units']} inactive units" in text
+    assert f"carry {ina['info']:.2f} nats of information between them, none more than " \
+           f"{info[~is_active].max():.3f}" in text
+    assert f"the least informative active unit carries {info[is_active].min():.2f}" in text
+    assert f"Their KL, {ina['kl']:.2f} nats in all" in text
+    assert f"Of the active units' {act['kl']:.2f} nats, {act['info']:.2f} are information and " \
+           f"{act['marginal_kl']:.2f} the distance" in text
+    row = next(r for r in t1["surgery"] if r["images"] == u["images"] == 1000)
+    tc = every["info"] - row["info"]
+    assert f"The {row['marginal_kl']:.2f} nats of" in text
+    assert f"add up to {tc:.2f} nats more than the joint" in text
+    assert f"marginals' {every['marginal_kl']:.2f} nats make up" in text
+    # "make up": TC + the marginals' KL is the joint mismatch, to the standard errors
+    se = math.hypot(every["info_se"], row["info_se"], every["marginal_kl_se"],
+                    row["marginal_kl_se"])
+    assert abs(tc + every["marginal_kl"] - row["marginal_kl"]) < 4 * se
+    # and the identity per group: information + marginal KL estimates the closed-form KL
+    for g in (act, ina):
+        assert abs(g["info"] + g["marginal_kl"] - g["kl"]) < \
+            4 * math.hypot(g["info_se"], g["marginal_kl_se"]) + 0.01
 
 
 def test_the_committed_run_is_the_documented_command(committed):
@@ -191,6 +284,10 @@ def test_the_documented_command_gives_the_committed_numbers(tmp_path, data_env, 
             assert close(new, old, key), key
     new, old = fresh["kl_estimators"], committed["kl_estimators"]
     for key in ("closed", "sampled", "difference"):
+        assert close(new, old, key), key
+    new, old = fresh["per_unit"]["active"], committed["per_unit"]["active"]
+    assert new["kl"] == pytest.approx(old["kl"], abs=0.05)
+    for key in ("info", "marginal_kl"):
         assert close(new, old, key), key
     for key in ("closed_variance", "sampled_variance", "kl_sampled_variance"):
         assert new[key] == pytest.approx(old[key], rel=0.05), key
