@@ -336,8 +336,8 @@ def report_snr(res: dict) -> str:
              f"{'dec. below k=1':>16}"]
     for r in res["rows"]:
         e, d = r["encoder"], r["decoder"]
-        lines.append(f"{r['k']:>4}{e['mean']:>10.3f} ± {e['se']:.3f}{d['mean']:>10.2f} ± "
-                     f"{d['se']:.2f}{e['share_below_first']:>15.0%}"
+        lines.append(f"{r['k']:>4}{e['mean']:>10.3f} ± {e['se']:.3f}{d['mean']:>10.3f} ± "
+                     f"{d['se']:.3f}{e['share_below_first']:>16.0%}"
                      f"{d['share_below_first']:>16.0%}")
     return "\n".join(lines)
 

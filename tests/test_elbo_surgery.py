@@ -201,14 +201,21 @@ def test_the_unit_by_unit_prose_is_the_committed_numbers(committed):
            f"{info[~is_active].max():.3f}" in text
     assert f"the least informative active unit carries {info[is_active].min():.2f}" in text
     assert f"Their KL, {ina['kl']:.2f} nats in all" in text
-    assert f"Of the active units' {act['kl']:.2f} nats, {act['info']:.2f} are information and " \
-           f"{act['marginal_kl']:.2f} the distance" in text
+    assert f"Of the active units' {act['kl']:.2f} nats, {act['info']:.2f} ± " \
+           f"{act['info_se']:.2f} are information and {act['marginal_kl']:.2f} the distance" in text
+    parts = act["info"] + act["marginal_kl"]
+    assert f"add up to {parts:.2f}, two standard errors from the exact {act['kl']:.2f}" in text
+    assert 1.5 < abs(parts - act["kl"]) / math.hypot(act["info_se"], act["marginal_kl_se"]) < 2.5
     row = next(r for r in t1["surgery"] if r["images"] == u["images"] == 1000)
     tc = every["info"] - row["info"]
     assert f"The {row['marginal_kl']:.2f} nats of" in text
-    assert f"add up to {tc:.2f} nats more than the joint" in text
-    assert f"marginals' {every['marginal_kl']:.2f} nats make up" in text
-    # "make up": TC + the marginals' KL is the joint mismatch, to the standard errors
+    assert f"which account for {every['marginal_kl']:.2f} of them" in text
+    assert f"less the joint one: {tc:.2f} nats" in text
+    floor = every["info"] - row["log_images"]  # I(x; z) <= log N
+    assert (f"add up to {every['info']:.2f}, so the total correlation is at least "
+            f"${every['info']:.2f} - {row['log_images']:.2f} = {floor:.2f}$ nats") in text
+    assert 0 <= tc - floor < 0.1  # "forced": the measured value sits on its floor
+    # TC + the marginals' KL is the joint mismatch, to the standard errors
     se = math.hypot(every["info_se"], row["info_se"], every["marginal_kl_se"],
                     row["marginal_kl_se"])
     assert abs(tc + every["marginal_kl"] - row["marginal_kl"]) < 4 * se

@@ -433,6 +433,8 @@ def test_the_snr_part_refuses_a_checkpoint_it_cannot_use_in_one_line(lesson, tmp
 # ---- the SNR on a trained model: the reproduction's IWAE k = 5 after stage 5 ----
 
 def test_section_8_pastes_the_snr_of_the_trained_model_and_reads_it_right(lesson):
+    from tinyvae.lab.training import recipes
+
     res = committed("k_samples_snr_trained.json")
     assert pasted_block("python examples/k_samples.py snr --checkpoint") == \
         lesson.report_snr(res).splitlines()
@@ -462,6 +464,37 @@ def test_section_8_pastes_the_snr_of_the_trained_model_and_reads_it_right(lesson
     assert f"{slopes[0]:+.2f} and {slopes[1]:+.2f}, are still".replace("-", "−") in text
     gap = stages[5]["iw_bound"] - stages[5]["test_elbo"]
     assert f"lies {gap:.2f} nats above the ELBO" in text
+    early_units = rows_by(committed("k_samples.json"))["iwae", 5]["active_units"]
+    units = stages[5]["active_units"]
+    assert (f"the model after 4 passes had {early_units} active units and this one has {units}"
+            f" (docs/06 section 7), the parameters tied to the "
+            f"{recipes.IWAE_VAE.config.latent_dim - units} inactive ones") in text
     epochs_early = committed("k_samples.json")["settings"]["epochs"]
     assert "Ninety times more training" in text and \
         round(stages[5]["last_epoch"] / epochs_early) == 91
+
+
+# ---- after the long runs: docs/04 section 8 against docs/06 section 7's committed summaries ----
+
+LONG_RUNS = (("ELBO", 1, "iwae-vae-dynamic.json"), ("ELBO", 5, "iwae-vae-k5-dynamic.json"),
+             ("$\\mathcal L_K$ (IWAE)", 5, "iwae-iwae-k5-dynamic.json"))
+
+
+def long_runs_section() -> str:
+    text = (DOCS / "04-gradients.md").read_text(encoding="utf-8")
+    start = text.index("### After the long runs")
+    return text[start:text.index("\n### ", start + 1)]
+
+
+def test_the_long_runs_table_is_the_committed_summaries_after_one_stage():
+    section = long_runs_section()
+    stage = int(re.search(r"after the same stage (\d+)", " ".join(section.split()))[1])
+    rows = [line for line in section.splitlines()
+            if line.startswith("| ELBO |") or line.startswith("| $\\mathcal L_K$")]
+    expected = []
+    for label, k, name in LONG_RUNS:
+        s = committed(name)["stages"][stage]
+        expected.append(f"| {label} | {k} | {s['last_epoch']:,} | {s['test_elbo']:.2f} | "
+                        f"{s['iw_bound']:.2f} | {s['iw_bound'] - s['test_elbo']:.2f} | "
+                        f"{s['active_units']} |")
+    assert rows == expected

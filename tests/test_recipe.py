@@ -521,7 +521,7 @@ def test_the_k5_tables_in_docs_06_are_the_committed_summaries():
         headline = next(line for line in section.splitlines() if line.startswith(f"| {label} |"))
         cells = [cell.strip() for cell in headline.strip("|").split("|")]
         assert cells[3:6] == [f"{-last['iw_bound']:.2f}", str(last["active_units"]),
-                              f"stage {last['stage']} of 7 ({last['last_epoch']:,} passes)"]
+                              f"stage {last['stage']} of 0–7 ({last['last_epoch']:,} passes)"]
         assert (float(cells[1]), int(cells[2])) == (summary["paper"]["nll"],
                                                     summary["paper"]["active_units"])
 
