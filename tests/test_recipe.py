@@ -570,6 +570,9 @@ def test_the_k5_prose_compares_the_same_stage_of_both_runs():
     assert int(gap[2]) == stage
     assert float(gap[1]) == round(k5[stage]["iw_bound"] - k5[stage]["test_elbo"], 1)
     assert float(gap[3]) == round(k1[stage]["iw_bound"] - k1[stage]["test_elbo"], 1)
+    vae = json.loads(K5_SUMMARIES["iwae-vae-k5"].read_text(encoding="utf-8"))["stages"][stage]
+    assert f"against {gap[3]} for the k = 1 VAE and " \
+           f"{vae['iw_bound'] - vae['test_elbo']:.1f} for the VAE at k = 5" in section
 
 
 def test_the_same_k_comparison_is_the_two_k5_runs_committed_numbers():
@@ -591,6 +594,9 @@ def test_the_same_k_comparison_is_the_two_k5_runs_committed_numbers():
     assert numbers(m[2]) == [round(lead[s], 2) for s in map(int, vae_stages)]
     assert numbers(m[4]) == [round(-lead[s], 2) for s in map(int, iwae_stages)]
     assert all(lead[int(s)] > 0 for s in vae_stages) and all(lead[int(s)] < 0 for s in iwae_stages)
+    if "a lead that has grown at every stage since" in section:
+        behind = [lead[int(s)] for s in iwae_stages]
+        assert all(b < a for a, b in zip(behind, behind[1:]))
     samples = vae[stage]["iw_bound"] - k1[stage]["iw_bound"]
     whole = iwae[stage]["iw_bound"] - k1[stage]["iw_bound"]
     assert (f"after stage {stage} the VAE at k = 5 has an NLL {samples:.2f} nats lower than the "
