@@ -116,6 +116,71 @@ def test_ctrl_c_while_a_verb_loads_is_an_interruption_not_a_traceback(tmp_path, 
         assert len(err.strip().splitlines()) == 1, err
 
 
+def lose_a_ctrl_c_in_a_callback() -> None:
+    """What the race above can do: a KeyboardInterrupt raised in a weak reference's callback
+    (importlib's module locks have one), where Python cannot raise it and only reports it."""
+    import weakref
+
+    class Lock:
+        pass
+
+    def callback(_):
+        raise KeyboardInterrupt
+
+    lock = Lock()
+    ref = weakref.ref(lock, callback)
+    del lock  # the callback runs here; its exception goes to sys.unraisablehook
+    assert ref() is None
+
+
+def test_a_ctrl_c_lost_in_a_callback_is_kept_and_raised_where_the_command_can_stop(capsys):
+    from tinyvae.lab.signals import raise_lost_interrupt, stops_as_ctrl_c
+
+    hook = sys.unraisablehook
+    after = []
+    with pytest.raises(KeyboardInterrupt), stops_as_ctrl_c():
+        lose_a_ctrl_c_in_a_callback()
+        after.append("went on")  # Python carries on after a callback's exception...
+        raise_lost_interrupt()  # ...until the command asks
+        after.append("not reached")
+    assert after == ["went on"]
+    # a block that ends well still ends as interrupted, and nothing was printed
+    with pytest.raises(KeyboardInterrupt), stops_as_ctrl_c():
+        lose_a_ctrl_c_in_a_callback()
+    assert "Exception ignored" not in capsys.readouterr().err
+    assert sys.unraisablehook is hook  # put back
+    # outside the block, nothing is kept: Python's own reporting is untouched
+    seen = []
+    sys.unraisablehook = seen.append
+    try:
+        lose_a_ctrl_c_in_a_callback()
+    finally:
+        sys.unraisablehook = hook
+    assert len(seen) == 1 and seen[0].exc_type is KeyboardInterrupt
+    raise_lost_interrupt()  # nothing kept: no exception
+
+
+def test_a_ctrl_c_wrapped_by_an_extensions_initialization_is_known_for_one():
+    from tinyvae.lab.signals import caused_by_ctrl_c
+
+    def init_with(error):
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as exc:
+                raise error from exc  # what a failed module initialization does
+        except Exception as wrapped:
+            return wrapped
+
+    assert caused_by_ctrl_c(init_with(ImportError("initialization failed")))
+    assert caused_by_ctrl_c(init_with(RuntimeError("Error calling __set_name__")))
+    assert not caused_by_ctrl_c(ImportError("No module named 'nothing'"))
+    looped = ValueError("a")
+    looped.__context__ = ValueError("b")
+    looped.__context__.__context__ = looped  # a cycle ends the walk
+    assert not caused_by_ctrl_c(looped)
+
+
 # ---- holds ----
 
 

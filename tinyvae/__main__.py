@@ -23,7 +23,12 @@ import os
 import signal
 import sys
 
-from .lab.signals import INTERRUPTED, stops_as_ctrl_c
+from .lab.signals import (
+    INTERRUPTED,
+    caused_by_ctrl_c,
+    raise_lost_interrupt,
+    stops_as_ctrl_c,
+)
 
 # verb -> (module with main(argv), one line of help). Modules are imported only when their
 # verb runs, so `python -m tinyvae gradcheck` does not load the data or plotting code.
@@ -68,7 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     # load (a second or so: matplotlib) is an interruption like any other, not a traceback.
     try:
         with stops_as_ctrl_c():
-            module = importlib.import_module(VERBS[verb][0])
+            try:
+                module = importlib.import_module(VERBS[verb][0])
+            except Exception as exc:  # a Ctrl-C in an extension's initialization, wrapped
+                if caused_by_ctrl_c(exc):
+                    raise KeyboardInterrupt from None
+                raise
+            raise_lost_interrupt()  # a Ctrl-C that landed in one of importlib's callbacks
             # argparse names the program after it in its messages
             sys.argv[0] = f"python -m tinyvae {verb}"
             status = module.main(rest)
