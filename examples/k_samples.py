@@ -32,12 +32,20 @@ noise ε:
 in float64, from the core's vae.loss_and_grads; then each network's mean over its parameters,
 with a standard error from the jackknife over --groups groups of draws.
 
+`long` reads the summaries of the three reproductions of Table 1's rows (python -m tinyvae
+reproduce iwae-vae, iwae-vae-k5, iwae-iwae-k5 --summary FILE; by default the committed ones in
+docs/results/) and prints and draws, stage by stage, their NLL, the gap L_5000 − ELBO and the
+active units:
+
+    python examples/k_samples.py long --plot docs/figures/k_samples_long.png
+
 Shapes: B batch, D pixels, Z latent, K samples per image, R draws of ε, P parameters.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from dataclasses import replace
@@ -209,6 +217,92 @@ def plot_models(res: dict, path) -> None:
     s = res["settings"]
     fig.suptitle(f"Table 1's model after {s['epochs']} passes (a short run), dynamically "
                  f"binarized MNIST; k = 1 with L_k is the ELBO with a sampled KL", fontsize=9)
+    fig.savefig(path, dpi=90)
+
+
+# ---- the long runs: Table 1's schedule, from the reproductions' summaries ----
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+LONG_RUNS = (("VAE, k = 1", "iwae-vae", "iwae-vae-dynamic.json"),
+             ("VAE, k = 5", "iwae-vae-k5", "iwae-vae-k5-dynamic.json"),
+             ("IWAE, k = 5", "iwae-iwae-k5", "iwae-iwae-k5-dynamic.json"))
+STAGE_FIELDS = ("stage", "last_epoch", "test_elbo", "iw_bound", "active_units")
+
+
+def measure_long(args) -> dict:
+    """The stages of the three runs, read from the summaries `reproduce --summary` writes."""
+    runs = []
+    for (label, recipe, _), path in zip(LONG_RUNS, args.summaries):
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+            stages = [{key: stage[key] for key in STAGE_FIELDS} for stage in doc["stages"]]
+            paper = doc["paper"]
+            assert doc["recipe"] == recipe and stages and \
+                [s["stage"] for s in stages] == list(range(len(stages)))
+        except (OSError, ValueError, KeyError, TypeError, AssertionError):
+            raise UsageError(f"argument --summaries: {path} is not a summary of the "
+                             f"{recipe} run (python -m tinyvae reproduce {recipe} --summary "
+                             f"FILE writes one)") from None
+        runs.append({"label": label, "recipe": recipe, "paper_nll": paper["nll"],
+                     "paper_active_units": paper["active_units"], "stages": stages})
+    return {"runs": runs}
+
+
+def report_long(res: dict) -> str:
+    runs = res["runs"]
+    short = [r["label"].replace(", k = ", " k") for r in runs]  # "VAE k1", "IWAE k5"
+    group = "".join(f"{name:>8}" for name in short)
+    lines = ["Table 1's schedule, stage by stage (the three runs' summaries)",
+             f"{'':13}  {'NLL = -L_5000':^24}  {'gap L_5000 - ELBO':^24}  {'active units':^24}",
+             f"{'stage':>5} {'passes':>6}  {group}  {group}  {group}"]
+    for stage in range(max(len(r["stages"]) for r in runs)):
+        cells = [r["stages"][stage] if stage < len(r["stages"]) else None for r in runs]
+        passes = next(c["last_epoch"] for c in cells if c is not None)
+
+        def column(value, cells=cells) -> str:
+            return "".join(f"{'—' if c is None else value(c):>8}" for c in cells)
+
+        lines.append(f"{stage:>5} {passes:>6,}  "
+                     + column(lambda c: f"{-c['iw_bound']:.2f}") + "  "
+                     + column(lambda c: f"{c['iw_bound'] - c['test_elbo']:.2f}") + "  "
+                     + column(lambda c: str(c["active_units"])))
+    lines.append("paper, after all 8 stages: " + "; ".join(
+        f"{name} {r['paper_nll']} nats, {r['paper_active_units']} units"
+        for name, r in zip(short, runs)))
+    return "\n".join(lines)
+
+
+def plot_long(res: dict, path) -> None:
+    """Three panels against the passes: the NLL (with the paper's), the gap, the active units."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 3.8), dpi=90, layout="constrained")
+    FigureCanvasAgg(fig)
+    left, middle, right = fig.subplots(1, 3)
+    for run, color in zip(res["runs"], ("tab:blue", "tab:green", "tab:orange")):
+        passes = [s["last_epoch"] for s in run["stages"]]
+        left.plot(passes, [-s["iw_bound"] for s in run["stages"]], "o-", color=color,
+                  label=run["label"])
+        left.axhline(run["paper_nll"], color=color, ls="--", lw=0.8,
+                     label=f"paper, {run['label']}: {run['paper_nll']}")
+        middle.plot(passes, [s["iw_bound"] - s["test_elbo"] for s in run["stages"]], "o-",
+                    color=color, label=run["label"])
+        right.plot(passes, [s["active_units"] for s in run["stages"]], "o-", color=color,
+                   label=run["label"])
+    left.set_ylim(top=min(-s["iw_bound"] for r in res["runs"] for s in r["stages"][1:]) + 16)
+    left.set_title("NLL = −L_5000 on the test set")
+    middle.set_title("The gap L_5000 − test ELBO")
+    right.set_title("Active units (Var_x μ_u(x) > 0.01)")
+    for ax, label in ((left, "nats per test image"), (middle, "nats per test image"),
+                      (right, "of 50 latent units")):
+        ax.set_xscale("log")
+        ax.set_xlabel("passes over the data (end of each stage)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Table 1's model through Burda et al.'s schedule, dynamically binarized MNIST "
+                 "(the stages finished so far)", fontsize=9)
     fig.savefig(path, dpi=90)
 
 
@@ -387,9 +481,10 @@ def ks_list(text: str) -> tuple[int, ...]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description="What training with k samples per image buys (tinyvae).")
-    p.add_argument("part", choices=("models", "snr"),
+    p.add_argument("part", choices=("models", "snr", "long"),
                    help="models: active units and L_k' − ELBO against k; "
-                        "snr: the gradient's SNR against k")
+                        "snr: the gradient's SNR against k; "
+                        "long: the reproductions' stages, from their summaries")
     p.add_argument("--data-dir", type=Path,
                    help="a data root holding mnist/ (default: $TINYVAE_DATA)")
     p.add_argument("--cache-dir", type=Path, default=user_cache_dir() / "k_samples",
@@ -411,6 +506,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=positive_int, default=20, help="snr: test images in the batch")
     p.add_argument("--repeats", type=positive_int, default=1000, help="snr: draws of ε per k")
     p.add_argument("--groups", type=positive_int, default=10, help="snr: groups for the jackknife")
+    p.add_argument("--summaries", type=Path, nargs=3, metavar="FILE",
+                   default=[RESULTS / name for _, _, name in LONG_RUNS],
+                   help="long: the summaries of iwae-vae, iwae-vae-k5 and iwae-iwae-k5 "
+                        "(default: the committed ones in docs/results/)")
     p.add_argument("--seed", type=seed, default=0, help="seed (default 0)")
     p.add_argument("--plot", type=output_file, help="save the figure to this PNG")
     p.add_argument("--json", type=output_file, help="save the numbers to this JSON file")
@@ -425,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("argument --groups: expected at least 2 groups of at least 2 draws each")
     if args.part == "models":
         return run_lesson(p.prog, args, measure_models, report_models, plot_models)
+    if args.part == "long":
+        return run_lesson(p.prog, args, measure_long, report_long, plot_long)
     return run_lesson(p.prog, args, measure_snr, report_snr, plot_snr)
 
 

@@ -522,3 +522,36 @@ def test_the_reading_of_the_long_runs_is_their_committed_numbers():
             f"stage {turn}, by {-lead[-1]:.2f} nats after stage {stage}") in text
     # after 4 passes (the short runs) the ELBO-trained model led at the same K
     assert early["elbo", 5]["iw_bound"] > early["iwae", 5]["iw_bound"]
+
+
+def test_the_long_part_prints_and_draws_the_committed_summaries(lesson, tmp_path, capsys):
+    assert lesson.main(["long", "--plot", str(tmp_path / "long.png"),
+                        "--json", str(tmp_path / "long.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    res = json.loads((tmp_path / "long.json").read_text())
+    runs = [committed(name)["stages"] for _, _, name in LONG_RUNS]
+    assert [len(r["stages"]) for r in res["runs"]] == [len(r) for r in runs]
+    for stage, line in enumerate(line for line in out if re.match(r"^\s+\d+\s+[\d,]+\s", line)):
+        cells = line.split()
+        assert int(cells[0]) == stage
+        for i, run in enumerate(runs):
+            if stage < len(run):
+                s = run[stage]
+                assert cells[2 + i] == f"{-s['iw_bound']:.2f}"
+                assert cells[5 + i] == f"{s['iw_bound'] - s['test_elbo']:.2f}"
+                assert cells[8 + i] == str(s["active_units"])
+            else:
+                assert cells[2 + i] == cells[5 + i] == cells[8 + i] == "—"
+    assert (tmp_path / "long.png").stat().st_size > 20_000
+    assert "python examples/k_samples.py long --plot docs/figures/k_samples_long.png" in \
+        (DOCS / "04-gradients.md").read_text(encoding="utf-8")
+
+
+def test_the_long_part_refuses_a_file_that_is_not_a_summary(lesson, tmp_path, capsys):
+    (tmp_path / "bad.json").write_text('{"recipe": "iwae-vae", "stages": []}')
+    good = [str(RESULTS / name) for _, _, name in LONG_RUNS]
+    for bad in (str(tmp_path / "bad.json"), str(tmp_path / "none.json"), good[2]):
+        status = lesson.main(["long", "--summaries", bad, good[1], good[2]])
+        err = capsys.readouterr().err
+        assert status == 2 and "is not a summary of the iwae-vae run" in err, err
+        assert len(err.strip().splitlines()) == 1
