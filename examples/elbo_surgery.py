@@ -57,7 +57,14 @@ from tinyvae.lab.datasets.binarize import fixed_binarization
 from tinyvae.lab.datasets.data import load_dataset
 from tinyvae.lab.storage.checkpoint import CheckpointError, load_checkpoint
 from tinyvae.lab.training.runner import fit
-from tinyvae.losses import LOG_2PI, kl_standard_normal, log_mean_exp, log_posterior, log_prior
+from tinyvae.losses import (
+    LOG_2PI,
+    kl_standard_normal,
+    kl_terms,
+    log_mean_exp,
+    log_posterior,
+    log_prior,
+)
 from tinyvae.optim import make_optimizer
 from tinyvae.speed.step import make_step
 
@@ -142,7 +149,7 @@ def surgery_per_unit(mu: np.ndarray, log_var: np.ndarray, active: np.ndarray,
     for u in range(Z):
         log_q_agg[:, :, u] = log_aggregate(z[:, :, u].reshape(-1, 1), mu[:, u:u + 1],
                                            log_var[:, u:u + 1]).reshape(N, -1)
-    kl = 0.5 * (mu * mu + np.exp(log_var) - 1.0 - log_var)  # (N, Z): eq. (10), per unit
+    kl = kl_terms(mu, log_var)  # (N, Z): eq. (10), unit by unit
     info, marginal = log_q_own - log_q_agg, log_q_agg - log_p  # (N, S, Z) each
     out = {"images": N, "draws_per_image": draws_per_image, "is_active": active.tolist(),
            "kl": kl.mean(axis=0).tolist(), "info": info.mean(axis=(0, 1)).tolist(),
