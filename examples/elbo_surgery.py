@@ -134,7 +134,8 @@ def surgery_per_unit(mu: np.ndarray, log_var: np.ndarray, active: np.ndarray,
 
         E_x KL(q(z_u|x) ‖ p(z_u))  =  I(x; z_u)  +  KL(q(z_u) ‖ p(z_u))
 
-    (q(z|x) and p(z) are products over the units, so the identity holds unit by unit).
+    (eq. (15) holds for any marginal; because q(z|x) and p(z) are products over the units, the
+    units' KLs also add up to the whole KL term: docs/02-variational-inference.md section 10).
     mu, log_var (N, Z); active (Z,) bool. Returns, per unit, lists (Z,) of the closed-form mean
     KL and of the estimates of I(x; z_u) and KL(q(z_u) ‖ p(z_u)); and for the active units, the
     inactive ones and all of them, each group's three sums with the standard errors of the two
